@@ -1,0 +1,418 @@
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+#include "pki.h"
+
+static enum cm_rc openssl_fail(struct cm_err *err, enum cm_rc rc, const char *what)
+{
+	char detail[400];
+
+	cm_log_openssl_drain(detail, sizeof(detail));
+	if(detail[0]){
+		return cm_err_set(err, rc, "%s (%s)", what, detail);
+	}
+	return cm_err_set(err, rc, "%s", what);
+}
+
+enum cm_rc cm_pki_generate_key(const struct cm_keyspec *spec, EVP_PKEY **out, struct cm_err *err)
+{
+	EVP_PKEY *key = NULL;
+
+	*out = NULL;
+	ERR_clear_error();
+	switch(spec->type){
+		case CM_KEY_EC:
+			if(spec->curve == NULL || (strcmp(spec->curve, "P-256") && strcmp(spec->curve, "P-384"))){
+				return cm_err_set(err, CM_ERR_INVAL, "unsupported EC curve (use P-256 or P-384)");
+			}
+			key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", spec->curve);
+			break;
+		case CM_KEY_RSA:
+			if(spec->bits != 2048 && spec->bits != 3072 && spec->bits != 4096){
+				return cm_err_set(err, CM_ERR_INVAL, "unsupported RSA size (use 2048, 3072 or 4096)");
+			}
+			key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)spec->bits);
+			break;
+		case CM_KEY_ED25519:
+			key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+			break;
+		default:
+			return cm_err_set(err, CM_ERR_INVAL, "unknown key type");
+	}
+	if(key == NULL){
+		return openssl_fail(err, CM_ERR_CRYPTO, "key generation failed");
+	}
+	*out = key;
+	return CM_OK;
+}
+
+static int add_ext(X509 *cert, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if(ext == NULL){
+		return 0;
+	}
+	ok = X509_add_ext(cert, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+/* SAN entries are built as typed GENERAL_NAMEs rather than a config string,
+ * so that a host name holding a comma cannot inject another entry. */
+static int add_san_dns(X509 *cert, const char *const *names, size_t count)
+{
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	int ok = 0;
+	size_t i;
+
+	if(gens == NULL){
+		return 0;
+	}
+	for(i = 0; i < count; i++){
+		GENERAL_NAME *gen = GENERAL_NAME_new();
+		ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+		if(gen == NULL || ia5 == NULL || strlen(names[i]) > INT_MAX
+				|| !ASN1_STRING_set(ia5, names[i], (int)strlen(names[i]))){
+			GENERAL_NAME_free(gen);
+			ASN1_IA5STRING_free(ia5);
+			goto out;
+		}
+		GENERAL_NAME_set0_value(gen, GEN_DNS, ia5);
+		if(!sk_GENERAL_NAME_push(gens, gen)){
+			GENERAL_NAME_free(gen);
+			goto out;
+		}
+	}
+	ok = X509_add1_ext_i2d(cert, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) == 1;
+out:
+	GENERAL_NAMES_free(gens);
+	return ok;
+}
+
+enum cm_rc cm_pki_make_self_signed(EVP_PKEY *key, const char *cn, const char *const *dns_names, size_t dns_count, int days, X509 **out, struct cm_err *err)
+{
+	/* owned, freed at the end unless handed out */
+	X509 *cert = NULL;
+	X509_NAME *name = NULL;
+	BIGNUM *serial = NULL;
+	enum cm_rc rc = CM_ERR_CRYPTO;
+	const char *why = "cannot build the certificate";
+
+	*out = NULL;
+	if(cn == NULL || cn[0] == '\0' || strlen(cn) > 64){
+		return cm_err_set(err, CM_ERR_INVAL, "the common name must hold 1 to 64 characters");
+	}
+	if(days <= 0 || days > 36500){
+		return cm_err_set(err, CM_ERR_INVAL, "validity must be 1 to 36500 days");
+	}
+	ERR_clear_error();
+	cert = X509_new();
+	name = X509_NAME_new();
+	serial = BN_new();
+	if(cert == NULL || name == NULL || serial == NULL){
+		goto out;
+	}
+	/* 159 random bits: positive, unique, within RFC 5280's 20 octets. */
+	if(!BN_rand(serial, 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY)
+			|| !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert))
+			|| !X509_set_version(cert, X509_VERSION_3)
+			|| !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0)
+			|| !X509_set_subject_name(cert, name)
+			|| !X509_set_issuer_name(cert, name)
+			|| !X509_gmtime_adj(X509_getm_notBefore(cert), -3600)
+			|| !X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL)
+			|| !X509_set_pubkey(cert, key)
+			|| !add_ext(cert, NID_basic_constraints, "critical,CA:FALSE")
+			|| !add_ext(cert, NID_key_usage, "critical,digitalSignature,keyEncipherment")
+			|| !add_ext(cert, NID_ext_key_usage, "serverAuth,clientAuth")
+			|| !add_ext(cert, NID_subject_key_identifier, "hash")){
+		goto out;
+	}
+	if(dns_count > 0 && !add_san_dns(cert, dns_names, dns_count)){
+		why = "cannot add the subjectAltNames";
+		goto out;
+	}
+	/* Ed25519 signs without a separate digest. */
+	if(X509_sign(cert, key, EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()) <= 0){
+		why = "cannot sign the certificate";
+		goto out;
+	}
+	*out = cert;
+	cert = NULL;
+	rc = CM_OK;
+out:
+	if(rc != CM_OK){
+		openssl_fail(err, rc, why);
+	}
+	X509_free(cert);
+	X509_NAME_free(name);
+	BN_free(serial);
+	return rc;
+}
+
+enum cm_rc cm_pki_cert_id(X509 *cert, char out[CM_ID_LEN + 1], struct cm_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	unsigned int i;
+	static const char hex[] = "0123456789abcdef";
+
+	ERR_clear_error();
+	if(!X509_digest(cert, EVP_sha256(), md, &mdlen) || mdlen * 2 != CM_ID_LEN){
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot compute the certificate's fingerprint");
+	}
+	for(i = 0; i < mdlen; i++){
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[CM_ID_LEN] = '\0';
+	return CM_OK;
+}
+
+bool cm_pki_id_valid(const char *s)
+{
+	size_t i;
+
+	if(s == NULL){
+		return false;
+	}
+	for(i = 0; i < CM_ID_LEN; i++){
+		if(!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))){
+			return false;
+		}
+	}
+	return s[CM_ID_LEN] == '\0';
+}
+
+/* Copies a memory BIO's content into a malloc'd NUL-terminated buffer. */
+static enum cm_rc bio_to_buf(BIO *bio, char **out, size_t *out_len, struct cm_err *err)
+{
+	char *data;
+	long n = BIO_get_mem_data(bio, &data);
+	char *copy;
+
+	if(n < 0){
+		return cm_err_set(err, CM_ERR_CRYPTO, "cannot read the encoded data");
+	}
+	copy = malloc((size_t)n + 1);
+	if(copy == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	memcpy(copy, data, (size_t)n);
+	copy[n] = '\0';
+	*out = copy;
+	if(out_len){
+		*out_len = (size_t)n;
+	}
+	return CM_OK;
+}
+
+enum cm_rc cm_pki_chain_to_pem(X509 *leaf, STACK_OF(X509) *extra, char **out, size_t *out_len, struct cm_err *err)
+{
+	BIO *bio;
+	enum cm_rc rc;
+	int i;
+
+	*out = NULL;
+	ERR_clear_error();
+	bio = BIO_new(BIO_s_mem());
+	if(bio == NULL || !PEM_write_bio_X509(bio, leaf)){
+		BIO_free(bio);
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot encode the certificate");
+	}
+	for(i = 0; extra && i < sk_X509_num(extra); i++){
+		if(!PEM_write_bio_X509(bio, sk_X509_value(extra, i))){
+			BIO_free(bio);
+			return openssl_fail(err, CM_ERR_CRYPTO, "cannot encode the chain");
+		}
+	}
+	rc = bio_to_buf(bio, out, out_len, err);
+	BIO_free(bio);
+	return rc;
+}
+
+enum cm_rc cm_pki_key_to_pem(EVP_PKEY *key, char **out, size_t *out_len, struct cm_err *err)
+{
+	BIO *bio;
+	enum cm_rc rc;
+	char *data;
+	long n;
+
+	*out = NULL;
+	ERR_clear_error();
+	bio = BIO_new(BIO_s_secmem());
+	if(bio == NULL){
+		bio = BIO_new(BIO_s_mem());
+	}
+	if(bio == NULL || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)){
+		BIO_free(bio);
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot encode the private key");
+	}
+	rc = bio_to_buf(bio, out, out_len, err);
+	n = BIO_get_mem_data(bio, &data);
+	if(n > 0){
+		OPENSSL_cleanse(data, (size_t)n);
+	}
+	BIO_free(bio);
+	return rc;
+}
+
+void cm_pki_free_secret(char *buf, size_t len)
+{
+	if(buf){
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+	}
+}
+
+static BIO *mem_bio(const char *buf, size_t len, struct cm_err *err)
+{
+	BIO *bio;
+
+	if(len > INT_MAX){
+		cm_err_set(err, CM_ERR_INVAL, "input too large");
+		return NULL;
+	}
+	bio = BIO_new_mem_buf(buf, (int)len);
+	if(bio == NULL){
+		cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return bio;
+}
+
+/* True when what is left of the BIO is only white space. */
+static bool bio_rest_blank(BIO *bio)
+{
+	char c;
+
+	while(BIO_read(bio, &c, 1) == 1){
+		if(c != ' ' && c != '\t' && c != '\r' && c != '\n'){
+			return false;
+		}
+	}
+	return true;
+}
+
+enum cm_rc cm_pki_parse_chain_pem(const char *buf, size_t len, X509 **leaf, STACK_OF(X509) **extra, struct cm_err *err)
+{
+	/* owned until handed out */
+	STACK_OF(X509) *chain = NULL;
+	X509 *first = NULL;
+	X509 *cert;
+	BIO *bio;
+	enum cm_rc rc = CM_ERR_INVAL;
+
+	*leaf = NULL;
+	*extra = NULL;
+	bio = mem_bio(buf, len, err);
+	if(bio == NULL){
+		return CM_ERR_INVAL;
+	}
+	chain = sk_X509_new_null();
+	if(chain == NULL){
+		BIO_free(bio);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	ERR_clear_error();
+	while((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL){
+		if(first == NULL){
+			first = cert;
+		}else if(!sk_X509_push(chain, cert)){
+			X509_free(cert);
+			rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	/* The loop ends on "no start line" at a clean end; anything else means
+	 * a damaged PEM block. */
+	if(ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE){
+		rc = openssl_fail(err, CM_ERR_INVAL, "the certificate PEM is damaged");
+		goto out;
+	}
+	ERR_clear_error();
+	if(first == NULL){
+		rc = cm_err_set(err, CM_ERR_INVAL, "no PEM certificate found");
+		goto out;
+	}
+	if(!bio_rest_blank(bio)){
+		rc = cm_err_set(err, CM_ERR_INVAL, "unexpected data after the last certificate");
+		goto out;
+	}
+	*leaf = first;
+	*extra = chain;
+	first = NULL;
+	chain = NULL;
+	rc = CM_OK;
+out:
+	X509_free(first);
+	sk_X509_pop_free(chain, X509_free);
+	BIO_free(bio);
+	return rc;
+}
+
+enum cm_rc cm_pki_parse_key_pem(const char *buf, size_t len, EVP_PKEY **out, struct cm_err *err)
+{
+	BIO *bio;
+	EVP_PKEY *key;
+
+	*out = NULL;
+	bio = mem_bio(buf, len, err);
+	if(bio == NULL){
+		return CM_ERR_INVAL;
+	}
+	ERR_clear_error();
+	/* An empty passphrase callback result: an encrypted key fails here
+	 * instead of prompting on the terminal. */
+	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+	if(key == NULL){
+		BIO_free(bio);
+		return openssl_fail(err, CM_ERR_INVAL, "not a readable private key");
+	}
+	if(!bio_rest_blank(bio)){
+		BIO_free(bio);
+		EVP_PKEY_free(key);
+		return cm_err_set(err, CM_ERR_INVAL, "unexpected data after the private key");
+	}
+	BIO_free(bio);
+	*out = key;
+	return CM_OK;
+}
+
+bool cm_pki_key_matches(X509 *cert, EVP_PKEY *key)
+{
+	bool ok;
+
+	ERR_clear_error();
+	ok = X509_check_private_key(cert, key) == 1;
+	ERR_clear_error();
+	return ok;
+}
+
+void cm_pki_subject_cn(X509 *cert, char *buf, size_t buflen)
+{
+	X509_NAME *name = X509_get_subject_name(cert);
+
+	buf[0] = '\0';
+	if(name == NULL || buflen > INT_MAX){
+		return;
+	}
+	if(X509_NAME_get_text_by_NID(name, NID_commonName, buf, (int)buflen) < 0){
+		buf[0] = '\0';
+	}
+	ERR_clear_error();
+}

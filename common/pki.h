@@ -1,0 +1,70 @@
+#ifndef CM_PKI_H
+#define CM_PKI_H
+/* Certificates and keys as plain OpenSSL objects: generation, parsing,
+ * encoding, fingerprints. Nothing here knows about SSL, the store or the
+ * broker. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "error.h"
+
+/* An id is the lower-case hex SHA-256 of the DER encoding. */
+#define CM_ID_LEN 64
+
+enum cm_key_type {
+	CM_KEY_EC,
+	CM_KEY_RSA,
+	CM_KEY_ED25519,
+};
+
+struct cm_keyspec {
+	enum cm_key_type type;
+	int bits;          /* RSA: 2048, 3072, 4096 */
+	const char *curve; /* EC: "P-256" or "P-384" */
+};
+
+/* A new private key; the caller frees it with EVP_PKEY_free. */
+CM_MUST_CHECK enum cm_rc cm_pki_generate_key(const struct cm_keyspec *spec, EVP_PKEY **out, struct cm_err *err);
+
+/* A self-signed server certificate for key: subject CN=cn, the DNS names as
+ * SubjectAltNames, valid from one hour ago for `days` days, serverAuth.
+ * The caller frees it with X509_free. */
+CM_MUST_CHECK enum cm_rc cm_pki_make_self_signed(EVP_PKEY *key, const char *cn, const char *const *dns_names, size_t dns_count, int days, X509 **out, struct cm_err *err);
+
+/* Writes the certificate's id (CM_ID_LEN hex digits and a NUL) into out. */
+CM_MUST_CHECK enum cm_rc cm_pki_cert_id(X509 *cert, char out[CM_ID_LEN + 1], struct cm_err *err);
+
+/* True when s is exactly CM_ID_LEN lower-case hex digits. */
+bool cm_pki_id_valid(const char *s);
+
+/* PEM of leaf followed by every certificate of extra (which may be NULL).
+ * The caller frees *out with free(). */
+CM_MUST_CHECK enum cm_rc cm_pki_chain_to_pem(X509 *leaf, STACK_OF(X509) *extra, char **out, size_t *out_len, struct cm_err *err);
+
+/* Unencrypted PKCS#8 PEM of the private key; the caller frees *out with
+ * free() after clearing it (cm_pki_free_secret). */
+CM_MUST_CHECK enum cm_rc cm_pki_key_to_pem(EVP_PKEY *key, char **out, size_t *out_len, struct cm_err *err);
+
+/* Zeroes and frees a buffer that held key material. Accepts NULL. */
+void cm_pki_free_secret(char *buf, size_t len);
+
+/* Parses one or more PEM certificates: the first is the leaf, the others go
+ * to *extra (empty, never NULL, when there are none). Text outside PEM
+ * blocks is ignored, as openssl does; a damaged block, a block of another
+ * type, or no certificate at all is refused. */
+CM_MUST_CHECK enum cm_rc cm_pki_parse_chain_pem(const char *buf, size_t len, X509 **leaf, STACK_OF(X509) **extra, struct cm_err *err);
+
+/* Parses one unencrypted PEM private key. */
+CM_MUST_CHECK enum cm_rc cm_pki_parse_key_pem(const char *buf, size_t len, EVP_PKEY **out, struct cm_err *err);
+
+/* True when key is the private half of cert's public key. */
+bool cm_pki_key_matches(X509 *cert, EVP_PKEY *key);
+
+/* The subject's Common Name into buf ("" when there is none). */
+void cm_pki_subject_cn(X509 *cert, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,98 @@
+/* Reading per_listener_settings the way Mosquitto reads its configuration. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "brokerconf.h"
+#include "testutil.h"
+
+static void test_config_path_comes_from_the_command_line(void **state)
+{
+	static const char a[] = "mosquitto\0-v\0-c\0/etc/m.conf\0";
+	static const char b[] = "mosquitto\0--config-file\0rel.conf\0-v\0";
+	static const char none[] = "mosquitto\0-v\0";
+	static const char dangling[] = "mosquitto\0-c\0";
+	char out[64];
+	struct cm_err err;
+
+	(void)state;
+	assert_int_equal(cm_brokerconf_path_from_cmdline(a, sizeof(a) - 1, out, sizeof(out), &err), CM_OK);
+	assert_string_equal(out, "/etc/m.conf");
+	assert_int_equal(cm_brokerconf_path_from_cmdline(b, sizeof(b) - 1, out, sizeof(out), &err), CM_OK);
+	assert_string_equal(out, "rel.conf");
+	assert_int_equal(cm_brokerconf_path_from_cmdline(none, sizeof(none) - 1, out, sizeof(out), &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "without a configuration file"));
+	assert_int_equal(cm_brokerconf_path_from_cmdline(dangling, sizeof(dangling) - 1, out, sizeof(out), &err), CM_ERR_INVAL);
+	assert_int_equal(cm_brokerconf_path_from_cmdline(a, sizeof(a) - 1, out, 5, &err), CM_ERR_INVAL);
+}
+
+static bool pls(const char *dir, const char *main_conf, enum cm_rc want_rc)
+{
+	char path[512];
+	bool value = true;
+	struct cm_err err;
+
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	tu_write_file(path, main_conf);
+	assert_int_equal(cm_brokerconf_per_listener_settings(path, &value, &err), want_rc);
+	return value;
+}
+
+static void test_per_listener_settings_is_read_with_includes(void **state)
+{
+	char *dir = tu_mkdtemp();
+	char conf[1024], inc[512], path[600];
+
+	(void)state;
+	assert_false(pls(dir, "listener 1883\n", CM_OK));
+	assert_true(pls(dir, "per_listener_settings true\nlistener 1883\n", CM_OK));
+	assert_true(pls(dir, "  per_listener_settings   1  \r\n", CM_OK));
+	assert_false(pls(dir, "# per_listener_settings true\n", CM_OK));
+	assert_false(pls(dir, "per_listener_settings true\nper_listener_settings false\n", CM_OK));
+
+	snprintf(inc, sizeof(inc), "%s/conf.d", dir);
+	mkdir(inc, 0755);
+	snprintf(path, sizeof(path), "%s/10-a.conf", inc);
+	tu_write_file(path, "per_listener_settings true\n");
+	snprintf(path, sizeof(path), "%s/20-b.txt", inc);
+	tu_write_file(path, "per_listener_settings false\n"); /* not *.conf: ignored */
+	snprintf(conf, sizeof(conf), "include_dir %s\n", inc);
+	assert_true(pls(dir, conf, CM_OK));
+	/* an include_dir before a later main-file line: the later line wins */
+	snprintf(conf, sizeof(conf), "include_dir %s\nper_listener_settings false\n", inc);
+	assert_false(pls(dir, conf, CM_OK));
+	/* files of the directory in name order: the last one wins */
+	snprintf(path, sizeof(path), "%s/30-c.conf", inc);
+	tu_write_file(path, "per_listener_settings false\n");
+	snprintf(conf, sizeof(conf), "include_dir %s\n", inc);
+	assert_false(pls(dir, conf, CM_OK));
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void test_unreadable_configuration_is_an_error_naming_it(void **state)
+{
+	bool value;
+	struct cm_err err;
+	char *dir = tu_mkdtemp();
+	char conf[600];
+
+	(void)state;
+	assert_int_equal(cm_brokerconf_per_listener_settings("/nonexistent/m.conf", &value, &err), CM_ERR_IO);
+	assert_non_null(strstr(err.msg, "/nonexistent/m.conf"));
+	snprintf(conf, sizeof(conf), "include_dir %s/none\n", dir);
+	assert_int_equal(pls(dir, conf, CM_ERR_IO), false);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_path_comes_from_the_command_line),
+		cmocka_unit_test(test_per_listener_settings_is_read_with_includes),
+		cmocka_unit_test(test_unreadable_configuration_is_an_error_naming_it),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,347 @@
+/* The store: creation, loading, refusals that change nothing, crashes. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "store.h"
+#include "testutil.h"
+
+static char *fresh_store(struct cm_store **out)
+{
+	char *dir = tu_mkdtemp();
+	char *store_dir;
+	bool created = false;
+	struct cm_err err;
+
+	assert_true(asprintf(&store_dir, "%s/store", dir) > 0);
+	free(dir);
+	assert_int_equal(cm_store_open(store_dir, "host.example", out, &created, &err), CM_OK);
+	assert_true(created);
+	return store_dir;
+}
+
+static void cleanup(char *store_dir)
+{
+	char *parent = strdup(store_dir);
+	*strrchr(parent, '/') = '\0';
+	tu_rmtree(parent);
+	free(parent);
+	free(store_dir);
+}
+
+static void assert_mode(const char *dir, const char *rel, mode_t mode)
+{
+	char path[1024];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	assert_int_equal(stat(path, &st), 0);
+	if((st.st_mode & 0777) != mode){
+		fail_msg("%s has mode %o, expected %o", rel, st.st_mode & 0777, mode);
+	}
+}
+
+static void test_first_open_creates_every_slot_with_builtin_default(void **state)
+{
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store);
+	char rel[256];
+	int i;
+
+	(void)state;
+	assert_int_equal(store->schema, CM_STORE_SCHEMA);
+	assert_int_equal(store->generation, 1);
+	assert_mode(dir, ".", 0700);
+	assert_mode(dir, "slots", 0700);
+	assert_mode(dir, "listener", 0700);
+	assert_mode(dir, "store.json", 0600);
+	for(i = 0; i < CM_SLOT_COUNT; i++){
+		const struct cm_server_cert *def = cm_store_slot_default(store, (enum cm_slot_id)i);
+		assert_non_null(def);
+		assert_true(def->builtin);
+		snprintf(rel, sizeof(rel), "slots/%s", cm_slot_name((enum cm_slot_id)i));
+		assert_mode(dir, rel, 0700);
+		snprintf(rel, sizeof(rel), "slots/%s/%s.key", cm_slot_name((enum cm_slot_id)i), def->id);
+		assert_mode(dir, rel, 0600);
+		snprintf(rel, sizeof(rel), "listener/%s.key", cm_slot_name((enum cm_slot_id)i));
+		assert_mode(dir, rel, 0600);
+	}
+	/* Slots are independent: each has its own key. */
+	assert_string_not_equal(cm_store_slot_default(store, CM_SLOT_MQTT)->id, cm_store_slot_default(store, CM_SLOT_BRIDGE)->id);
+	cm_store_free(&store);
+	assert_null(store);
+	cm_store_free(&store); /* twice is fine */
+	cleanup(dir);
+}
+
+static void test_reopen_loads_the_same_certificates(void **state)
+{
+	struct cm_store *store = NULL, *again = NULL;
+	char *dir = fresh_store(&store);
+	bool created = true;
+	struct cm_err err;
+	int i;
+
+	(void)state;
+	assert_int_equal(cm_store_open(dir, "other.example", &again, &created, &err), CM_OK);
+	assert_false(created);
+	for(i = 0; i < CM_SLOT_COUNT; i++){
+		assert_string_equal(cm_store_slot_default(store, (enum cm_slot_id)i)->id,
+				cm_store_slot_default(again, (enum cm_slot_id)i)->id);
+	}
+	cm_store_free(&store);
+	cm_store_free(&again);
+	cleanup(dir);
+}
+
+static void test_listener_files_are_restored_to_the_default(void **state)
+{
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store);
+	char path[1024], digest1[65], digest2[65];
+	bool created;
+	struct cm_err err;
+
+	(void)state;
+	tu_tree_digest(dir, digest1);
+	cm_store_free(&store);
+	snprintf(path, sizeof(path), "%s/listener/mqtt.crt", dir);
+	tu_write_file(path, "tampered");
+	snprintf(path, sizeof(path), "%s/listener/websockets.key", dir);
+	unlink(path);
+	assert_int_equal(cm_store_open(dir, "h", &store, &created, &err), CM_OK);
+	tu_tree_digest(dir, digest2);
+	assert_string_equal(digest1, digest2);
+	cm_store_free(&store);
+	cleanup(dir);
+}
+
+/* Each damage, applied to a fresh store, must be refused with the file
+ * named in the reason, and leave every byte of the store as it was. */
+struct damage {
+	const char *what;
+	const char *file;     /* relative path, {mqtt} for the mqtt default id */
+	const char *content;  /* NULL: remove the file */
+	enum cm_rc rc;
+	const char *reason;   /* a part of the expected message */
+};
+
+static void apply_and_check(const struct damage *d)
+{
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store);
+	char rel[512], path[1024], before[65], after[65];
+	const char *mark;
+	struct cm_err err;
+	bool created = false;
+
+	mark = strstr(d->file, "{mqtt}");
+	if(mark){
+		snprintf(rel, sizeof(rel), "%.*s%s%s", (int)(mark - d->file), d->file,
+				cm_store_slot_default(store, CM_SLOT_MQTT)->id, mark + 6);
+	}else{
+		snprintf(rel, sizeof(rel), "%s", d->file);
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	if(d->content){
+		tu_write_file(path, d->content);
+	}else{
+		assert_int_equal(unlink(path), 0);
+	}
+	cm_store_free(&store);
+	tu_tree_digest(dir, before);
+	err.msg[0] = '\0';
+	if(cm_store_open(dir, "h", &store, &created, &err) != d->rc){
+		fail_msg("%s: expected rc %d, got message '%s'", d->what, d->rc, err.msg);
+	}
+	assert_null(store);
+	assert_false(created);
+	if(strstr(err.msg, d->reason) == NULL || (d->rc == CM_ERR_CORRUPT && strstr(err.msg, rel) == NULL)){
+		fail_msg("%s: message '%s' lacks '%s' or the file %s", d->what, err.msg, d->reason, rel);
+	}
+	tu_tree_digest(dir, after);
+	if(strcmp(before, after)){
+		fail_msg("%s: the store changed", d->what);
+	}
+	cleanup(dir);
+}
+
+static void test_corrupt_stores_are_refused_and_left_untouched(void **state)
+{
+	static const struct damage damages[] = {
+		{"store.json garbage", "store.json", "{not json", CM_ERR_CORRUPT, "not a JSON object"},
+		{"store.json no schema", "store.json", "{\"generation\":1}", CM_ERR_CORRUPT, "'schema' is missing"},
+		{"store.json bad generation", "store.json", "{\"schema\":1,\"generation\":\"x\"}", CM_ERR_CORRUPT, "'generation' must be a number"},
+		{"newer schema", "store.json", "{\"schema\":99,\"generation\":1}", CM_ERR_NEWER, "newer certmgr"},
+		{"slot.json missing", "slots/mqtt/slot.json", NULL, CM_ERR_CORRUPT, "cannot open"},
+		{"slot.json empty object", "slots/bridge/slot.json", "{}", CM_ERR_CORRUPT, "is missing"},
+		{"slot.json unknown default", "slots/mqtt/slot.json",
+			"{\"generation\":1,\"default\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"certificates\":[]}",
+			CM_ERR_CORRUPT, "built-in"},
+		{"slot.json bad id", "slots/mqtt/slot.json",
+			"{\"generation\":1,\"default\":\"x\",\"certificates\":[{\"id\":\"../../x\",\"builtin\":true,\"added\":\"2026-01-01T00:00:00Z\"}]}",
+			CM_ERR_CORRUPT, "not a certificate id"},
+		{"certificate garbage", "slots/mqtt/{mqtt}.crt", "garbage", CM_ERR_CORRUPT, "no PEM certificate"},
+		{"certificate missing", "slots/mqtt/{mqtt}.crt", NULL, CM_ERR_CORRUPT, "cannot open"},
+		{"key garbage", "slots/mqtt/{mqtt}.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", CM_ERR_CORRUPT, "not a readable private key"},
+		{"key missing", "slots/mqtt/{mqtt}.key", NULL, CM_ERR_CORRUPT, "cannot open"},
+	};
+	size_t i;
+
+	(void)state;
+	for(i = 0; i < sizeof(damages) / sizeof(damages[0]); i++){
+		apply_and_check(&damages[i]);
+	}
+}
+
+/* A valid certificate and key, but of another slot: the fingerprint check
+ * and the key check must both notice. */
+static void test_swapped_files_are_refused(void **state)
+{
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store);
+	char from[1024], to[1024], before[65], after[65];
+	char *text = NULL;
+	size_t len;
+	bool created;
+	struct cm_err err;
+
+	(void)state;
+	snprintf(from, sizeof(from), "%s/slots/bridge/%s.key", dir, cm_store_slot_default(store, CM_SLOT_BRIDGE)->id);
+	snprintf(to, sizeof(to), "%s/slots/mqtt/%s.key", dir, cm_store_slot_default(store, CM_SLOT_MQTT)->id);
+	assert_int_equal(cm_fs_read_file(from, 1 << 20, &text, &len, &err), CM_OK);
+	assert_int_equal(cm_fs_write_atomic(to, text, len, 0600, &err), CM_OK);
+	free(text);
+	tu_tree_digest(dir, before);
+	cm_store_free(&store);
+	assert_int_equal(cm_store_open(dir, "h", &store, &created, &err), CM_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, "does not match"));
+	assert_non_null(strstr(err.msg, to));
+	tu_tree_digest(dir, after);
+	assert_string_equal(before, after);
+	cleanup(dir);
+}
+
+static void test_unwritable_directory_is_refused(void **state)
+{
+	char *dir = tu_mkdtemp();
+	char store_dir[1024], before[65], after[65];
+	pid_t pid;
+	int status;
+
+	(void)state;
+	snprintf(store_dir, sizeof(store_dir), "%s/store", dir);
+	assert_int_equal(mkdir(store_dir, 0755), 0);
+	chmod(dir, 0755);
+	tu_tree_digest(dir, before);
+	pid = fork();
+	if(pid == 0){
+		struct cm_store *store = NULL;
+		struct cm_err err;
+		bool created;
+		/* As root access() always says yes: become nobody. */
+		if(geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)){
+			_exit(10);
+		}
+		if(cm_store_open(store_dir, "h", &store, &created, &err) != CM_ERR_IO){
+			_exit(11);
+		}
+		_exit(strstr(err.msg, "not writable") ? 0 : 12);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	tu_tree_digest(dir, after);
+	assert_string_equal(before, after);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void test_relative_and_file_paths_are_refused(void **state)
+{
+	char *dir = tu_mkdtemp();
+	char path[1024];
+	struct cm_store *store = NULL;
+	struct cm_err err;
+	bool created;
+
+	(void)state;
+	assert_int_equal(cm_store_open("relative/store", "h", &store, &created, &err), CM_ERR_INVAL);
+	snprintf(path, sizeof(path), "%s/file", dir);
+	tu_write_file(path, "x");
+	assert_int_equal(cm_store_open(path, "h", &store, &created, &err), CM_ERR_IO);
+	assert_non_null(strstr(err.msg, "not a directory"));
+	snprintf(path, sizeof(path), "%s/missing/store", dir);
+	assert_int_equal(cm_store_open(path, "h", &store, &created, &err), CM_ERR_IO);
+	assert_null(store);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* A first start killed at any moment: the next start still opens a
+ * complete store. */
+static void test_killed_first_start_recovers(void **state)
+{
+	int round;
+
+	(void)state;
+	srand((unsigned)time(NULL));
+	for(round = 0; round < 12; round++){
+		char *dir = tu_mkdtemp();
+		char store_dir[1024];
+		struct cm_store *store = NULL;
+		struct cm_err err;
+		bool created;
+		pid_t pid;
+
+		snprintf(store_dir, sizeof(store_dir), "%s/store", dir);
+		pid = fork();
+		if(pid == 0){
+			_exit(cm_store_open(store_dir, "h", &store, &created, &err) == CM_OK ? 0 : 1);
+		}
+		usleep((useconds_t)(rand() % 30000));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		if(cm_store_open(store_dir, "h", &store, &created, &err) != CM_OK){
+			fail_msg("round %d: %s", round, err.msg);
+		}
+		cm_store_free(&store);
+		tu_rmtree(dir);
+		free(dir);
+	}
+}
+
+static void test_slot_names(void **state)
+{
+	(void)state;
+	assert_int_equal(cm_slot_parse("mqtt"), CM_SLOT_MQTT);
+	assert_int_equal(cm_slot_parse("websockets"), CM_SLOT_WEBSOCKETS);
+	assert_int_equal(cm_slot_parse("bridge"), CM_SLOT_BRIDGE);
+	assert_int_equal(cm_slot_parse("MQTT"), -1);
+	assert_int_equal(cm_slot_parse(""), -1);
+	assert_int_equal(cm_slot_parse(NULL), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_first_open_creates_every_slot_with_builtin_default),
+		cmocka_unit_test(test_reopen_loads_the_same_certificates),
+		cmocka_unit_test(test_listener_files_are_restored_to_the_default),
+		cmocka_unit_test(test_corrupt_stores_are_refused_and_left_untouched),
+		cmocka_unit_test(test_swapped_files_are_refused),
+		cmocka_unit_test(test_unwritable_directory_is_refused),
+		cmocka_unit_test(test_relative_and_file_paths_are_refused),
+		cmocka_unit_test(test_killed_first_start_recovers),
+		cmocka_unit_test(test_slot_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
