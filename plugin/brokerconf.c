@@ -1,0 +1,172 @@
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "brokerconf.h"
+#include "fsutil.h"
+
+#define CONF_MAX_FILE (4 * 1024 * 1024)
+
+enum cm_rc cm_brokerconf_path_from_cmdline(const char *cmdline, size_t len, char *out, size_t outlen, struct cm_err *err)
+{
+	const char *arg = cmdline;
+	const char *end = cmdline + len;
+	const char *next;
+	bool want = false;
+
+	while(arg < end){
+		next = memchr(arg, '\0', (size_t)(end - arg));
+		if(next == NULL){
+			break;
+		}
+		if(want){
+			if((size_t)(next - arg) + 1 > outlen){
+				return cm_err_set(err, CM_ERR_INVAL, "the broker's configuration path is too long");
+			}
+			memcpy(out, arg, (size_t)(next - arg) + 1);
+			return CM_OK;
+		}
+		want = !strcmp(arg, "-c") || !strcmp(arg, "--config-file");
+		arg = next + 1;
+	}
+	return cm_err_set(err, CM_ERR_INVAL, "the broker was started without a configuration file (-c)");
+}
+
+enum cm_rc cm_brokerconf_own_path(char *out, size_t outlen, struct cm_err *err)
+{
+	char *cmdline = NULL;
+	size_t len = 0;
+	enum cm_rc rc;
+	char *rel;
+
+	/* /proc files report size 0, so read through stdio. */
+	FILE *f = fopen("/proc/self/cmdline", "r");
+	if(f == NULL){
+		return cm_err_set(err, CM_ERR_IO, "cannot read /proc/self/cmdline: %s", strerror(errno));
+	}
+	cmdline = malloc(65536);
+	if(cmdline == NULL){
+		fclose(f);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	len = fread(cmdline, 1, 65535, f);
+	fclose(f);
+	cmdline[len] = '\0';
+	rc = cm_brokerconf_path_from_cmdline(cmdline, len, out, outlen, err);
+	free(cmdline);
+	if(rc != CM_OK || out[0] == '/'){
+		return rc;
+	}
+	/* A relative path is relative to the directory the broker started in,
+	 * which is still its working directory unless it daemonised. */
+	rel = strdup(out);
+	if(rel == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	{
+		char cwd[PATH_MAX];
+		if(getcwd(cwd, sizeof(cwd)) == NULL){
+			rc = cm_err_set(err, CM_ERR_IO, "cannot resolve the broker's configuration path: %s", strerror(errno));
+		}else{
+			rc = cm_fs_path(out, outlen, err, "%s/%s", cwd, rel);
+		}
+	}
+	free(rel);
+	return rc;
+}
+
+static int cmp_names(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int conf_file_filter(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+	return n > 5 && !strcmp(d->d_name + n - 5, ".conf");
+}
+
+static enum cm_rc parse_file(const char *path, bool main_file, bool *value, struct cm_err *err);
+
+static enum cm_rc parse_include_dir(const char *dir, bool *value, struct cm_err *err)
+{
+	struct dirent **names = NULL;
+	char path[PATH_MAX];
+	enum cm_rc rc = CM_OK;
+	int n, i;
+
+	n = scandir(dir, &names, conf_file_filter, cmp_names);
+	if(n < 0){
+		return cm_err_set(err, CM_ERR_IO, "cannot read include_dir %s: %s", dir, strerror(errno));
+	}
+	for(i = 0; i < n; i++){
+		if(rc == CM_OK){
+			rc = cm_fs_path(path, sizeof(path), err, "%s/%s", dir, names[i]->d_name);
+			if(rc == CM_OK){
+				rc = parse_file(path, false, value, err);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static enum cm_rc parse_file(const char *path, bool main_file, bool *value, struct cm_err *err)
+{
+	char *text = NULL;
+	char *line, *save = NULL;
+	enum cm_rc rc;
+
+	rc = cm_fs_read_file(path, CONF_MAX_FILE, &text, NULL, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	for(line = strtok_r(text, "\n", &save); line && rc == CM_OK; line = strtok_r(NULL, "\n", &save)){
+		char *key, *val, *lsave = NULL;
+
+		while(*line == ' ' || *line == '\t'){
+			line++;
+		}
+		if(*line == '#' || *line == '\0'){
+			continue;
+		}
+		key = strtok_r(line, " \t\r", &lsave);
+		val = strtok_r(NULL, "\r", &lsave);
+		if(key == NULL){
+			continue;
+		}
+		if(val){
+			size_t n;
+			while(*val == ' ' || *val == '\t'){
+				val++;
+			}
+			n = strlen(val);
+			while(n > 0 && (val[n - 1] == ' ' || val[n - 1] == '\t')){
+				val[--n] = '\0';
+			}
+		}
+		if(!strcmp(key, "per_listener_settings") && val){
+			if(!strcmp(val, "true") || !strcmp(val, "1")){
+				*value = true;
+			}else if(!strcmp(val, "false") || !strcmp(val, "0")){
+				*value = false;
+			}
+		}else if(!strcmp(key, "include_dir") && val && main_file){
+			rc = parse_include_dir(val, value, err);
+		}
+	}
+	free(text);
+	return rc;
+}
+
+enum cm_rc cm_brokerconf_per_listener_settings(const char *path, bool *out, struct cm_err *err)
+{
+	*out = false;
+	return parse_file(path, true, out, err);
+}

@@ -1,0 +1,26 @@
+#ifndef CM_BROKERCONF_H
+#define CM_BROKERCONF_H
+/* What certmgr needs to know of the broker's own configuration, which the
+ * plugin API does not show: the file comes from the broker's command line
+ * (/proc/self/cmdline, "-c FILE" or "--config-file FILE"), and is read the
+ * way Mosquitto reads it: one option a line, '#' comments, include_dir
+ * (main file only) adding every "*.conf" of a directory in name order at
+ * the point where it appears; a later value wins. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/* The configuration file named on a NUL-separated command line, into out.
+ * CM_ERR_INVAL when the command line names none. */
+CM_MUST_CHECK enum cm_rc cm_brokerconf_path_from_cmdline(const char *cmdline, size_t len, char *out, size_t outlen, struct cm_err *err);
+
+/* The configuration file of the running broker. */
+CM_MUST_CHECK enum cm_rc cm_brokerconf_own_path(char *out, size_t outlen, struct cm_err *err);
+
+/* The value of per_listener_settings in path and its includes (false when
+ * absent). A file that cannot be read is an error naming it. */
+CM_MUST_CHECK enum cm_rc cm_brokerconf_per_listener_settings(const char *path, bool *out, struct cm_err *err);
+
+#endif

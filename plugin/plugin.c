@@ -1,0 +1,246 @@
+/* certmgr: the broker-facing glue. Reads the plugin options, refuses to
+ * start on a configuration it cannot serve, opens the store and installs
+ * the TLS hook. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "brokerconf.h"
+#include "fsutil.h"
+#include "log.h"
+#include "state.h"
+#include "store.h"
+#include "tls_hook.h"
+
+#define CM_EXPORT __attribute__((visibility("default")))
+#define CM_DEFAULT_STORE "/var/lib/mosquitto/certmgr"
+
+int cm_state_slot_for_port(const struct cm_state *st, uint16_t port)
+{
+	int i;
+
+	if(st->port_count == 0){
+		return CM_SLOT_MQTT;
+	}
+	for(i = 0; i < st->port_count; i++){
+		if(st->ports[i].port == port){
+			return (int)st->ports[i].slot;
+		}
+	}
+	return -1;
+}
+
+static void broker_log_sink(enum cm_log_level level, const char *line)
+{
+	static const int levels[] = {
+		[CM_LOG_ERR] = MOSQ_LOG_ERR,
+		[CM_LOG_WARNING] = MOSQ_LOG_WARNING,
+		[CM_LOG_NOTICE] = MOSQ_LOG_NOTICE,
+		[CM_LOG_INFO] = MOSQ_LOG_INFO,
+		[CM_LOG_DEBUG] = MOSQ_LOG_DEBUG,
+	};
+	mosquitto_log_printf(levels[level], "%s", line);
+}
+
+static void state_free(struct cm_state **pst)
+{
+	struct cm_state *st;
+
+	if(pst == NULL || *pst == NULL){
+		return;
+	}
+	st = *pst;
+	cm_tls_hook_remove(st);
+	cm_store_free(&st->store);
+	free(st->store_dir);
+	free(st->hostname);
+	free(st);
+	*pst = NULL;
+}
+
+/* "8883,9883" into the port table for slot. */
+static enum cm_rc parse_ports(struct cm_state *st, const char *list, enum cm_slot_id slot, struct cm_err *err)
+{
+	const char *p = list;
+
+	while(*p){
+		char *end;
+		long port;
+		int i;
+
+		while(*p == ' ' || *p == ','){
+			p++;
+		}
+		if(*p == '\0'){
+			break;
+		}
+		errno = 0;
+		port = strtol(p, &end, 10);
+		if(end == p || errno || port < 1 || port > 65535 || (*end != '\0' && *end != ',' && *end != ' ')){
+			return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s_ports: '%s' is not a list of ports", cm_slot_name(slot), list);
+		}
+		for(i = 0; i < st->port_count; i++){
+			if(st->ports[i].port == (uint16_t)port){
+				return cm_err_set(err, CM_ERR_INVAL, "port %ld is given to two slots", port);
+			}
+		}
+		if(st->port_count == CM_MAX_PORTS){
+			return cm_err_set(err, CM_ERR_INVAL, "more than %d listener ports", CM_MAX_PORTS);
+		}
+		st->ports[st->port_count].port = (uint16_t)port;
+		st->ports[st->port_count].slot = slot;
+		st->port_count++;
+		p = end;
+	}
+	return CM_OK;
+}
+
+static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *options, int option_count, const char **broker_conf, struct cm_err *err)
+{
+	const char *store_dir = CM_DEFAULT_STORE;
+	const char *hostname = NULL;
+	char host[256];
+	int i, slot;
+
+	*broker_conf = NULL;
+	for(i = 0; i < option_count; i++){
+		const char *key = options[i].key;
+		const char *value = options[i].value ? options[i].value : "";
+		size_t klen = strlen(key);
+
+		if(!strcmp(key, "store_dir")){
+			store_dir = value;
+		}else if(!strcmp(key, "hostname")){
+			hostname = value;
+		}else if(!strcmp(key, "broker_config")){
+			*broker_conf = value;
+		}else if(klen > 6 && !strcmp(key + klen - 6, "_ports")){
+			char name[32];
+			if(klen - 6 >= sizeof(name)){
+				return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s", key);
+			}
+			memcpy(name, key, klen - 6);
+			name[klen - 6] = '\0';
+			slot = cm_slot_parse(name);
+			if(slot < 0){
+				return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s (slots: mqtt, websockets, bridge)", key);
+			}
+			if(parse_ports(st, value, (enum cm_slot_id)slot, err) != CM_OK){
+				return CM_ERR_INVAL;
+			}
+		}else{
+			return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s", key);
+		}
+	}
+	if(hostname == NULL){
+		if(gethostname(host, sizeof(host)) != 0 || host[0] == '\0'){
+			snprintf(host, sizeof(host), "localhost");
+		}
+		host[sizeof(host) - 1] = '\0';
+		hostname = host;
+	}
+	st->store_dir = strdup(store_dir);
+	st->hostname = strdup(hostname);
+	if(st->store_dir == NULL || st->hostname == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return CM_OK;
+}
+
+/* per_listener_settings true loads a plugin once per listener and never
+ * sends MOSQ_EVT_TICK: certmgr cannot work that way. */
+static enum cm_rc check_broker_config(const char *given, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	bool per_listener = false;
+	enum cm_rc rc;
+
+	if(given){
+		if(cm_fs_path(path, sizeof(path), err, "%s", given) != CM_OK){
+			return CM_ERR_INVAL;
+		}
+	}else{
+		rc = cm_brokerconf_own_path(path, sizeof(path), err);
+		if(rc != CM_OK){
+			return rc;
+		}
+	}
+	rc = cm_brokerconf_per_listener_settings(path, &per_listener, err);
+	if(rc != CM_OK){
+		char reason[sizeof(err->msg)];
+		memcpy(reason, err->msg, sizeof(reason));
+		return cm_err_set(err, rc, "cannot check per_listener_settings in the broker's configuration: %s"
+				" (make it readable by the broker's user, or name a readable copy with plugin_opt_broker_config)", reason);
+	}
+	if(per_listener){
+		return cm_err_set(err, CM_ERR_INVAL, "per_listener_settings is true in %s: certmgr needs it false"
+				" (with it, Mosquitto 2.0 loads the plugin once per listener and never sends it timer events)", path);
+	}
+	return CM_OK;
+}
+
+CM_EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+{
+	int i;
+
+	for(i = 0; i < supported_version_count; i++){
+		if(supported_versions[i] == 5){
+			return 5;
+		}
+	}
+	return -1;
+}
+
+CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, struct mosquitto_opt *options, int option_count)
+{
+	struct cm_state *st;
+	struct cm_err err = {{0}};
+	const char *broker_conf;
+	bool created = false;
+	const struct cm_server_cert *def;
+	char cn[128];
+
+	cm_log_set_sink(broker_log_sink);
+	st = calloc(1, sizeof(*st));
+	if(st == NULL){
+		cm_log(CM_LOG_ERR, "refusing to start: out of memory");
+		return MOSQ_ERR_NOMEM;
+	}
+	st->plugin_id = identifier;
+	st->ctx_ex_index = -1;
+
+	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
+			|| check_broker_config(broker_conf, &err) != CM_OK
+			|| cm_store_open(st->store_dir, st->hostname, &st->store, &created, &err) != CM_OK
+			|| cm_tls_hook_install(st, &err) != CM_OK){
+		cm_log(CM_LOG_ERR, "refusing to start: %s", err.msg);
+		state_free(&st);
+		return MOSQ_ERR_UNKNOWN;
+	}
+
+	def = cm_store_slot_default(st->store, CM_SLOT_MQTT);
+	cm_pki_subject_cn(def->leaf, cn, sizeof(cn));
+	cm_log(CM_LOG_NOTICE, "%s store %s (generation %llu); mqtt slot serves %s (CN=%s)",
+			created ? "created" : "loaded", st->store_dir, (unsigned long long)st->store->generation, def->id, cn);
+	*userdata = st;
+	return MOSQ_ERR_SUCCESS;
+}
+
+CM_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count)
+{
+	struct cm_state *st = userdata;
+
+	(void)options;
+	(void)option_count;
+	state_free(&st);
+	cm_log_set_sink(NULL);
+	return MOSQ_ERR_SUCCESS;
+}

@@ -1,0 +1,268 @@
+"""The foundation: certmgr serves the broker's TLS from its own store, and
+refuses to start, changing nothing, when it cannot do so safely."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import unittest
+
+from harness import Broker, Workdir, free_port, served_certificate, cert_subject, tree_digest, broker_uid_gid
+
+
+def store_default(store, slot="mqtt"):
+    with open(os.path.join(store, "slots", slot, "slot.json")) as f:
+        return json.load(f)["default"]
+
+
+class FoundationTest(unittest.TestCase):
+    def setUp(self):
+        self.work = Workdir()
+        self.brokers = []
+
+    def tearDown(self):
+        for b in self.brokers:
+            b.stop(signal.SIGKILL)
+        self.work.cleanup()
+
+    def broker(self, **kw):
+        b = Broker(self.work, **kw)
+        self.brokers.append(b)
+        return b
+
+    def stop_cleanly(self, b):
+        rc = b.stop()
+        self.assertEqual(rc, 0, "broker exit code on SIGTERM\n" + b.log())
+        self.assertNotIn("ERROR: AddressSanitizer", b.log())
+        self.assertNotIn("runtime error:", b.log())
+
+    # ------------------------------------------------------------------
+    # Serving
+
+    def test_first_start_serves_the_builtin_self_signed_certificate(self):
+        b = self.broker()
+        b.start()
+        self.assertIn("certmgr: created store", b.log())
+        der, fp = served_certificate(b.port, servername="anything.example")
+        self.assertEqual(fp, store_default(self.work.store))
+        text = cert_subject(der)
+        self.assertIn("CN = " + socket.gethostname(), text)
+        self.assertIn("DNS:localhost", text)
+        self.assertIn("DNS:" + socket.gethostname(), text)
+        # Without SNI too.
+        self.assertEqual(served_certificate(b.port)[1], fp)
+        self.stop_cleanly(b)
+
+    def test_store_files_have_private_modes_and_belong_to_the_broker_user(self):
+        b = self.broker()
+        b.start()
+        uid, _ = broker_uid_gid()
+        for root, dirs, files in os.walk(self.work.store):
+            for d in dirs:
+                st = os.stat(os.path.join(root, d))
+                self.assertEqual(st.st_mode & 0o777, 0o700, d)
+                self.assertEqual(st.st_uid, uid, d)
+            for f in files:
+                st = os.stat(os.path.join(root, f))
+                self.assertEqual(st.st_uid, uid, f)
+                if f.endswith(".key") or f.endswith(".json"):
+                    self.assertEqual(st.st_mode & 0o777, 0o600, f)
+        self.stop_cleanly(b)
+
+    def test_messages_flow_over_tls_with_the_served_certificate_verified(self):
+        b = self.broker()
+        b.start()
+        cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
+        sub = subprocess.Popen(["mosquitto_sub", "-h", "localhost", "-p", str(b.port), "--cafile", cafile,
+                                "-t", "foundation/t", "-C", "1", "-W", "20"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            b.wait_log("New client connected")
+            pub = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(b.port), "--cafile", cafile,
+                                  "-t", "foundation/t", "-m", "hello over certmgr"],
+                                 capture_output=True, text=True, timeout=20)
+            self.assertEqual(pub.returncode, 0, pub.stderr)
+            out, err = sub.communicate(timeout=20)
+            self.assertEqual(sub.returncode, 0, err)
+            self.assertEqual(out.strip(), "hello over certmgr")
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+                sub.wait()
+        # A client that trusts another CA must fail verification.
+        other = self.work.file("other.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", self.work.file("other.key"), "-out", other, "-subj", "/CN=other", "-days", "2"],
+                       check=True, capture_output=True)
+        pub = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(b.port), "--cafile", other,
+                              "-t", "foundation/t", "-m", "x"], capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(pub.returncode, 0)
+        self.stop_cleanly(b)
+
+    def test_restart_serves_the_same_certificate(self):
+        b = self.broker()
+        b.start()
+        fp1 = served_certificate(b.port)[1]
+        self.stop_cleanly(b)
+        digest = tree_digest(self.work.store)
+        b.start()
+        self.assertIn("certmgr: loaded store", b.run_log())
+        self.assertEqual(served_certificate(b.port)[1], fp1)
+        self.stop_cleanly(b)
+        self.assertEqual(tree_digest(self.work.store), digest, "a restart rewrote the store")
+
+    def test_sighup_keeps_certmgr_certificate_in_force(self):
+        b = self.broker()
+        b.start()
+        fp = served_certificate(b.port)[1]
+        # Put another valid pair where the listener's certfile/keyfile point:
+        # the broker reloads it on SIGHUP, certmgr's hook must still win.
+        listener = os.path.join(self.work.store, "listener")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", os.path.join(listener, "mqtt.key"), "-out", os.path.join(listener, "mqtt.crt"),
+                        "-subj", "/CN=intruder", "-days", "2"], check=True, capture_output=True)
+        uid, gid = broker_uid_gid()
+        for f in ("mqtt.key", "mqtt.crt"):
+            os.chown(os.path.join(listener, f), uid, gid)
+        b.signal(signal.SIGHUP)
+        b.wait_log("Reloading config")
+        der, fp2 = served_certificate(b.port)
+        self.assertEqual(fp2, fp)
+        self.assertNotIn("intruder", cert_subject(der))
+        self.stop_cleanly(b)
+
+    def test_a_listener_not_given_to_certmgr_is_left_to_the_broker(self):
+        own_crt, own_key = self.work.file("own.crt"), self.work.file("own.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", own_key, "-out", own_crt, "-subj", "/CN=own-listener", "-days", "2"],
+                       check=True, capture_output=True)
+        os.chmod(own_key, 0o644)
+        port1, port2 = free_port(), free_port()
+        b = self.broker(port=port1, plugin_opts={"mqtt_ports": str(port1)})
+        b2 = Broker(self.work, port=port1, plugin_opts={"mqtt_ports": str(port1)},
+                    listeners=[b.tls_listener(port1), b.tls_listener(port2, certfile=own_crt, keyfile=own_key)])
+        self.brokers.append(b2)
+        b2.start()
+        self.assertEqual(served_certificate(port1)[1], store_default(self.work.store))
+        self.assertIn("own-listener", cert_subject(served_certificate(port2)[0]))
+        self.stop_cleanly(b2)
+
+    def test_ports_map_listeners_to_independent_slots(self):
+        port1, port2 = free_port(), free_port()
+        b = self.broker(port=port1, plugin_opts={"mqtt_ports": str(port1), "websockets_ports": str(port2)})
+        b.start()
+        b.stop()
+        b2 = Broker(self.work, port=port1, plugin_opts={"mqtt_ports": str(port1), "bridge_ports": str(port2)},
+                    listeners=[b.tls_listener(port1), b.tls_listener(port2, slot="bridge")])
+        self.brokers.append(b2)
+        b2.start()
+        self.assertEqual(served_certificate(port1)[1], store_default(self.work.store, "mqtt"))
+        self.assertEqual(served_certificate(port2)[1], store_default(self.work.store, "bridge"))
+        self.assertNotEqual(store_default(self.work.store, "mqtt"), store_default(self.work.store, "bridge"))
+        self.stop_cleanly(b2)
+
+    # ------------------------------------------------------------------
+    # Refusals: one clear log line, exit non-zero, store unchanged
+
+    def populated_store(self):
+        b = self.broker()
+        b.start()
+        self.stop_cleanly(b)
+        return tree_digest(self.work.store)
+
+    def assert_refused(self, b, line):
+        rc = b.start(expect_running=False)
+        self.assertNotEqual(rc, 0)
+        refusals = [l for l in b.run_log().splitlines() if "certmgr: refusing to start" in l]
+        self.assertEqual(len(refusals), 1, b.run_log())
+        self.assertIn(line, refusals[0])
+
+    def test_refuses_per_listener_settings_true(self):
+        digest = self.populated_store()
+        b = self.broker(per_listener_settings="true", conf_name="pls.conf")
+        self.assert_refused(b, "per_listener_settings is true in " + b.conf)
+        self.assertEqual(tree_digest(self.work.store), digest)
+
+    def test_refuses_per_listener_settings_set_in_an_included_file(self):
+        digest = self.populated_store()
+        inc = self.work.file("conf.d")
+        os.mkdir(inc)
+        with open(os.path.join(inc, "50-pls.conf"), "w") as f:
+            f.write("per_listener_settings true\n")
+        # include_dir comes first: per_listener_settings must precede the
+        # security options, as Mosquitto requires.
+        b = self.broker(conf_name="inc.conf")
+        with open(b.conf) as f:
+            body = f.read()
+        with open(b.conf, "w") as f:
+            f.write("include_dir %s\n" % inc + body)
+        rc = b.start(expect_running=False)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("per_listener_settings is true in", b.log())
+        self.assertEqual(tree_digest(self.work.store), digest)
+
+    def test_refuses_a_store_the_broker_user_cannot_write(self):
+        os.chown(self.work.store, 0, 0)
+        os.chmod(self.work.store, 0o755)
+        digest = tree_digest(self.work.store)
+        b = self.broker()
+        self.assert_refused(b, "store directory %s is not writable" % self.work.store)
+        self.assertEqual(tree_digest(self.work.store), digest)
+        self.assertEqual(os.listdir(self.work.store), [])
+
+    def test_refuses_a_corrupt_store_naming_the_file(self):
+        self.populated_store()
+        slot_json = os.path.join(self.work.store, "slots", "websockets", "slot.json")
+        with open(slot_json, "w") as f:
+            f.write('{"generation": 1, "default": 12}')
+        digest = tree_digest(self.work.store)
+        b = self.broker()
+        self.assert_refused(b, "store file %s: 'default' must be a string" % slot_json)
+        self.assertEqual(tree_digest(self.work.store), digest)
+
+    def test_refuses_a_damaged_key_naming_the_file(self):
+        self.populated_store()
+        d = store_default(self.work.store)
+        key = os.path.join(self.work.store, "slots", "mqtt", d + ".key")
+        with open(key, "r+") as f:
+            f.truncate(40)
+        digest = tree_digest(self.work.store)
+        b = self.broker()
+        self.assert_refused(b, "store file %s" % key)
+        self.assertEqual(tree_digest(self.work.store), digest)
+
+    def test_refuses_a_store_from_a_newer_certmgr(self):
+        self.populated_store()
+        with open(os.path.join(self.work.store, "store.json"), "w") as f:
+            json.dump({"schema": 999, "generation": 5}, f)
+        digest = tree_digest(self.work.store)
+        b = self.broker()
+        self.assert_refused(b, "written by a newer certmgr (schema 999")
+        self.assertEqual(tree_digest(self.work.store), digest)
+
+    def test_refuses_when_the_broker_configuration_cannot_be_read(self):
+        private = self.work.file("private")
+        os.mkdir(private, 0o700)
+        b = self.broker(conf_name="private/m.conf")
+        digest = tree_digest(self.work.store)
+        self.assert_refused(b, "cannot check per_listener_settings")
+        self.assertEqual(tree_digest(self.work.store), digest)
+        # Naming a readable copy lets it start.
+        copy = self.work.file("copy.conf")
+        shutil.copy(b.conf, copy)
+        os.chmod(copy, 0o644)
+        b2 = self.broker(conf_name="private/m2.conf", plugin_opts={"broker_config": copy})
+        b2.start()
+        self.stop_cleanly(b2)
+
+    def test_refuses_unknown_options(self):
+        b = self.broker(plugin_opts={"colour": "blue"})
+        self.assert_refused(b, "unknown option plugin_opt_colour")
+        b = self.broker(plugin_opts={"mqtt_ports": "88x3"}, conf_name="p.conf")
+        self.assert_refused(b, "is not a list of ports")
+
+
+if __name__ == "__main__":
+    unittest.main()
