@@ -163,6 +163,23 @@ class FoundationTest(unittest.TestCase):
         self.assertNotEqual(store_default(self.work.store, "mqtt"), store_default(self.work.store, "bridge"))
         self.stop_cleanly(b2)
 
+    def test_the_shipped_configuration_serves_tls_from_the_store(self):
+        src = os.path.join(os.environ.get("CERTMGR_SOURCE_DIR", "../.."), "conf", "mosquitto.conf")
+        with open(src) as f:
+            conf = f.read()
+        self.assertIn("set_tcp_nodelay true", conf)
+        self.assertIn("per_listener_settings false", conf)
+        port = free_port()
+        conf = (conf.replace("/usr/local/lib/mosquitto_certmgr.so", self.work.plugin)
+                .replace("/var/lib/mosquitto/certmgr", self.work.store)
+                .replace("8883", str(port)))
+        b = self.broker(port=port, conf_name="shipped.conf")
+        with open(b.conf, "w") as f:
+            f.write(conf)
+        b.start()
+        self.assertEqual(served_certificate(port)[1], store_default(self.work.store))
+        self.stop_cleanly(b)
+
     # ------------------------------------------------------------------
     # Refusals: one clear log line, exit non-zero, store unchanged
 

@@ -67,7 +67,9 @@ static void digest_dir(EVP_MD_CTX *md, const char *root, const char *rel)
 		names[count++] = strdup(d->d_name);
 	}
 	closedir(dir);
-	qsort(names, count, sizeof(*names), cmp_str);
+	if(count > 1){
+		qsort(names, count, sizeof(*names), cmp_str);
+	}
 	for(i = 0; i < count; i++){
 		char sub[PATH_MAX];
 		struct stat st;
