@@ -1,3 +1,5 @@
+#define _GNU_SOURCE
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,9 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <cjson/cJSON.h>
 
+#include "json.h"
 #include "log.h"
 #include "pki.h"
 
@@ -415,4 +419,370 @@ void cm_pki_subject_cn(X509 *cert, char *buf, size_t buflen)
 		buf[0] = '\0';
 	}
 	ERR_clear_error();
+}
+
+enum cm_rc cm_pki_parse_certs(const char *text, size_t len, STACK_OF(X509) **out, struct cm_err *err)
+{
+	STACK_OF(X509) *certs;
+	X509 *leaf = NULL, *cert;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t i, n = 0;
+	int dlen;
+	enum cm_rc rc;
+
+	*out = NULL;
+	if(len > 4 * 1024 * 1024){
+		return cm_err_set(err, CM_ERR_INVAL, "certificate input larger than 4 MiB");
+	}
+	if(memmem(text, len, "-----BEGIN", 10)){
+		rc = cm_pki_parse_chain_pem(text, len, &leaf, &certs, err);
+		if(rc != CM_OK){
+			return rc;
+		}
+		if(!sk_X509_insert(certs, leaf, 0)){
+			X509_free(leaf);
+			sk_X509_pop_free(certs, X509_free);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		*out = certs;
+		return CM_OK;
+	}
+	/* base64 DER: white space is allowed, nothing else. */
+	der = malloc(len / 4 * 3 + 4);
+	if(der == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	{
+		char *clean = malloc(len + 1);
+		if(clean == NULL){
+			free(der);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		for(i = 0; i < len; i++){
+			if(!isspace((unsigned char)text[i])){
+				clean[n++] = text[i];
+			}
+		}
+		clean[n] = '\0';
+		if(n == 0 || n % 4 != 0 || n > INT_MAX){
+			free(clean);
+			free(der);
+			return cm_err_set(err, CM_ERR_INVAL, "not a PEM certificate nor base64 DER");
+		}
+		dlen = EVP_DecodeBlock(der, (const unsigned char *)clean, (int)n);
+		if(dlen > 0 && clean[n - 1] == '='){
+			dlen -= clean[n - 2] == '=' ? 2 : 1;
+		}
+		free(clean);
+	}
+	if(dlen <= 0){
+		free(der);
+		ERR_clear_error();
+		return cm_err_set(err, CM_ERR_INVAL, "not a PEM certificate nor base64 DER");
+	}
+	p = der;
+	ERR_clear_error();
+	cert = d2i_X509(NULL, &p, dlen);
+	if(cert == NULL || p != der + dlen){
+		X509_free(cert);
+		free(der);
+		ERR_clear_error();
+		return cm_err_set(err, CM_ERR_INVAL, "the base64 DER is not exactly one certificate");
+	}
+	free(der);
+	certs = sk_X509_new_null();
+	if(certs == NULL || !sk_X509_push(certs, cert)){
+		X509_free(cert);
+		sk_X509_free(certs);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	*out = certs;
+	return CM_OK;
+}
+
+enum cm_rc cm_pki_cert_to_der_b64(X509 *cert, char **out, struct cm_err *err)
+{
+	unsigned char *der = NULL;
+	char *b64;
+	int len;
+
+	*out = NULL;
+	len = i2d_X509(cert, &der);
+	if(len <= 0){
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot encode the certificate");
+	}
+	b64 = malloc((size_t)len / 3 * 4 + 8);
+	if(b64 == NULL){
+		OPENSSL_free(der);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	EVP_EncodeBlock((unsigned char *)b64, der, len);
+	OPENSSL_free(der);
+	*out = b64;
+	return CM_OK;
+}
+
+enum cm_rc cm_pki_check_ca(X509 *cert, time_t now, struct cm_err *err)
+{
+	uint32_t ku;
+
+	/* X509_check_ca caches the extensions; 1 means basicConstraints CA. */
+	if(X509_check_ca(cert) != 1 || !(X509_get_extension_flags(cert) & EXFLAG_CA)){
+		ERR_clear_error();
+		return cm_err_set(err, CM_ERR_INVAL, "not a CA certificate (basicConstraints CA:TRUE is missing)");
+	}
+	ku = X509_get_key_usage(cert);
+	if(!(ku & KU_KEY_CERT_SIGN)){
+		return cm_err_set(err, CM_ERR_INVAL, "the CA certificate's keyUsage lacks keyCertSign");
+	}
+	if(X509_cmp_time(X509_get0_notBefore(cert), &now) > 0){
+		return cm_err_set(err, CM_ERR_INVAL, "the CA certificate is not valid yet");
+	}
+	if(X509_cmp_time(X509_get0_notAfter(cert), &now) < 0){
+		return cm_err_set(err, CM_ERR_INVAL, "the CA certificate has expired");
+	}
+	ERR_clear_error();
+	return CM_OK;
+}
+
+static bool add_name(cJSON *obj, const char *key, const X509_NAME *name)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+	bool ok = false;
+
+	if(bio && X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0){
+		n = BIO_get_mem_data(bio, &data);
+		char *s = malloc((size_t)n + 1);
+		if(s){
+			memcpy(s, data, (size_t)n);
+			s[n] = '\0';
+			ok = cJSON_AddStringToObject(obj, key, s) != NULL;
+			free(s);
+		}
+	}
+	BIO_free(bio);
+	return ok;
+}
+
+static bool add_time(cJSON *obj, const char *key, const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if(!ASN1_TIME_to_tm(t, &tm)){
+		return false;
+	}
+	return cm_json_add_time(obj, key, timegm(&tm));
+}
+
+static bool add_digest(cJSON *obj, const char *key, X509 *cert, const EVP_MD *md)
+{
+	unsigned char buf[EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned int len = 0, i;
+
+	if(!X509_digest(cert, md, buf, &len)){
+		return false;
+	}
+	for(i = 0; i < len; i++){
+		snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+	}
+	hex[2 * len] = '\0';
+	return cJSON_AddStringToObject(obj, key, hex) != NULL;
+}
+
+static bool add_key(cJSON *obj, X509 *cert)
+{
+	EVP_PKEY *key = X509_get0_pubkey(cert);
+	char curve[64];
+
+	if(key == NULL){
+		return cJSON_AddStringToObject(obj, "keyType", "unknown") != NULL;
+	}
+	switch(EVP_PKEY_get_base_id(key)){
+		case EVP_PKEY_RSA:
+			return cJSON_AddStringToObject(obj, "keyType", "rsa")
+				&& cJSON_AddNumberToObject(obj, "keyBits", EVP_PKEY_get_bits(key));
+		case EVP_PKEY_EC:
+			if(!EVP_PKEY_get_utf8_string_param(key, "group", curve, sizeof(curve), NULL)){
+				snprintf(curve, sizeof(curve), "unknown");
+			}
+			return cJSON_AddStringToObject(obj, "keyType", "ec")
+				&& cJSON_AddNumberToObject(obj, "keyBits", EVP_PKEY_get_bits(key))
+				&& cJSON_AddStringToObject(obj, "curve", !strcmp(curve, "prime256v1") ? "P-256" : !strcmp(curve, "secp384r1") ? "P-384" : curve);
+		case EVP_PKEY_ED25519:
+			return cJSON_AddStringToObject(obj, "keyType", "ed25519")
+				&& cJSON_AddNumberToObject(obj, "keyBits", EVP_PKEY_get_bits(key));
+		default:
+			return cJSON_AddStringToObject(obj, "keyType", OBJ_nid2sn(EVP_PKEY_get_base_id(key))) != NULL;
+	}
+}
+
+static bool add_extensions(cJSON *obj, X509 *cert)
+{
+	cJSON *arr = cJSON_AddArrayToObject(obj, "extensions");
+	int i;
+
+	if(arr == NULL){
+		return false;
+	}
+	for(i = 0; i < X509_get_ext_count(cert); i++){
+		X509_EXTENSION *ext = X509_get_ext(cert, i);
+		ASN1_OBJECT *oid = X509_EXTENSION_get_object(ext);
+		cJSON *e = cJSON_CreateObject();
+		BIO *bio = BIO_new(BIO_s_mem());
+		char name[128];
+		char *data;
+		long n;
+
+		if(e == NULL || bio == NULL || !cJSON_AddItemToArray(arr, e)){
+			cJSON_Delete(e);
+			BIO_free(bio);
+			return false;
+		}
+		OBJ_obj2txt(name, sizeof(name), oid, 0);
+		if(!X509V3_EXT_print(bio, ext, 0, 0)){
+			ASN1_STRING_print(bio, X509_EXTENSION_get_data(ext));
+		}
+		n = BIO_get_mem_data(bio, &data);
+		{
+			char *s = malloc((size_t)n + 1);
+			long j;
+			if(s == NULL){
+				BIO_free(bio);
+				return false;
+			}
+			memcpy(s, data, (size_t)n);
+			s[n] = '\0';
+			/* One line: the printer uses newlines between entries. */
+			for(j = 0; j < n; j++){
+				if(s[j] == '\n'){
+					s[j] = (j + 1 < n) ? ';' : '\0';
+				}
+			}
+			cJSON_AddStringToObject(e, "name", name);
+			cJSON_AddBoolToObject(e, "critical", X509_EXTENSION_get_critical(ext) > 0);
+			cJSON_AddStringToObject(e, "value", s);
+			free(s);
+		}
+		BIO_free(bio);
+	}
+	ERR_clear_error();
+	return true;
+}
+
+cJSON *cm_pki_cert_details(X509 *cert)
+{
+	cJSON *obj = cJSON_CreateObject();
+	BIGNUM *bn = NULL;
+	char *serial = NULL;
+	char id[CM_ID_LEN + 1];
+
+	if(obj == NULL){
+		return NULL;
+	}
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	serial = bn ? BN_bn2hex(bn) : NULL;
+	if(cm_pki_cert_id(cert, id, NULL) != CM_OK
+			|| !cJSON_AddStringToObject(obj, "id", id)
+			|| !add_name(obj, "subject", X509_get_subject_name(cert))
+			|| !add_name(obj, "issuer", X509_get_issuer_name(cert))
+			|| serial == NULL || !cJSON_AddStringToObject(obj, "serial", serial)
+			|| !add_time(obj, "notBefore", X509_get0_notBefore(cert))
+			|| !add_time(obj, "notAfter", X509_get0_notAfter(cert))
+			|| !add_key(obj, cert)
+			|| !add_digest(obj, "sha1", cert, EVP_sha1())
+			|| !add_digest(obj, "sha256", cert, EVP_sha256())
+			|| !cJSON_AddBoolToObject(obj, "isCA", X509_check_ca(cert) == 1)
+			|| !add_extensions(obj, cert)){
+		cJSON_Delete(obj);
+		obj = NULL;
+	}
+	OPENSSL_free(serial);
+	BN_free(bn);
+	ERR_clear_error();
+	return obj;
+}
+
+static enum cm_rc sign_new(X509 *issuer, EVP_PKEY *issuer_key, const char *cn, int days, bool ca, X509 **cert_out, EVP_PKEY **key_out, struct cm_err *err)
+{
+	static const struct cm_keyspec p256 = {CM_KEY_EC, 0, "P-256"};
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	X509_NAME *name = X509_NAME_new();
+	BIGNUM *serial = BN_new();
+	X509V3_CTX ctx;
+	enum cm_rc rc;
+	const char *exts[][2] = {
+		{"basicConstraints", ca ? "critical,CA:TRUE" : "critical,CA:FALSE"},
+		{"keyUsage", ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature"},
+		{"extendedKeyUsage", ca ? NULL : "clientAuth"},
+		{"subjectKeyIdentifier", "hash"},
+		{"authorityKeyIdentifier", "keyid:always"},
+	};
+	size_t i;
+
+	*cert_out = NULL;
+	*key_out = NULL;
+	rc = cm_pki_generate_key(&p256, &key, err);
+	if(rc != CM_OK){
+		goto out;
+	}
+	rc = CM_ERR_CRYPTO;
+	ERR_clear_error();
+	cert = X509_new();
+	if(cert == NULL || name == NULL || serial == NULL
+			|| !BN_rand(serial, 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY)
+			|| !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert))
+			|| !X509_set_version(cert, X509_VERSION_3)
+			|| !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0)
+			|| !X509_set_subject_name(cert, name)
+			|| !X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name)
+			|| !X509_gmtime_adj(X509_getm_notBefore(cert), -3600)
+			|| !X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL)
+			|| !X509_set_pubkey(cert, key)){
+		goto fail;
+	}
+	X509V3_set_ctx(&ctx, issuer ? issuer : cert, cert, NULL, NULL, 0);
+	for(i = 0; i < sizeof(exts) / sizeof(exts[0]); i++){
+		X509_EXTENSION *ext;
+		if(exts[i][1] == NULL){
+			continue;
+		}
+		ext = X509V3_EXT_nconf(NULL, &ctx, exts[i][0], exts[i][1]);
+		if(ext == NULL || !X509_add_ext(cert, ext, -1)){
+			X509_EXTENSION_free(ext);
+			goto fail;
+		}
+		X509_EXTENSION_free(ext);
+	}
+	if(X509_sign(cert, issuer_key ? issuer_key : key, EVP_sha256()) <= 0){
+		goto fail;
+	}
+	*cert_out = cert;
+	*key_out = key;
+	cert = NULL;
+	key = NULL;
+	rc = CM_OK;
+	goto out;
+fail:
+	openssl_fail(err, rc, "cannot make the certificate");
+out:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	X509_NAME_free(name);
+	BN_free(serial);
+	return rc;
+}
+
+enum cm_rc cm_pki_make_ca(const char *cn, int days, X509 **cert, EVP_PKEY **key, struct cm_err *err)
+{
+	return sign_new(NULL, NULL, cn, days, true, cert, key, err);
+}
+
+enum cm_rc cm_pki_make_client_cert(X509 *ca, EVP_PKEY *ca_key, const char *cn, int days, X509 **cert, EVP_PKEY **key, struct cm_err *err)
+{
+	return sign_new(ca, ca_key, cn, days, false, cert, key, err);
 }

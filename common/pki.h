@@ -68,3 +68,25 @@ bool cm_pki_key_matches(X509 *cert, EVP_PKEY *key);
 void cm_pki_subject_cn(X509 *cert, char *buf, size_t buflen);
 
 #endif
+
+/* Parses operator input holding certificates: PEM (one or more blocks) or
+ * base64 of one DER certificate. *out holds at least one certificate; the
+ * caller frees it with sk_X509_pop_free(*out, X509_free). */
+CM_MUST_CHECK enum cm_rc cm_pki_parse_certs(const char *text, size_t len, STACK_OF(X509) **out, struct cm_err *err);
+
+/* base64 of the DER encoding, no line breaks; the caller frees *out. */
+CM_MUST_CHECK enum cm_rc cm_pki_cert_to_der_b64(X509 *cert, char **out, struct cm_err *err);
+
+/* Checks that cert can be a trust anchor: a CA (basicConstraints CA:TRUE)
+ * allowed to sign certificates (keyCertSign), valid at now. */
+CM_MUST_CHECK enum cm_rc cm_pki_check_ca(X509 *cert, time_t now, struct cm_err *err);
+
+/* Details of a certificate for the control API: subject, issuer, serial,
+ * validity, key, fingerprints, extensions. NULL when out of memory. */
+struct cJSON;
+struct cJSON *cm_pki_cert_details(X509 *cert);
+
+/* A new CA certificate and key (EC P-256, keyCertSign+cRLSign) and a
+ * client certificate it signs, for certmgr's admin CA. */
+CM_MUST_CHECK enum cm_rc cm_pki_make_ca(const char *cn, int days, X509 **cert, EVP_PKEY **key, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_pki_make_client_cert(X509 *ca, EVP_PKEY *ca_key, const char *cn, int days, X509 **cert, EVP_PKEY **key, struct cm_err *err);

@@ -8,8 +8,12 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <openssl/err.h>
 
 #include "fsutil.h"
+#include "identity.h"
+#include "topic.h"
 #include "json.h"
 #include "log.h"
 #include "store.h"
@@ -56,6 +60,16 @@ static void server_cert_free(struct cm_server_cert **pcert)
 	*pcert = NULL;
 }
 
+static void ca_free_one(struct cm_ca **pca)
+{
+	if(pca && *pca){
+		free((*pca)->description);
+		X509_free((*pca)->cert);
+		free(*pca);
+		*pca = NULL;
+	}
+}
+
 void cm_store_free(struct cm_store **pstore)
 {
 	struct cm_store *store;
@@ -72,6 +86,20 @@ void cm_store_free(struct cm_store **pstore)
 			server_cert_free(&cert);
 		}
 	}
+	{
+		struct cm_tenant *t, *tmp;
+		struct cm_sni_entry *e, *etmp;
+		HASH_ITER(hh, store->sni, e, etmp){
+			HASH_DEL(store->sni, e);
+			free(e->host);
+			free(e);
+		}
+		HASH_ITER(hh, store->tenants, t, tmp){
+			HASH_DEL(store->tenants, t);
+			cm_tenant_free(&t);
+		}
+	}
+	X509_free(store->admin_ca);
 	free(store->dir);
 	free(store);
 	*pstore = NULL;
@@ -291,6 +319,425 @@ out:
 	return rc;
 }
 
+/* ===================================================================
+ * Tenants and the admin CA: loading
+ * =================================================================== */
+
+static enum cm_rc build_trust(struct cm_tenant *t, X509 *admin_ca, struct cm_err *err)
+{
+	X509_STORE *trust = X509_STORE_new();
+	struct cm_ca *ca;
+
+	if(trust == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	ERR_clear_error();
+	for(ca = t->cas; ca; ca = ca->next){
+		if(ca->active && !X509_STORE_add_cert(trust, ca->cert)){
+			X509_STORE_free(trust);
+			ERR_clear_error();
+			return cm_err_set(err, CM_ERR_CRYPTO, "cannot add CA %s to the trust store", ca->id);
+		}
+	}
+	if(admin_ca && !X509_STORE_add_cert(trust, admin_ca)){
+		/* The admin CA may also be a tenant's CA: a duplicate is fine. */
+		ERR_clear_error();
+	}
+	/* Every registered CA is a trust anchor, also an intermediate one. */
+	X509_STORE_set_flags(trust, X509_V_FLAG_PARTIAL_CHAIN);
+	X509_STORE_free(t->trust);
+	t->trust = trust;
+	return CM_OK;
+}
+
+static enum cm_rc json_strlist(const cJSON *obj, const char *name, struct cm_strlist *out, struct cm_err *err)
+{
+	const cJSON *arr = NULL, *item;
+	const char **v;
+	size_t n = 0;
+	enum cm_rc rc;
+
+	rc = cm_json_get_array(obj, name, true, &arr, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	v = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(char *));
+	if(v == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	cJSON_ArrayForEach(item, arr){
+		if(!cJSON_IsString(item)){
+			free(v);
+			return cm_err_set(err, CM_ERR_INVAL, "'%s' must hold strings", name);
+		}
+		v[n++] = item->valuestring;
+	}
+	rc = cm_strlist_set(out, v, n);
+	free(v);
+	return rc == CM_OK ? CM_OK : cm_err_set(err, rc, "out of memory");
+}
+
+static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **out, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	char id[CM_ID_LEN + 1];
+	const char *cid = NULL, *desc = "";
+	char *text = NULL;
+	size_t len = 0;
+	X509 *leaf = NULL;
+	STACK_OF(X509) *extra = NULL;
+	struct cm_ca *ca;
+	enum cm_rc rc;
+
+	*out = NULL;
+	ca = calloc(1, sizeof(*ca));
+	if(ca == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(!cJSON_IsObject(entry)
+			|| cm_json_get_string(entry, "id", true, &cid, err) != CM_OK
+			|| cm_json_get_string(entry, "description", false, &desc, err) != CM_OK
+			|| cm_json_get_bool(entry, "active", true, &ca->active, err) != CM_OK
+			|| cm_json_get_time(entry, "added", true, &ca->added, err) != CM_OK){
+		free(ca);
+		return cm_err_set(err, CM_ERR_CORRUPT, "a CA entry is malformed: %s", err ? err->msg : "");
+	}
+	if(!cm_pki_id_valid(cid)){
+		free(ca);
+		return cm_err_set(err, CM_ERR_CORRUPT, "'%s' is not a certificate id", cid);
+	}
+	memcpy(ca->id, cid, sizeof(ca->id));
+	ca->description = strdup(desc);
+	if(ca->description == NULL){
+		free(ca);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(cm_fs_path(path, sizeof(path), err, "%s/cas/%s.pem", tdir, ca->id) != CM_OK){
+		ca->cert = NULL;
+		free(ca->description);
+		free(ca);
+		return CM_ERR_INVAL;
+	}
+	rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
+	if(rc == CM_OK){
+		rc = cm_pki_parse_chain_pem(text, len, &leaf, &extra, err);
+		free(text);
+	}
+	if(rc == CM_OK && sk_X509_num(extra) != 0){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "holds more than one certificate");
+	}
+	sk_X509_pop_free(extra, X509_free);
+	if(rc == CM_OK){
+		rc = cm_pki_cert_id(leaf, id, err);
+	}
+	if(rc == CM_OK && strcmp(id, ca->id)){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "the certificate's fingerprint is not its id");
+	}
+	if(rc != CM_OK){
+		X509_free(leaf);
+		free(ca->description);
+		free(ca);
+		return in_file(err, CM_ERR_CORRUPT, path);
+	}
+	ca->cert = leaf;
+	*out = ca;
+	return CM_OK;
+}
+
+static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenant **out, struct cm_err *err)
+{
+	char tdir[PATH_MAX], path[PATH_MAX];
+	cJSON *json = NULL;
+	const cJSON *cas = NULL, *entry;
+	const char *jname = NULL, *org = NULL, *policy = NULL;
+	struct cm_tenant *t = NULL;
+	struct cm_ca **tail;
+	int64_t gen = 0;
+	int pol;
+	size_t i;
+	enum cm_rc rc;
+
+	*out = NULL;
+	if(cm_fs_path(tdir, sizeof(tdir), err, "%s/tenants/%s", dir, name) != CM_OK
+			|| cm_fs_path(path, sizeof(path), err, "%s/tenant.json", tdir) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = read_json(path, &json, err);
+	if(rc != CM_OK){
+		return rc == CM_ERR_NOMEM ? rc : CM_ERR_CORRUPT;
+	}
+	t = cm_tenant_new(name);
+	if(t == NULL){
+		cJSON_Delete(json);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	tail = &t->cas;
+	if(cm_json_get_string(json, "name", true, &jname, err) != CM_OK
+			|| cm_json_get_string(json, "orgId", true, &org, err) != CM_OK
+			|| cm_json_get_string(json, "policy", true, &policy, err) != CM_OK
+			|| cm_json_get_int(json, "generation", true, 0, INT64_MAX, &gen, err) != CM_OK
+			|| cm_json_get_time(json, "created", true, &t->created, err) != CM_OK
+			|| json_strlist(json, "hostnames", &t->hostnames, err) != CM_OK
+			|| json_strlist(json, "publishPatterns", &t->publish, err) != CM_OK
+			|| json_strlist(json, "subscribePatterns", &t->subscribe, err) != CM_OK
+			|| cm_json_get_array(json, "cas", true, &cas, err) != CM_OK){
+		rc = CM_ERR_CORRUPT;
+		goto fail;
+	}
+	if(strcmp(jname, name)){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "names tenant '%s' but lives in directory '%s'", jname, name);
+		goto fail;
+	}
+	if((pol = cm_policy_parse(policy)) < 0){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "unknown policy '%s'", policy);
+		goto fail;
+	}
+	if(!cm_identity_part_valid(org)){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "invalid orgId '%s'", org);
+		goto fail;
+	}
+	for(i = 0; i < t->hostnames.n; i++){
+		char norm[254];
+		if(cm_hostname_normalize(t->hostnames.v[i], norm, err) != CM_OK || strcmp(norm, t->hostnames.v[i])){
+			rc = cm_err_set(err, CM_ERR_CORRUPT, "invalid host name '%s'", t->hostnames.v[i]);
+			goto fail;
+		}
+	}
+	for(i = 0; i < t->publish.n + t->subscribe.n; i++){
+		const char *pat = i < t->publish.n ? t->publish.v[i] : t->subscribe.v[i - t->publish.n];
+		if(cm_topic_pattern_valid(pat, err) != CM_OK){
+			rc = CM_ERR_CORRUPT;
+			goto fail;
+		}
+	}
+	free(t->org_id);
+	t->org_id = strdup(org);
+	t->policy = (enum cm_policy)pol;
+	t->generation = (uint64_t)gen;
+	if(t->org_id == NULL){
+		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	cJSON_ArrayForEach(entry, cas){
+		struct cm_ca *ca;
+		rc = load_ca(tdir, entry, &ca, err);
+		if(rc != CM_OK){
+			goto fail_named;
+		}
+		if(cm_tenant_find_ca(t, ca->id)){
+			rc = cm_err_set(err, CM_ERR_CORRUPT, "CA %s is listed twice", ca->id);
+			ca_free_one(&ca);
+			goto fail;
+		}
+		*tail = ca;
+		tail = &ca->next;
+	}
+	cJSON_Delete(json);
+	*out = t;
+	return CM_OK;
+fail:
+	rc = in_file(err, rc == CM_ERR_NOMEM ? rc : CM_ERR_CORRUPT, path);
+fail_named:
+	cJSON_Delete(json);
+	cm_tenant_free(&t);
+	return rc == CM_ERR_NOMEM ? rc : CM_ERR_CORRUPT;
+}
+
+/* Adds t's host names to the SNI index; refuses a name another tenant has. */
+static enum cm_rc sni_prepare(const struct cm_store *store, const struct cm_tenant *t, struct cm_sni_entry **list, struct cm_err *err)
+{
+	size_t i, j;
+
+	*list = NULL;
+	for(i = 0; i < t->hostnames.n; i++){
+		struct cm_sni_entry *e = NULL;
+		for(j = 0; j < i; j++){
+			if(!strcmp(t->hostnames.v[i], t->hostnames.v[j])){
+				goto dup;
+			}
+		}
+		HASH_FIND_STR(store->sni, t->hostnames.v[i], e);
+		if(e && strcmp(e->tenant->name, t->name)){
+			struct cm_sni_entry *x, *tmp;
+			HASH_ITER(hh, *list, x, tmp){
+				HASH_DEL(*list, x);
+				free(x->host);
+				free(x);
+			}
+			return cm_err_set(err, CM_ERR_INVAL, "host name '%s' already belongs to tenant '%s'", t->hostnames.v[i], e->tenant->name);
+		}
+		e = calloc(1, sizeof(*e));
+		if(e == NULL || (e->host = strdup(t->hostnames.v[i])) == NULL){
+			free(e);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		e->tenant = (struct cm_tenant *)t;
+		HASH_ADD_KEYPTR(hh, *list, e->host, strlen(e->host), e);
+		continue;
+dup:
+		{
+			struct cm_sni_entry *x, *tmp;
+			HASH_ITER(hh, *list, x, tmp){
+				HASH_DEL(*list, x);
+				free(x->host);
+				free(x);
+			}
+		}
+		return cm_err_set(err, CM_ERR_INVAL, "host name '%s' is listed twice", t->hostnames.v[i]);
+	}
+	return CM_OK;
+}
+
+/* Moves the prepared entries into the index, dropping the entries of old
+ * (the tenant t replaces) first. Cannot fail. */
+static void sni_commit(struct cm_store *store, const struct cm_tenant *old, struct cm_sni_entry *list)
+{
+	struct cm_sni_entry *e, *tmp;
+
+	if(old){
+		HASH_ITER(hh, store->sni, e, tmp){
+			if(e->tenant == old){
+				HASH_DEL(store->sni, e);
+				free(e->host);
+				free(e);
+			}
+		}
+	}
+	HASH_ITER(hh, list, e, tmp){
+		HASH_DEL(list, e);
+		HASH_ADD_KEYPTR(hh, store->sni, e->host, strlen(e->host), e);
+	}
+}
+
+static enum cm_rc check_unique_org(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
+{
+	const struct cm_tenant *o, *tmp;
+
+	HASH_ITER(hh, store->tenants, o, tmp){
+		if(strcmp(o->name, t->name) && !strcmp(o->org_id, t->org_id)){
+			return cm_err_set(err, CM_ERR_INVAL, "org id '%s' already belongs to tenant '%s'", t->org_id, o->name);
+		}
+	}
+	return CM_OK;
+}
+
+static enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dir;
+	enum cm_rc rc = CM_OK;
+
+	if(cm_fs_path(path, sizeof(path), err, "%s/tenants", store->dir) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	dir = opendir(path);
+	if(dir == NULL){
+		return cm_err_set(err, CM_ERR_CORRUPT, "store %s: cannot read %s: %s", store->dir, path, strerror(errno));
+	}
+	while(rc == CM_OK && (d = readdir(dir)) != NULL){
+		char tjson[PATH_MAX];
+		struct cm_tenant *t = NULL;
+		struct cm_sni_entry *list = NULL;
+		struct stat st;
+
+		if(!cm_tenant_name_valid(d->d_name)){
+			continue; /* ".", "..", temporary files */
+		}
+		if(cm_fs_path(tjson, sizeof(tjson), err, "%s/%s/tenant.json", path, d->d_name) != CM_OK){
+			rc = CM_ERR_INVAL;
+			break;
+		}
+		/* A directory without tenant.json is what an interrupted create or
+		 * delete leaves: no tenant. */
+		if(lstat(tjson, &st) != 0 && errno == ENOENT){
+			continue;
+		}
+		rc = load_tenant(store->dir, d->d_name, &t, err);
+		if(rc != CM_OK){
+			break;
+		}
+		if((rc = check_unique_org(store, t, err)) != CM_OK
+				|| (rc = sni_prepare(store, t, &list, err)) != CM_OK
+				|| (rc = build_trust(t, store->admin_ca, err)) != CM_OK){
+			rc = in_file(err, CM_ERR_CORRUPT, tjson);
+			cm_tenant_free(&t);
+			break;
+		}
+		sni_commit(store, NULL, list);
+		HASH_ADD_KEYPTR(hh, store->tenants, t->name, strlen(t->name), t);
+		if(t->generation > store->generation){
+			store->generation = t->generation;
+		}
+	}
+	closedir(dir);
+	if(rc == CM_OK && cm_store_find_tenant(store, CM_DEFAULT_TENANT) == NULL){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "store %s: the default tenant (tenants/default/tenant.json) is missing", store->dir);
+	}
+	return rc;
+}
+
+static enum cm_rc load_admin(struct cm_store *store, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	char *text = NULL;
+	size_t len = 0;
+	X509 *leaf = NULL;
+	STACK_OF(X509) *extra = NULL;
+	enum cm_rc rc;
+
+	if(cm_fs_path(path, sizeof(path), err, "%s/admin/ca.pem", store->dir) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
+	if(rc == CM_OK){
+		rc = cm_pki_parse_chain_pem(text, len, &leaf, &extra, err);
+		free(text);
+	}
+	if(rc == CM_OK && (sk_X509_num(extra) != 0 || cm_pki_check_ca(leaf, time(NULL), err) != CM_OK)){
+		rc = CM_ERR_CORRUPT;
+		if(sk_X509_num(extra) != 0){
+			cm_err_set(err, rc, "holds more than one certificate");
+		}
+	}
+	sk_X509_pop_free(extra, X509_free);
+	if(rc != CM_OK){
+		X509_free(leaf);
+		return in_file(err, CM_ERR_CORRUPT, path);
+	}
+	store->admin_ca = leaf;
+	return CM_OK;
+}
+
+struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char *name)
+{
+	struct cm_tenant *t = NULL;
+
+	if(name){
+		HASH_FIND_STR(store->tenants, name, t);
+	}
+	return t;
+}
+
+struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni)
+{
+	struct cm_sni_entry *e = NULL;
+	char wild[256];
+	const char *dot;
+
+	if(sni && sni[0]){
+		HASH_FIND_STR(store->sni, sni, e);
+		if(e == NULL && (dot = strchr(sni, '.')) != NULL && strlen(dot) + 2 < sizeof(wild)){
+			snprintf(wild, sizeof(wild), "*%s", dot);
+			HASH_FIND_STR(store->sni, wild, e);
+		}
+		if(e){
+			return e->tenant;
+		}
+	}
+	return cm_store_find_tenant(store, CM_DEFAULT_TENANT);
+}
+
 enum cm_rc cm_store_load(const char *dir, struct cm_store **out, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -332,6 +779,16 @@ enum cm_rc cm_store_load(const char *dir, struct cm_store **out, struct cm_err *
 		}
 		if(store->slots[i].generation > store->generation){
 			store->generation = store->slots[i].generation;
+		}
+	}
+	if(schema >= 2){
+		rc = load_admin(store, err);
+		if(rc == CM_OK){
+			rc = load_tenants(store, err);
+		}
+		if(rc != CM_OK){
+			cm_store_free(&store);
+			return rc;
 		}
 	}
 	*out = store;
@@ -506,6 +963,390 @@ static enum cm_rc make_builtin(const char *hostname, struct cm_server_cert **out
 	return CM_OK;
 }
 
+/* ===================================================================
+ * Tenants and the admin CA: writing
+ * =================================================================== */
+
+static bool add_strlist(cJSON *obj, const char *name, const struct cm_strlist *list)
+{
+	cJSON *arr = cJSON_AddArrayToObject(obj, name);
+	size_t i;
+
+	if(arr == NULL){
+		return false;
+	}
+	for(i = 0; i < list->n; i++){
+		cJSON *s = cJSON_CreateString(list->v[i]);
+		if(s == NULL || !cJSON_AddItemToArray(arr, s)){
+			cJSON_Delete(s);
+			return false;
+		}
+	}
+	return true;
+}
+
+static enum cm_rc write_tenant_json(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	cJSON *json, *arr;
+	const struct cm_ca *ca;
+	enum cm_rc rc;
+
+	if(cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/tenant.json", store->dir, t->name) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	json = cJSON_CreateObject();
+	if(json == NULL
+			|| !cJSON_AddStringToObject(json, "name", t->name)
+			|| !cJSON_AddStringToObject(json, "orgId", t->org_id)
+			|| !cJSON_AddStringToObject(json, "policy", cm_policy_name(t->policy))
+			|| !cJSON_AddNumberToObject(json, "generation", (double)t->generation)
+			|| !cm_json_add_time(json, "created", t->created)
+			|| !add_strlist(json, "hostnames", &t->hostnames)
+			|| !add_strlist(json, "publishPatterns", &t->publish)
+			|| !add_strlist(json, "subscribePatterns", &t->subscribe)
+			|| (arr = cJSON_AddArrayToObject(json, "cas")) == NULL){
+		goto nomem;
+	}
+	for(ca = t->cas; ca; ca = ca->next){
+		cJSON *e = cJSON_CreateObject();
+		if(e == NULL || !cJSON_AddItemToArray(arr, e)){
+			cJSON_Delete(e);
+			goto nomem;
+		}
+		if(!cJSON_AddStringToObject(e, "id", ca->id)
+				|| !cJSON_AddStringToObject(e, "description", ca->description)
+				|| !cJSON_AddBoolToObject(e, "active", ca->active)
+				|| !cm_json_add_time(e, "added", ca->added)){
+			goto nomem;
+		}
+	}
+	rc = write_json(path, json, err);
+	cJSON_Delete(json);
+	return rc;
+nomem:
+	cJSON_Delete(json);
+	return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+}
+
+/* Writes the files of a tenant: the CA certificates first (a new one only
+ * when absent: they are named by their content), then tenant.json, whose
+ * rename commits the change. */
+static enum cm_rc write_tenant(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	const struct cm_ca *ca;
+	enum cm_rc rc;
+
+	if(cm_fs_path(path, sizeof(path), err, "%s/tenants/%s", store->dir, t->name) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_fs_mkdir(path, 0700, err);
+	if(rc == CM_OK){
+		rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/cas", store->dir, t->name);
+	}
+	if(rc == CM_OK){
+		rc = cm_fs_mkdir(path, 0700, err);
+	}
+	for(ca = t->cas; rc == CM_OK && ca; ca = ca->next){
+		struct stat st;
+		char *pem = NULL;
+		size_t len = 0;
+
+		rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/cas/%s.pem", store->dir, t->name, ca->id);
+		if(rc != CM_OK || stat(path, &st) == 0){
+			continue;
+		}
+		rc = cm_pki_chain_to_pem(ca->cert, NULL, &pem, &len, err);
+		if(rc == CM_OK){
+			rc = cm_fs_write_atomic(path, pem, len, 0600, err);
+		}
+		free(pem);
+	}
+	if(rc == CM_OK){
+		rc = write_tenant_json(store, t, err);
+	}
+	return rc;
+}
+
+/* Removes the CA files of old that t no longer lists (after the commit;
+ * a leftover file is harmless). */
+static void remove_dropped_cas(const struct cm_store *store, const struct cm_tenant *old, const struct cm_tenant *t)
+{
+	const struct cm_ca *ca;
+	char path[PATH_MAX];
+
+	for(ca = old ? old->cas : NULL; ca; ca = ca->next){
+		if((t == NULL || cm_tenant_find_ca(t, ca->id) == NULL)
+				&& cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, old->name, ca->id) == CM_OK){
+			(void)unlink(path);
+		}
+	}
+}
+
+static void bump_generation(struct cm_store *store, uint64_t gen)
+{
+	struct cm_err err;
+
+	store->generation = gen;
+	/* The commit already happened: store.json only caches the highest
+	 * generation, and loading takes the maximum anyway. */
+	if(write_store_json(store, &err) != CM_OK){
+		cm_log(CM_LOG_WARNING, "cannot update store.json (%s); the change itself is saved", err.msg);
+	}
+}
+
+enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, struct cm_tenant **old, struct cm_err *err)
+{
+	struct cm_sni_entry *list = NULL;
+	struct cm_tenant *prev;
+	uint64_t gen = store->generation + 1;
+	uint64_t saved_gen = t->generation;
+	enum cm_rc rc;
+
+	*old = NULL;
+	if(!cm_tenant_name_valid(t->name)){
+		return cm_err_set(err, CM_ERR_INVAL, "invalid tenant name");
+	}
+	rc = check_unique_org(store, t, err);
+	if(rc == CM_OK){
+		rc = build_trust(t, store->admin_ca, err);
+	}
+	if(rc == CM_OK){
+		rc = sni_prepare(store, t, &list, err);
+	}
+	if(rc != CM_OK){
+		return rc;
+	}
+	t->generation = gen;
+	rc = write_tenant(store, t, err);
+	if(rc != CM_OK){
+		struct cm_sni_entry *e, *tmp;
+		t->generation = saved_gen;
+		HASH_ITER(hh, list, e, tmp){
+			HASH_DEL(list, e);
+			free(e->host);
+			free(e);
+		}
+		return rc;
+	}
+	prev = cm_store_find_tenant(store, t->name);
+	sni_commit(store, prev, list);
+	if(prev){
+		HASH_DEL(store->tenants, prev);
+	}
+	HASH_ADD_KEYPTR(hh, store->tenants, t->name, strlen(t->name), t);
+	remove_dropped_cas(store, prev, t);
+	bump_generation(store, gen);
+	*old = prev;
+	return CM_OK;
+}
+
+enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, struct cm_tenant **old, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	struct cm_tenant *t;
+	enum cm_rc rc;
+
+	*old = NULL;
+	t = cm_store_find_tenant(store, name);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no tenant '%s'", name);
+	}
+	if(!strcmp(name, CM_DEFAULT_TENANT)){
+		return cm_err_set(err, CM_ERR_INVAL, "the default tenant serves unknown host names and cannot be deleted");
+	}
+	if(cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/tenant.json", store->dir, name) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_fs_remove(path, err); /* the commit point */
+	if(rc != CM_OK){
+		return rc;
+	}
+	remove_dropped_cas(store, t, NULL);
+	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas", store->dir, name) == CM_OK){
+		(void)rmdir(path);
+	}
+	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s", store->dir, name) == CM_OK){
+		(void)rmdir(path);
+	}
+	sni_commit(store, t, NULL);
+	HASH_DEL(store->tenants, t);
+	bump_generation(store, store->generation + 1);
+	*old = t;
+	return CM_OK;
+}
+
+static enum cm_rc write_pem_pair(const char *dir, const char *base, X509 *cert, EVP_PKEY *key, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	char *pem = NULL;
+	size_t len = 0;
+	enum cm_rc rc;
+
+	rc = cm_pki_chain_to_pem(cert, NULL, &pem, &len, err);
+	if(rc == CM_OK){
+		rc = cm_fs_path(path, sizeof(path), err, "%s/%s.pem", dir, base);
+	}
+	if(rc == CM_OK){
+		rc = cm_fs_write_atomic(path, pem, len, 0644, err);
+	}
+	free(pem);
+	pem = NULL;
+	if(rc == CM_OK){
+		rc = cm_pki_key_to_pem(key, &pem, &len, err);
+	}
+	if(rc == CM_OK){
+		rc = cm_fs_path(path, sizeof(path), err, "%s/%s.key", dir, base);
+	}
+	if(rc == CM_OK){
+		rc = cm_fs_write_atomic(path, pem, len, 0600, err);
+	}
+	cm_pki_free_secret(pem, len);
+	return rc;
+}
+
+/* Creates admin/: certmgr's admin CA, and one admin client certificate
+ * and key for the local operator. */
+static enum cm_rc create_admin(const char *dir, const char *hostname, struct cm_err *err)
+{
+	char path[PATH_MAX], cn[128];
+	X509 *ca = NULL, *client = NULL;
+	EVP_PKEY *ca_key = NULL, *client_key = NULL;
+	enum cm_rc rc;
+
+	snprintf(cn, sizeof(cn), "certmgr admin CA %.64s", hostname);
+	rc = cm_fs_path(path, sizeof(path), err, "%s/admin", dir);
+	if(rc == CM_OK){
+		rc = cm_fs_mkdir(path, 0700, err);
+	}
+	if(rc == CM_OK){
+		rc = cm_pki_make_ca(cn, 3650, &ca, &ca_key, err);
+	}
+	if(rc == CM_OK){
+		rc = cm_pki_make_client_cert(ca, ca_key, "certmgr-admin", 825, &client, &client_key, err);
+	}
+	/* The client first: ca.pem is what loading requires, so it goes last. */
+	if(rc == CM_OK){
+		rc = write_pem_pair(path, "admin", client, client_key, err);
+	}
+	if(rc == CM_OK){
+		rc = write_pem_pair(path, "ca", ca, ca_key, err);
+	}
+	X509_free(ca);
+	X509_free(client);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(client_key);
+	return rc;
+}
+
+static enum cm_rc create_default_tenant(const char *dir, struct cm_err *err)
+{
+	struct cm_store tmp;
+	struct cm_tenant *t;
+	char path[PATH_MAX];
+	enum cm_rc rc;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.dir = (char *)dir;
+	if(cm_fs_path(path, sizeof(path), err, "%s/tenants", dir) != CM_OK || cm_fs_mkdir(path, 0700, err) != CM_OK){
+		return CM_ERR_IO;
+	}
+	t = cm_tenant_new(CM_DEFAULT_TENANT);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	t->generation = 1;
+	rc = write_tenant(&tmp, t, err);
+	cm_tenant_free(&t);
+	return rc;
+}
+
+static enum cm_rc copy_file(const char *from, const char *to, struct cm_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	enum cm_rc rc;
+
+	rc = cm_fs_read_file(from, CM_STORE_MAX_FILE, &text, &len, err);
+	if(rc == CM_OK){
+		rc = cm_fs_write_atomic(to, text, len, 0600, err);
+	}
+	cm_pki_free_secret(text, len);
+	return rc;
+}
+
+/* Copies store.json and slots/ into backups/schema-<n>-<time>/. */
+static enum cm_rc backup_store(const char *dir, int schema, struct cm_err *err)
+{
+	char bdir[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+	enum cm_rc rc;
+	int i;
+
+	if(cm_fs_path(bdir, sizeof(bdir), err, "%s/backups", dir) != CM_OK || cm_fs_mkdir(bdir, 0700, err) != CM_OK
+			|| cm_fs_path(bdir, sizeof(bdir), err, "%s/backups/schema-%d-%lld", dir, schema, (long long)time(NULL)) != CM_OK
+			|| cm_fs_mkdir(bdir, 0700, err) != CM_OK
+			|| cm_fs_path(from, sizeof(from), err, "%s/store.json", dir) != CM_OK
+			|| cm_fs_path(to, sizeof(to), err, "%s/store.json", bdir) != CM_OK){
+		return CM_ERR_IO;
+	}
+	rc = copy_file(from, to, err);
+	if(rc == CM_OK && (cm_fs_path(to, sizeof(to), err, "%s/slots", bdir) != CM_OK || cm_fs_mkdir(to, 0700, err) != CM_OK)){
+		rc = CM_ERR_IO;
+	}
+	for(i = 0; rc == CM_OK && i < CM_SLOT_COUNT; i++){
+		DIR *d;
+		struct dirent *e;
+		const char *slot = cm_slot_name((enum cm_slot_id)i);
+
+		if(cm_fs_path(from, sizeof(from), err, "%s/slots/%s", dir, slot) != CM_OK
+				|| cm_fs_path(to, sizeof(to), err, "%s/slots/%s", bdir, slot) != CM_OK
+				|| cm_fs_mkdir(to, 0700, err) != CM_OK){
+			return CM_ERR_IO;
+		}
+		d = opendir(from);
+		if(d == NULL){
+			return cm_err_set(err, CM_ERR_IO, "cannot read %s: %s", from, strerror(errno));
+		}
+		while(rc == CM_OK && (e = readdir(d)) != NULL){
+			char f1[PATH_MAX], f2[PATH_MAX];
+			if(e->d_name[0] == '.' || strstr(e->d_name, ".tmp.")){
+				continue;
+			}
+			if(cm_fs_path(f1, sizeof(f1), err, "%s/%s", from, e->d_name) != CM_OK
+					|| cm_fs_path(f2, sizeof(f2), err, "%s/%s", to, e->d_name) != CM_OK){
+				rc = CM_ERR_INVAL;
+				break;
+			}
+			rc = copy_file(f1, f2, err);
+		}
+		closedir(d);
+	}
+	return rc;
+}
+
+/* Schema 1 to 2: a backup copy first, then the admin CA and the default
+ * tenant; store.json, written last, commits the migration. Interrupted, it
+ * is done again at the next start. */
+static enum cm_rc migrate_1_to_2(struct cm_store *store, const char *hostname, struct cm_err *err)
+{
+	enum cm_rc rc;
+
+	rc = backup_store(store->dir, 1, err);
+	if(rc == CM_OK){
+		rc = create_admin(store->dir, hostname, err);
+	}
+	if(rc == CM_OK){
+		rc = create_default_tenant(store->dir, err);
+	}
+	if(rc == CM_OK){
+		store->schema = 2;
+		store->generation++;
+		rc = write_store_json(store, err);
+	}
+	return rc;
+}
+
 /* Builds and writes a fresh store. store.json goes last: until it exists
  * the directory counts as not yet created, and a crash before it means the
  * next start creates the store again. */
@@ -549,14 +1390,20 @@ static enum cm_rc store_create(const char *dir, const char *hostname, struct cm_
 		}
 	}
 	if(rc == CM_OK){
+		rc = create_admin(dir, hostname, err);
+	}
+	if(rc == CM_OK){
+		rc = create_default_tenant(dir, err);
+	}
+	if(rc == CM_OK){
 		rc = write_store_json(store, err);
 	}
+	cm_store_free(&store);
 	if(rc != CM_OK){
-		cm_store_free(&store);
 		return rc;
 	}
-	*out = store;
-	return CM_OK;
+	/* Read back what was written: one loading path for every start. */
+	return cm_store_load(dir, out, err);
 }
 
 enum cm_rc cm_store_open(const char *dir, const char *hostname, struct cm_store **out, bool *created, struct cm_err *err)
@@ -597,6 +1444,20 @@ enum cm_rc cm_store_open(const char *dir, const char *hostname, struct cm_store 
 		rc = cm_store_load(dir, out, err);
 		if(rc != CM_OK){
 			return rc;
+		}
+		if((*out)->schema < CM_STORE_SCHEMA){
+			/* Validated as it is; now bring it forward. */
+			int from = (*out)->schema;
+			rc = migrate_1_to_2(*out, hostname, err);
+			cm_store_free(out);
+			if(rc != CM_OK){
+				return rc;
+			}
+			rc = cm_store_load(dir, out, err);
+			if(rc != CM_OK){
+				return rc;
+			}
+			cm_log(CM_LOG_NOTICE, "migrated store %s from schema %d to %d (backup in %s/backups)", dir, from, CM_STORE_SCHEMA, dir);
 		}
 	}
 	rc = cm_store_write_listener_files(*out, err);

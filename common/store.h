@@ -22,11 +22,15 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <uthash.h>
 
 #include "error.h"
 #include "pki.h"
 
-#define CM_STORE_SCHEMA 1
+/* 1: slots only. 2: adds tenants/ and admin/ (the admin CA). */
+#define CM_STORE_SCHEMA 2
+#define CM_DEFAULT_TENANT "default"
 /* No file of the store is legitimately larger than this. */
 #define CM_STORE_MAX_FILE (1024 * 1024)
 
@@ -54,11 +58,61 @@ struct cm_slot {
 	uint64_t generation;
 };
 
+enum cm_policy {
+	CM_POLICY_CERTIFICATE,
+	CM_POLICY_CERT_TOKEN,
+	CM_POLICY_TOKEN,
+	CM_POLICY_COUNT
+};
+
+struct cm_strlist {
+	char **v;
+	size_t n;
+};
+
+/* A CA certificate in a tenant's trust list. */
+struct cm_ca {
+	char id[CM_ID_LEN + 1];
+	char *description;
+	bool active;
+	time_t added;
+	X509 *cert;
+	struct cm_ca *next;
+};
+
+/* An organisation, chosen by the SNI host name of a handshake. A tenant in
+ * the store is never modified in place: a change builds a new one (see
+ * cm_tenant_clone) and cm_store_put_tenant swaps it in. */
+struct cm_tenant {
+	char *name;
+	char *org_id;
+	enum cm_policy policy;
+	struct cm_strlist hostnames; /* lower case; "*.example.com" wildcards */
+	struct cm_strlist publish;   /* topic patterns */
+	struct cm_strlist subscribe;
+	struct cm_ca *cas;
+	time_t created;
+	uint64_t generation; /* the store generation of its last change */
+	/* The verification store of its handshakes: the active CAs and the
+	 * admin CA, built once per change, shared (up-ref'd) by handshakes. */
+	X509_STORE *trust;
+	UT_hash_handle hh;
+};
+
+struct cm_sni_entry {
+	char *host;
+	struct cm_tenant *tenant; /* borrowed */
+	UT_hash_handle hh;
+};
+
 struct cm_store {
 	char *dir;
 	int schema;
 	uint64_t generation;
 	struct cm_slot slots[CM_SLOT_COUNT];
+	struct cm_tenant *tenants;  /* by name */
+	struct cm_sni_entry *sni;   /* host name (or "*.rest") to tenant */
+	X509 *admin_ca;
 };
 
 /* "mqtt", "websockets", "bridge". */
@@ -89,5 +143,50 @@ void cm_store_free(struct cm_store **store);
 
 /* The default certificate of a slot (borrowed). */
 const struct cm_server_cert *cm_store_slot_default(const struct cm_store *store, enum cm_slot_id slot);
+
+/* ===================================================================
+ * Tenants
+ * =================================================================== */
+
+const char *cm_policy_name(enum cm_policy policy);
+/* The policy of that name, or -1. */
+int cm_policy_parse(const char *name);
+
+/* A tenant name: 1 to 64 of [a-z0-9_-], starting with a letter or digit. */
+bool cm_tenant_name_valid(const char *name);
+
+/* Lower-cases and checks a host name or "*.host" wildcard into out. */
+CM_MUST_CHECK enum cm_rc cm_hostname_normalize(const char *in, char out[254], struct cm_err *err);
+
+/* A new tenant with the defaults: org id = name, policy certificate,
+ * patterns "{org}/{type}/{id}/#". NULL when out of memory. */
+struct cm_tenant *cm_tenant_new(const char *name);
+/* A deep copy sharing the CA certificates (up-ref'd); no trust store. */
+struct cm_tenant *cm_tenant_clone(const struct cm_tenant *t);
+/* Frees a tenant not in a store; accepts NULL and *t NULL. */
+void cm_tenant_free(struct cm_tenant **t);
+
+CM_MUST_CHECK enum cm_rc cm_strlist_set(struct cm_strlist *list, const char *const *v, size_t n);
+void cm_strlist_clear(struct cm_strlist *list);
+
+struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id);
+
+struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char *name);
+
+/* The tenant that serves a handshake with that SNI (NULL: none sent): the
+ * exact host name, else the wildcard one label up, else the default. */
+struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni);
+
+/* Validates t against the rest of the store (host names and org id not
+ * used by another tenant), builds its trust store, writes its files and
+ * swaps it in for the tenant of the same name. On success the store owns
+ * t and *old (which may be NULL) is the replaced tenant, for the caller
+ * to free once nothing refers to it. On failure nothing changed, in
+ * memory or on disk, and t is still the caller's. */
+CM_MUST_CHECK enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, struct cm_tenant **old, struct cm_err *err);
+
+/* Removes the tenant; on success *old is the removed tenant, the caller's
+ * to free. The default tenant cannot be removed. */
+CM_MUST_CHECK enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, struct cm_tenant **old, struct cm_err *err);
 
 #endif

@@ -1,0 +1,227 @@
+/* Tenants in memory: creation, copies, names, trust stores. Persistence
+ * is in store.c. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "store.h"
+
+static const char *const policy_names[CM_POLICY_COUNT] = {"certificate", "certificate+token", "token"};
+
+const char *cm_policy_name(enum cm_policy policy)
+{
+	return (policy >= 0 && policy < CM_POLICY_COUNT) ? policy_names[policy] : "?";
+}
+
+int cm_policy_parse(const char *name)
+{
+	int i;
+
+	for(i = 0; name && i < CM_POLICY_COUNT; i++){
+		if(!strcmp(name, policy_names[i])){
+			return i;
+		}
+	}
+	return -1;
+}
+
+bool cm_tenant_name_valid(const char *name)
+{
+	size_t i, n;
+
+	if(name == NULL || (n = strlen(name)) == 0 || n > 64){
+		return false;
+	}
+	for(i = 0; i < n; i++){
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if(!alnum && (i == 0 || (c != '-' && c != '_'))){
+			return false;
+		}
+	}
+	return true;
+}
+
+enum cm_rc cm_hostname_normalize(const char *in, char out[254], struct cm_err *err)
+{
+	size_t n, i, label = 0;
+	const char *p = in;
+	size_t start = 0;
+
+	if(in == NULL || (n = strlen(in)) == 0 || n > 253){
+		return cm_err_set(err, CM_ERR_INVAL, "a host name must hold 1 to 253 characters");
+	}
+	if(!strncmp(in, "*.", 2)){
+		start = 2;
+		if(n == 2){
+			return cm_err_set(err, CM_ERR_INVAL, "host name '*.' names no domain");
+		}
+	}
+	for(i = 0; i < n; i++){
+		char c = (char)tolower((unsigned char)p[i]);
+		if(i >= start){
+			if(c == '.'){
+				if(label == 0 || out[i - 1] == '-'){
+					return cm_err_set(err, CM_ERR_INVAL, "host name '%s' has an empty or badly ended label", in);
+				}
+				label = 0;
+			}else if((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'){
+				if((c == '-' && label == 0) || ++label > 63){
+					return cm_err_set(err, CM_ERR_INVAL, "host name '%s' has a label that starts with '-' or is longer than 63", in);
+				}
+			}else{
+				return cm_err_set(err, CM_ERR_INVAL, "host name '%s' holds '%c': only letters, digits, '-' and '.' (and a leading '*.')", in, p[i]);
+			}
+		}
+		out[i] = c;
+	}
+	if(label == 0 || out[n - 1] == '-'){
+		return cm_err_set(err, CM_ERR_INVAL, "host name '%s' has an empty or badly ended label", in);
+	}
+	out[n] = '\0';
+	return CM_OK;
+}
+
+void cm_strlist_clear(struct cm_strlist *list)
+{
+	size_t i;
+
+	for(i = 0; i < list->n; i++){
+		free(list->v[i]);
+	}
+	free(list->v);
+	list->v = NULL;
+	list->n = 0;
+}
+
+enum cm_rc cm_strlist_set(struct cm_strlist *list, const char *const *v, size_t n)
+{
+	struct cm_strlist fresh = {NULL, 0};
+	size_t i;
+
+	if(n > 0){
+		fresh.v = calloc(n, sizeof(char *));
+		if(fresh.v == NULL){
+			return CM_ERR_NOMEM;
+		}
+	}
+	for(i = 0; i < n; i++){
+		fresh.v[i] = strdup(v[i]);
+		if(fresh.v[i] == NULL){
+			fresh.n = i;
+			cm_strlist_clear(&fresh);
+			return CM_ERR_NOMEM;
+		}
+	}
+	fresh.n = n;
+	cm_strlist_clear(list);
+	*list = fresh;
+	return CM_OK;
+}
+
+static void ca_free(struct cm_ca **pca)
+{
+	if(pca && *pca){
+		free((*pca)->description);
+		X509_free((*pca)->cert);
+		free(*pca);
+		*pca = NULL;
+	}
+}
+
+void cm_tenant_free(struct cm_tenant **pt)
+{
+	struct cm_tenant *t;
+	struct cm_ca *ca, *next;
+
+	if(pt == NULL || *pt == NULL){
+		return;
+	}
+	t = *pt;
+	free(t->name);
+	free(t->org_id);
+	cm_strlist_clear(&t->hostnames);
+	cm_strlist_clear(&t->publish);
+	cm_strlist_clear(&t->subscribe);
+	for(ca = t->cas; ca; ca = next){
+		next = ca->next;
+		ca_free(&ca);
+	}
+	X509_STORE_free(t->trust);
+	free(t);
+	*pt = NULL;
+}
+
+struct cm_tenant *cm_tenant_new(const char *name)
+{
+	static const char *const def_pattern[] = {"{org}/{type}/{id}/#"};
+	struct cm_tenant *t = calloc(1, sizeof(*t));
+
+	if(t == NULL){
+		return NULL;
+	}
+	t->name = strdup(name);
+	t->org_id = strdup(name);
+	t->policy = CM_POLICY_CERTIFICATE;
+	t->created = time(NULL);
+	if(t->name == NULL || t->org_id == NULL
+			|| cm_strlist_set(&t->publish, def_pattern, 1) != CM_OK
+			|| cm_strlist_set(&t->subscribe, def_pattern, 1) != CM_OK){
+		cm_tenant_free(&t);
+	}
+	return t;
+}
+
+struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
+{
+	struct cm_tenant *t = calloc(1, sizeof(*t));
+	const struct cm_ca *ca;
+	struct cm_ca **tail;
+
+	if(t == NULL){
+		return NULL;
+	}
+	tail = &t->cas;
+	t->name = strdup(src->name);
+	t->org_id = strdup(src->org_id);
+	t->policy = src->policy;
+	t->created = src->created;
+	t->generation = src->generation;
+	if(t->name == NULL || t->org_id == NULL
+			|| cm_strlist_set(&t->hostnames, (const char *const *)src->hostnames.v, src->hostnames.n) != CM_OK
+			|| cm_strlist_set(&t->publish, (const char *const *)src->publish.v, src->publish.n) != CM_OK
+			|| cm_strlist_set(&t->subscribe, (const char *const *)src->subscribe.v, src->subscribe.n) != CM_OK){
+		cm_tenant_free(&t);
+		return NULL;
+	}
+	for(ca = src->cas; ca; ca = ca->next){
+		struct cm_ca *copy = calloc(1, sizeof(*copy));
+		if(copy == NULL || (copy->description = strdup(ca->description)) == NULL){
+			free(copy);
+			cm_tenant_free(&t);
+			return NULL;
+		}
+		memcpy(copy->id, ca->id, sizeof(copy->id));
+		copy->active = ca->active;
+		copy->added = ca->added;
+		X509_up_ref(ca->cert);
+		copy->cert = ca->cert;
+		*tail = copy;
+		tail = &copy->next;
+	}
+	return t;
+}
+
+struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id)
+{
+	struct cm_ca *ca;
+
+	for(ca = t->cas; ca; ca = ca->next){
+		if(!strcmp(ca->id, id)){
+			return ca;
+		}
+	}
+	return NULL;
+}
