@@ -13,7 +13,9 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "auth.h"
 #include "brokerconf.h"
+#include "control.h"
 #include "fsutil.h"
 #include "log.h"
 #include "state.h"
@@ -38,6 +40,18 @@ int cm_state_slot_for_port(const struct cm_state *st, uint16_t port)
 	return -1;
 }
 
+bool cm_state_is_admin_user(const struct cm_state *st, const char *username)
+{
+	int i;
+
+	for(i = 0; username && i < st->admin_user_count; i++){
+		if(!strcmp(st->admin_users[i], username)){
+			return true;
+		}
+	}
+	return false;
+}
+
 static void broker_log_sink(enum cm_log_level level, const char *line)
 {
 	static const int levels[] = {
@@ -59,6 +73,11 @@ static void state_free(struct cm_state **pst)
 	}
 	st = *pst;
 	cm_tls_hook_remove(st);
+	cm_auth_clear(st);
+	for(int i = 0; i < st->admin_user_count; i++){
+		free(st->admin_users[i]);
+	}
+	free(st->admin_users);
 	cm_store_free(&st->store);
 	free(st->store_dir);
 	free(st->hostname);
@@ -103,6 +122,45 @@ static enum cm_rc parse_ports(struct cm_state *st, const char *list, enum cm_slo
 	return CM_OK;
 }
 
+/* "alice,bob" into st->admin_users. A name that could be a device's
+ * client id is refused: under the certificate policy a device's username
+ * becomes its client id, which must never make it an administrator. */
+static enum cm_rc parse_admin_users(struct cm_state *st, const char *list, struct cm_err *err)
+{
+	const char *p = list;
+
+	while(*p){
+		const char *end;
+		char **grown;
+		size_t n;
+
+		while(*p == ' ' || *p == ','){
+			p++;
+		}
+		if(*p == '\0'){
+			break;
+		}
+		for(end = p; *end && *end != ',' && *end != ' '; end++){
+		}
+		n = (size_t)(end - p);
+		if((p[0] == 'd' || p[0] == 'g') && n > 1 && p[1] == ':'){
+			return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_admin_users: '%.*s' looks like a device client id (d:/g:), which a device could hold as its username", (int)n, p);
+		}
+		grown = realloc(st->admin_users, (size_t)(st->admin_user_count + 1) * sizeof(char *));
+		if(grown == NULL){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		st->admin_users = grown;
+		st->admin_users[st->admin_user_count] = strndup(p, n);
+		if(st->admin_users[st->admin_user_count] == NULL){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		st->admin_user_count++;
+		p = end;
+	}
+	return CM_OK;
+}
+
 static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *options, int option_count, const char **broker_conf, struct cm_err *err)
 {
 	const char *store_dir = CM_DEFAULT_STORE;
@@ -122,6 +180,19 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			hostname = value;
 		}else if(!strcmp(key, "broker_config")){
 			*broker_conf = value;
+		}else if(!strcmp(key, "admin_users")){
+			if(parse_admin_users(st, value, err) != CM_OK){
+				return CM_ERR_INVAL;
+			}
+		}else if(!strcmp(key, "max_payload")){
+			char *end;
+			unsigned long long v;
+			errno = 0;
+			v = strtoull(value, &end, 10);
+			if(errno || end == value || *end || v < 1024 || v > 64ULL * 1024 * 1024){
+				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_max_payload must be a byte count from 1024 to 67108864");
+			}
+			st->max_payload = (size_t)v;
 		}else if(klen > 6 && !strcmp(key + klen - 6, "_ports")){
 			char name[32];
 			if(klen - 6 >= sizeof(name)){
@@ -187,6 +258,40 @@ static enum cm_rc check_broker_config(const char *given, struct cm_err *err)
 	return CM_OK;
 }
 
+static const struct {
+	int event;
+	MOSQ_FUNC_generic_callback cb;
+	const char *data;
+} callbacks[] = {
+	{MOSQ_EVT_BASIC_AUTH, cm_auth_basic_cb, NULL},
+	{MOSQ_EVT_ACL_CHECK, cm_auth_acl_cb, NULL},
+	{MOSQ_EVT_DISCONNECT, cm_auth_disconnect_cb, NULL},
+	{MOSQ_EVT_CONTROL, cm_control_cb, CM_CONTROL_TOPIC},
+};
+
+static enum cm_rc register_callbacks(struct cm_state *st, struct cm_err *err)
+{
+	size_t i;
+	int rc;
+
+	for(i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++){
+		rc = mosquitto_callback_register(st->plugin_id, callbacks[i].event, callbacks[i].cb, callbacks[i].data, st);
+		if(rc != MOSQ_ERR_SUCCESS){
+			return cm_err_set(err, CM_ERR_INVAL, "cannot register callback for event %d (error %d)", callbacks[i].event, rc);
+		}
+	}
+	return CM_OK;
+}
+
+static void unregister_callbacks(struct cm_state *st)
+{
+	size_t i;
+
+	for(i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++){
+		(void)mosquitto_callback_unregister(st->plugin_id, callbacks[i].event, callbacks[i].cb, callbacks[i].data);
+	}
+}
+
 CM_EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
 {
 	int i;
@@ -215,13 +320,16 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 		return MOSQ_ERR_NOMEM;
 	}
 	st->plugin_id = identifier;
-	st->ctx_ex_index = -1;
+	st->ctx_ex_index = st->ssl_ex_index = st->x509_ex_index = -1;
+	st->max_payload = 1024 * 1024;
 
 	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
 			|| check_broker_config(broker_conf, &err) != CM_OK
 			|| cm_store_open(st->store_dir, st->hostname, &st->store, &created, &err) != CM_OK
-			|| cm_tls_hook_install(st, &err) != CM_OK){
+			|| cm_tls_hook_install(st, &err) != CM_OK
+			|| register_callbacks(st, &err) != CM_OK){
 		cm_log(CM_LOG_ERR, "refusing to start: %s", err.msg);
+		unregister_callbacks(st);
 		state_free(&st);
 		return MOSQ_ERR_UNKNOWN;
 	}
@@ -240,6 +348,7 @@ CM_EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opt
 
 	(void)options;
 	(void)option_count;
+	unregister_callbacks(st);
 	state_free(&st);
 	cm_log_set_sink(NULL);
 	return MOSQ_ERR_SUCCESS;

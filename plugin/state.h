@@ -5,6 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <uthash.h>
+
+#include "identity.h"
 #include "store.h"
 
 #define CM_MAX_PORTS 64
@@ -12,6 +15,32 @@
 struct cm_port_slot {
 	uint16_t port;
 	enum cm_slot_id slot;
+};
+
+/* What a verified handshake established, attached to the client's leaf
+ * certificate so that MOSQ_EVT_BASIC_AUTH, which only sees that
+ * certificate, can read it. Owned by the certificate (freed with it) and
+ * listed in cm_state so that plugin cleanup can free what is left. */
+struct cm_tag {
+	bool admin;             /* anchored in certmgr's admin CA */
+	char tenant[65];        /* the SNI tenant of the handshake */
+	uint64_t tenant_generation;
+	struct cm_tag *prev, *next;
+};
+
+enum cm_client_kind {
+	CM_CLIENT_ADMIN,  /* authenticated by an admin certificate */
+	CM_CLIENT_DEVICE, /* authenticated by certmgr as a tenant's device */
+};
+
+/* A client certmgr authenticated, by connection (a session takeover
+ * authenticates the new connection before the old one's disconnect). */
+struct cm_client {
+	const void *client; /* struct mosquitto *, the key */
+	enum cm_client_kind kind;
+	char tenant[65];
+	struct cm_identity ident;
+	UT_hash_handle hh;
 };
 
 struct cm_state {
@@ -23,12 +52,23 @@ struct cm_state {
 	struct cm_port_slot ports[CM_MAX_PORTS];
 	int port_count;
 	struct cm_store *store;
-	int ctx_ex_index; /* -1 when the TLS hook is not installed */
-	/* Counters for the log and, later, metrics. */
+	/* plugin_opt_admin_users, split. */
+	char **admin_users;
+	int admin_user_count;
+	size_t max_payload;
+	/* OpenSSL ex_data indexes; -1 when not installed. */
+	int ctx_ex_index;
+	int ssl_ex_index;
+	int x509_ex_index;
+	struct cm_tag *tags; /* every live tag */
+	struct cm_client *clients;
 	uint64_t handshakes_served;
 };
 
 /* The slot a listener port serves, or -1 when certmgr leaves it alone. */
 int cm_state_slot_for_port(const struct cm_state *st, uint16_t port);
+
+/* True when username is in plugin_opt_admin_users. */
+bool cm_state_is_admin_user(const struct cm_state *st, const char *username);
 
 #endif

@@ -1,13 +1,121 @@
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include "log.h"
+#include "sni.h"
 #include "tls_hook.h"
+
+#define TICKET_MAGIC "certmgr1"
+
+/* The verify callback gets no argument, and an SSL's only other way to
+ * its state, the application-data slot, may belong to the broker or to
+ * libwebsockets. An ex_data index is process-wide by nature; this copy of
+ * st->ssl_ex_index is what the verify callback reads. */
+static int verify_hs_index = -1;
+
+/* Per handshake, in the SSL's ex_data, freed with the SSL. */
+struct cm_hs {
+	struct cm_state *st;
+	char sni[254];          /* "" when none was sent */
+	char tenant[65];
+	enum cm_policy policy;
+	bool verified;          /* a tag was put on the peer's leaf */
+	bool admin;
+	uint64_t tenant_generation;
+};
+
+/* ===================================================================
+ * Tags on certificates
+ * =================================================================== */
+
+static void tag_unlink(struct cm_state *st, struct cm_tag *tag)
+{
+	if(tag->prev){
+		tag->prev->next = tag->next;
+	}else{
+		st->tags = tag->next;
+	}
+	if(tag->next){
+		tag->next->prev = tag->prev;
+	}
+}
+
+static void tag_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct cm_state *st = argp;
+	struct cm_tag *tag = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	if(tag){
+		tag_unlink(st, tag);
+		free(tag);
+	}
+}
+
+const struct cm_tag *cm_tls_cert_tag(const struct cm_state *st, X509 *cert)
+{
+	if(cert == NULL || st->x509_ex_index < 0){
+		return NULL;
+	}
+	return X509_get_ex_data(cert, st->x509_ex_index);
+}
+
+/* Replaces the tag of cert. False when out of memory (cert then has no
+ * tag, and will be refused). */
+static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const char *tenant, uint64_t generation)
+{
+	struct cm_tag *old = X509_get_ex_data(cert, st->x509_ex_index);
+	struct cm_tag *tag;
+
+	if(old){
+		X509_set_ex_data(cert, st->x509_ex_index, NULL);
+		tag_unlink(st, old);
+		free(old);
+	}
+	tag = calloc(1, sizeof(*tag));
+	if(tag == NULL){
+		return false;
+	}
+	tag->admin = admin;
+	snprintf(tag->tenant, sizeof(tag->tenant), "%s", tenant);
+	tag->tenant_generation = generation;
+	if(!X509_set_ex_data(cert, st->x509_ex_index, tag)){
+		free(tag);
+		return false;
+	}
+	tag->next = st->tags;
+	if(st->tags){
+		st->tags->prev = tag;
+	}
+	st->tags = tag;
+	return true;
+}
+
+/* ===================================================================
+ * Handshake
+ * =================================================================== */
+
+static void hs_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
 
 /* The local port of the socket under ssl, or 0. */
 static uint16_t local_port(SSL *ssl)
@@ -28,10 +136,77 @@ static uint16_t local_port(SSL *ssl)
 	return 0;
 }
 
+static void peer_address(SSL *ssl, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = SSL_get_fd(ssl);
+
+	snprintf(buf, len, "?");
+	if(fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0){
+		char host[64] = "?";
+		if(ss.ss_family == AF_INET){
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+		}else if(ss.ss_family == AF_INET6){
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+		}
+		snprintf(buf, len, "%s", host);
+	}
+}
+
+static int verify_cb(int preverify_ok, X509_STORE_CTX *ctx)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct cm_hs *hs;
+	struct cm_state *st;
+	STACK_OF(X509) *chain;
+	X509 *top, *leaf;
+	bool admin;
+
+	if(ssl == NULL){
+		return preverify_ok;
+	}
+	hs = verify_hs_index >= 0 ? SSL_get_ex_data(ssl, verify_hs_index) : NULL;
+	if(hs == NULL){
+		return preverify_ok;
+	}
+	st = hs->st;
+	if(!preverify_ok){
+		int e = X509_STORE_CTX_get_error(ctx);
+		char addr[64], cn[128] = "";
+		X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+		if(cur){
+			cm_pki_subject_cn(cur, cn, sizeof(cn));
+		}
+		peer_address(ssl, addr, sizeof(addr));
+		cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s at depth %d (CN '%s')",
+				addr, hs->sni, hs->tenant, X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx), cn);
+		return 0;
+	}
+	if(X509_STORE_CTX_get_error_depth(ctx) != 0){
+		return 1;
+	}
+	chain = X509_STORE_CTX_get0_chain(ctx);
+	leaf = X509_STORE_CTX_get_current_cert(ctx);
+	top = chain ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
+	admin = top && st->store->admin_ca && X509_cmp(top, st->store->admin_ca) == 0;
+	if(leaf == NULL || !tag_set(st, leaf, admin, hs->tenant, hs->tenant_generation)){
+		X509_STORE_CTX_set_error(ctx, X509_V_ERR_OUT_OF_MEM);
+		return 0;
+	}
+	hs->verified = true;
+	hs->admin = admin;
+	return 1;
+}
+
 static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 {
 	struct cm_state *st = arg;
 	const struct cm_server_cert *cert;
+	const struct cm_tenant *tenant;
+	const unsigned char *ext;
+	size_t ext_len;
+	struct cm_hs *hs;
 	int slot;
 
 	slot = cm_state_slot_for_port(st, local_port(ssl));
@@ -39,17 +214,132 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 		/* A TLS listener certmgr was not asked to serve. */
 		return SSL_CLIENT_HELLO_SUCCESS;
 	}
+	/* Called again after a HelloRetryRequest: keep the first record. */
+	hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
+	if(hs == NULL){
+		hs = calloc(1, sizeof(*hs));
+		if(hs == NULL || !SSL_set_ex_data(ssl, st->ssl_ex_index, hs)){
+			free(hs);
+			*alert = SSL_AD_INTERNAL_ERROR;
+			return SSL_CLIENT_HELLO_ERROR;
+		}
+	}
+	hs->st = st;
+	hs->sni[0] = '\0';
+	if(SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &ext_len)){
+		if(!cm_sni_parse(ext, ext_len, hs->sni)){
+			hs->sni[0] = '\0'; /* malformed or unusable: treated as unknown */
+		}
+	}
+	tenant = cm_store_tenant_for_sni(st->store, hs->sni[0] ? hs->sni : NULL);
+	snprintf(hs->tenant, sizeof(hs->tenant), "%s", tenant->name);
+	hs->policy = tenant->policy;
+	hs->tenant_generation = tenant->generation;
+
 	cert = cm_store_slot_default(st->store, (enum cm_slot_id)slot);
 	ERR_clear_error();
-	/* The SSL takes its own references: a change of default while this
-	 * handshake runs frees nothing it holds. */
-	if(SSL_use_cert_and_key(ssl, cert->leaf, cert->key, cert->extra, 1) != 1){
-		cm_log_openssl(CM_LOG_ERR, "cannot set the server certificate for a handshake");
+	/* The SSL takes its own references: a change while this handshake
+	 * runs frees nothing it holds. */
+	if(SSL_use_cert_and_key(ssl, cert->leaf, cert->key, cert->extra, 1) != 1
+			|| SSL_set1_verify_cert_store(ssl, tenant->trust) != 1){
+		cm_log_openssl(CM_LOG_ERR, "cannot set up a handshake");
 		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
+	if(tenant->policy == CM_POLICY_TOKEN){
+		/* No client certificate asked: the broker's other mechanisms
+		 * authenticate these clients. */
+		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+	}else{
+		SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	}
 	st->handshakes_served++;
 	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* ===================================================================
+ * Session tickets: a resumption skips the verify callback, so the ticket
+ * records what the full handshake established, and its use is refused
+ * when that no longer holds.
+ * =================================================================== */
+
+static int ticket_gen_cb(SSL *ssl, void *arg)
+{
+	struct cm_state *st = arg;
+	struct cm_hs *hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
+	char data[128];
+	int n;
+
+	if(hs == NULL || !hs->verified){
+		return 1;
+	}
+	n = snprintf(data, sizeof(data), "%s|%d|%s|%llu", TICKET_MAGIC, hs->admin ? 1 : 0, hs->tenant,
+			(unsigned long long)hs->tenant_generation);
+	if(n < 0 || (size_t)n >= sizeof(data)){
+		return 0;
+	}
+	return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), data, (size_t)n);
+}
+
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname, size_t keyname_len,
+		SSL_TICKET_STATUS status, void *arg)
+{
+	struct cm_state *st = arg;
+	struct cm_hs *hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
+	char data[128], tenant[65];
+	void *appdata = NULL;
+	size_t len = 0;
+	int admin = 0;
+	unsigned long long gen = 0;
+	X509 *peer;
+
+	(void)keyname;
+	(void)keyname_len;
+	switch(status){
+		case SSL_TICKET_EMPTY:
+		case SSL_TICKET_NO_DECRYPT:
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
+		case SSL_TICKET_SUCCESS:
+		case SSL_TICKET_SUCCESS_RENEW:
+			break;
+		default:
+			return SSL_TICKET_RETURN_ABORT;
+	}
+	if(hs == NULL){
+		/* Not a handshake certmgr serves. */
+		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+	}
+	peer = SSL_SESSION_get0_peer(ss);
+	if(peer == NULL){
+		/* No client certificate (token policy): nothing to re-check but
+		 * the tenant. */
+		if(hs->policy == CM_POLICY_TOKEN){
+			return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+		}
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	if(!SSL_SESSION_get0_ticket_appdata(ss, &appdata, &len) || len == 0 || len >= sizeof(data)){
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	memcpy(data, appdata, len);
+	data[len] = '\0';
+	if(sscanf(data, TICKET_MAGIC "|%d|%64[^|]|%llu", &admin, tenant, &gen) != 3){
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	/* The session must have been made under the tenant this handshake's
+	 * SNI picks, whose trust has not changed since. */
+	if(strcmp(tenant, hs->tenant) || gen != hs->tenant_generation || hs->policy == CM_POLICY_TOKEN){
+		cm_log(CM_LOG_INFO, "session resumption refused (made for tenant %s generation %llu, now %s generation %llu): full handshake",
+				tenant, gen, hs->tenant, (unsigned long long)hs->tenant_generation);
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	/* The resumed peer certificate is a fresh object: tag it. */
+	if(!tag_set(st, peer, admin == 1, hs->tenant, hs->tenant_generation)){
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	hs->verified = true;
+	hs->admin = admin == 1;
+	return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 }
 
 /* Runs inside every SSL_CTX_new of the process once installed: the
@@ -68,24 +358,49 @@ static void ctx_new_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
 		return;
 	}
 	SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
+	/* Every resumption must pass ticket_dec_cb: no server-side session
+	 * cache, whose resumptions would bypass it. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, st);
 }
 
 enum cm_rc cm_tls_hook_install(struct cm_state *st, struct cm_err *err)
 {
+	char detail[256];
+
 	ERR_clear_error();
+	st->x509_ex_index = X509_get_ex_new_index(0, st, NULL, NULL, tag_free_cb);
+	st->ssl_ex_index = SSL_get_ex_new_index(0, st, NULL, NULL, hs_free_cb);
 	st->ctx_ex_index = SSL_CTX_get_ex_new_index(0, st, ctx_new_cb, NULL, NULL);
-	if(st->ctx_ex_index < 0){
-		char detail[256];
-		st->ctx_ex_index = -1;
-		return cm_err_set(err, CM_ERR_CRYPTO, "cannot register the SSL_CTX hook (%s)", cm_log_openssl_drain(detail, sizeof(detail)));
+	if(st->x509_ex_index < 0 || st->ssl_ex_index < 0 || st->ctx_ex_index < 0){
+		cm_log_openssl_drain(detail, sizeof(detail));
+		cm_tls_hook_remove(st);
+		return cm_err_set(err, CM_ERR_CRYPTO, "cannot register the OpenSSL hooks (%s)", detail);
 	}
+	verify_hs_index = st->ssl_ex_index;
 	return CM_OK;
 }
 
 void cm_tls_hook_remove(struct cm_state *st)
 {
+	struct cm_tag *tag, *next;
+
 	if(st->ctx_ex_index >= 0){
 		CRYPTO_free_ex_index(CRYPTO_EX_INDEX_SSL_CTX, st->ctx_ex_index);
-		st->ctx_ex_index = -1;
 	}
+	if(st->ssl_ex_index >= 0){
+		CRYPTO_free_ex_index(CRYPTO_EX_INDEX_SSL, st->ssl_ex_index);
+	}
+	if(st->x509_ex_index >= 0){
+		CRYPTO_free_ex_index(CRYPTO_EX_INDEX_X509, st->x509_ex_index);
+	}
+	st->ctx_ex_index = st->ssl_ex_index = st->x509_ex_index = -1;
+	verify_hs_index = -1;
+	/* Certificates that outlive the plugin (sessions cached in a context)
+	 * keep a dangling pointer nobody reads: their free callback is gone. */
+	for(tag = st->tags; tag; tag = next){
+		next = tag->next;
+		free(tag);
+	}
+	st->tags = NULL;
 }

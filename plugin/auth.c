@@ -1,0 +1,198 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "auth.h"
+#include "log.h"
+#include "tls_hook.h"
+#include "topic.h"
+
+#define CONTROL_PREFIX "$CONTROL/certmgr/"
+
+static struct cm_client *client_find(const struct cm_state *st, const void *client)
+{
+	struct cm_client *c = NULL;
+
+	HASH_FIND_PTR(st->clients, &client, c);
+	return c;
+}
+
+static void client_forget(struct cm_state *st, const void *client)
+{
+	struct cm_client *c = client_find(st, client);
+
+	if(c){
+		HASH_DEL(st->clients, c);
+		free(c);
+	}
+}
+
+void cm_auth_clear(struct cm_state *st)
+{
+	struct cm_client *c, *tmp;
+
+	HASH_ITER(hh, st->clients, c, tmp){
+		HASH_DEL(st->clients, c);
+		free(c);
+	}
+}
+
+static int remember(struct cm_state *st, struct mosquitto *client, enum cm_client_kind kind, const char *tenant, const struct cm_identity *ident)
+{
+	struct cm_client *c = calloc(1, sizeof(*c));
+
+	if(c == NULL){
+		return MOSQ_ERR_NOMEM;
+	}
+	c->client = client;
+	c->kind = kind;
+	snprintf(c->tenant, sizeof(c->tenant), "%s", tenant);
+	if(ident){
+		c->ident = *ident;
+	}
+	HASH_ADD_PTR(st->clients, client, c);
+	return MOSQ_ERR_SUCCESS;
+}
+
+enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client)
+{
+	const struct cm_client *c = client_find(st, client);
+
+	if(c){
+		return c->kind == CM_CLIENT_ADMIN ? CM_ADMIN_CERT : CM_ADMIN_NONE;
+	}
+	/* Not one certmgr authenticated: an administrator by name, once the
+	 * broker's own means (password file, another plugin) accepted it. */
+	return cm_state_is_admin_user(st, mosquitto_client_username(client)) ? CM_ADMIN_USERNAME : CM_ADMIN_NONE;
+}
+
+int cm_auth_basic_cb(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_basic_auth *ed = event_data;
+	struct cm_state *st = userdata;
+	const char *clientid = mosquitto_client_id(ed->client);
+	const char *addr = mosquitto_client_address(ed->client);
+	const struct cm_tag *tag;
+	const struct cm_tenant *tenant;
+	struct cm_identity ident;
+	struct cm_err err;
+	X509 *cert;
+	int rc;
+
+	(void)event;
+	/* A struct mosquitto can be reused by a later connection: nothing of
+	 * an earlier one may carry over. */
+	client_forget(st, ed->client);
+
+	cert = mosquitto_client_certificate(ed->client);
+	if(cert == NULL){
+		/* No certificate: a plain listener, or a tenant under the token
+		 * policy. The broker's other mechanisms decide. */
+		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	tag = cm_tls_cert_tag(st, cert);
+	if(tag == NULL){
+		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s: its certificate was not verified by certmgr", clientid, addr);
+		X509_free(cert);
+		return MOSQ_ERR_AUTH;
+	}
+	if(tag->admin){
+		X509_free(cert);
+		rc = remember(st, ed->client, CM_CLIENT_ADMIN, tag->tenant, NULL);
+		if(rc == MOSQ_ERR_SUCCESS){
+			cm_log(CM_LOG_INFO, "administrator '%s' from %s authenticated by admin certificate", clientid, addr);
+		}
+		return rc;
+	}
+	tenant = cm_store_find_tenant(st->store, tag->tenant);
+	if(tenant == NULL){
+		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s: tenant %s no longer exists", clientid, addr, tag->tenant);
+		X509_free(cert);
+		return MOSQ_ERR_AUTH;
+	}
+	if(tenant->policy == CM_POLICY_TOKEN){
+		/* The tenant's policy changed since the handshake: it asks for no
+		 * certificate now, so this one proves nothing to certmgr. */
+		X509_free(cert);
+		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	rc = cm_identity_check(clientid, tenant->org_id, cert, &ident, &err);
+	X509_free(cert);
+	if(rc != CM_OK){
+		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", clientid, addr, tenant->name, err.msg);
+		return MOSQ_ERR_AUTH;
+	}
+	rc = remember(st, ed->client, CM_CLIENT_DEVICE, tenant->name, &ident);
+	if(rc != MOSQ_ERR_SUCCESS){
+		return rc;
+	}
+	if(tenant->policy == CM_POLICY_CERT_TOKEN){
+		/* Certificate and client id are right; the username and password
+		 * are for the broker's other mechanisms to check. */
+		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	/* The username becomes the client id: unique across tenants, never an
+	 * administrator's name (refused at start). */
+	rc = mosquitto_set_username(ed->client, clientid);
+	if(rc != MOSQ_ERR_SUCCESS){
+		client_forget(st, ed->client);
+		return rc;
+	}
+	return MOSQ_ERR_SUCCESS;
+}
+
+static bool device_allowed(const struct cm_tenant *tenant, const struct cm_client *c, const char *topic, int access)
+{
+	const struct cm_strlist *patterns = access == MOSQ_ACL_WRITE ? &tenant->publish : &tenant->subscribe;
+	char filled[1100];
+	size_t i;
+
+	for(i = 0; i < patterns->n; i++){
+		if(!cm_topic_fill(patterns->v[i], &c->ident, filled, sizeof(filled))){
+			continue;
+		}
+		if(access == MOSQ_ACL_SUBSCRIBE ? cm_topic_sub_within(filled, topic) : cm_topic_matches(filled, topic)){
+			return true;
+		}
+	}
+	return false;
+}
+
+int cm_auth_acl_cb(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_acl_check *ed = event_data;
+	struct cm_state *st = userdata;
+	const struct cm_client *c = client_find(st, ed->client);
+	const struct cm_tenant *tenant;
+
+	(void)event;
+	if(!strncmp(ed->topic, CONTROL_PREFIX, strlen(CONTROL_PREFIX))){
+		/* The control topic is for administrators only, whatever any
+		 * other mechanism would say. */
+		return cm_auth_admin(st, ed->client) != CM_ADMIN_NONE ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+	}
+	if(c == NULL || c->kind != CM_CLIENT_DEVICE){
+		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	if(ed->access == MOSQ_ACL_UNSUBSCRIBE){
+		return MOSQ_ERR_SUCCESS;
+	}
+	tenant = cm_store_find_tenant(st->store, c->tenant);
+	if(tenant == NULL || !device_allowed(tenant, c, ed->topic, ed->access)){
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	return MOSQ_ERR_SUCCESS;
+}
+
+int cm_auth_disconnect_cb(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_disconnect *ed = event_data;
+
+	(void)event;
+	client_forget(userdata, ed->client);
+	return MOSQ_ERR_SUCCESS;
+}

@@ -1,0 +1,29 @@
+#ifndef CM_AUTH_H
+#define CM_AUTH_H
+/* Who a client is, for certmgr: MOSQ_EVT_BASIC_AUTH checks device
+ * identity against the certificate's tag, MOSQ_EVT_ACL_CHECK keeps
+ * devices inside their tenant's topic patterns and the control topic to
+ * administrators, MOSQ_EVT_DISCONNECT forgets the connection. */
+
+#include <stdbool.h>
+
+#include "state.h"
+
+int cm_auth_basic_cb(int event, void *event_data, void *userdata);
+int cm_auth_acl_cb(int event, void *event_data, void *userdata);
+int cm_auth_disconnect_cb(int event, void *event_data, void *userdata);
+
+/* How a client is an administrator, if it is one. */
+enum cm_admin_via {
+	CM_ADMIN_NONE,
+	CM_ADMIN_CERT,     /* a certificate from certmgr's admin CA */
+	CM_ADMIN_USERNAME, /* a name in plugin_opt_admin_users */
+};
+
+/* client is a struct mosquitto *. */
+enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client);
+
+/* Forgets every client record (plugin cleanup). */
+void cm_auth_clear(struct cm_state *st);
+
+#endif

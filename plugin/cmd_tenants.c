@@ -1,0 +1,316 @@
+/* createTenant, modifyTenant, deleteTenant, listTenants, getTenant. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "json.h"
+#include "log.h"
+#include "topic.h"
+
+#define MAX_HOSTNAMES 64
+#define MAX_PATTERNS 32
+
+struct tenant_fields {
+	const char *org;
+	int policy; /* -1: not given */
+	const cJSON *hosts, *pub, *sub;
+	size_t nhosts, npub, nsub;
+};
+
+static enum cm_rc read_fields(const cJSON *cmd, struct tenant_fields *f, struct cm_err *err)
+{
+	const char *policy = NULL;
+	const cJSON *item;
+	char norm[254];
+
+	memset(f, 0, sizeof(*f));
+	f->policy = -1;
+	if(cm_json_get_string(cmd, "orgId", false, &f->org, err) != CM_OK
+			|| cm_json_get_string(cmd, "policy", false, &policy, err) != CM_OK
+			|| cm_cmd_strings(cmd, "hostnames", MAX_HOSTNAMES, &f->hosts, &f->nhosts, err) != CM_OK
+			|| cm_cmd_strings(cmd, "publishPatterns", MAX_PATTERNS, &f->pub, &f->npub, err) != CM_OK
+			|| cm_cmd_strings(cmd, "subscribePatterns", MAX_PATTERNS, &f->sub, &f->nsub, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(f->org && !cm_identity_part_valid(f->org)){
+		return cm_err_set(err, CM_ERR_INVAL, "'orgId' must be 1 to 64 letters, digits, '-', '_' or '.'");
+	}
+	if(policy && (f->policy = cm_policy_parse(policy)) < 0){
+		return cm_err_set(err, CM_ERR_INVAL, "'policy' must be certificate, certificate+token or token");
+	}
+	cJSON_ArrayForEach(item, f->hosts){
+		if(cm_hostname_normalize(item->valuestring, norm, err) != CM_OK){
+			return CM_ERR_INVAL;
+		}
+	}
+	if((f->pub && f->npub == 0) || (f->sub && f->nsub == 0)){
+		return cm_err_set(err, CM_ERR_INVAL, "topic pattern lists may not be empty");
+	}
+	cJSON_ArrayForEach(item, f->pub){
+		if(cm_topic_pattern_valid(item->valuestring, err) != CM_OK){
+			return CM_ERR_INVAL;
+		}
+	}
+	cJSON_ArrayForEach(item, f->sub){
+		if(cm_topic_pattern_valid(item->valuestring, err) != CM_OK){
+			return CM_ERR_INVAL;
+		}
+	}
+	return CM_OK;
+}
+
+static enum cm_rc set_list(struct cm_strlist *list, const cJSON *arr, size_t n, bool hostnames)
+{
+	char (*norm)[254] = NULL;
+	const char **v = calloc(n + 1, sizeof(char *));
+	const cJSON *item;
+	size_t i = 0;
+	enum cm_rc rc;
+
+	if(v == NULL || (hostnames && (norm = calloc(n + 1, sizeof(*norm))) == NULL)){
+		free(v);
+		return CM_ERR_NOMEM;
+	}
+	cJSON_ArrayForEach(item, arr){
+		if(hostnames){
+			if(cm_hostname_normalize(item->valuestring, norm[i], NULL) != CM_OK){
+				free(norm);
+				free(v);
+				return CM_ERR_INVAL;
+			}
+			v[i] = norm[i];
+		}else{
+			v[i] = item->valuestring;
+		}
+		i++;
+	}
+	rc = cm_strlist_set(list, v, n);
+	free(norm);
+	free(v);
+	return rc;
+}
+
+static enum cm_rc apply_fields(struct cm_tenant *t, const struct tenant_fields *f, struct cm_err *err)
+{
+	if(f->org){
+		char *org = strdup(f->org);
+		if(org == NULL){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		free(t->org_id);
+		t->org_id = org;
+	}
+	if(f->policy >= 0){
+		t->policy = (enum cm_policy)f->policy;
+	}
+	if((f->hosts && set_list(&t->hostnames, f->hosts, f->nhosts, true) != CM_OK)
+			|| (f->pub && set_list(&t->publish, f->pub, f->npub, false) != CM_OK)
+			|| (f->sub && set_list(&t->subscribe, f->sub, f->nsub, false) != CM_OK)){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return CM_OK;
+}
+
+static bool add_list(cJSON *obj, const char *name, const struct cm_strlist *l)
+{
+	cJSON *arr = cJSON_AddArrayToObject(obj, name);
+	size_t i;
+
+	for(i = 0; arr && i < l->n; i++){
+		if(!cJSON_AddItemToArray(arr, cJSON_CreateString(l->v[i]))){
+			return false;
+		}
+	}
+	return arr != NULL;
+}
+
+static cJSON *tenant_json(const struct cm_tenant *t, bool full)
+{
+	cJSON *o = cJSON_CreateObject();
+	const struct cm_ca *ca;
+	cJSON *cas;
+	int count = 0;
+
+	for(ca = t->cas; ca; ca = ca->next){
+		count++;
+	}
+	if(o == NULL
+			|| !cJSON_AddStringToObject(o, "tenant", t->name)
+			|| !cJSON_AddStringToObject(o, "orgId", t->org_id)
+			|| !cJSON_AddStringToObject(o, "policy", cm_policy_name(t->policy))
+			|| !add_list(o, "hostnames", &t->hostnames)
+			|| !cJSON_AddNumberToObject(o, "caCount", count)){
+		cJSON_Delete(o);
+		return NULL;
+	}
+	if(!full){
+		return o;
+	}
+	if(!add_list(o, "publishPatterns", &t->publish)
+			|| !add_list(o, "subscribePatterns", &t->subscribe)
+			|| !cm_json_add_time(o, "created", t->created)
+			|| (cas = cJSON_AddArrayToObject(o, "cas")) == NULL){
+		cJSON_Delete(o);
+		return NULL;
+	}
+	for(ca = t->cas; ca; ca = ca->next){
+		cJSON *c = cJSON_CreateObject();
+		char cn[256];
+		cm_pki_subject_cn(ca->cert, cn, sizeof(cn));
+		if(c == NULL || !cJSON_AddItemToArray(cas, c)
+				|| !cJSON_AddStringToObject(c, "id", ca->id)
+				|| !cJSON_AddStringToObject(c, "commonName", cn)
+				|| !cJSON_AddStringToObject(c, "description", ca->description)
+				|| !cJSON_AddBoolToObject(c, "active", ca->active)){
+			cJSON_Delete(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+static enum cm_rc put_and_answer(struct cm_state *st, const struct cm_caller *who, const char *command, struct cm_tenant *t, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *old = NULL;
+	cJSON *obj;
+	enum cm_rc rc;
+
+	rc = cm_store_put_tenant(st->store, t, &old, err);
+	if(rc != CM_OK){
+		cm_tenant_free(&t);
+		return rc;
+	}
+	cm_tenant_free(&old);
+	cm_log(CM_LOG_NOTICE, "%s | %s | tenant=%s", who->name, command, t->name);
+	obj = tenant_json(t, true);
+	if(obj == NULL || !cJSON_AddItemToObject(data, "tenant", obj)){
+		cJSON_Delete(obj);
+		/* The change is made; only the answer's detail is missing. */
+	}
+	return CM_OK;
+}
+
+static enum cm_rc create_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct tenant_fields f;
+	const char *name = NULL;
+	struct cm_tenant *t;
+
+	if(cm_json_get_string(cmd, "tenant", true, &name, err) != CM_OK || read_fields(cmd, &f, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(!cm_tenant_name_valid(name)){
+		return cm_err_set(err, CM_ERR_INVAL, "'tenant' must be 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit");
+	}
+	if(cm_store_find_tenant(st->store, name)){
+		return cm_err_set(err, CM_ERR_INVAL, "tenant '%s' already exists", name);
+	}
+	t = cm_tenant_new(name);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(apply_fields(t, &f, err) != CM_OK){
+		cm_tenant_free(&t);
+		return CM_ERR_NOMEM;
+	}
+	return put_and_answer(st, who, "createTenant", t, data, err);
+}
+
+static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct tenant_fields f;
+	struct cm_tenant *cur, *t;
+
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || read_fields(cmd, &f, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(f.org == NULL && f.policy < 0 && f.hosts == NULL && f.pub == NULL && f.sub == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give orgId, policy, hostnames, publishPatterns or subscribePatterns");
+	}
+	t = cm_tenant_clone(cur);
+	if(t == NULL || apply_fields(t, &f, err) != CM_OK){
+		cm_tenant_free(&t);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return put_and_answer(st, who, "modifyTenant", t, data, err);
+}
+
+static enum cm_rc delete_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t, *old = NULL;
+	enum cm_rc rc;
+
+	(void)data;
+	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_store_delete_tenant(st->store, t->name, &old, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	cm_log(CM_LOG_NOTICE, "%s | deleteTenant | tenant=%s", who->name, old->name);
+	cm_tenant_free(&old);
+	return CM_OK;
+}
+
+static int cmp_tenant_names(const void *a, const void *b)
+{
+	return strcmp((*(struct cm_tenant *const *)a)->name, (*(struct cm_tenant *const *)b)->name);
+}
+
+static enum cm_rc list_tenants(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t, *tmp, **all;
+	cJSON *arr;
+	size_t n = HASH_COUNT(st->store->tenants), i = 0;
+
+	(void)who;
+	(void)cmd;
+	all = calloc(n + 1, sizeof(*all));
+	arr = cJSON_AddArrayToObject(data, "tenants");
+	if(all == NULL || arr == NULL){
+		free(all);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	HASH_ITER(hh, st->store->tenants, t, tmp){
+		all[i++] = t;
+	}
+	qsort(all, n, sizeof(*all), cmp_tenant_names);
+	for(i = 0; i < n; i++){
+		cJSON *o = tenant_json(all[i], false);
+		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
+			cJSON_Delete(o);
+			free(all);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	free(all);
+	return CM_OK;
+}
+
+static enum cm_rc get_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t;
+	cJSON *o;
+
+	(void)who;
+	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	o = tenant_json(t, true);
+	if(o == NULL || !cJSON_AddItemToObject(data, "tenant", o)){
+		cJSON_Delete(o);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return CM_OK;
+}
+
+const struct cm_command cm_tenant_commands[] = {
+	{"createTenant", create_tenant},
+	{"modifyTenant", modify_tenant},
+	{"deleteTenant", delete_tenant},
+	{"listTenants", list_tenants},
+	{"getTenant", get_tenant},
+	{NULL, NULL},
+};

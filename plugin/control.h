@@ -1,0 +1,48 @@
+#ifndef CM_CONTROL_H
+#define CM_CONTROL_H
+/* The control API on $CONTROL/certmgr/v1 (DESIGN.md 3): the
+ * {"commands":[...]} envelope, one table of commands, one response per
+ * request, published to the requesting client only. */
+
+#include <cjson/cJSON.h>
+
+#include "auth.h"
+#include "error.h"
+#include "state.h"
+
+#define CM_CONTROL_TOPIC "$CONTROL/certmgr/v1"
+#define CM_CONTROL_RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
+
+/* Who sent a command, for the audit log and the private-key rule. */
+struct cm_caller {
+	const char *name;      /* client id */
+	enum cm_admin_via via;
+	bool loopback;         /* connected from 127.0.0.0/8 or ::1 */
+};
+
+/* A command handler: reads its fields from cmd (type-checked before
+ * anything is allocated), fills data on success, or returns an error
+ * with err telling a person what was wrong. */
+typedef enum cm_rc (*cm_command_fn)(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err);
+
+struct cm_command {
+	const char *name;
+	cm_command_fn fn;
+};
+
+int cm_control_cb(int event, void *event_data, void *userdata);
+
+/* Runs one request payload and returns the response JSON text (malloc'd),
+ * or NULL when out of memory. Separate from the callback for the fuzzer. */
+char *cm_control_handle(struct cm_state *st, const struct cm_caller *who, const char *payload, size_t len);
+
+/* Command tables of the entities (cmd_*.c). */
+extern const struct cm_command cm_tenant_commands[];
+extern const struct cm_command cm_ca_commands[];
+
+/* Helpers for handlers. */
+CM_MUST_CHECK enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant **out, struct cm_err *err);
+/* Optional array of strings, at most max entries; NULL *out when absent. */
+CM_MUST_CHECK enum cm_rc cm_cmd_strings(const cJSON *cmd, const char *name, size_t max, const cJSON **out, size_t *count, struct cm_err *err);
+
+#endif
