@@ -527,14 +527,18 @@ enum cm_rc cm_pki_check_ca(X509 *cert, time_t now, struct cm_err *err)
 {
 	uint32_t ku;
 
-	/* X509_check_ca caches the extensions; 1 means basicConstraints CA. */
-	if(X509_check_ca(cert) != 1 || !(X509_get_extension_flags(cert) & EXFLAG_CA)){
+	/* X509_get_extension_flags parses and caches the extensions. */
+	if(!(X509_get_extension_flags(cert) & EXFLAG_CA)){
 		ERR_clear_error();
 		return cm_err_set(err, CM_ERR_INVAL, "not a CA certificate (basicConstraints CA:TRUE is missing)");
 	}
 	ku = X509_get_key_usage(cert);
 	if(!(ku & KU_KEY_CERT_SIGN)){
 		return cm_err_set(err, CM_ERR_INVAL, "the CA certificate's keyUsage lacks keyCertSign");
+	}
+	if(X509_check_ca(cert) != 1){
+		ERR_clear_error();
+		return cm_err_set(err, CM_ERR_INVAL, "the certificate cannot act as a CA");
 	}
 	if(X509_cmp_time(X509_get0_notBefore(cert), &now) > 0){
 		return cm_err_set(err, CM_ERR_INVAL, "the CA certificate is not valid yet");

@@ -181,8 +181,44 @@ static enum cm_rc get_ca(struct cm_state *st, const struct cm_caller *who, const
 	return CM_OK;
 }
 
+static enum cm_rc remove_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *cur, *t, *old = NULL;
+	struct cm_ca **pp, *gone;
+	const char *id = NULL;
+	enum cm_rc rc;
+
+	(void)data;
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(!cm_pki_id_valid(id) || cm_tenant_find_ca(cur, id) == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no CA '%.64s' in tenant '%s'", id, cur->name);
+	}
+	t = cm_tenant_clone(cur);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	for(pp = &t->cas; strcmp((*pp)->id, id); pp = &(*pp)->next){
+	}
+	gone = *pp;
+	*pp = gone->next;
+	X509_free(gone->cert);
+	free(gone->description);
+	free(gone);
+	rc = cm_store_put_tenant(st->store, t, &old, err);
+	if(rc != CM_OK){
+		cm_tenant_free(&t);
+		return rc;
+	}
+	cm_tenant_free(&old);
+	cm_log(CM_LOG_NOTICE, "%s | removeCA | tenant=%s id=%s", who->name, t->name, id);
+	return CM_OK;
+}
+
 const struct cm_command cm_ca_commands[] = {
 	{"addCA", add_ca},
+	{"removeCA", remove_ca},
 	{"listCAs", list_cas},
 	{"getCA", get_ca},
 	{NULL, NULL},

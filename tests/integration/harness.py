@@ -221,3 +221,190 @@ def cert_subject(der):
     out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject", "-ext", "subjectAltName"],
                          input=der, capture_output=True, check=True)
     return out.stdout.decode()
+
+
+# ----------------------------------------------------------------------
+# Test PKI, control requests, MQTT clients
+
+SOURCE_DIR = os.environ.get("CERTMGR_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+CTRL = os.environ.get("CERTMGR_CTRL")
+_pki_dir = None
+
+
+def test_pki():
+    """The directory of the test PKI, made once per process by the
+    project's script."""
+    global _pki_dir
+    if _pki_dir is None:
+        _pki_dir = tempfile.mkdtemp(prefix="certmgr-pki-", dir="/tmp")
+        os.chmod(_pki_dir, 0o755)
+        subprocess.run([os.path.join(SOURCE_DIR, "tests", "pki", "make-test-pki"), _pki_dir],
+                       check=True, capture_output=True)
+        atexit.register(shutil.rmtree, _pki_dir, True)
+    return _pki_dir
+
+
+def pki(name):
+    return os.path.join(test_pki(), name)
+
+
+def admin_tls_args(store):
+    return ["--cafile", os.path.join(store, "listener", "mqtt.crt"),
+            "--cert", os.path.join(store, "admin", "admin.pem"),
+            "--key", os.path.join(store, "admin", "admin.key")]
+
+
+def control(broker, commands, host="localhost", extra_args=None, raw=None, timeout=10, hosts=None):
+    """Sends one request with mosquitto_rr as the local administrator and
+    returns the parsed response (None when no response came)."""
+    import json
+    payload = raw if raw is not None else json.dumps({"commands": commands})
+    args = ["mosquitto_rr", "-h", host, "-p", str(broker.port), "-t", "$CONTROL/certmgr/v1",
+            "-e", "$CONTROL/certmgr/v1/response", "-W", str(timeout)]
+    args += extra_args if extra_args is not None else admin_tls_args(broker.work.store)
+    if len(payload) > 100000:
+        path = broker.work.file("payload.json")
+        with open(path, "w") as f:
+            f.write(payload)
+        args += ["-f", path]
+    else:
+        args += ["-m", payload]
+    if hosts:
+        args = with_hosts(hosts, args)
+    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 10)
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    return json.loads(out.stdout)
+
+
+def ok(broker, command, **fields):
+    """Runs one command that must succeed; returns its data."""
+    fields["command"] = command
+    resp = control(broker, [fields])
+    if resp is None:
+        raise AssertionError("no response to %s" % command)
+    r = resp["responses"][0]
+    if "error" in r:
+        raise AssertionError("%s failed: %s" % (command, r["error"]))
+    return r.get("data", {})
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def ctl(broker, *args, port=None):
+    """Runs certmgr_ctrl against the broker with the store's local admin
+    credentials; returns (exit code, stdout, stderr)."""
+    cmd = [CTRL, "--store", broker.work.store, "-p", str(port or broker.port)] + list(args)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    return out.returncode, out.stdout, out.stderr
+
+
+def _mqtt_string(s):
+    b = s.encode()
+    return len(b).to_bytes(2, "big") + b
+
+
+_contexts = {}
+
+
+def _client_context(cafile, cert, key):
+    """One SSLContext per set of credentials: a session can only be
+    resumed through the context that made it."""
+    k = (cafile, cert, key)
+    if k not in _contexts:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        if cafile:
+            ctx.load_verify_locations(cafile)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        else:
+            ctx.verify_mode = ssl.CERT_NONE
+        if cert:
+            ctx.load_cert_chain(cert, key)
+        _contexts[k] = ctx
+    return _contexts[k]
+
+
+def mqtt_connect(port, clientid, sni=None, cert=None, key=None, username=None, password=None,
+                 cafile=None, session=None, host="127.0.0.1", keep=False):
+    """A TLS connection and an MQTT 3.1.1 CONNECT, by hand, so that SNI and
+    session resumption are under the test's control. Returns a dict:
+    result ("accepted", "refused:<code>", "tls-error:<reason>" or
+    "closed"), session, reused, and sock when keep is true."""
+    ctx = _client_context(cafile, cert, key)
+    raw = socket.create_connection((host, port), timeout=10)
+    out = {"session": None, "reused": False, "sock": None}
+    try:
+        s = ctx.wrap_socket(raw, server_hostname=sni, session=session)
+    except (ssl.SSLError, OSError) as e:
+        raw.close()
+        out["result"] = "tls-error:%s" % getattr(e, "reason", e)
+        return out
+    flags = 0x02
+    payload = _mqtt_string(clientid)
+    if username is not None:
+        flags |= 0x80
+        payload += _mqtt_string(username)
+    if password is not None:
+        flags |= 0x40
+        payload += _mqtt_string(password)
+    var = _mqtt_string("MQTT") + bytes([4, flags, 0, 60])
+    body = var + payload
+    try:
+        s.sendall(bytes([0x10, len(body)]) + body)
+        ack = s.recv(4)
+    except (ssl.SSLError, OSError) as e:
+        s.close()
+        out["result"] = "tls-error:%s" % getattr(e, "reason", e)
+        return out
+    out["session"] = s.session
+    out["reused"] = s.session_reused
+    if len(ack) < 4:
+        out["result"] = "closed"
+    elif ack[3] == 0:
+        out["result"] = "accepted"
+    else:
+        out["result"] = "refused:%d" % ack[3]
+    if keep and out["result"] == "accepted":
+        out["sock"] = s
+    else:
+        try:
+            s.sendall(b"\xe0\x00")
+        except OSError:
+            pass
+        s.close()
+    return out
+
+
+def mqtt_publish(sock, topic, payload):
+    body = _mqtt_string(topic) + payload.encode()
+    n = len(body)
+    length = b""
+    while True:
+        byte = n % 128
+        n //= 128
+        length += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            break
+    sock.sendall(b"\x30" + length + body)
+
+
+def hosts_file(work, names):
+    """An /etc/hosts copy that puts names on 127.0.0.1, for clients run
+    under `unshare -m` (see with_hosts)."""
+    path = work.file("hosts")
+    with open("/etc/hosts") as f:
+        base = f.read()
+    with open(path, "w") as f:
+        f.write(base + "\n127.0.0.1 " + " ".join(names) + "\n")
+    return path
+
+
+def with_hosts(hosts, argv):
+    """argv run in a private mount namespace where /etc/hosts is hosts."""
+    import shlex
+    return ["unshare", "-m", "sh", "-c", "mount --bind %s /etc/hosts && exec %s" % (
+        shlex.quote(hosts), " ".join(shlex.quote(a) for a in argv))]

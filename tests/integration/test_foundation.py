@@ -7,9 +7,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 import unittest
 
-from harness import Broker, Workdir, free_port, served_certificate, cert_subject, tree_digest, broker_uid_gid
+from harness import (Broker, Workdir, free_port, served_certificate, cert_subject, tree_digest, broker_uid_gid,
+                     ok, pki, read)
 
 
 def store_default(store, slot="mqtt"):
@@ -74,14 +76,22 @@ class FoundationTest(unittest.TestCase):
     def test_messages_flow_over_tls_with_the_served_certificate_verified(self):
         b = self.broker()
         b.start()
+        # The default tenant serves "localhost"; give it a CA and let its
+        # devices read the whole org.
+        ok(b, "addCA", tenant="default", certificate=read(pki("ca-a.pem")))
+        ok(b, "modifyTenant", tenant="default", subscribePatterns=["{org}/#"])
         cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
-        sub = subprocess.Popen(["mosquitto_sub", "-h", "localhost", "-p", str(b.port), "--cafile", cafile,
-                                "-t", "foundation/t", "-C", "1", "-W", "20"],
+
+        def client(tool, dev, clientid, *args):
+            return [tool, "-h", "localhost", "-p", str(b.port), "--cafile", cafile,
+                    "--cert", pki(dev + ".pem"), "--key", pki(dev + ".key"), "-i", clientid] + list(args)
+
+        sub = subprocess.Popen(client("mosquitto_sub", "dev-a1", "d:default:sensor:a1", "-t", "default/#", "-C", "1", "-W", "20"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            b.wait_log("New client connected")
-            pub = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(b.port), "--cafile", cafile,
-                                  "-t", "foundation/t", "-m", "hello over certmgr"],
+            b.wait_log(" as d:default:sensor:a1 ")
+            time.sleep(0.3)
+            pub = subprocess.run(client("mosquitto_pub", "gw-a3", "g:default:gw:a3", "-t", "default/gw/a3/t", "-m", "hello over certmgr"),
                                  capture_output=True, text=True, timeout=20)
             self.assertEqual(pub.returncode, 0, pub.stderr)
             out, err = sub.communicate(timeout=20)
@@ -91,13 +101,14 @@ class FoundationTest(unittest.TestCase):
             if sub.poll() is None:
                 sub.kill()
                 sub.wait()
-        # A client that trusts another CA must fail verification.
-        other = self.work.file("other.crt")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", self.work.file("other.key"), "-out", other, "-subj", "/CN=other", "-days", "2"],
-                       check=True, capture_output=True)
-        pub = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(b.port), "--cafile", other,
-                              "-t", "foundation/t", "-m", "x"], capture_output=True, text=True, timeout=20)
+        # A client that trusts another CA must fail to verify the broker.
+        pub = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(b.port), "--cafile", pki("ca-b.pem"),
+                              "--cert", pki("gw-a3.pem"), "--key", pki("gw-a3.key"), "-i", "g:default:gw:a3",
+                              "-t", "default/gw/a3/t", "-m", "x"], capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(pub.returncode, 0)
+        # And a client without a certificate gets no session.
+        pub = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(b.port), "--cafile", cafile,
+                              "-t", "default/x", "-m", "x"], capture_output=True, text=True, timeout=20)
         self.assertNotEqual(pub.returncode, 0)
         self.stop_cleanly(b)
 
@@ -169,15 +180,16 @@ class FoundationTest(unittest.TestCase):
             conf = f.read()
         self.assertIn("set_tcp_nodelay true", conf)
         self.assertIn("per_listener_settings false", conf)
-        port = free_port()
+        port, admin_port = free_port(), free_port()
         conf = (conf.replace("/usr/local/lib/mosquitto_certmgr.so", self.work.plugin)
                 .replace("/var/lib/mosquitto/certmgr", self.work.store)
-                .replace("8883", str(port)))
+                .replace("8883", str(port)).replace("8884", str(admin_port)))
         b = self.broker(port=port, conf_name="shipped.conf")
         with open(b.conf, "w") as f:
             f.write(conf)
         b.start()
         self.assertEqual(served_certificate(port)[1], store_default(self.work.store))
+        self.assertEqual(served_certificate(admin_port, host="127.0.0.1")[1], store_default(self.work.store))
         self.stop_cleanly(b)
 
     # ------------------------------------------------------------------

@@ -1,0 +1,546 @@
+/* certmgr_ctrl: administers certmgr over $CONTROL/certmgr/v1.
+ *
+ * Exit codes: 0 done; 1 the broker answered with an error; 2 bad usage or
+ * unreadable input; 3 no connection or no answer in time. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <mosquitto.h>
+
+#include "fsutil.h"
+
+#define REQUEST_TOPIC "$CONTROL/certmgr/v1"
+#define RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
+#define DEFAULT_STORE "/var/lib/mosquitto/certmgr"
+
+enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_CONN = 3 };
+
+struct opts {
+	const char *host;
+	int port;
+	const char *user, *password;
+	const char *cafile, *cert, *key;
+	const char *store;
+	const char *outfile;
+	bool insecure, no_tls, json;
+	int timeout;
+};
+
+struct session {
+	char *request;
+	char corr[40];
+	bool subscribed, done;
+	cJSON *response; /* the matching entry of "responses" */
+	int sub_mid;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: certmgr_ctrl [options] COMMAND [ARGS]\n"
+		"\n"
+		"Connection (defaults: localhost:8884, the shipped local admin listener, over TLS with the local admin\n"
+		"certificate from the store, when readable):\n"
+		"  -h HOST  -p PORT  -u USER  -P PASSWORD\n"
+		"  --cafile FILE  --cert FILE  --key FILE  --insecure  --no-tls\n"
+		"  --store DIR      certmgr's store, for the default credentials (%s)\n"
+		"  -W SECONDS       how long to wait for the answer (10)\n"
+		"Output:\n"
+		"  --json           print the broker's answer as JSON\n"
+		"  -o FILE          write the certificate of getCA to FILE\n"
+		"\n"
+		"Commands:\n"
+		"  listTenants\n"
+		"  getTenant TENANT\n"
+		"  createTenant TENANT [--hostname H]... [--org ORG] [--policy P]\n"
+		"               [--publish PATTERN]... [--subscribe PATTERN]...\n"
+		"  modifyTenant TENANT [the options of createTenant]\n"
+		"  deleteTenant TENANT\n"
+		"  addCA TENANT CERTFILE [--description TEXT] [--inactive]\n"
+		"  removeCA TENANT ID\n"
+		"  listCAs TENANT\n"
+		"  getCA TENANT ID [--format pem|der]\n"
+		"\n"
+		"Policies: certificate, certificate+token, token.\n", DEFAULT_STORE);
+}
+
+/* ===================================================================
+ * Building the request
+ * =================================================================== */
+
+static bool readable(const char *path)
+{
+	return path && access(path, R_OK) == 0;
+}
+
+__attribute__((format(printf, 1, 2)))
+static int fail_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "certmgr_ctrl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	return EXIT_USAGE;
+}
+
+/* A whole number in [min, max], or -1. */
+static long number(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return (errno || end == s || *end || v < min || v > max) ? -1 : v;
+}
+
+static int add_array(cJSON *cmd, const char *name, const char *value)
+{
+	cJSON *arr = cJSON_GetObjectItemCaseSensitive(cmd, name);
+
+	if(arr == NULL){
+		arr = cJSON_AddArrayToObject(cmd, name);
+	}
+	return arr && cJSON_AddItemToArray(arr, cJSON_CreateString(value)) ? 0 : -1;
+}
+
+/* Reads the tenant options of createTenant/modifyTenant from argv. */
+static int tenant_options(cJSON *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"hostname", required_argument, NULL, 'H'},
+		{"org", required_argument, NULL, 'O'},
+		{"policy", required_argument, NULL, 'L'},
+		{"publish", required_argument, NULL, 'B'},
+		{"subscribe", required_argument, NULL, 'S'},
+		{"no-hostnames", no_argument, NULL, 'N'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	optind = 1;
+	while((c = getopt_long(argc, argv, "", longopts, NULL)) != -1){
+		switch(c){
+			case 'H': add_array(cmd, "hostnames", optarg); break;
+			case 'O': cJSON_AddStringToObject(cmd, "orgId", optarg); break;
+			case 'L': cJSON_AddStringToObject(cmd, "policy", optarg); break;
+			case 'B': add_array(cmd, "publishPatterns", optarg); break;
+			case 'S': add_array(cmd, "subscribePatterns", optarg); break;
+			case 'N': cJSON_AddArrayToObject(cmd, "hostnames"); break;
+			default: return EXIT_USAGE;
+		}
+	}
+	if(optind != argc){
+		return fail_usage("unexpected argument '%s'", argv[optind]);
+	}
+	return EXIT_OK;
+}
+
+/* argv[0] is the command name. Fills cmd. */
+static int build_command(cJSON *cmd, int argc, char **argv)
+{
+	const char *name = argv[0];
+
+	cJSON_AddStringToObject(cmd, "command", name);
+	if(!strcmp(name, "listTenants")){
+		return argc == 1 ? EXIT_OK : fail_usage("%s takes no arguments", name);
+	}
+	if(!strcmp(name, "getTenant") || !strcmp(name, "deleteTenant") || !strcmp(name, "listCAs")){
+		if(argc != 2){
+			return fail_usage("%s takes one argument: TENANT", name);
+		}
+		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
+		return EXIT_OK;
+	}
+	if(!strcmp(name, "createTenant") || !strcmp(name, "modifyTenant")){
+		if(argc < 2 || argv[1][0] == '-'){
+			return fail_usage("%s needs TENANT", name);
+		}
+		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
+		return tenant_options(cmd, argc - 1, argv + 1);
+	}
+	if(!strcmp(name, "addCA")){
+		static const struct option longopts[] = {
+			{"description", required_argument, NULL, 'D'},
+			{"inactive", no_argument, NULL, 'I'},
+			{NULL, 0, NULL, 0},
+		};
+		char *text = NULL;
+		struct cm_err err;
+		int c;
+
+		if(argc < 3){
+			return fail_usage("%s needs TENANT and CERTFILE", name);
+		}
+		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
+		if(cm_fs_read_file(argv[2], 4 * 1024 * 1024, &text, NULL, &err) != CM_OK){
+			return fail_usage("%s", err.msg);
+		}
+		cJSON_AddStringToObject(cmd, "certificate", text);
+		free(text);
+		optind = 1;
+		while((c = getopt_long(argc - 2, argv + 2, "", longopts, NULL)) != -1){
+			if(c == 'D'){
+				cJSON_AddStringToObject(cmd, "description", optarg);
+			}else if(c == 'I'){
+				cJSON_AddBoolToObject(cmd, "active", false);
+			}else{
+				return EXIT_USAGE;
+			}
+		}
+		return optind == argc - 2 ? EXIT_OK : fail_usage("unexpected argument '%s'", argv[optind + 2]);
+	}
+	if(!strcmp(name, "removeCA")){
+		if(argc != 3){
+			return fail_usage("%s takes TENANT and ID", name);
+		}
+		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
+		cJSON_AddStringToObject(cmd, "id", argv[2]);
+		return EXIT_OK;
+	}
+	if(!strcmp(name, "getCA")){
+		static const struct option longopts[] = {
+			{"format", required_argument, NULL, 'F'},
+			{NULL, 0, NULL, 0},
+		};
+		int c;
+
+		if(argc < 3){
+			return fail_usage("%s needs TENANT and ID", name);
+		}
+		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
+		cJSON_AddStringToObject(cmd, "id", argv[2]);
+		optind = 1;
+		while((c = getopt_long(argc - 2, argv + 2, "", longopts, NULL)) != -1){
+			if(c == 'F'){
+				cJSON_AddStringToObject(cmd, "format", optarg);
+			}else{
+				return EXIT_USAGE;
+			}
+		}
+		return optind == argc - 2 ? EXIT_OK : fail_usage("unexpected argument '%s'", argv[optind + 2]);
+	}
+	return fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", name);
+}
+
+/* ===================================================================
+ * Talking to the broker
+ * =================================================================== */
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+	struct session *s = obj;
+
+	if(rc == 0){
+		mosquitto_subscribe(mosq, &s->sub_mid, RESPONSE_TOPIC, 1);
+	}else{
+		fprintf(stderr, "certmgr_ctrl: connection refused: %s\n", mosquitto_connack_string(rc));
+		s->done = true;
+	}
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_count, const int *granted)
+{
+	struct session *s = obj;
+
+	if(mid != s->sub_mid){
+		return;
+	}
+	if(qos_count < 1 || granted[0] > 2){
+		fprintf(stderr, "certmgr_ctrl: not allowed to read %s: not an administrator?\n", RESPONSE_TOPIC);
+		s->done = true;
+		return;
+	}
+	s->subscribed = true;
+	mosquitto_publish(mosq, NULL, REQUEST_TOPIC, (int)strlen(s->request), s->request, 1, false);
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+	struct session *s = obj;
+	cJSON *root, *responses, *r;
+
+	(void)mosq;
+	root = cJSON_ParseWithLength(msg->payload, (size_t)msg->payloadlen);
+	responses = root ? cJSON_GetObjectItemCaseSensitive(root, "responses") : NULL;
+	cJSON_ArrayForEach(r, responses){
+		const cJSON *corr = cJSON_GetObjectItemCaseSensitive(r, "correlationData");
+		if(cJSON_IsString(corr) && !strcmp(corr->valuestring, s->corr)){
+			s->response = cJSON_Duplicate(r, true);
+			s->done = true;
+			break;
+		}
+		/* An envelope error (bad JSON, too large) has no correlation. */
+		if(corr == NULL && cJSON_GetObjectItemCaseSensitive(r, "error")){
+			s->response = cJSON_Duplicate(r, true);
+			s->done = true;
+			break;
+		}
+	}
+	cJSON_Delete(root);
+}
+
+static int exchange(const struct opts *o, struct session *s)
+{
+	struct mosquitto *mosq;
+	time_t deadline;
+	int rc;
+
+	mosquitto_lib_init();
+	mosq = mosquitto_new(NULL, true, s);
+	if(mosq == NULL){
+		fprintf(stderr, "certmgr_ctrl: out of memory\n");
+		return EXIT_CONN;
+	}
+	mosquitto_connect_callback_set(mosq, on_connect);
+	mosquitto_subscribe_callback_set(mosq, on_subscribe);
+	mosquitto_message_callback_set(mosq, on_message);
+	if(o->user){
+		mosquitto_username_pw_set(mosq, o->user, o->password);
+	}
+	if(!o->no_tls){
+		rc = mosquitto_tls_set(mosq, o->cafile, NULL, o->cert, o->key, NULL);
+		if(rc != MOSQ_ERR_SUCCESS){
+			fprintf(stderr, "certmgr_ctrl: TLS setup failed: %s\n", mosquitto_strerror(rc));
+			mosquitto_destroy(mosq);
+			return EXIT_USAGE;
+		}
+		if(o->insecure){
+			mosquitto_tls_insecure_set(mosq, true);
+		}
+	}
+	rc = mosquitto_connect(mosq, o->host, o->port, 30);
+	if(rc != MOSQ_ERR_SUCCESS){
+		fprintf(stderr, "certmgr_ctrl: cannot connect to %s:%d: %s\n", o->host, o->port,
+				rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		mosquitto_destroy(mosq);
+		return EXIT_CONN;
+	}
+	deadline = time(NULL) + o->timeout;
+	while(!s->done && time(NULL) < deadline){
+		rc = mosquitto_loop(mosq, 100, 1);
+		if(rc != MOSQ_ERR_SUCCESS){
+			fprintf(stderr, "certmgr_ctrl: connection lost: %s%s\n",
+					rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
+					s->subscribed ? "" : " (was the TLS handshake refused? an admin certificate or --cert may be needed)");
+			s->done = true;
+			break;
+		}
+	}
+	mosquitto_disconnect(mosq);
+	mosquitto_destroy(mosq);
+	mosquitto_lib_cleanup();
+	if(s->response == NULL){
+		if(!s->done){
+			fprintf(stderr, "certmgr_ctrl: no answer within %d s%s\n", o->timeout,
+					s->subscribed ? " (is certmgr loaded, and are you an administrator?)" : "");
+		}
+		return EXIT_CONN;
+	}
+	return EXIT_OK;
+}
+
+/* ===================================================================
+ * Printing the answer
+ * =================================================================== */
+
+static const char *str(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void print_list(const cJSON *o, const char *name)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, name), *v;
+	bool first = true;
+
+	cJSON_ArrayForEach(v, arr){
+		printf("%s%s", first ? "" : ",", cJSON_IsString(v) ? v->valuestring : "?");
+		first = false;
+	}
+	if(first){
+		printf("-");
+	}
+}
+
+static void print_tenant(const cJSON *t)
+{
+	const cJSON *cas = cJSON_GetObjectItemCaseSensitive(t, "cas"), *ca;
+
+	printf("Tenant:      %s\n", str(t, "tenant"));
+	printf("Org id:      %s\n", str(t, "orgId"));
+	printf("Policy:      %s\n", str(t, "policy"));
+	printf("Host names:  ");
+	print_list(t, "hostnames");
+	printf("\nPublish:     ");
+	print_list(t, "publishPatterns");
+	printf("\nSubscribe:   ");
+	print_list(t, "subscribePatterns");
+	printf("\nCAs:\n");
+	cJSON_ArrayForEach(ca, cas){
+		printf("  %s  %-8s %s  %s\n", str(ca, "id"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ca, "active")) ? "active" : "inactive",
+				str(ca, "commonName"), str(ca, "description"));
+	}
+}
+
+static int print_answer(const struct opts *o, const char *command, const cJSON *r)
+{
+	const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(r, "data");
+	const cJSON *v;
+
+	if(cJSON_IsString(err)){
+		fprintf(stderr, "Error: %s\n", err->valuestring);
+		return EXIT_REFUSED;
+	}
+	if(o->outfile && !strcmp(command, "getCA")){
+		const cJSON *ca = cJSON_GetObjectItemCaseSensitive(data, "ca");
+		const char *body = str(ca, "certificate");
+		struct cm_err e;
+		if(cm_fs_write_atomic(o->outfile, body, strlen(body), 0644, &e) != CM_OK){
+			fprintf(stderr, "certmgr_ctrl: %s\n", e.msg);
+			return EXIT_USAGE;
+		}
+	}
+	if(o->json){
+		char *text = cJSON_Print(r);
+		printf("%s\n", text ? text : "");
+		free(text);
+		return EXIT_OK;
+	}
+	if(!strcmp(command, "listTenants")){
+		printf("%-24s %-16s %-18s %-4s %s\n", "TENANT", "ORG", "POLICY", "CAS", "HOSTNAMES");
+		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "tenants")){
+			printf("%-24s %-16s %-18s %-4d ", str(v, "tenant"), str(v, "orgId"), str(v, "policy"),
+					cJSON_GetObjectItemCaseSensitive(v, "caCount") ? cJSON_GetObjectItemCaseSensitive(v, "caCount")->valueint : 0);
+			print_list(v, "hostnames");
+			printf("\n");
+		}
+	}else if(!strcmp(command, "listCAs")){
+		printf("%-64s %-8s %-20s %s\n", "ID", "STATE", "NOT AFTER", "COMMON NAME");
+		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "cas")){
+			printf("%-64s %-8s %-20s %s\n", str(v, "id"),
+					cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "active")) ? "active" : "inactive",
+					str(v, "notAfter"), str(v, "commonName"));
+		}
+	}else if(cJSON_GetObjectItemCaseSensitive(data, "tenant")){
+		print_tenant(cJSON_GetObjectItemCaseSensitive(data, "tenant"));
+	}else if((v = cJSON_GetObjectItemCaseSensitive(data, "ca")) != NULL){
+		printf("Id:          %s\n", str(v, "id"));
+		printf("Subject:     %s\n", str(v, "subject"));
+		printf("Issuer:      %s\n", str(v, "issuer"));
+		printf("Serial:      %s\n", str(v, "serial"));
+		printf("Valid:       %s to %s\n", str(v, "notBefore"), str(v, "notAfter"));
+		printf("Key:         %s\n", str(v, "keyType"));
+		printf("SHA-1:       %s\n", str(v, "sha1"));
+		printf("State:       %s\n", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "active")) ? "active" : "inactive");
+		printf("Description: %s\n", str(v, "description"));
+		if(!o->outfile && !strcmp(command, "getCA")){
+			printf("%s\n", str(v, "certificate"));
+		}
+	}else{
+		printf("OK\n");
+	}
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"cafile", required_argument, NULL, 'c'},
+		{"cert", required_argument, NULL, 'e'},
+		{"key", required_argument, NULL, 'k'},
+		{"store", required_argument, NULL, 's'},
+		{"insecure", no_argument, NULL, 'i'},
+		{"no-tls", no_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, '?'},
+		{NULL, 0, NULL, 0},
+	};
+	struct opts o = {"localhost", 8884, NULL, NULL, NULL, NULL, NULL, DEFAULT_STORE, NULL, false, false, false, 10};
+	struct session s;
+	char cafile[4096], cert[4096], key[4096];
+	cJSON *req, *cmds, *cmd;
+	const char *command;
+	int c, rc;
+
+	memset(&s, 0, sizeof(s));
+	/* '+': options of the tool come before the command; the command's own
+	 * options after it. */
+	while((c = getopt_long(argc, argv, "+h:p:u:P:o:W:", longopts, NULL)) != -1){
+		switch(c){
+			case 'h': o.host = optarg; break;
+			case 'p': o.port = (int)number(optarg, 1, 65535); break;
+			case 'u': o.user = optarg; break;
+			case 'P': o.password = optarg; break;
+			case 'o': o.outfile = optarg; break;
+			case 'W': o.timeout = (int)number(optarg, 1, 3600); break;
+			case 'c': o.cafile = optarg; break;
+			case 'e': o.cert = optarg; break;
+			case 'k': o.key = optarg; break;
+			case 's': o.store = optarg; break;
+			case 'i': o.insecure = true; break;
+			case 'n': o.no_tls = true; break;
+			case 'j': o.json = true; break;
+			default:
+				usage(c == '?' && optopt == 0 ? stdout : stderr);
+				return c == '?' && optopt == 0 ? EXIT_OK : EXIT_USAGE;
+		}
+	}
+	if(optind >= argc){
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if(o.port < 1 || o.port > 65535 || o.timeout < 1){
+		return fail_usage("%s", "-p must be a port and -W a positive number of seconds");
+	}
+	/* The local operator's credentials, when nothing else is given. */
+	snprintf(cafile, sizeof(cafile), "%s/listener/mqtt.crt", o.store);
+	snprintf(cert, sizeof(cert), "%s/admin/admin.pem", o.store);
+	snprintf(key, sizeof(key), "%s/admin/admin.key", o.store);
+	if(!o.no_tls && o.cafile == NULL && readable(cafile)){
+		o.cafile = cafile;
+	}
+	if(!o.no_tls && o.cert == NULL && o.user == NULL && readable(cert) && readable(key)){
+		o.cert = cert;
+		o.key = key;
+	}
+	if(!o.no_tls && o.cafile == NULL){
+		return fail_usage("%s", "no CA file to verify the broker with: give --cafile (or --store, or --no-tls)");
+	}
+
+	command = argv[optind];
+	req = cJSON_CreateObject();
+	cmds = cJSON_AddArrayToObject(req, "commands");
+	cmd = cJSON_CreateObject();
+	cJSON_AddItemToArray(cmds, cmd);
+	rc = build_command(cmd, argc - optind, argv + optind);
+	if(rc != EXIT_OK){
+		cJSON_Delete(req);
+		return rc;
+	}
+	snprintf(s.corr, sizeof(s.corr), "%ld-%ld", (long)getpid(), (long)time(NULL));
+	cJSON_AddStringToObject(cmd, "correlationData", s.corr);
+	s.request = cJSON_PrintUnformatted(req);
+	cJSON_Delete(req);
+	rc = exchange(&o, &s);
+	if(rc == EXIT_OK){
+		rc = print_answer(&o, command, s.response);
+	}
+	cJSON_Delete(s.response);
+	free(s.request);
+	return rc;
+}
