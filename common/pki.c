@@ -345,7 +345,9 @@ enum cm_rc cm_pki_parse_chain_pem(const char *buf, size_t len, X509 **leaf, STAC
 	/* The loop ends on "no start line" at a clean end; anything else means
 	 * a damaged PEM block. */
 	if(ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE){
-		rc = openssl_fail(err, CM_ERR_INVAL, "the certificate PEM is damaged");
+		/* OpenSSL's own words (ASN.1 internals) would not help a person. */
+		ERR_clear_error();
+		rc = cm_err_set(err, CM_ERR_INVAL, "the certificate PEM is damaged: a block does not decode to a certificate");
 		goto out;
 	}
 	ERR_clear_error();
