@@ -63,12 +63,23 @@ static void usage(FILE *f)
 		"  getTenant TENANT\n"
 		"  createTenant TENANT [--hostname H]... [--org ORG] [--policy P]\n"
 		"               [--publish PATTERN]... [--subscribe PATTERN]...\n"
-		"  modifyTenant TENANT [the options of createTenant]\n"
+		"  modifyTenant TENANT [the options of createTenant] [--no-hostnames]\n"
 		"  deleteTenant TENANT\n"
 		"  addCA TENANT CERTFILE [--description TEXT] [--inactive]\n"
 		"  removeCA TENANT ID\n"
+		"  setCAState TENANT ID --active|--inactive\n"
+		"  clearCAs TENANT\n"
 		"  listCAs TENANT\n"
-		"  getCA TENANT ID [--format pem|der]\n"
+		"  getCA TENANT ID [--format pem|der]       (-o FILE writes the certificate)\n"
+		"  exportTrustList TENANT                   (-o FILE writes the PEM bundle)\n"
+		"  trustCertificate TENANT CERTFILE [--description TEXT]\n"
+		"  untrustCertificate TENANT ID\n"
+		"  inspectCertificate CERTFILE\n"
+		"  listRejected\n"
+		"  getRejected ID                           (-o FILE writes the chain)\n"
+		"  trustRejected ID TENANT --anchor root|leaf\n"
+		"  clearRejected\n"
+		"  getStatus\n"
 		"\n"
 		"Policies: certificate, certificate+token, token.\n", DEFAULT_STORE);
 }
@@ -106,6 +117,38 @@ static long number(const char *s, long min, long max)
 	return (errno || end == s || *end || v < min || v > max) ? -1 : v;
 }
 
+/* The commands: their positional arguments (the field each fills; a
+ * field starting with '@' is read from the file named) and the options
+ * they take. */
+struct spec {
+	const char *name;
+	const char *pos[3];
+	const char *opts; /* letters of the options below */
+};
+
+static const struct spec specs[] = {
+	{"listTenants", {NULL}, ""},
+	{"getTenant", {"tenant"}, ""},
+	{"createTenant", {"tenant"}, "HOLBS"},
+	{"modifyTenant", {"tenant"}, "HOLBSN"},
+	{"deleteTenant", {"tenant"}, ""},
+	{"addCA", {"tenant", "@certificate"}, "DI"},
+	{"removeCA", {"tenant", "id"}, ""},
+	{"setCAState", {"tenant", "id"}, "AI"},
+	{"clearCAs", {"tenant"}, ""},
+	{"listCAs", {"tenant"}, ""},
+	{"getCA", {"tenant", "id"}, "F"},
+	{"exportTrustList", {"tenant"}, ""},
+	{"trustCertificate", {"tenant", "@certificate"}, "D"},
+	{"untrustCertificate", {"tenant", "id"}, ""},
+	{"inspectCertificate", {"@certificate"}, ""},
+	{"listRejected", {NULL}, ""},
+	{"getRejected", {"id"}, ""},
+	{"trustRejected", {"id", "tenant"}, "R"},
+	{"clearRejected", {NULL}, ""},
+	{"getStatus", {NULL}, ""},
+};
+
 static int add_array(cJSON *cmd, const char *name, const char *value)
 {
 	cJSON *arr = cJSON_GetObjectItemCaseSensitive(cmd, name);
@@ -116,8 +159,8 @@ static int add_array(cJSON *cmd, const char *name, const char *value)
 	return arr && cJSON_AddItemToArray(arr, cJSON_CreateString(value)) ? 0 : -1;
 }
 
-/* Reads the tenant options of createTenant/modifyTenant from argv. */
-static int tenant_options(cJSON *cmd, int argc, char **argv)
+/* argv[0] is the command name. Fills cmd. */
+static int build_command(cJSON *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"hostname", required_argument, NULL, 'H'},
@@ -126,12 +169,56 @@ static int tenant_options(cJSON *cmd, int argc, char **argv)
 		{"publish", required_argument, NULL, 'B'},
 		{"subscribe", required_argument, NULL, 'S'},
 		{"no-hostnames", no_argument, NULL, 'N'},
+		{"description", required_argument, NULL, 'D'},
+		{"inactive", no_argument, NULL, 'I'},
+		{"active", no_argument, NULL, 'A'},
+		{"format", required_argument, NULL, 'F'},
+		{"anchor", required_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
+	const struct spec *sp = NULL;
+	size_t i;
+	int npos = 0, c;
 
+	for(i = 0; i < sizeof(specs) / sizeof(specs[0]); i++){
+		if(!strcmp(specs[i].name, argv[0])){
+			sp = &specs[i];
+		}
+	}
+	if(sp == NULL){
+		return fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", argv[0]);
+	}
+	cJSON_AddStringToObject(cmd, "command", sp->name);
+	while(npos < 3 && sp->pos[npos]){
+		npos++;
+	}
+	if(argc < npos + 1){
+		return fail_usage("%s needs %d argument%s (certmgr_ctrl --help)", sp->name, npos, npos == 1 ? "" : "s");
+	}
+	for(i = 0; i < (size_t)npos; i++){
+		const char *field = sp->pos[i], *value = argv[1 + i];
+		if(value[0] == '-' && value[1] == '-'){
+			return fail_usage("%s: argument %zu is missing", sp->name, i + 1);
+		}
+		if(field[0] == '@'){
+			char *text = NULL;
+			struct cm_err err;
+			if(cm_fs_read_file(value, 4 * 1024 * 1024, &text, NULL, &err) != CM_OK){
+				return fail_usage("%s", err.msg);
+			}
+			cJSON_AddStringToObject(cmd, field + 1, text);
+			free(text);
+		}else{
+			cJSON_AddStringToObject(cmd, field, value);
+		}
+	}
+	argc -= npos;
+	argv += npos;
 	optind = 1;
 	while((c = getopt_long(argc, argv, "", longopts, NULL)) != -1){
+		if(c == '?' || strchr(sp->opts, c) == NULL){
+			return fail_usage("%s does not take that option (certmgr_ctrl --help)", sp->name);
+		}
 		switch(c){
 			case 'H': add_array(cmd, "hostnames", optarg); break;
 			case 'O': cJSON_AddStringToObject(cmd, "orgId", optarg); break;
@@ -139,100 +226,20 @@ static int tenant_options(cJSON *cmd, int argc, char **argv)
 			case 'B': add_array(cmd, "publishPatterns", optarg); break;
 			case 'S': add_array(cmd, "subscribePatterns", optarg); break;
 			case 'N': cJSON_AddArrayToObject(cmd, "hostnames"); break;
-			default: return EXIT_USAGE;
+			case 'D': cJSON_AddStringToObject(cmd, "description", optarg); break;
+			case 'I': cJSON_AddBoolToObject(cmd, "active", false); break;
+			case 'A': cJSON_AddBoolToObject(cmd, "active", true); break;
+			case 'F': cJSON_AddStringToObject(cmd, "format", optarg); break;
+			case 'R': cJSON_AddStringToObject(cmd, "anchor", optarg); break;
 		}
 	}
 	if(optind != argc){
 		return fail_usage("unexpected argument '%s'", argv[optind]);
 	}
+	if(!strcmp(sp->name, "setCAState") && !cJSON_GetObjectItemCaseSensitive(cmd, "active")){
+		return fail_usage("%s", "setCAState needs --active or --inactive");
+	}
 	return EXIT_OK;
-}
-
-/* argv[0] is the command name. Fills cmd. */
-static int build_command(cJSON *cmd, int argc, char **argv)
-{
-	const char *name = argv[0];
-
-	cJSON_AddStringToObject(cmd, "command", name);
-	if(!strcmp(name, "listTenants")){
-		return argc == 1 ? EXIT_OK : fail_usage("%s takes no arguments", name);
-	}
-	if(!strcmp(name, "getTenant") || !strcmp(name, "deleteTenant") || !strcmp(name, "listCAs")){
-		if(argc != 2){
-			return fail_usage("%s takes one argument: TENANT", name);
-		}
-		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
-		return EXIT_OK;
-	}
-	if(!strcmp(name, "createTenant") || !strcmp(name, "modifyTenant")){
-		if(argc < 2 || argv[1][0] == '-'){
-			return fail_usage("%s needs TENANT", name);
-		}
-		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
-		return tenant_options(cmd, argc - 1, argv + 1);
-	}
-	if(!strcmp(name, "addCA")){
-		static const struct option longopts[] = {
-			{"description", required_argument, NULL, 'D'},
-			{"inactive", no_argument, NULL, 'I'},
-			{NULL, 0, NULL, 0},
-		};
-		char *text = NULL;
-		struct cm_err err;
-		int c;
-
-		if(argc < 3){
-			return fail_usage("%s needs TENANT and CERTFILE", name);
-		}
-		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
-		if(cm_fs_read_file(argv[2], 4 * 1024 * 1024, &text, NULL, &err) != CM_OK){
-			return fail_usage("%s", err.msg);
-		}
-		cJSON_AddStringToObject(cmd, "certificate", text);
-		free(text);
-		optind = 1;
-		while((c = getopt_long(argc - 2, argv + 2, "", longopts, NULL)) != -1){
-			if(c == 'D'){
-				cJSON_AddStringToObject(cmd, "description", optarg);
-			}else if(c == 'I'){
-				cJSON_AddBoolToObject(cmd, "active", false);
-			}else{
-				return EXIT_USAGE;
-			}
-		}
-		return optind == argc - 2 ? EXIT_OK : fail_usage("unexpected argument '%s'", argv[optind + 2]);
-	}
-	if(!strcmp(name, "removeCA")){
-		if(argc != 3){
-			return fail_usage("%s takes TENANT and ID", name);
-		}
-		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
-		cJSON_AddStringToObject(cmd, "id", argv[2]);
-		return EXIT_OK;
-	}
-	if(!strcmp(name, "getCA")){
-		static const struct option longopts[] = {
-			{"format", required_argument, NULL, 'F'},
-			{NULL, 0, NULL, 0},
-		};
-		int c;
-
-		if(argc < 3){
-			return fail_usage("%s needs TENANT and ID", name);
-		}
-		cJSON_AddStringToObject(cmd, "tenant", argv[1]);
-		cJSON_AddStringToObject(cmd, "id", argv[2]);
-		optind = 1;
-		while((c = getopt_long(argc - 2, argv + 2, "", longopts, NULL)) != -1){
-			if(c == 'F'){
-				cJSON_AddStringToObject(cmd, "format", optarg);
-			}else{
-				return EXIT_USAGE;
-			}
-		}
-		return optind == argc - 2 ? EXIT_OK : fail_usage("unexpected argument '%s'", argv[optind + 2]);
-	}
-	return fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", name);
 }
 
 /* ===================================================================
@@ -406,10 +413,16 @@ static int print_answer(const struct opts *o, const char *command, const cJSON *
 		fprintf(stderr, "Error: %s\n", err->valuestring);
 		return EXIT_REFUSED;
 	}
-	if(o->outfile && !strcmp(command, "getCA")){
-		const cJSON *ca = cJSON_GetObjectItemCaseSensitive(data, "ca");
-		const char *body = str(ca, "certificate");
+	if(o->outfile){
+		/* The PEM the command returns, whichever it is. */
+		const char *body = !strcmp(command, "getCA") ? str(cJSON_GetObjectItemCaseSensitive(data, "ca"), "certificate")
+			: !strcmp(command, "exportTrustList") ? str(data, "trustList")
+			: !strcmp(command, "getRejected") ? str(cJSON_GetObjectItemCaseSensitive(data, "rejected"), "chain") : NULL;
 		struct cm_err e;
+		if(body == NULL){
+			fprintf(stderr, "certmgr_ctrl: -o is for getCA, exportTrustList and getRejected\n");
+			return EXIT_USAGE;
+		}
 		if(cm_fs_write_atomic(o->outfile, body, strlen(body), 0644, &e) != CM_OK){
 			fprintf(stderr, "certmgr_ctrl: %s\n", e.msg);
 			return EXIT_USAGE;
@@ -436,6 +449,18 @@ static int print_answer(const struct opts *o, const char *command, const cJSON *
 					cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "active")) ? "active" : "inactive",
 					str(v, "notAfter"), str(v, "commonName"));
 		}
+		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "pinned")){
+			printf("%-64s %-8s %-20s %s\n", str(v, "id"), "pinned", str(v, "notAfter"), str(v, "commonName"));
+		}
+	}else if(!strcmp(command, "listRejected")){
+		printf("%-64s %-6s %-20s %-12s %s\n", "ID", "COUNT", "LAST SEEN", "TENANT", "REASON");
+		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "rejected")){
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, "count");
+			printf("%-64s %-6.0f %-20s %-12s %s (CN '%s', SNI '%s')\n", str(v, "id"), cJSON_IsNumber(n) ? n->valuedouble : 0,
+					str(v, "lastSeen"), str(v, "tenant"), str(v, "reason"), str(v, "commonName"), str(v, "sni"));
+		}
+	}else if(!strcmp(command, "exportTrustList") && !o->outfile){
+		printf("%s", str(data, "trustList"));
 	}else if(cJSON_GetObjectItemCaseSensitive(data, "tenant")){
 		print_tenant(cJSON_GetObjectItemCaseSensitive(data, "tenant"));
 	}else if((v = cJSON_GetObjectItemCaseSensitive(data, "ca")) != NULL){
@@ -451,6 +476,11 @@ static int print_answer(const struct opts *o, const char *command, const cJSON *
 		if(!o->outfile && !strcmp(command, "getCA")){
 			printf("%s\n", str(v, "certificate"));
 		}
+	}else if(data){
+		/* Everything else: the data as indented JSON is readable enough. */
+		char *text = cJSON_Print(data);
+		printf("%s\n", text ? text : "");
+		free(text);
 	}else{
 		printf("OK\n");
 	}

@@ -398,6 +398,7 @@ static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **o
 			|| cm_json_get_string(entry, "id", true, &cid, err) != CM_OK
 			|| cm_json_get_string(entry, "description", false, &desc, err) != CM_OK
 			|| cm_json_get_bool(entry, "active", true, &ca->active, err) != CM_OK
+			|| cm_json_get_bool(entry, "pinned", false, &ca->pinned, err) != CM_OK
 			|| cm_json_get_time(entry, "added", true, &ca->added, err) != CM_OK){
 		free(ca);
 		return cm_err_set(err, CM_ERR_CORRUPT, "a CA entry is malformed: %s", err ? err->msg : "");
@@ -1017,6 +1018,7 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 		if(!cJSON_AddStringToObject(e, "id", ca->id)
 				|| !cJSON_AddStringToObject(e, "description", ca->description)
 				|| !cJSON_AddBoolToObject(e, "active", ca->active)
+				|| !cJSON_AddBoolToObject(e, "pinned", ca->pinned)
 				|| !cm_json_add_time(e, "added", ca->added)){
 			goto nomem;
 		}

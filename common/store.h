@@ -70,10 +70,13 @@ struct cm_strlist {
 	size_t n;
 };
 
-/* A CA certificate in a tenant's trust list. */
+/* A certificate in a tenant's trust list: a CA, trust anchor for the
+ * devices it signed, or (pinned) an endpoint certificate trusted for
+ * exactly itself. */
 struct cm_ca {
 	char id[CM_ID_LEN + 1];
 	char *description;
+	bool pinned;
 	bool active;
 	time_t added;
 	X509 *cert;

@@ -205,6 +205,7 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 		}
 		memcpy(copy->id, ca->id, sizeof(copy->id));
 		copy->active = ca->active;
+		copy->pinned = ca->pinned;
 		copy->added = ca->added;
 		X509_up_ref(ca->cert);
 		copy->cert = ca->cert;

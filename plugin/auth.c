@@ -1,6 +1,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
@@ -21,13 +26,21 @@ static struct cm_client *client_find(const struct cm_state *st, const void *clie
 	return c;
 }
 
+static void client_free(struct cm_client *c)
+{
+	X509_free(c->leaf);
+	sk_X509_pop_free(c->chain, X509_free);
+	free(c->clientid);
+	free(c);
+}
+
 static void client_forget(struct cm_state *st, const void *client)
 {
 	struct cm_client *c = client_find(st, client);
 
 	if(c){
 		HASH_DEL(st->clients, c);
-		free(c);
+		client_free(c);
 	}
 }
 
@@ -37,24 +50,141 @@ void cm_auth_clear(struct cm_state *st)
 
 	HASH_ITER(hh, st->clients, c, tmp){
 		HASH_DEL(st->clients, c);
-		free(c);
+		client_free(c);
 	}
 }
 
-static int remember(struct cm_state *st, struct mosquitto *client, enum cm_client_kind kind, const char *tenant, const struct cm_identity *ident)
+static time_t asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	return ASN1_TIME_to_tm(t, &tm) ? timegm(&tm) : 0;
+}
+
+/* Records a client certmgr authenticated. Takes leaf (the reference from
+ * mosquitto_client_certificate) in every case. */
+static int remember(struct cm_state *st, struct mosquitto *client, enum cm_client_kind kind, const struct cm_tag *tag,
+		const struct cm_identity *ident, X509 *leaf)
 {
 	struct cm_client *c = calloc(1, sizeof(*c));
+	int i;
 
-	if(c == NULL){
+	if(c == NULL || (c->clientid = strdup(mosquitto_client_id(client))) == NULL
+			|| (c->chain = X509_chain_up_ref(tag->chain)) == NULL){
+		X509_free(leaf);
+		if(c){
+			client_free(c);
+		}
 		return MOSQ_ERR_NOMEM;
 	}
 	c->client = client;
 	c->kind = kind;
-	snprintf(c->tenant, sizeof(c->tenant), "%s", tenant);
+	c->leaf = leaf;
+	c->policy = tag->policy;
+	snprintf(c->tenant, sizeof(c->tenant), "%s", tag->tenant);
+	snprintf(c->sni, sizeof(c->sni), "%s", tag->sni);
 	if(ident){
 		c->ident = *ident;
 	}
+	c->not_after = asn1_time(X509_get0_notAfter(leaf));
+	for(i = 0; i < sk_X509_num(c->chain); i++){
+		time_t t = asn1_time(X509_get0_notAfter(sk_X509_value(c->chain, i)));
+		if(t < c->not_after){
+			c->not_after = t;
+		}
+	}
+	if(kind == CM_CLIENT_DEVICE && (st->next_expiry == 0 || c->not_after < st->next_expiry)){
+		st->next_expiry = c->not_after;
+	}
 	HASH_ADD_PTR(st->clients, client, c);
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* Why a connected device would be refused if it connected now, or NULL. */
+static const char *refusal(const struct cm_state *st, const struct cm_client *c, char *buf, size_t len)
+{
+	const struct cm_tenant *t = cm_store_find_tenant(st->store, c->tenant);
+	X509_STORE_CTX *ctx;
+	int ok;
+
+	if(t == NULL){
+		return "its tenant was deleted";
+	}
+	if(cm_store_tenant_for_sni(st->store, c->sni[0] ? c->sni : NULL) != t){
+		return "its host name no longer belongs to its tenant";
+	}
+	if(t->policy != c->policy){
+		return "its tenant's policy changed";
+	}
+	if(strcmp(t->org_id, c->ident.org)){
+		return "its tenant's org id changed";
+	}
+	ctx = X509_STORE_CTX_new();
+	if(ctx == NULL || !X509_STORE_CTX_init(ctx, t->trust, c->leaf, c->chain)){
+		X509_STORE_CTX_free(ctx);
+		return NULL; /* out of memory: no verdict, keep it */
+	}
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+	ok = X509_verify_cert(ctx);
+	if(ok != 1){
+		snprintf(buf, len, "its certificate no longer verifies: %s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	}
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	return ok == 1 ? NULL : buf;
+}
+
+void cm_auth_recheck(struct cm_state *st, const char *tenant)
+{
+	struct cm_client *c, *tmp;
+	char **kick = NULL;
+	size_t n = 0, i;
+	time_t next = 0;
+
+	HASH_ITER(hh, st->clients, c, tmp){
+		char buf[200];
+		const char *why;
+
+		if(c->kind != CM_CLIENT_DEVICE || (tenant && strcmp(c->tenant, tenant))){
+			if(c->kind == CM_CLIENT_DEVICE && (next == 0 || c->not_after < next)){
+				next = c->not_after;
+			}
+			continue;
+		}
+		why = refusal(st, c, buf, sizeof(buf));
+		if(why){
+			char **grown = realloc(kick, (n + 1) * sizeof(char *));
+			if(grown){
+				kick = grown;
+				if((kick[n] = strdup(c->clientid)) != NULL){
+					n++;
+					cm_log(CM_LOG_NOTICE, "disconnecting '%s' (tenant %s): %s", c->clientid, c->tenant, why);
+				}
+			}
+		}else if(next == 0 || c->not_after < next){
+			next = c->not_after;
+		}
+	}
+	st->next_expiry = next;
+	/* Kicking can run the disconnect callback, which edits the table: only
+	 * after the walk. */
+	for(i = 0; i < n; i++){
+		mosquitto_kick_client_by_clientid(kick[i], false);
+		free(kick[i]);
+	}
+	free(kick);
+}
+
+int cm_auth_tick_cb(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_tick *ed = event_data;
+	struct cm_state *st = userdata;
+	time_t now = ed->now_s ? ed->now_s : time(NULL);
+
+	(void)event;
+	if(st->next_expiry && now >= st->next_expiry){
+		cm_auth_recheck(st, NULL);
+	}
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -101,8 +231,7 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_AUTH;
 	}
 	if(tag->admin){
-		X509_free(cert);
-		rc = remember(st, ed->client, CM_CLIENT_ADMIN, tag->tenant, NULL);
+		rc = remember(st, ed->client, CM_CLIENT_ADMIN, tag, NULL, cert);
 		if(rc == MOSQ_ERR_SUCCESS){
 			cm_log(CM_LOG_INFO, "administrator '%s' from %s authenticated by admin certificate", clientid, addr);
 		}
@@ -121,12 +250,12 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_PLUGIN_DEFER;
 	}
 	rc = cm_identity_check(clientid, tenant->org_id, cert, &ident, &err);
-	X509_free(cert);
 	if(rc != CM_OK){
+		X509_free(cert);
 		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", clientid, addr, tenant->name, err.msg);
 		return MOSQ_ERR_AUTH;
 	}
-	rc = remember(st, ed->client, CM_CLIENT_DEVICE, tenant->name, &ident);
+	rc = remember(st, ed->client, CM_CLIENT_DEVICE, tag, &ident, cert);
 	if(rc != MOSQ_ERR_SUCCESS){
 		return rc;
 	}

@@ -23,6 +23,14 @@ enum cm_admin_via {
 /* client is a struct mosquitto *. */
 enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client);
 
+int cm_auth_tick_cb(int event, void *event_data, void *userdata);
+
+/* Disconnects the devices of tenant (every tenant when NULL) whose next
+ * handshake would be refused: tenant deleted, host name moved, policy or
+ * org id changed, chain no longer verifying against the tenant's trust
+ * (a CA removed or deactivated, a pin removed, a certificate expired). */
+void cm_auth_recheck(struct cm_state *st, const char *tenant);
+
 /* Forgets every client record (plugin cleanup). */
 void cm_auth_clear(struct cm_state *st);
 

@@ -1,13 +1,86 @@
-/* addCA, listCAs, getCA. */
+/* The trust list of a tenant: addCA, removeCA, setCAState, clearCAs,
+ * listCAs, getCA, exportTrustList, trustCertificate, untrustCertificate,
+ * inspectCertificate. Every way a certificate enters a trust list goes
+ * through cm_cmd_admit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/x509v3.h>
 
 #include "control.h"
 #include "json.h"
 #include "log.h"
 
 #define MAX_DESCRIPTION 256
+#define MAX_BUNDLE 100
+
+enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool active, struct cm_ca **out, struct cm_err *err)
+{
+	struct cm_ca *ca, **tail;
+	time_t now = time(NULL);
+	bool is_ca = (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
+	char id[CM_ID_LEN + 1];
+	enum cm_rc rc;
+
+	if(out){
+		*out = NULL;
+	}
+	if(strlen(desc) > MAX_DESCRIPTION){
+		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", MAX_DESCRIPTION);
+	}
+	rc = cm_pki_cert_id(cert, id, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	if(cm_tenant_find_ca(t, id)){
+		return cm_err_set(err, CM_ERR_INVAL, "certificate %s is already in tenant '%s'", id, t->name);
+	}
+	if(is_ca){
+		rc = cm_pki_check_ca(cert, now, err);
+		if(rc != CM_OK){
+			return rc;
+		}
+	}else if(X509_cmp_time(X509_get0_notBefore(cert), &now) > 0){
+		return cm_err_set(err, CM_ERR_INVAL, "certificate %s is not valid yet", id);
+	}else if(X509_cmp_time(X509_get0_notAfter(cert), &now) < 0){
+		return cm_err_set(err, CM_ERR_INVAL, "certificate %s has expired", id);
+	}
+	ca = calloc(1, sizeof(*ca));
+	if(ca == NULL || (ca->description = strdup(desc)) == NULL){
+		free(ca);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	memcpy(ca->id, id, sizeof(ca->id));
+	ca->pinned = !is_ca;
+	ca->active = is_ca ? active : true;
+	ca->added = now;
+	X509_up_ref(cert);
+	ca->cert = cert;
+	for(tail = &t->cas; *tail; tail = &(*tail)->next){
+	}
+	*tail = ca;
+	if(out){
+		*out = ca;
+	}
+	return CM_OK;
+}
+
+static void ca_unlink(struct cm_tenant *t, const char *id)
+{
+	struct cm_ca **pp, *gone;
+
+	for(pp = &t->cas; *pp; pp = &(*pp)->next){
+		if(!strcmp((*pp)->id, id)){
+			gone = *pp;
+			*pp = gone->next;
+			X509_free(gone->cert);
+			free(gone->description);
+			free(gone);
+			return;
+		}
+	}
+}
 
 static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format)
 {
@@ -52,13 +125,31 @@ static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format)
 	return o;
 }
 
+/* The entry id of t, of the kind wanted (CA, pin, or either). */
+static struct cm_ca *find_entry(const struct cm_tenant *t, const cJSON *cmd, int want_pinned, struct cm_err *err)
+{
+	const char *id = NULL;
+	struct cm_ca *ca;
+
+	if(cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+		return NULL;
+	}
+	ca = cm_pki_id_valid(id) ? cm_tenant_find_ca(t, id) : NULL;
+	if(ca == NULL || (want_pinned >= 0 && ca->pinned != (want_pinned == 1))){
+		cm_err_set(err, CM_ERR_INVAL, "no %s '%.64s' in tenant '%s'", want_pinned == 1 ? "pinned certificate" : want_pinned == 0 ? "CA" : "certificate", id, t->name);
+		return NULL;
+	}
+	return ca;
+}
+
 static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	const char *pem = NULL, *desc = "";
 	bool active = true;
-	struct cm_tenant *cur, *t = NULL, *old = NULL;
+	struct cm_tenant *cur, *t;
 	STACK_OF(X509) *certs = NULL;
-	struct cm_ca *ca = NULL, **tail;
+	struct cm_ca *ca;
+	char id[CM_ID_LEN + 1];
 	cJSON *o;
 	enum cm_rc rc;
 
@@ -68,67 +159,134 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 			|| cm_json_get_bool(cmd, "active", false, &active, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	if(strlen(desc) > MAX_DESCRIPTION){
-		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", MAX_DESCRIPTION);
-	}
 	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
 	if(rc != CM_OK){
 		return rc;
 	}
 	if(sk_X509_num(certs) != 1){
 		rc = cm_err_set(err, CM_ERR_INVAL, "'certificate' holds %d certificates; addCA takes exactly one", sk_X509_num(certs));
-		goto out;
+	}else if(!(X509_get_extension_flags(sk_X509_value(certs, 0)) & EXFLAG_CA)){
+		rc = cm_err_set(err, CM_ERR_INVAL, "not a CA certificate (basicConstraints CA:TRUE is missing)");
 	}
-	rc = cm_pki_check_ca(sk_X509_value(certs, 0), time(NULL), err);
 	if(rc != CM_OK){
-		goto out;
-	}
-	ca = calloc(1, sizeof(*ca));
-	if(ca == NULL || (ca->description = strdup(desc)) == NULL){
-		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	ca->cert = sk_X509_shift(certs);
-	ca->active = active;
-	ca->added = time(NULL);
-	rc = cm_pki_cert_id(ca->cert, ca->id, err);
-	if(rc != CM_OK){
-		goto out;
-	}
-	if(cm_tenant_find_ca(cur, ca->id)){
-		rc = cm_err_set(err, CM_ERR_INVAL, "CA %s is already in tenant '%s'", ca->id, cur->name);
-		goto out;
+		sk_X509_pop_free(certs, X509_free);
+		return rc;
 	}
 	t = cm_tenant_clone(cur);
 	if(t == NULL){
-		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		goto out;
+		sk_X509_pop_free(certs, X509_free);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
-	for(tail = &t->cas; *tail; tail = &(*tail)->next){
-	}
-	*tail = ca;
-	ca = NULL;
-	rc = cm_store_put_tenant(st->store, t, &old, err);
+	rc = cm_cmd_admit(t, sk_X509_value(certs, 0), desc, active, &ca, err);
+	sk_X509_pop_free(certs, X509_free);
 	if(rc != CM_OK){
-		goto out;
+		cm_tenant_free(&t);
+		return rc;
 	}
-	cm_tenant_free(&old);
-	ca = *tail;
-	cm_log(CM_LOG_NOTICE, "%s | addCA | tenant=%s id=%s", who->name, t->name, ca->id);
-	t = NULL;
-	o = ca_json(ca, true, "pem");
-	ca = NULL;
+	memcpy(id, ca->id, sizeof(id));
+	rc = cm_cmd_put_tenant(st, who, "addCA", t, id, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	o = ca_json(cm_tenant_find_ca(t, id), true, "pem");
 	if(o == NULL || !cJSON_AddItemToObject(data, "ca", o)){
 		cJSON_Delete(o);
 	}
-out:
-	cm_tenant_free(&t);
-	if(ca){
-		X509_free(ca->cert);
-		free(ca->description);
-		free(ca);
+	return CM_OK;
+}
+
+/* removeCA and untrustCertificate: an entry leaves the trust list. */
+static enum cm_rc remove_entry(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, int want_pinned, const char *command, struct cm_err *err)
+{
+	struct cm_tenant *cur, *t;
+	struct cm_ca *ca;
+	char id[CM_ID_LEN + 1];
+
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || (ca = find_entry(cur, cmd, want_pinned, err)) == NULL){
+		return CM_ERR_INVAL;
 	}
-	sk_X509_pop_free(certs, X509_free);
+	memcpy(id, ca->id, sizeof(id));
+	t = cm_tenant_clone(cur);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	ca_unlink(t, id);
+	return cm_cmd_put_tenant(st, who, command, t, id, err);
+}
+
+static enum cm_rc remove_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	(void)data;
+	return remove_entry(st, who, cmd, 0, "removeCA", err);
+}
+
+static enum cm_rc untrust_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	(void)data;
+	return remove_entry(st, who, cmd, -1, "untrustCertificate", err);
+}
+
+static enum cm_rc set_ca_state(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *cur, *t;
+	struct cm_ca *ca;
+	bool active = true;
+	char id[CM_ID_LEN + 1];
+	enum cm_rc rc;
+
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
+			|| cm_json_get_bool(cmd, "active", true, &active, err) != CM_OK
+			|| (ca = find_entry(cur, cmd, 0, err)) == NULL){
+		return CM_ERR_INVAL;
+	}
+	memcpy(id, ca->id, sizeof(id));
+	t = cm_tenant_clone(cur);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	cm_tenant_find_ca(t, id)->active = active;
+	rc = cm_cmd_put_tenant(st, who, active ? "setCAState active" : "setCAState inactive", t, id, err);
+	if(rc == CM_OK){
+		cJSON *o = ca_json(cm_tenant_find_ca(t, id), false, NULL);
+		if(o && !cJSON_AddItemToObject(data, "ca", o)){
+			cJSON_Delete(o);
+		}
+	}
+	return rc;
+}
+
+static enum cm_rc clear_cas(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *cur, *t;
+	struct cm_ca *ca, *next, **keep;
+	int removed = 0;
+	enum cm_rc rc;
+
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	t = cm_tenant_clone(cur);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	keep = &t->cas;
+	for(ca = t->cas; ca; ca = next){
+		next = ca->next;
+		if(ca->pinned){
+			*keep = ca;
+			keep = &ca->next;
+		}else{
+			X509_free(ca->cert);
+			free(ca->description);
+			free(ca);
+			removed++;
+		}
+	}
+	*keep = NULL;
+	rc = cm_cmd_put_tenant(st, who, "clearCAs", t, NULL, err);
+	if(rc == CM_OK){
+		cJSON_AddNumberToObject(data, "removed", removed);
+	}
 	return rc;
 }
 
@@ -136,42 +294,41 @@ static enum cm_rc list_cas(struct cm_state *st, const struct cm_caller *who, con
 {
 	struct cm_tenant *t;
 	const struct cm_ca *ca;
-	cJSON *arr;
+	cJSON *cas, *pins;
 
 	(void)who;
 	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	arr = cJSON_AddArrayToObject(data, "cas");
-	for(ca = t->cas; arr && ca; ca = ca->next){
+	cas = cJSON_AddArrayToObject(data, "cas");
+	pins = cJSON_AddArrayToObject(data, "pinned");
+	for(ca = t->cas; cas && pins && ca; ca = ca->next){
 		cJSON *o = ca_json(ca, false, NULL);
-		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
+		if(o == NULL || !cJSON_AddItemToArray(ca->pinned ? pins : cas, o)){
 			cJSON_Delete(o);
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 	}
-	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return cas && pins ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 }
 
 static enum cm_rc get_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	struct cm_tenant *t;
 	const struct cm_ca *ca;
-	const char *id = NULL, *format = "pem";
+	const char *format = "pem";
 	cJSON *o;
 
 	(void)who;
 	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK
-			|| cm_json_get_string(cmd, "id", true, &id, err) != CM_OK
 			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	if(strcmp(format, "pem") && strcmp(format, "der")){
 		return cm_err_set(err, CM_ERR_INVAL, "'format' must be pem or der");
 	}
-	ca = cm_pki_id_valid(id) ? cm_tenant_find_ca(t, id) : NULL;
-	if(ca == NULL){
-		return cm_err_set(err, CM_ERR_INVAL, "no CA '%.64s' in tenant '%s'", id, t->name);
+	if((ca = find_entry(t, cmd, -1, err)) == NULL){
+		return CM_ERR_INVAL;
 	}
 	o = ca_json(ca, true, format);
 	if(o == NULL || !cJSON_AddItemToObject(data, "ca", o)){
@@ -181,45 +338,138 @@ static enum cm_rc get_ca(struct cm_state *st, const struct cm_caller *who, const
 	return CM_OK;
 }
 
-static enum cm_rc remove_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *cur, *t, *old = NULL;
-	struct cm_ca **pp, *gone;
-	const char *id = NULL;
-	enum cm_rc rc;
+	struct cm_tenant *t;
+	const struct cm_ca *ca;
+	char *bundle = NULL;
+	size_t used = 0;
+	int count = 0;
 
-	(void)data;
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+	(void)who;
+	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	if(!cm_pki_id_valid(id) || cm_tenant_find_ca(cur, id) == NULL){
-		return cm_err_set(err, CM_ERR_INVAL, "no CA '%.64s' in tenant '%s'", id, cur->name);
+	bundle = calloc(1, 1);
+	for(ca = t->cas; bundle && ca; ca = ca->next){
+		char *pem = NULL, *grown;
+		size_t len = 0;
+		if(cm_pki_chain_to_pem(ca->cert, NULL, &pem, &len, err) != CM_OK || (grown = realloc(bundle, used + len + 1)) == NULL){
+			free(pem);
+			free(bundle);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		bundle = grown;
+		memcpy(bundle + used, pem, len + 1);
+		used += len;
+		free(pem);
+		count++;
 	}
-	t = cm_tenant_clone(cur);
-	if(t == NULL){
+	if(bundle == NULL || !cJSON_AddStringToObject(data, "tenant", t->name)
+			|| !cJSON_AddNumberToObject(data, "count", count)
+			|| !cJSON_AddStringToObject(data, "trustList", bundle)){
+		free(bundle);
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
-	for(pp = &t->cas; strcmp((*pp)->id, id); pp = &(*pp)->next){
+	free(bundle);
+	return CM_OK;
+}
+
+static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	const char *pem = NULL, *desc = "";
+	struct cm_tenant *cur, *t;
+	STACK_OF(X509) *certs = NULL;
+	cJSON *added;
+	enum cm_rc rc = CM_OK;
+	int i;
+
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
+			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
+			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK){
+		return CM_ERR_INVAL;
 	}
-	gone = *pp;
-	*pp = gone->next;
-	X509_free(gone->cert);
-	free(gone->description);
-	free(gone);
-	rc = cm_store_put_tenant(st->store, t, &old, err);
+	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	if(sk_X509_num(certs) > MAX_BUNDLE){
+		sk_X509_pop_free(certs, X509_free);
+		return cm_err_set(err, CM_ERR_INVAL, "more than %d certificates in one request", MAX_BUNDLE);
+	}
+	t = cm_tenant_clone(cur);
+	added = cJSON_AddArrayToObject(data, "added");
+	if(t == NULL || added == NULL){
+		cm_tenant_free(&t);
+		sk_X509_pop_free(certs, X509_free);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	/* All or nothing: the first refusal leaves the trust list as it was. */
+	for(i = 0; rc == CM_OK && i < sk_X509_num(certs); i++){
+		struct cm_ca *ca;
+		rc = cm_cmd_admit(t, sk_X509_value(certs, i), desc, true, &ca, err);
+		if(rc == CM_OK){
+			cJSON *o = cJSON_CreateObject();
+			if(o == NULL || !cJSON_AddItemToArray(added, o)){
+				cJSON_Delete(o);
+				rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+				break;
+			}
+			cJSON_AddStringToObject(o, "id", ca->id);
+			cJSON_AddStringToObject(o, "kind", ca->pinned ? "pinned" : "ca");
+		}else if(sk_X509_num(certs) > 1){
+			char reason[sizeof(err->msg)];
+			memcpy(reason, err->msg, sizeof(reason));
+			cm_err_set(err, rc, "certificate %d of %d: %s", i + 1, sk_X509_num(certs), reason);
+		}
+	}
+	sk_X509_pop_free(certs, X509_free);
 	if(rc != CM_OK){
 		cm_tenant_free(&t);
 		return rc;
 	}
-	cm_tenant_free(&old);
-	cm_log(CM_LOG_NOTICE, "%s | removeCA | tenant=%s id=%s", who->name, t->name, id);
-	return CM_OK;
+	return cm_cmd_put_tenant(st, who, "trustCertificate", t, NULL, err);
+}
+
+static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	const char *pem = NULL;
+	STACK_OF(X509) *certs = NULL;
+	cJSON *arr;
+	enum cm_rc rc;
+	int i;
+
+	(void)st;
+	(void)who;
+	if(cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	arr = cJSON_AddArrayToObject(data, "certificates");
+	for(i = 0; arr && i < sk_X509_num(certs) && i < MAX_BUNDLE; i++){
+		cJSON *o = cm_pki_cert_details(sk_X509_value(certs, i));
+		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
+			cJSON_Delete(o);
+			arr = NULL;
+		}
+	}
+	sk_X509_pop_free(certs, X509_free);
+	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 }
 
 const struct cm_command cm_ca_commands[] = {
 	{"addCA", add_ca},
 	{"removeCA", remove_ca},
+	{"setCAState", set_ca_state},
+	{"clearCAs", clear_cas},
 	{"listCAs", list_cas},
 	{"getCA", get_ca},
+	{"exportTrustList", export_trust_list},
+	{"trustCertificate", trust_certificate},
+	{"untrustCertificate", untrust_certificate},
+	{"inspectCertificate", inspect_certificate},
 	{NULL, NULL},
 };

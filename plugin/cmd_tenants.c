@@ -172,17 +172,13 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 
 static enum cm_rc put_and_answer(struct cm_state *st, const struct cm_caller *who, const char *command, struct cm_tenant *t, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *old = NULL;
 	cJSON *obj;
 	enum cm_rc rc;
 
-	rc = cm_store_put_tenant(st->store, t, &old, err);
+	rc = cm_cmd_put_tenant(st, who, command, t, NULL, err);
 	if(rc != CM_OK){
-		cm_tenant_free(&t);
 		return rc;
 	}
-	cm_tenant_free(&old);
-	cm_log(CM_LOG_NOTICE, "%s | %s | tenant=%s", who->name, command, t->name);
 	obj = tenant_json(t, true);
 	if(obj == NULL || !cJSON_AddItemToObject(data, "tenant", obj)){
 		cJSON_Delete(obj);
@@ -250,6 +246,7 @@ static enum cm_rc delete_tenant(struct cm_state *st, const struct cm_caller *who
 		return rc;
 	}
 	cm_log(CM_LOG_NOTICE, "%s | deleteTenant | tenant=%s", who->name, old->name);
+	cm_auth_recheck(st, old->name);
 	cm_tenant_free(&old);
 	return CM_OK;
 }

@@ -13,6 +13,8 @@
 static const struct cm_command *const tables[] = {
 	cm_tenant_commands,
 	cm_ca_commands,
+	cm_rejected_commands,
+	cm_status_commands,
 };
 
 static const struct cm_command *find_command(const char *name)
@@ -42,6 +44,26 @@ enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant
 	if(*out == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no tenant '%.64s'", name);
 	}
+	return CM_OK;
+}
+
+enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_caller *who, const char *command, struct cm_tenant *t, const char *id, struct cm_err *err)
+{
+	struct cm_tenant *old = NULL;
+	enum cm_rc rc;
+
+	rc = cm_store_put_tenant(st->store, t, &old, err);
+	if(rc != CM_OK){
+		cm_tenant_free(&t);
+		return rc;
+	}
+	cm_tenant_free(&old);
+	if(id){
+		cm_log(CM_LOG_NOTICE, "%s | %s | tenant=%s id=%s", who->name, command, t->name, id);
+	}else{
+		cm_log(CM_LOG_NOTICE, "%s | %s | tenant=%s", who->name, command, t->name);
+	}
+	cm_auth_recheck(st, t->name);
 	return CM_OK;
 }
 

@@ -39,9 +39,22 @@ char *cm_control_handle(struct cm_state *st, const struct cm_caller *who, const 
 /* Command tables of the entities (cmd_*.c). */
 extern const struct cm_command cm_tenant_commands[];
 extern const struct cm_command cm_ca_commands[];
+extern const struct cm_command cm_rejected_commands[];
+extern const struct cm_command cm_status_commands[];
 
 /* Helpers for handlers. */
 CM_MUST_CHECK enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant **out, struct cm_err *err);
+/* Puts t (a changed copy) into the store, frees the tenant it replaces,
+ * logs the audit line "<who> | <command> | tenant=<name>[ id=<id>]" and
+ * disconnects the tenant's devices that the change no longer admits. On
+ * failure t is freed and nothing changed. */
+CM_MUST_CHECK enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_caller *who, const char *command, struct cm_tenant *t, const char *id, struct cm_err *err);
+
+/* Checks cert for a place in t's trust list and appends it: a CA (the
+ * checks of addCA) or, for any other certificate, a pin (valid now).
+ * Refuses a certificate already there. *out (may be NULL) is the entry. */
+CM_MUST_CHECK enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool active, struct cm_ca **out, struct cm_err *err);
+
 /* Optional array of strings, at most max entries; NULL *out when absent. */
 CM_MUST_CHECK enum cm_rc cm_cmd_strings(const cJSON *cmd, const char *name, size_t max, const cJSON **out, size_t *count, struct cm_err *err);
 

@@ -64,6 +64,8 @@ static void broker_log_sink(enum cm_log_level level, const char *line)
 	mosquitto_log_printf(levels[level], "%s", line);
 }
 
+static void flush_rejected(struct cm_state *st);
+
 static void state_free(struct cm_state **pst)
 {
 	struct cm_state *st;
@@ -74,6 +76,10 @@ static void state_free(struct cm_state **pst)
 	st = *pst;
 	cm_tls_hook_remove(st);
 	cm_auth_clear(st);
+	if(st->store){
+		flush_rejected(st);
+	}
+	cm_rejected_free(&st->rejected);
 	for(int i = 0; i < st->admin_user_count; i++){
 		free(st->admin_users[i]);
 	}
@@ -184,6 +190,15 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			if(parse_admin_users(st, value, err) != CM_OK){
 				return CM_ERR_INVAL;
 			}
+		}else if(!strcmp(key, "rejected_max")){
+			char *end;
+			unsigned long v;
+			errno = 0;
+			v = strtoul(value, &end, 10);
+			if(errno || end == value || *end || v > 1000000){
+				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_rejected_max must be a count from 0 to 1000000");
+			}
+			st->rejected_max = (size_t)v;
 		}else if(!strcmp(key, "max_payload")){
 			char *end;
 			unsigned long long v;
@@ -258,6 +273,48 @@ static enum cm_rc check_broker_config(const char *given, struct cm_err *err)
 	return CM_OK;
 }
 
+static enum cm_rc open_rejected(struct cm_state *st, struct cm_err *err)
+{
+	struct cm_err lerr;
+
+	st->rejected = cm_rejected_new(st->rejected_max);
+	if(st->rejected == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	/* An observation log, not configuration: a damaged one is reported
+	 * and replaced at the next save, and the broker starts. */
+	if(cm_rejected_load(st->rejected, st->store_dir, &lerr) != CM_OK){
+		cm_log(CM_LOG_WARNING, "ignoring the rejected list: %s", lerr.msg);
+	}
+	return CM_OK;
+}
+
+/* How often, at most, the rejected list is written. */
+#define REJECTED_SAVE_INTERVAL 5
+
+static void flush_rejected(struct cm_state *st)
+{
+	struct cm_err err;
+
+	if(st->rejected && st->rejected->dirty){
+		if(cm_rejected_save(st->rejected, st->store_dir, &err) != CM_OK){
+			cm_log(CM_LOG_WARNING, "cannot save the rejected list: %s", err.msg);
+		}
+		st->rejected_saved = time(NULL);
+	}
+}
+
+static int tick_cb(int event, void *event_data, void *userdata)
+{
+	struct cm_state *st = userdata;
+
+	cm_auth_tick_cb(event, event_data, userdata);
+	if(st->rejected && st->rejected->dirty && time(NULL) - st->rejected_saved >= REJECTED_SAVE_INTERVAL){
+		flush_rejected(st);
+	}
+	return MOSQ_ERR_SUCCESS;
+}
+
 static const struct {
 	int event;
 	MOSQ_FUNC_generic_callback cb;
@@ -267,6 +324,7 @@ static const struct {
 	{MOSQ_EVT_ACL_CHECK, cm_auth_acl_cb, NULL},
 	{MOSQ_EVT_DISCONNECT, cm_auth_disconnect_cb, NULL},
 	{MOSQ_EVT_CONTROL, cm_control_cb, CM_CONTROL_TOPIC},
+	{MOSQ_EVT_TICK, tick_cb, NULL},
 };
 
 static enum cm_rc register_callbacks(struct cm_state *st, struct cm_err *err)
@@ -322,10 +380,12 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	st->plugin_id = identifier;
 	st->ctx_ex_index = st->ssl_ex_index = st->x509_ex_index = -1;
 	st->max_payload = 1024 * 1024;
+	st->rejected_max = 1000;
 
 	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
 			|| check_broker_config(broker_conf, &err) != CM_OK
 			|| cm_store_open(st->store_dir, st->hostname, &st->store, &created, &err) != CM_OK
+			|| open_rejected(st, &err) != CM_OK
 			|| cm_tls_hook_install(st, &err) != CM_OK
 			|| register_callbacks(st, &err) != CM_OK){
 		cm_log(CM_LOG_ERR, "refusing to start: %s", err.msg);

@@ -8,6 +8,7 @@
 #include <uthash.h>
 
 #include "identity.h"
+#include "rejected.h"
 #include "store.h"
 
 #define CM_MAX_PORTS 64
@@ -24,7 +25,13 @@ struct cm_port_slot {
 struct cm_tag {
 	bool admin;             /* anchored in certmgr's admin CA */
 	char tenant[65];        /* the SNI tenant of the handshake */
+	char sni[254];          /* "" when none was sent */
+	enum cm_policy policy;  /* the tenant's policy at the handshake */
 	uint64_t tenant_generation;
+	/* The intermediates the client sent (up-ref'd, never the leaf), to
+	 * verify again when the tenant's trust changes; none after a
+	 * resumption. */
+	STACK_OF(X509) *chain;
 	struct cm_tag *prev, *next;
 };
 
@@ -38,8 +45,14 @@ enum cm_client_kind {
 struct cm_client {
 	const void *client; /* struct mosquitto *, the key */
 	enum cm_client_kind kind;
+	char *clientid;
 	char tenant[65];
+	char sni[254];
+	enum cm_policy policy;
 	struct cm_identity ident;
+	X509 *leaf;             /* up-ref'd */
+	STACK_OF(X509) *chain;  /* intermediates, up-ref'd */
+	time_t not_after;       /* the earliest notAfter of the verified chain */
 	UT_hash_handle hh;
 };
 
@@ -56,12 +69,16 @@ struct cm_state {
 	char **admin_users;
 	int admin_user_count;
 	size_t max_payload;
+	size_t rejected_max;
 	/* OpenSSL ex_data indexes; -1 when not installed. */
 	int ctx_ex_index;
 	int ssl_ex_index;
 	int x509_ex_index;
 	struct cm_tag *tags; /* every live tag */
 	struct cm_client *clients;
+	time_t next_expiry;  /* earliest not_after of the connected devices */
+	struct cm_rejected_list *rejected;
+	time_t rejected_saved; /* when rejected.json was last written */
 	uint64_t handshakes_served;
 };
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -29,6 +30,7 @@ struct cm_hs {
 	char tenant[65];
 	enum cm_policy policy;
 	bool verified;          /* a tag was put on the peer's leaf */
+	bool rejected_recorded;
 	bool admin;
 	uint64_t tenant_generation;
 };
@@ -60,6 +62,7 @@ static void tag_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
 	(void)argl;
 	if(tag){
 		tag_unlink(st, tag);
+		sk_X509_pop_free(tag->chain, X509_free);
 		free(tag);
 	}
 }
@@ -72,9 +75,10 @@ const struct cm_tag *cm_tls_cert_tag(const struct cm_state *st, X509 *cert)
 	return X509_get_ex_data(cert, st->x509_ex_index);
 }
 
-/* Replaces the tag of cert. False when out of memory (cert then has no
- * tag, and will be refused). */
-static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const char *tenant, uint64_t generation)
+/* Replaces the tag of cert with what hs established; chain is what the
+ * client sent (NULL: the leaf alone). False when out of memory (cert then
+ * has no tag, and will be refused). */
+static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const struct cm_hs *hs, STACK_OF(X509) *chain)
 {
 	struct cm_tag *old = X509_get_ex_data(cert, st->x509_ex_index);
 	struct cm_tag *tag;
@@ -82,6 +86,7 @@ static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const char *ten
 	if(old){
 		X509_set_ex_data(cert, st->x509_ex_index, NULL);
 		tag_unlink(st, old);
+		sk_X509_pop_free(old->chain, X509_free);
 		free(old);
 	}
 	tag = calloc(1, sizeof(*tag));
@@ -89,9 +94,26 @@ static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const char *ten
 		return false;
 	}
 	tag->admin = admin;
-	snprintf(tag->tenant, sizeof(tag->tenant), "%s", tenant);
-	tag->tenant_generation = generation;
-	if(!X509_set_ex_data(cert, st->x509_ex_index, tag)){
+	snprintf(tag->tenant, sizeof(tag->tenant), "%s", hs->tenant);
+	snprintf(tag->sni, sizeof(tag->sni), "%s", hs->sni);
+	tag->policy = hs->policy;
+	tag->tenant_generation = hs->tenant_generation;
+	/* The intermediates only: a reference to the leaf itself from its own
+	 * ex_data would keep it alive for ever. */
+	tag->chain = sk_X509_new_null();
+	for(int i = 0; tag->chain && chain && i < sk_X509_num(chain); i++){
+		X509 *c = sk_X509_value(chain, i);
+		if(c != cert && X509_cmp(c, cert) != 0){
+			if(!sk_X509_push(tag->chain, c)){
+				sk_X509_pop_free(tag->chain, X509_free);
+				tag->chain = NULL;
+				break;
+			}
+			X509_up_ref(c);
+		}
+	}
+	if(tag->chain == NULL || !X509_set_ex_data(cert, st->x509_ex_index, tag)){
+		sk_X509_pop_free(tag->chain, X509_free);
 		free(tag);
 		return false;
 	}
@@ -181,6 +203,18 @@ static int verify_cb(int preverify_ok, X509_STORE_CTX *ctx)
 		peer_address(ssl, addr, sizeof(addr));
 		cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s at depth %d (CN '%s')",
 				addr, hs->sni, hs->tenant, X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx), cn);
+		if(st->rejected && !hs->rejected_recorded){
+			STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(ctx);
+			STACK_OF(X509) *one = NULL;
+			X509 *leaf0 = X509_STORE_CTX_get0_cert(ctx);
+			if((sent == NULL || sk_X509_num(sent) == 0) && leaf0 && (one = sk_X509_new_null()) != NULL){
+				sk_X509_push(one, leaf0);
+				sent = one;
+			}
+			cm_rejected_record(st->rejected, sent, X509_verify_cert_error_string(e), hs->sni, hs->tenant, addr, time(NULL));
+			sk_X509_free(one);
+			hs->rejected_recorded = true;
+		}
 		return 0;
 	}
 	if(X509_STORE_CTX_get_error_depth(ctx) != 0){
@@ -190,7 +224,7 @@ static int verify_cb(int preverify_ok, X509_STORE_CTX *ctx)
 	leaf = X509_STORE_CTX_get_current_cert(ctx);
 	top = chain ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
 	admin = top && st->store->admin_ca && X509_cmp(top, st->store->admin_ca) == 0;
-	if(leaf == NULL || !tag_set(st, leaf, admin, hs->tenant, hs->tenant_generation)){
+	if(leaf == NULL || !tag_set(st, leaf, admin, hs, X509_STORE_CTX_get0_untrusted(ctx))){
 		X509_STORE_CTX_set_error(ctx, X509_V_ERR_OUT_OF_MEM);
 		return 0;
 	}
@@ -334,7 +368,7 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
 	/* The resumed peer certificate is a fresh object: tag it. */
-	if(!tag_set(st, peer, admin == 1, hs->tenant, hs->tenant_generation)){
+	if(!tag_set(st, peer, admin == 1, hs, NULL)){
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
 	hs->verified = true;
@@ -400,6 +434,7 @@ void cm_tls_hook_remove(struct cm_state *st)
 	 * keep a dangling pointer nobody reads: their free callback is gone. */
 	for(tag = st->tags; tag; tag = next){
 		next = tag->next;
+		sk_X509_pop_free(tag->chain, X509_free);
 		free(tag);
 	}
 	st->tags = NULL;

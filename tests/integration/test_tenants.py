@@ -304,7 +304,7 @@ class TenantTest(unittest.TestCase):
             ('{"commands": [{"command": "addCA", "tenant": "acme", "certificate": "bm90IGEgY2VydA=="}]}', "not exactly one certificate"),
             ('{"commands": [{"command": "addCA", "tenant": "acme", "certificate": "%%%"}]}', "not a PEM certificate nor base64 DER"),
             ('{"commands": [{"command": "addCA", "tenant": "acme", "certificate": 5}]}', "'certificate' must be a string"),
-            ('{"commands": [{"command": "getCA", "tenant": "acme", "id": "00"}]}', "no CA '00'"),
+            ('{"commands": [{"command": "getCA", "tenant": "acme", "id": "00"}]}', "no certificate '00'"),
             ('{"commands": [{"command": "getCA", "tenant": "acme", "id": "%s", "format": "xml"}]}' % ("0" * 64), "'format' must be pem or der"),
             ('{"commands": [{"command": "removeCA", "tenant": "acme", "id": "%s"}]}' % ("0" * 64), "no CA"),
             ('{"commands": [{"command": "listTenants", "correlationData": 5}]}', "'correlationData' must be a string"),

@@ -1,0 +1,147 @@
+/* listRejected, getRejected, trustRejected, clearRejected. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509v3.h>
+
+#include "control.h"
+#include "json.h"
+#include "log.h"
+
+static struct cm_rejected *find(struct cm_state *st, const cJSON *cmd, struct cm_err *err)
+{
+	const char *id = NULL;
+	struct cm_rejected *r;
+
+	if(cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+		return NULL;
+	}
+	r = cm_pki_id_valid(id) ? cm_rejected_find(st->rejected, id) : NULL;
+	if(r == NULL){
+		cm_err_set(err, CM_ERR_INVAL, "no rejected chain '%.64s'", id);
+	}
+	return r;
+}
+
+static int cmp_last_seen(const void *a, const void *b)
+{
+	const struct cm_rejected *x = *(struct cm_rejected *const *)a, *y = *(struct cm_rejected *const *)b;
+	return x->last_seen < y->last_seen ? 1 : x->last_seen > y->last_seen ? -1 : strcmp(x->id, y->id);
+}
+
+static enum cm_rc list_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	size_t n = cm_rejected_count(st->rejected), i = 0;
+	struct cm_rejected **all, *r, *tmp;
+	cJSON *arr;
+
+	(void)who;
+	(void)cmd;
+	all = calloc(n + 1, sizeof(*all));
+	arr = cJSON_AddArrayToObject(data, "rejected");
+	if(all == NULL || arr == NULL){
+		free(all);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	HASH_ITER(hh, st->rejected->entries, r, tmp){
+		all[i++] = r;
+	}
+	qsort(all, n, sizeof(*all), cmp_last_seen);
+	for(i = 0; i < n; i++){
+		cJSON *o = cm_rejected_json(all[i], false);
+		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
+			cJSON_Delete(o);
+			free(all);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	free(all);
+	return CM_OK;
+}
+
+static enum cm_rc get_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_rejected *r;
+	cJSON *o;
+
+	(void)who;
+	if((r = find(st, cmd, err)) == NULL){
+		return CM_ERR_INVAL;
+	}
+	o = cm_rejected_json(r, true);
+	if(o == NULL || !cJSON_AddItemToObject(data, "rejected", o)){
+		cJSON_Delete(o);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return CM_OK;
+}
+
+static enum cm_rc trust_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_rejected *r;
+	struct cm_tenant *cur, *t;
+	const char *anchor = NULL;
+	struct cm_ca *ca;
+	X509 *cert;
+	char id[CM_ID_LEN + 1], rid[CM_ID_LEN + 1];
+	enum cm_rc rc;
+
+	if((r = find(st, cmd, err)) == NULL || cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
+			|| cm_json_get_string(cmd, "anchor", true, &anchor, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(!strcmp(anchor, "root")){
+		/* The top certificate the client sent: it must be a CA. */
+		cert = sk_X509_value(r->chain, sk_X509_num(r->chain) - 1);
+		if(!(X509_get_extension_flags(cert) & EXFLAG_CA)){
+			return cm_err_set(err, CM_ERR_INVAL, "the top certificate of this chain is not a CA: trust its leaf instead");
+		}
+	}else if(!strcmp(anchor, "leaf")){
+		cert = sk_X509_value(r->chain, 0);
+		if(X509_get_extension_flags(cert) & EXFLAG_CA){
+			return cm_err_set(err, CM_ERR_INVAL, "the leaf of this chain is a CA certificate: trust it as root");
+		}
+	}else{
+		return cm_err_set(err, CM_ERR_INVAL, "'anchor' must be root or leaf");
+	}
+	t = cm_tenant_clone(cur);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	rc = cm_cmd_admit(t, cert, "trusted from the rejected list", true, &ca, err);
+	if(rc != CM_OK){
+		cm_tenant_free(&t);
+		return rc;
+	}
+	memcpy(id, ca->id, sizeof(id));
+	memcpy(rid, r->id, sizeof(rid));
+	rc = cm_cmd_put_tenant(st, who, anchor[0] == 'r' ? "trustRejected root" : "trustRejected leaf", t, id, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	cm_rejected_remove(st->rejected, rid);
+	cJSON_AddStringToObject(data, "id", id);
+	cJSON_AddStringToObject(data, "kind", anchor[0] == 'r' ? "ca" : "pinned");
+	return CM_OK;
+}
+
+static enum cm_rc clear_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	size_t n = cm_rejected_count(st->rejected);
+
+	(void)cmd;
+	(void)err;
+	cm_rejected_clear(st->rejected);
+	cm_log(CM_LOG_NOTICE, "%s | clearRejected | count=%zu", who->name, n);
+	cJSON_AddNumberToObject(data, "removed", (double)n);
+	return CM_OK;
+}
+
+const struct cm_command cm_rejected_commands[] = {
+	{"listRejected", list_rejected},
+	{"getRejected", get_rejected},
+	{"trustRejected", trust_rejected},
+	{"clearRejected", clear_rejected},
+	{NULL, NULL},
+};

@@ -1,0 +1,82 @@
+/* getStatus. */
+#include <stdio.h>
+#include <string.h>
+
+#include "control.h"
+#include "json.h"
+
+static time_t not_after(X509 *cert)
+{
+	struct tm tm;
+
+	return ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) ? timegm(&tm) : 0;
+}
+
+static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	const struct cm_tenant *t, *tmp;
+	const struct cm_ca *ca;
+	const struct cm_client *c, *ctmp;
+	const struct cm_server_cert *sc;
+	int tenants = 0, cas = 0, pinned = 0, devices = 0, admins = 0, i;
+	time_t nearest = 0;
+	const char *kind = NULL, *owner = NULL, *id = NULL;
+	cJSON *o, *n;
+
+	(void)who;
+	(void)cmd;
+	HASH_ITER(hh, st->store->tenants, t, tmp){
+		tenants++;
+		for(ca = t->cas; ca; ca = ca->next){
+			time_t na = not_after(ca->cert);
+			ca->pinned ? pinned++ : cas++;
+			if(nearest == 0 || na < nearest){
+				nearest = na;
+				kind = ca->pinned ? "pinned" : "ca";
+				owner = t->name;
+				id = ca->id;
+			}
+		}
+	}
+	for(i = 0; i < CM_SLOT_COUNT; i++){
+		for(sc = st->store->slots[i].certs; sc; sc = sc->next){
+			time_t na = not_after(sc->leaf);
+			if(nearest == 0 || na < nearest){
+				nearest = na;
+				kind = "server";
+				owner = cm_slot_name((enum cm_slot_id)i);
+				id = sc->id;
+			}
+		}
+	}
+	HASH_ITER(hh, st->clients, c, ctmp){
+		c->kind == CM_CLIENT_DEVICE ? devices++ : admins++;
+	}
+	o = cJSON_AddObjectToObject(data, "status");
+	if(o == NULL
+			|| !cJSON_AddNumberToObject(o, "generation", (double)st->store->generation)
+			|| !cJSON_AddNumberToObject(o, "tenants", tenants)
+			|| !cJSON_AddNumberToObject(o, "cas", cas)
+			|| !cJSON_AddNumberToObject(o, "pinned", pinned)
+			|| !cJSON_AddNumberToObject(o, "rejected", (double)cm_rejected_count(st->rejected))
+			|| !cJSON_AddNumberToObject(o, "connectedDevices", devices)
+			|| !cJSON_AddNumberToObject(o, "connectedAdministrators", admins)
+			|| !cJSON_AddNumberToObject(o, "handshakes", (double)st->handshakes_served)){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(kind){
+		n = cJSON_AddObjectToObject(o, "nearestExpiry");
+		if(n == NULL || !cJSON_AddStringToObject(n, "kind", kind)
+				|| !cJSON_AddStringToObject(n, strcmp(kind, "server") ? "tenant" : "slot", owner)
+				|| !cJSON_AddStringToObject(n, "id", id)
+				|| !cm_json_add_time(n, "notAfter", nearest)){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	return CM_OK;
+}
+
+const struct cm_command cm_status_commands[] = {
+	{"getStatus", get_status},
+	{NULL, NULL},
+};
