@@ -17,11 +17,6 @@
 
 #define TICKET_MAGIC "certmgr1"
 
-/* The verify callback gets no argument, and an SSL's only other way to
- * its state, the application-data slot, may belong to the broker or to
- * libwebsockets. An ex_data index is process-wide by nature; this copy of
- * st->ssl_ex_index is what the verify callback reads. */
-static int verify_hs_index = -1;
 
 /* Per handshake, in the SSL's ex_data, freed with the SSL. */
 struct cm_hs {
@@ -30,7 +25,6 @@ struct cm_hs {
 	char tenant[65];
 	enum cm_policy policy;
 	bool verified;          /* a tag was put on the peer's leaf */
-	bool rejected_recorded;
 	bool admin;
 	uint64_t tenant_generation;
 };
@@ -176,36 +170,42 @@ static void peer_address(SSL *ssl, char *buf, size_t len)
 	}
 }
 
-static int verify_cb(int preverify_ok, X509_STORE_CTX *ctx)
+/* The whole verification of a client chain, for every handshake of the
+ * broker's server contexts. Replacing it, rather than hooking the
+ * per-certificate verify callback, is what sees every verdict: OpenSSL
+ * does not call the per-certificate callback on success when the chain is
+ * a single trusted (pinned) certificate. */
+static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 {
+	struct cm_state *st = arg;
 	SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct cm_hs *hs;
-	struct cm_state *st;
+	struct cm_hs *hs = ssl ? SSL_get_ex_data(ssl, st->ssl_ex_index) : NULL;
 	STACK_OF(X509) *chain;
 	X509 *top, *leaf;
 	bool admin;
+	int ok;
 
-	if(ssl == NULL){
-		return preverify_ok;
-	}
-	hs = verify_hs_index >= 0 ? SSL_get_ex_data(ssl, verify_hs_index) : NULL;
+	ok = X509_verify_cert(ctx);
 	if(hs == NULL){
-		return preverify_ok;
+		return ok; /* a listener certmgr does not serve */
 	}
-	st = hs->st;
-	if(!preverify_ok){
+	if(ok != 1){
 		int e = X509_STORE_CTX_get_error(ctx);
 		char addr[64], cn[128] = "";
 		X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+		STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(ctx);
+		STACK_OF(X509) *one = NULL;
+
+		if(cur == NULL){
+			cur = X509_STORE_CTX_get0_cert(ctx);
+		}
 		if(cur){
 			cm_pki_subject_cn(cur, cn, sizeof(cn));
 		}
 		peer_address(ssl, addr, sizeof(addr));
 		cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s at depth %d (CN '%s')",
 				addr, hs->sni, hs->tenant, X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx), cn);
-		if(st->rejected && !hs->rejected_recorded){
-			STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(ctx);
-			STACK_OF(X509) *one = NULL;
+		if(st->rejected){
 			X509 *leaf0 = X509_STORE_CTX_get0_cert(ctx);
 			if((sent == NULL || sk_X509_num(sent) == 0) && leaf0 && (one = sk_X509_new_null()) != NULL){
 				sk_X509_push(one, leaf0);
@@ -213,15 +213,11 @@ static int verify_cb(int preverify_ok, X509_STORE_CTX *ctx)
 			}
 			cm_rejected_record(st->rejected, sent, X509_verify_cert_error_string(e), hs->sni, hs->tenant, addr, time(NULL));
 			sk_X509_free(one);
-			hs->rejected_recorded = true;
 		}
-		return 0;
-	}
-	if(X509_STORE_CTX_get_error_depth(ctx) != 0){
-		return 1;
+		return ok;
 	}
 	chain = X509_STORE_CTX_get0_chain(ctx);
-	leaf = X509_STORE_CTX_get_current_cert(ctx);
+	leaf = X509_STORE_CTX_get0_cert(ctx);
 	top = chain ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
 	admin = top && st->store->admin_ca && X509_cmp(top, st->store->admin_ca) == 0;
 	if(leaf == NULL || !tag_set(st, leaf, admin, hs, X509_STORE_CTX_get0_untrusted(ctx))){
@@ -285,7 +281,7 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 		 * authenticate these clients. */
 		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
 	}else{
-		SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+		SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
 	st->handshakes_served++;
 	return SSL_CLIENT_HELLO_SUCCESS;
@@ -392,6 +388,7 @@ static void ctx_new_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
 		return;
 	}
 	SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
+	SSL_CTX_set_cert_verify_callback(ctx, cert_verify_cb, st);
 	/* Every resumption must pass ticket_dec_cb: no server-side session
 	 * cache, whose resumptions would bypass it. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -411,7 +408,6 @@ enum cm_rc cm_tls_hook_install(struct cm_state *st, struct cm_err *err)
 		cm_tls_hook_remove(st);
 		return cm_err_set(err, CM_ERR_CRYPTO, "cannot register the OpenSSL hooks (%s)", detail);
 	}
-	verify_hs_index = st->ssl_ex_index;
 	return CM_OK;
 }
 
@@ -429,7 +425,6 @@ void cm_tls_hook_remove(struct cm_state *st)
 		CRYPTO_free_ex_index(CRYPTO_EX_INDEX_X509, st->x509_ex_index);
 	}
 	st->ctx_ex_index = st->ssl_ex_index = st->x509_ex_index = -1;
-	verify_hs_index = -1;
 	/* Certificates that outlive the plugin (sessions cached in a context)
 	 * keep a dangling pointer nobody reads: their free callback is gone. */
 	for(tag = st->tags; tag; tag = next){
