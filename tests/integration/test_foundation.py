@@ -11,7 +11,7 @@ import time
 import unittest
 
 from harness import (Broker, Workdir, free_port, served_certificate, cert_subject, tree_digest, broker_uid_gid,
-                     ok, pki, read)
+                     ok, pki, read, ctl, hosts_file, with_hosts)
 
 
 def store_default(store, slot="mqtt"):
@@ -181,8 +181,16 @@ class FoundationTest(unittest.TestCase):
         self.assertIn("set_tcp_nodelay true", conf)
         self.assertIn("per_listener_settings false", conf)
         port, admin_port = free_port(), free_port()
+        acl = self.work.file("acl")
+        shutil.copy(os.path.join(os.path.dirname(src), "acl"), acl)
+        os.chmod(acl, 0o644)
+        passwd = self.work.file("passwd")
+        subprocess.run(["mosquitto_passwd", "-b", "-c", passwd, "backend", "backend-pw"], check=True)
+        os.chmod(passwd, 0o644)
         conf = (conf.replace("/usr/local/lib/mosquitto_certmgr.so", self.work.plugin)
                 .replace("/var/lib/mosquitto/certmgr", self.work.store)
+                .replace("/usr/local/etc/certmgr/acl", acl)
+                .replace("#password_file /usr/local/etc/certmgr/passwd", "password_file " + passwd)
                 .replace("8883", str(port)).replace("8884", str(admin_port)))
         b = self.broker(port=port, conf_name="shipped.conf")
         with open(b.conf, "w") as f:
@@ -190,6 +198,29 @@ class FoundationTest(unittest.TestCase):
         b.start()
         self.assertEqual(served_certificate(port)[1], store_default(self.work.store))
         self.assertEqual(served_certificate(admin_port, host="127.0.0.1")[1], store_default(self.work.store))
+        # certmgr_ctrl's defaults: the loopback admin listener, the admin
+        # certificate of the store.
+        rc, out, err = ctl(b, "createTenant", "ops", "--hostname", "ops.test", "--policy", "token", port=admin_port)
+        self.assertEqual(rc, 0, err)
+        added = subprocess.run([os.environ["CERTMGR_CTRL"], "--store", self.work.store, "-p", str(admin_port),
+                              "addCA", "default", pki("ca-a.pem")], capture_output=True, text=True)
+        self.assertEqual(added.returncode, 0, added.stderr)
+        # The shipped access list: the back-end service (token tenant, user
+        # name and password) reads the devices' telemetry, a device writes.
+        hosts = hosts_file(self.work, ["ops.test"])
+        cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
+        backend = subprocess.Popen(with_hosts(hosts, ["mosquitto_sub", "-h", "ops.test", "-p", str(port), "--cafile", cafile,
+                                                      "--insecure", "-u", "backend", "-P", "backend-pw", "-t", "+/+/+/#",
+                                                      "-C", "1", "-v", "-W", "20"]),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        b.wait_log(" u'backend'")
+        time.sleep(0.3)
+        pub = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(port), "--cafile", cafile,
+                              "--cert", pki("dev-a1.pem"), "--key", pki("dev-a1.key"), "-i", "d:default:sensor:a1",
+                              "-t", "default/sensor/a1/temp", "-m", "19"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(pub.returncode, 0, pub.stderr)
+        out, err = backend.communicate(timeout=20)
+        self.assertEqual(out.strip(), "default/sensor/a1/temp 19", err)
         self.stop_cleanly(b)
 
     # ------------------------------------------------------------------
