@@ -377,6 +377,49 @@ static enum cm_rc json_strlist(const cJSON *obj, const char *name, struct cm_str
 	return rc == CM_OK ? CM_OK : cm_err_set(err, rc, "out of memory");
 }
 
+/* The "crl" object of a trust-list entry, and the CRL file it names. */
+static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca *ca, struct cm_err *err)
+{
+	const cJSON *crl = cJSON_GetObjectItemCaseSensitive(entry, "crl");
+	const char *url = NULL, *learned = NULL, *source = "", *error = "";
+	char path[PATH_MAX];
+	char *text = NULL;
+	size_t len = 0;
+	enum cm_rc rc;
+
+	if(crl == NULL){
+		return CM_OK;
+	}
+	if(!cJSON_IsObject(crl)
+			|| cm_json_get_string(crl, "url", false, &url, err) != CM_OK
+			|| cm_json_get_string(crl, "learnedUrl", false, &learned, err) != CM_OK
+			|| cm_json_get_string(crl, "source", false, &source, err) != CM_OK
+			|| cm_json_get_string(crl, "lastError", false, &error, err) != CM_OK
+			|| cm_json_get_time(crl, "lastAttempt", false, &ca->crl_attempt, err) != CM_OK
+			|| cm_json_get_time(crl, "lastSuccess", false, &ca->crl_success, err) != CM_OK){
+		return cm_err_set(err, CM_ERR_CORRUPT, "CA %s: malformed 'crl'", ca->id);
+	}
+	if((url && (ca->crl_url = strdup(url)) == NULL) || (learned && (ca->crl_learned_url = strdup(learned)) == NULL)){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	snprintf(ca->crl_source, sizeof(ca->crl_source), "%s", source);
+	snprintf(ca->crl_error, sizeof(ca->crl_error), "%s", error);
+	if(ca->crl_source[0] == '\0'){
+		return CM_OK;
+	}
+	if(cm_fs_path(path, sizeof(path), err, "%s/crls/%s.crl", tdir, ca->id) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_fs_read_file(path, CM_STORE_MAX_CRL, &text, &len, err);
+	if(rc == CM_OK){
+		/* Accepted once: loaded without the time checks, so that a broker
+		 * restarted without network still enforces what it knew. */
+		rc = cm_crl_load((unsigned char *)text, len, CM_STORE_MAX_CRL, ca->cert, 0, &ca->crl, err);
+		free(text);
+	}
+	return rc == CM_OK ? CM_OK : in_file(err, CM_ERR_CORRUPT, path);
+}
+
 static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **out, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -441,6 +484,11 @@ static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **o
 		return in_file(err, CM_ERR_CORRUPT, path);
 	}
 	ca->cert = leaf;
+	rc = load_ca_crl(tdir, entry, ca, err);
+	if(rc != CM_OK){
+		cm_ca_free(&ca);
+		return rc;
+	}
 	*out = ca;
 	return CM_OK;
 }
@@ -450,7 +498,7 @@ static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenan
 	char tdir[PATH_MAX], path[PATH_MAX];
 	cJSON *json = NULL;
 	const cJSON *cas = NULL, *entry;
-	const char *jname = NULL, *org = NULL, *policy = NULL;
+	const char *jname = NULL, *org = NULL, *policy = NULL, *revocation = "when-available";
 	struct cm_tenant *t = NULL;
 	struct cm_ca **tail;
 	int64_t gen = 0;
@@ -476,6 +524,7 @@ static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenan
 	if(cm_json_get_string(json, "name", true, &jname, err) != CM_OK
 			|| cm_json_get_string(json, "orgId", true, &org, err) != CM_OK
 			|| cm_json_get_string(json, "policy", true, &policy, err) != CM_OK
+			|| cm_json_get_string(json, "revocation", false, &revocation, err) != CM_OK
 			|| cm_json_get_int(json, "generation", true, 0, INT64_MAX, &gen, err) != CM_OK
 			|| cm_json_get_time(json, "created", true, &t->created, err) != CM_OK
 			|| json_strlist(json, "hostnames", &t->hostnames, err) != CM_OK
@@ -493,6 +542,11 @@ static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenan
 		rc = cm_err_set(err, CM_ERR_CORRUPT, "unknown policy '%s'", policy);
 		goto fail;
 	}
+	if(cm_revocation_parse(revocation) < 0){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "unknown revocation policy '%s'", revocation);
+		goto fail;
+	}
+	t->revocation = (enum cm_revocation)cm_revocation_parse(revocation);
 	if(!cm_identity_part_valid(org)){
 		rc = cm_err_set(err, CM_ERR_CORRUPT, "invalid orgId '%s'", org);
 		goto fail;
@@ -1001,6 +1055,7 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 			|| !cJSON_AddStringToObject(json, "name", t->name)
 			|| !cJSON_AddStringToObject(json, "orgId", t->org_id)
 			|| !cJSON_AddStringToObject(json, "policy", cm_policy_name(t->policy))
+			|| !cJSON_AddStringToObject(json, "revocation", cm_revocation_name(t->revocation))
 			|| !cJSON_AddNumberToObject(json, "generation", (double)t->generation)
 			|| !cm_json_add_time(json, "created", t->created)
 			|| !add_strlist(json, "hostnames", &t->hostnames)
@@ -1021,6 +1076,18 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 				|| !cJSON_AddBoolToObject(e, "pinned", ca->pinned)
 				|| !cm_json_add_time(e, "added", ca->added)){
 			goto nomem;
+		}
+		if(ca->crl_url || ca->crl_learned_url || ca->crl_source[0] || ca->crl_attempt){
+			cJSON *c = cJSON_AddObjectToObject(e, "crl");
+			if(c == NULL
+					|| (ca->crl_url && !cJSON_AddStringToObject(c, "url", ca->crl_url))
+					|| (ca->crl_learned_url && !cJSON_AddStringToObject(c, "learnedUrl", ca->crl_learned_url))
+					|| !cJSON_AddStringToObject(c, "source", ca->crl ? ca->crl_source : "")
+					|| (ca->crl_attempt && !cm_json_add_time(c, "lastAttempt", ca->crl_attempt))
+					|| (ca->crl_success && !cm_json_add_time(c, "lastSuccess", ca->crl_success))
+					|| !cJSON_AddStringToObject(c, "lastError", ca->crl_error)){
+				goto nomem;
+			}
 		}
 	}
 	rc = write_json(path, json, err);
@@ -1065,6 +1132,21 @@ static enum cm_rc write_tenant(const struct cm_store *store, const struct cm_ten
 		}
 		free(pem);
 	}
+	for(ca = t->cas; rc == CM_OK && ca; ca = ca->next){
+		if(!ca->crl_dirty || ca->crl == NULL){
+			continue;
+		}
+		rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/crls", store->dir, t->name);
+		if(rc == CM_OK){
+			rc = cm_fs_mkdir(path, 0700, err);
+		}
+		if(rc == CM_OK){
+			rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/crls/%s.crl", store->dir, t->name, ca->id);
+		}
+		if(rc == CM_OK){
+			rc = cm_fs_write_atomic(path, ca->crl->der, ca->crl->der_len, 0600, err);
+		}
+	}
 	if(rc == CM_OK){
 		rc = write_tenant_json(store, t, err);
 	}
@@ -1079,9 +1161,13 @@ static void remove_dropped_cas(const struct cm_store *store, const struct cm_ten
 	char path[PATH_MAX];
 
 	for(ca = old ? old->cas : NULL; ca; ca = ca->next){
-		if((t == NULL || cm_tenant_find_ca(t, ca->id) == NULL)
-				&& cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, old->name, ca->id) == CM_OK){
-			(void)unlink(path);
+		if(t == NULL || cm_tenant_find_ca(t, ca->id) == NULL){
+			if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, old->name, ca->id) == CM_OK){
+				(void)unlink(path);
+			}
+			if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s.crl", store->dir, old->name, ca->id) == CM_OK){
+				(void)unlink(path);
+			}
 		}
 	}
 }
@@ -1132,6 +1218,9 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 		}
 		return rc;
 	}
+	for(struct cm_ca *ca = t->cas; ca; ca = ca->next){
+		ca->crl_dirty = false;
+	}
 	prev = cm_store_find_tenant(store, t->name);
 	sni_commit(store, prev, list);
 	if(prev){
@@ -1167,6 +1256,9 @@ enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, stru
 	}
 	remove_dropped_cas(store, t, NULL);
 	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas", store->dir, name) == CM_OK){
+		(void)rmdir(path);
+	}
+	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls", store->dir, name) == CM_OK){
 		(void)rmdir(path);
 	}
 	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s", store->dir, name) == CM_OK){

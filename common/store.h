@@ -26,6 +26,7 @@
 #include <uthash.h>
 
 #include "error.h"
+#include "crl.h"
 #include "pki.h"
 
 /* 1: slots only. 2: adds tenants/ and admin/ (the admin CA). */
@@ -33,6 +34,8 @@
 #define CM_DEFAULT_TENANT "default"
 /* No file of the store is legitimately larger than this. */
 #define CM_STORE_MAX_FILE (1024 * 1024)
+/* A CRL of millions of entries is tens of MB. */
+#define CM_STORE_MAX_CRL (256 * 1024 * 1024)
 
 enum cm_slot_id {
 	CM_SLOT_MQTT,
@@ -58,6 +61,11 @@ struct cm_slot {
 	uint64_t generation;
 };
 
+enum cm_revocation {
+	CM_REVOCATION_WHEN_AVAILABLE, /* levels whose CRL is known are checked */
+	CM_REVOCATION_REQUIRED,       /* a level without a fresh CRL refuses */
+};
+
 enum cm_policy {
 	CM_POLICY_CERTIFICATE,
 	CM_POLICY_CERT_TOKEN,
@@ -80,6 +88,14 @@ struct cm_ca {
 	bool active;
 	time_t added;
 	X509 *cert;
+	/* The CRL this CA issues, and where it comes from. */
+	char *crl_url;          /* given by the operator; NULL: none */
+	char *crl_learned_url;  /* from a certificate it issued; NULL: none */
+	char crl_source[12];    /* "url", "upload", "learned", "" */
+	struct cm_crl *crl;     /* shared by the tenant's copies; NULL: unknown */
+	bool crl_dirty;         /* crl not yet written to the store */
+	time_t crl_attempt, crl_success;
+	char crl_error[160];
 	struct cm_ca *next;
 };
 
@@ -90,6 +106,7 @@ struct cm_tenant {
 	char *name;
 	char *org_id;
 	enum cm_policy policy;
+	enum cm_revocation revocation;
 	struct cm_strlist hostnames; /* lower case; "*.example.com" wildcards */
 	struct cm_strlist publish;   /* topic patterns */
 	struct cm_strlist subscribe;
@@ -151,6 +168,10 @@ const struct cm_server_cert *cm_store_slot_default(const struct cm_store *store,
  * Tenants
  * =================================================================== */
 
+const char *cm_revocation_name(enum cm_revocation r);
+/* The revocation policy of that name, or -1. */
+int cm_revocation_parse(const char *name);
+
 const char *cm_policy_name(enum cm_policy policy);
 /* The policy of that name, or -1. */
 int cm_policy_parse(const char *name);
@@ -173,6 +194,8 @@ CM_MUST_CHECK enum cm_rc cm_strlist_set(struct cm_strlist *list, const char *con
 void cm_strlist_clear(struct cm_strlist *list);
 
 struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id);
+/* Frees one trust-list entry not in a tenant; accepts NULL. */
+void cm_ca_free(struct cm_ca **ca);
 
 struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char *name);
 

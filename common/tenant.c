@@ -8,6 +8,22 @@
 
 #include "store.h"
 
+const char *cm_revocation_name(enum cm_revocation r)
+{
+	return r == CM_REVOCATION_REQUIRED ? "required" : "when-available";
+}
+
+int cm_revocation_parse(const char *name)
+{
+	if(name && !strcmp(name, "when-available")){
+		return CM_REVOCATION_WHEN_AVAILABLE;
+	}
+	if(name && !strcmp(name, "required")){
+		return CM_REVOCATION_REQUIRED;
+	}
+	return -1;
+}
+
 static const char *const policy_names[CM_POLICY_COUNT] = {"certificate", "certificate+token", "token"};
 
 const char *cm_policy_name(enum cm_policy policy)
@@ -125,10 +141,18 @@ static void ca_free(struct cm_ca **pca)
 {
 	if(pca && *pca){
 		free((*pca)->description);
+		free((*pca)->crl_url);
+		free((*pca)->crl_learned_url);
+		cm_crl_free(&(*pca)->crl);
 		X509_free((*pca)->cert);
 		free(*pca);
 		*pca = NULL;
 	}
+}
+
+void cm_ca_free(struct cm_ca **pca)
+{
+	ca_free(pca);
 }
 
 void cm_tenant_free(struct cm_tenant **pt)
@@ -187,6 +211,7 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 	t->name = strdup(src->name);
 	t->org_id = strdup(src->org_id);
 	t->policy = src->policy;
+	t->revocation = src->revocation;
 	t->created = src->created;
 	t->generation = src->generation;
 	if(t->name == NULL || t->org_id == NULL
@@ -209,6 +234,18 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 		copy->added = ca->added;
 		X509_up_ref(ca->cert);
 		copy->cert = ca->cert;
+		if((ca->crl_url && (copy->crl_url = strdup(ca->crl_url)) == NULL)
+				|| (ca->crl_learned_url && (copy->crl_learned_url = strdup(ca->crl_learned_url)) == NULL)){
+			ca_free(&copy);
+			cm_tenant_free(&t);
+			return NULL;
+		}
+		memcpy(copy->crl_source, ca->crl_source, sizeof(copy->crl_source));
+		copy->crl = cm_crl_ref(ca->crl);
+		copy->crl_dirty = ca->crl_dirty;
+		copy->crl_attempt = ca->crl_attempt;
+		copy->crl_success = ca->crl_success;
+		memcpy(copy->crl_error, ca->crl_error, sizeof(copy->crl_error));
 		*tail = copy;
 		tail = &copy->next;
 	}

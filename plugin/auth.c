@@ -12,6 +12,7 @@
 #include <mosquitto_plugin.h>
 
 #include "auth.h"
+#include "revocation.h"
 #include "log.h"
 #include "tls_hook.h"
 #include "topic.h"
@@ -128,6 +129,14 @@ static const char *refusal(const struct cm_state *st, const struct cm_client *c,
 	ok = X509_verify_cert(ctx);
 	if(ok != 1){
 		snprintf(buf, len, "its certificate no longer verifies: %s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	}else{
+		char why_buf[256];
+		int xerr;
+		const char *why = cm_revocation_check(t, X509_STORE_CTX_get0_chain(ctx), time(NULL), &xerr, why_buf, sizeof(why_buf));
+		if(why){
+			snprintf(buf, len, "%s", why);
+			ok = 0;
+		}
 	}
 	X509_STORE_CTX_free(ctx);
 	ERR_clear_error();

@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,16 @@ enum cm_rc cm_cmd_strings(const cJSON *cmd, const char *name, size_t max, const 
 	return CM_OK;
 }
 
+struct cm_request {
+	char *clientid;
+	struct cm_caller who;
+	cJSON *root;                 /* the request */
+	cJSON *out, *responses;      /* the response being built */
+	const cJSON *cursor;         /* the next command */
+	cJSON *pending_resp, *pending_data;
+	struct cm_request *next;
+};
+
 static cJSON *error_response(const char *command, const char *error)
 {
 	cJSON *r = cJSON_CreateObject();
@@ -104,7 +115,28 @@ static cJSON *error_response(const char *command, const char *error)
 	return r;
 }
 
-static cJSON *run_one(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd)
+/* Completes the response entry resp of a command with rc. */
+static void complete(cJSON *resp, cJSON *data, const cJSON *cmd, enum cm_rc rc, const struct cm_err *err)
+{
+	const cJSON *corr = cJSON_GetObjectItemCaseSensitive(cmd, "correlationData");
+
+	if(rc == CM_OK){
+		if(cJSON_GetArraySize(data) > 0){
+			cJSON_AddItemToObject(resp, "data", data);
+			data = NULL;
+		}
+	}else{
+		cJSON_AddStringToObject(resp, "error", rc == CM_ERR_NOMEM ? "out of memory" : (err && err->msg[0] ? err->msg : "failed"));
+	}
+	cJSON_Delete(data);
+	if(cJSON_IsString(corr)){
+		cJSON_AddStringToObject(resp, "correlationData", corr->valuestring);
+	}
+}
+
+/* Runs one command. Returns its response entry, or NULL when it waits
+ * (then req holds the entry and its data). */
+static cJSON *run_one(struct cm_state *st, struct cm_request *req, const cJSON *cmd)
 {
 	const cJSON *corr = NULL;
 	const char *name = NULL;
@@ -121,8 +153,7 @@ static cJSON *run_one(struct cm_state *st, const struct cm_caller *who, const cJ
 	}
 	corr = cJSON_GetObjectItemCaseSensitive(cmd, "correlationData");
 	if(corr && !cJSON_IsString(corr)){
-		resp = error_response(name, "'correlationData' must be a string");
-		return resp;
+		return error_response(name, "'correlationData' must be a string");
 	}
 	c = find_command(name);
 	data = cJSON_CreateObject();
@@ -130,64 +161,118 @@ static cJSON *run_one(struct cm_state *st, const struct cm_caller *who, const cJ
 	if(data == NULL || resp == NULL || !cJSON_AddStringToObject(resp, "command", name)){
 		cJSON_Delete(data);
 		cJSON_Delete(resp);
-		return NULL;
+		return error_response("Unknown", "out of memory");
 	}
 	if(c == NULL){
 		rc = cm_err_set(&err, CM_ERR_INVAL, "unknown command '%.64s'", name);
 	}else{
-		rc = c->fn(st, who, cmd, data, &err);
+		rc = c->fn(st, &req->who, cmd, data, &err);
 	}
-	if(rc == CM_OK){
-		if(cJSON_GetArraySize(data) > 0){
-			cJSON_AddItemToObject(resp, "data", data);
-			data = NULL;
-		}
-	}else{
-		if(rc == CM_ERR_NOMEM){
-			cm_err_set(&err, rc, "out of memory");
-		}
-		cJSON_AddStringToObject(resp, "error", err.msg[0] ? err.msg : "failed");
+	if(rc == CM_PENDING){
+		req->pending_resp = resp;
+		req->pending_data = data;
+		return NULL;
 	}
-	cJSON_Delete(data);
-	if(corr){
-		cJSON_AddStringToObject(resp, "correlationData", corr->valuestring);
-	}
+	complete(resp, data, cmd, rc, &err);
 	return resp;
 }
 
-char *cm_control_handle(struct cm_state *st, const struct cm_caller *who, const char *payload, size_t len)
+static void request_free(struct cm_request *req)
 {
-	cJSON *root = NULL, *out, *responses, *r;
-	const cJSON *commands, *cmd;
-	char *text;
+	cJSON_Delete(req->root);
+	cJSON_Delete(req->out);
+	cJSON_Delete(req->pending_resp);
+	cJSON_Delete(req->pending_data);
+	free(req->clientid);
+	free(req);
+}
 
-	out = cJSON_CreateObject();
-	responses = out ? cJSON_AddArrayToObject(out, "responses") : NULL;
-	if(responses == NULL){
-		cJSON_Delete(out);
-		return NULL;
+static void deliver(struct cm_request *req)
+{
+	char *text = cJSON_PrintUnformatted(req->out);
+	char *payload;
+	size_t len;
+	int rc;
+
+	if(text == NULL || strlen(text) > INT_MAX){
+		free(text);
+		cm_log(CM_LOG_WARNING, "cannot build the control response for '%s'", req->clientid);
+		return;
 	}
-	if(len > st->max_payload){
-		char msg[128];
-		snprintf(msg, sizeof(msg), "payload of %zu bytes is over the limit of %zu", len, st->max_payload);
-		cJSON_AddItemToArray(responses, error_response("Unknown", msg));
-	}else if((root = cJSON_ParseWithLength(payload, len)) == NULL || !cJSON_IsObject(root)){
-		cJSON_AddItemToArray(responses, error_response("Unknown", "payload is not a JSON object"));
-	}else if(!cJSON_IsArray(commands = cJSON_GetObjectItemCaseSensitive(root, "commands"))){
-		cJSON_AddItemToArray(responses, error_response("Unknown", "'commands' must be an array"));
-	}else{
-		cJSON_ArrayForEach(cmd, commands){
-			r = run_one(st, who, cmd);
-			if(r == NULL){
-				r = error_response("Unknown", "out of memory");
-			}
-			cJSON_AddItemToArray(responses, r);
+	/* The broker takes the payload and frees it with its own allocator. */
+	len = strlen(text);
+	payload = mosquitto_malloc(len);
+	if(payload == NULL){
+		free(text);
+		return;
+	}
+	memcpy(payload, text, len);
+	free(text);
+	rc = mosquitto_broker_publish(req->clientid, CM_CONTROL_RESPONSE_TOPIC, (int)len, payload, 0, false, NULL);
+	if(rc != MOSQ_ERR_SUCCESS){
+		mosquitto_free(payload);
+		cm_log(CM_LOG_WARNING, "cannot publish the control response to '%s' (error %d)", req->clientid, rc);
+	}
+}
+
+/* Runs the commands from the cursor on; true when the request is done. */
+static bool run(struct cm_state *st, struct cm_request *req)
+{
+	while(req->cursor){
+		const cJSON *cmd = req->cursor;
+		cJSON *r = run_one(st, req, cmd);
+
+		req->cursor = cmd->next;
+		if(r == NULL){
+			return false; /* waits for a download */
+		}
+		cJSON_AddItemToArray(req->responses, r);
+	}
+	return true;
+}
+
+static void unlink_request(struct cm_state *st, struct cm_request *req)
+{
+	struct cm_request **pp;
+
+	for(pp = &st->requests; *pp; pp = &(*pp)->next){
+		if(*pp == req){
+			*pp = req->next;
+			return;
 		}
 	}
-	cJSON_Delete(root);
-	text = cJSON_PrintUnformatted(out);
-	cJSON_Delete(out);
-	return text;
+}
+
+cJSON *cm_control_pending_data(struct cm_request *req)
+{
+	return req->pending_data;
+}
+
+void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc rc, const struct cm_err *err)
+{
+	const cJSON *cmd;
+	cJSON *resp = req->pending_resp;
+
+	/* The command that waited is the one before the cursor. */
+	for(cmd = cJSON_GetObjectItemCaseSensitive(req->root, "commands")->child; cmd && cmd->next != req->cursor; cmd = cmd->next){
+	}
+	complete(resp, req->pending_data, cmd, rc, err);
+	req->pending_resp = req->pending_data = NULL;
+	cJSON_AddItemToArray(req->responses, resp);
+	if(run(st, req)){
+		unlink_request(st, req);
+		deliver(req);
+		request_free(req);
+	}
+}
+
+void cm_control_cleanup(struct cm_state *st)
+{
+	while(st->requests){
+		struct cm_request *req = st->requests;
+		st->requests = req->next;
+		request_free(req);
+	}
 }
 
 static bool is_loopback(const char *addr)
@@ -199,37 +284,48 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_control *ed = event_data;
 	struct cm_state *st = userdata;
-	struct cm_caller who;
-	char *text, *payload;
-	size_t len;
-	int rc;
+	struct cm_request *req;
+	const cJSON *commands;
+	enum cm_admin_via via;
+	char msg[128];
 
 	(void)event;
-	who.name = mosquitto_client_id(ed->client);
-	who.via = cm_auth_admin(st, ed->client);
-	who.loopback = is_loopback(mosquitto_client_address(ed->client));
-	if(who.via == CM_ADMIN_NONE){
+	via = cm_auth_admin(st, ed->client);
+	if(via == CM_ADMIN_NONE){
 		/* The ACL check already denies this; the handler checks again. */
-		cm_log(CM_LOG_NOTICE, "denied a control request from '%s': not an administrator", who.name);
+		cm_log(CM_LOG_NOTICE, "denied a control request from '%s': not an administrator", mosquitto_client_id(ed->client));
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	text = cm_control_handle(st, &who, ed->payload, ed->payloadlen);
-	if(text == NULL){
+	req = calloc(1, sizeof(*req));
+	if(req == NULL || (req->clientid = strdup(mosquitto_client_id(ed->client))) == NULL
+			|| (req->out = cJSON_CreateObject()) == NULL
+			|| (req->responses = cJSON_AddArrayToObject(req->out, "responses")) == NULL){
+		if(req){
+			request_free(req);
+		}
 		return MOSQ_ERR_NOMEM;
 	}
-	/* The broker takes the payload and frees it with its own allocator. */
-	len = strlen(text);
-	payload = mosquitto_malloc(len);
-	if(payload == NULL){
-		free(text);
-		return MOSQ_ERR_NOMEM;
+	req->who.name = req->clientid;
+	req->who.via = via;
+	req->who.loopback = is_loopback(mosquitto_client_address(ed->client));
+	req->who.req = req;
+	if(ed->payloadlen > st->max_payload){
+		snprintf(msg, sizeof(msg), "payload of %u bytes is over the limit of %zu", ed->payloadlen, st->max_payload);
+		cJSON_AddItemToArray(req->responses, error_response("Unknown", msg));
+	}else if((req->root = cJSON_ParseWithLength(ed->payload, ed->payloadlen)) == NULL || !cJSON_IsObject(req->root)){
+		cJSON_AddItemToArray(req->responses, error_response("Unknown", "payload is not a JSON object"));
+	}else if(!cJSON_IsArray(commands = cJSON_GetObjectItemCaseSensitive(req->root, "commands"))){
+		cJSON_AddItemToArray(req->responses, error_response("Unknown", "'commands' must be an array"));
+	}else{
+		req->cursor = commands->child;
 	}
-	memcpy(payload, text, len);
-	free(text);
-	rc = mosquitto_broker_publish(who.name, CM_CONTROL_RESPONSE_TOPIC, (int)len, payload, 0, false, NULL);
-	if(rc != MOSQ_ERR_SUCCESS){
-		mosquitto_free(payload);
-		cm_log(CM_LOG_WARNING, "cannot publish the control response to '%s' (error %d)", who.name, rc);
+	if(run(st, req)){
+		deliver(req);
+		request_free(req);
+	}else{
+		/* Waits for a download; other requests go on meanwhile. */
+		req->next = st->requests;
+		st->requests = req;
 	}
-	return rc;
+	return MOSQ_ERR_SUCCESS;
 }

@@ -18,11 +18,15 @@ struct cm_caller {
 	const char *name;      /* client id */
 	enum cm_admin_via via;
 	bool loopback;         /* connected from 127.0.0.0/8 or ::1 */
+	struct cm_request *req;
 };
 
 /* A command handler: reads its fields from cmd (type-checked before
  * anything is allocated), fills data on success, or returns an error
- * with err telling a person what was wrong. */
+ * with err telling a person what was wrong. A handler that waits for a
+ * download returns CM_PENDING and, when it is done, calls
+ * cm_control_resume with the request of who. */
+#define CM_PENDING ((enum cm_rc)100)
 typedef enum cm_rc (*cm_command_fn)(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err);
 
 struct cm_command {
@@ -32,9 +36,14 @@ struct cm_command {
 
 int cm_control_cb(int event, void *event_data, void *userdata);
 
-/* Runs one request payload and returns the response JSON text (malloc'd),
- * or NULL when out of memory. Separate from the callback for the fuzzer. */
-char *cm_control_handle(struct cm_state *st, const struct cm_caller *who, const char *payload, size_t len);
+/* The data object of the command a pending request waits on: the
+ * handler's continuation fills it. */
+cJSON *cm_control_pending_data(struct cm_request *req);
+/* Ends the waiting command (rc CM_OK, or an error with err) and runs the
+ * rest of the request; the response goes out when all are done. */
+void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc rc, const struct cm_err *err);
+/* Drops the requests still waiting (plugin cleanup). */
+void cm_control_cleanup(struct cm_state *st);
 
 /* Command tables of the entities (cmd_*.c). */
 extern const struct cm_command cm_tenant_commands[];

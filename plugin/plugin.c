@@ -16,6 +16,8 @@
 #include "auth.h"
 #include "brokerconf.h"
 #include "control.h"
+#include "fetch.h"
+#include "revocation.h"
 #include "fsutil.h"
 #include "log.h"
 #include "state.h"
@@ -74,6 +76,9 @@ static void state_free(struct cm_state **pst)
 		return;
 	}
 	st = *pst;
+	cm_fetch_cleanup(st);
+	cm_control_cleanup(st);
+	cm_revocation_cleanup(st);
 	cm_tls_hook_remove(st);
 	cm_auth_clear(st);
 	if(st->store){
@@ -189,6 +194,25 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 		}else if(!strcmp(key, "admin_users")){
 			if(parse_admin_users(st, value, err) != CM_OK){
 				return CM_ERR_INVAL;
+			}
+		}else if(!strncmp(key, "crl_", 4)){
+			char *end;
+			unsigned long long v;
+			errno = 0;
+			v = strtoull(value, &end, 10);
+			if(errno || end == value || *end){
+				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s must be a number", key);
+			}
+			if(!strcmp(key, "crl_connect_timeout") && v >= 1 && v <= 300){
+				st->fetch_opts.connect_timeout = (long)v;
+			}else if(!strcmp(key, "crl_timeout") && v >= 1 && v <= 3600){
+				st->fetch_opts.timeout = (long)v;
+			}else if(!strcmp(key, "crl_max_redirects") && v <= 20){
+				st->fetch_opts.max_redirects = (long)v;
+			}else if(!strcmp(key, "crl_max_size") && v >= 1024 && v <= CM_STORE_MAX_CRL){
+				st->fetch_opts.max_size = (size_t)v;
+			}else{
+				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s: unknown option or value out of range", key);
 			}
 		}else if(!strcmp(key, "rejected_max")){
 			char *end;
@@ -308,6 +332,7 @@ static int tick_cb(int event, void *event_data, void *userdata)
 {
 	struct cm_state *st = userdata;
 
+	cm_fetch_step(st);
 	cm_auth_tick_cb(event, event_data, userdata);
 	if(st->rejected && st->rejected->dirty && time(NULL) - st->rejected_saved >= REJECTED_SAVE_INTERVAL){
 		flush_rejected(st);
@@ -381,11 +406,16 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	st->ctx_ex_index = st->ssl_ex_index = st->x509_ex_index = -1;
 	st->max_payload = 1024 * 1024;
 	st->rejected_max = 1000;
+	st->fetch_opts.connect_timeout = 5;
+	st->fetch_opts.timeout = 15;
+	st->fetch_opts.max_redirects = 3;
+	st->fetch_opts.max_size = 64 * 1024 * 1024;
 
 	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
 			|| check_broker_config(broker_conf, &err) != CM_OK
 			|| cm_store_open(st->store_dir, st->hostname, &st->store, &created, &err) != CM_OK
 			|| open_rejected(st, &err) != CM_OK
+			|| cm_fetch_init(st, &st->fetch_opts, &err) != CM_OK
 			|| cm_tls_hook_install(st, &err) != CM_OK
 			|| register_callbacks(st, &err) != CM_OK){
 		cm_log(CM_LOG_ERR, "refusing to start: %s", err.msg);

@@ -7,6 +7,7 @@
 
 #include <uthash.h>
 
+#include "fetch.h"
 #include "identity.h"
 #include "rejected.h"
 #include "store.h"
@@ -56,6 +57,10 @@ struct cm_client {
 	UT_hash_handle hh;
 };
 
+struct cm_fetcher;
+struct cm_request;
+struct cm_learning;
+
 struct cm_state {
 	void *plugin_id; /* mosquitto_plugin_id_t *, opaque here */
 	char *store_dir;
@@ -70,6 +75,7 @@ struct cm_state {
 	int admin_user_count;
 	size_t max_payload;
 	size_t rejected_max;
+	struct cm_fetch_options fetch_opts;
 	/* OpenSSL ex_data indexes; -1 when not installed. */
 	int ctx_ex_index;
 	int ssl_ex_index;
@@ -78,6 +84,9 @@ struct cm_state {
 	struct cm_client *clients;
 	time_t next_expiry;  /* earliest not_after of the connected devices */
 	struct cm_rejected_list *rejected;
+	struct cm_fetcher *fetcher;      /* CRL downloads */
+	struct cm_request *requests;     /* control requests waiting on one */
+	struct cm_learning *learning;    /* CRLs being learned, by tenant/CA */
 	time_t rejected_saved; /* when rejected.json was last written */
 	uint64_t handshakes_served;
 };

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "sni.h"
+#include "revocation.h"
 #include "tls_hook.h"
 
 #define TICKET_MAGIC "certmgr1"
@@ -220,6 +221,28 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 	leaf = X509_STORE_CTX_get0_cert(ctx);
 	top = chain ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
 	admin = top && st->store->admin_ca && X509_cmp(top, st->store->admin_ca) == 0;
+	if(!admin){
+		const struct cm_tenant *tenant = cm_store_find_tenant(st->store, hs->tenant);
+		char why_buf[256], addr[64];
+		const char *why;
+		int xerr = X509_V_ERR_CERT_REVOKED;
+
+		if(tenant == NULL){
+			X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+			return 0;
+		}
+		cm_revocation_learn(st, tenant, chain);
+		why = cm_revocation_check(tenant, chain, time(NULL), &xerr, why_buf, sizeof(why_buf));
+		if(why){
+			peer_address(ssl, addr, sizeof(addr));
+			cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s", addr, hs->sni, hs->tenant, why);
+			if(st->rejected){
+				cm_rejected_record(st->rejected, X509_STORE_CTX_get0_untrusted(ctx), why, hs->sni, hs->tenant, addr, time(NULL));
+			}
+			X509_STORE_CTX_set_error(ctx, xerr);
+			return 0;
+		}
+	}
 	if(leaf == NULL || !tag_set(st, leaf, admin, hs, X509_STORE_CTX_get0_untrusted(ctx))){
 		X509_STORE_CTX_set_error(ctx, X509_V_ERR_OUT_OF_MEM);
 		return 0;
@@ -362,6 +385,23 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 		cm_log(CM_LOG_INFO, "session resumption refused (made for tenant %s generation %llu, now %s generation %llu): full handshake",
 				tenant, gen, hs->tenant, (unsigned long long)hs->tenant_generation);
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	/* Revoked since the session began? (A new CRL also changes the
+	 * tenant's generation, so this is the second line of defence.) */
+	if(!admin){
+		const struct cm_tenant *t = cm_store_find_tenant(st->store, hs->tenant);
+		struct cm_ca *issuer = t ? cm_rev_issuer_of(t, peer) : NULL;
+		STACK_OF(X509) *two = sk_X509_new_null();
+		char why_buf[256];
+		int xerr;
+		bool refused = t == NULL || two == NULL || !sk_X509_push(two, peer)
+			|| (issuer && !sk_X509_push(two, issuer->cert))
+			|| cm_revocation_check(t, two, time(NULL), &xerr, why_buf, sizeof(why_buf)) != NULL;
+		sk_X509_free(two);
+		if(refused){
+			cm_log(CM_LOG_INFO, "session resumption refused (revocation): full handshake");
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
+		}
 	}
 	/* The resumed peer certificate is a fresh object: tag it. */
 	if(!tag_set(st, peer, admin == 1, hs, NULL)){

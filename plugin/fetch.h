@@ -1,0 +1,38 @@
+#ifndef CM_FETCH_H
+#define CM_FETCH_H
+/* CRL downloads on libcurl's multi interface, stepped from MOSQ_EVT_TICK:
+ * the broker thread never waits for the network. Only http and https,
+ * bounded redirects, connect and total timeouts, a maximum size, https
+ * verified against the system CAs. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+struct cm_state;
+
+struct cm_fetch_options {
+	long connect_timeout; /* seconds */
+	long timeout;         /* seconds, the whole transfer */
+	long max_redirects;
+	size_t max_size;      /* bytes */
+};
+
+/* Called once per fetch, on the broker thread: rc CM_OK with the body, or
+ * an error with a sentence in error. aborted: the plugin is shutting
+ * down; free ctx and do nothing else. */
+typedef void (*cm_fetch_done_fn)(struct cm_state *st, void *ctx, enum cm_rc rc, const unsigned char *body, size_t len,
+		const char *error, bool aborted);
+
+CM_MUST_CHECK enum cm_rc cm_fetch_init(struct cm_state *st, const struct cm_fetch_options *opts, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_fetch_start(struct cm_state *st, const char *url, cm_fetch_done_fn done, void *ctx, struct cm_err *err);
+/* Moves the transfers on and delivers the finished ones. */
+void cm_fetch_step(struct cm_state *st);
+/* Aborts everything (done is called with aborted true) and frees. */
+void cm_fetch_cleanup(struct cm_state *st);
+
+/* True when url is an http:// or https:// URL of sane length. */
+bool cm_fetch_url_valid(const char *url);
+
+#endif
