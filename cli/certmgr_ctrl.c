@@ -61,11 +61,13 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  listTenants\n"
 		"  getTenant TENANT\n"
-		"  createTenant TENANT [--hostname H]... [--org ORG] [--policy P]\n"
+		"  createTenant TENANT [--hostname H]... [--org ORG] [--policy P] [--revocation R]\n"
 		"               [--publish PATTERN]... [--subscribe PATTERN]...\n"
 		"  modifyTenant TENANT [the options of createTenant] [--no-hostnames]\n"
 		"  deleteTenant TENANT\n"
-		"  addCA TENANT CERTFILE [--description TEXT] [--inactive]\n"
+		"  addCA TENANT CERTFILE [--description TEXT] [--inactive] [--crl-url URL]\n"
+		"  modifyCA TENANT ID [--description TEXT] [--crl-url URL]\n"
+		"  uploadCRL TENANT CRLFILE\n"
 		"  removeCA TENANT ID\n"
 		"  setCAState TENANT ID --active|--inactive\n"
 		"  clearCAs TENANT\n"
@@ -81,7 +83,7 @@ static void usage(FILE *f)
 		"  clearRejected\n"
 		"  getStatus\n"
 		"\n"
-		"Policies: certificate, certificate+token, token.\n", DEFAULT_STORE);
+		"Policies: certificate, certificate+token, token. Revocation: when-available, required.\n", DEFAULT_STORE);
 }
 
 /* ===================================================================
@@ -129,10 +131,12 @@ struct spec {
 static const struct spec specs[] = {
 	{"listTenants", {NULL}, ""},
 	{"getTenant", {"tenant"}, ""},
-	{"createTenant", {"tenant"}, "HOLBS"},
-	{"modifyTenant", {"tenant"}, "HOLBSN"},
+	{"createTenant", {"tenant"}, "HOLBSV"},
+	{"modifyTenant", {"tenant"}, "HOLBSNV"},
 	{"deleteTenant", {"tenant"}, ""},
-	{"addCA", {"tenant", "@certificate"}, "DI"},
+	{"addCA", {"tenant", "@certificate"}, "DIU"},
+	{"modifyCA", {"tenant", "id"}, "DU"},
+	{"uploadCRL", {"tenant", "@crl"}, ""},
 	{"removeCA", {"tenant", "id"}, ""},
 	{"setCAState", {"tenant", "id"}, "AI"},
 	{"clearCAs", {"tenant"}, ""},
@@ -174,6 +178,8 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 		{"active", no_argument, NULL, 'A'},
 		{"format", required_argument, NULL, 'F'},
 		{"anchor", required_argument, NULL, 'R'},
+		{"revocation", required_argument, NULL, 'V'},
+		{"crl-url", required_argument, NULL, 'U'},
 		{NULL, 0, NULL, 0},
 	};
 	const struct spec *sp = NULL;
@@ -231,6 +237,8 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 			case 'A': cJSON_AddBoolToObject(cmd, "active", true); break;
 			case 'F': cJSON_AddStringToObject(cmd, "format", optarg); break;
 			case 'R': cJSON_AddStringToObject(cmd, "anchor", optarg); break;
+			case 'V': cJSON_AddStringToObject(cmd, "revocation", optarg); break;
+			case 'U': cJSON_AddStringToObject(cmd, "crlUrl", optarg); break;
 		}
 	}
 	if(optind != argc){

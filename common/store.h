@@ -91,7 +91,7 @@ struct cm_ca {
 	/* The CRL this CA issues, and where it comes from. */
 	char *crl_url;          /* given by the operator; NULL: none */
 	char *crl_learned_url;  /* from a certificate it issued; NULL: none */
-	char crl_source[12];    /* "url", "upload", "learned", "" */
+	char crl_source[24];    /* "url", "distribution-point", "upload", "learned", "" */
 	struct cm_crl *crl;     /* shared by the tenant's copies; NULL: unknown */
 	bool crl_dirty;         /* crl not yet written to the store */
 	time_t crl_attempt, crl_success;

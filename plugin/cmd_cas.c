@@ -2,6 +2,7 @@
  * listCAs, getCA, exportTrustList, trustCertificate, untrustCertificate,
  * inspectCertificate. Every way a certificate enters a trust list goes
  * through cm_cmd_admit. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include <openssl/x509v3.h>
 
 #include "control.h"
+#include "fetch.h"
+#include "revocation.h"
 #include "json.h"
 #include "log.h"
 
@@ -82,6 +85,34 @@ static void ca_unlink(struct cm_tenant *t, const char *id)
 	}
 }
 
+/* The CRL state of a CA: where its CRL comes from and what is known. */
+static bool add_crl_state(cJSON *o, const struct cm_ca *ca, bool full)
+{
+	cJSON *c = cJSON_AddObjectToObject(o, "crl");
+
+	if(c == NULL || !cJSON_AddStringToObject(c, "source", ca->crl && ca->crl_source[0] ? ca->crl_source : "none")){
+		return false;
+	}
+	if(!full){
+		return !ca->crl || cJSON_AddNumberToObject(c, "revoked", (double)ca->crl->count);
+	}
+	if((ca->crl_url && !cJSON_AddStringToObject(c, "url", ca->crl_url))
+			|| (ca->crl_learned_url && !cJSON_AddStringToObject(c, "learnedUrl", ca->crl_learned_url))
+			|| (ca->crl_attempt && !cm_json_add_time(c, "lastAttempt", ca->crl_attempt))
+			|| (ca->crl_success && !cm_json_add_time(c, "lastSuccess", ca->crl_success))
+			|| (ca->crl_error[0] && !cJSON_AddStringToObject(c, "lastError", ca->crl_error))){
+		return false;
+	}
+	if(ca->crl){
+		if(!cm_json_add_time(c, "thisUpdate", ca->crl->this_update)
+				|| (ca->crl->next_update && !cm_json_add_time(c, "nextUpdate", ca->crl->next_update))
+				|| !cJSON_AddNumberToObject(c, "revoked", (double)ca->crl->count)){
+			return false;
+		}
+	}
+	return true;
+}
+
 static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format)
 {
 	cJSON *o = full ? cm_pki_cert_details(ca->cert) : cJSON_CreateObject();
@@ -100,6 +131,10 @@ static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format)
 	if(!cJSON_AddStringToObject(o, "description", ca->description)
 			|| !cJSON_AddBoolToObject(o, "active", ca->active)
 			|| !cm_json_add_time(o, "added", ca->added)){
+		cJSON_Delete(o);
+		return NULL;
+	}
+	if(!ca->pinned && !add_crl_state(o, ca, full)){
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -142,22 +177,131 @@ static struct cm_ca *find_entry(const struct cm_tenant *t, const cJSON *cmd, int
 	return ca;
 }
 
+/* A command waiting for a CRL download: what it needs to finish. */
+struct crl_wait {
+	struct cm_request *req;
+	char who[256];
+	char command[16];
+	char tenant[65];
+	char ca_id[CM_ID_LEN + 1];
+	X509 *cert;          /* addCA: the CA to admit once its CRL is in */
+	char *desc;
+	bool active;
+	bool url_given;      /* crlUrl (the CA's own CRL) or its distribution point */
+	char url[2048];
+};
+
+static void crl_wait_free(struct crl_wait *w)
+{
+	X509_free(w->cert);
+	free(w->desc);
+	free(w);
+}
+
+/* Puts a downloaded or uploaded CRL in place on entry e of t, checking
+ * who signed it: e itself, or (from e's distribution point) the issuer
+ * of e when that issuer is in t. */
+static enum cm_rc attach_crl(struct cm_state *st, struct cm_tenant *t, struct cm_ca *e, const unsigned char *body, size_t len,
+		const char *source, const char *url, bool issuer_allowed, struct cm_err *err)
+{
+	struct cm_crl *crl = NULL;
+	struct cm_ca *target = e;
+	struct cm_ca *issuer;
+	struct cm_err first;
+	time_t now = time(NULL);
+
+	if(cm_crl_load(body, len, st->fetch_opts.max_size, e->cert, now, &crl, &first) != CM_OK){
+		issuer = issuer_allowed ? cm_rev_issuer_of(t, e->cert) : NULL;
+		if(issuer == NULL || cm_crl_load(body, len, st->fetch_opts.max_size, issuer->cert, now, &crl, err) != CM_OK){
+			/* The reason against the CA itself says most. */
+			*err = first;
+			return CM_ERR_INVAL;
+		}
+		if(cm_crl_is_revoked(crl, X509_get0_serialNumber(e->cert))){
+			cm_crl_free(&crl);
+			return cm_err_set(err, CM_ERR_INVAL, "this CA is revoked by its issuer's CRL");
+		}
+		target = issuer;
+		source = "learned";
+		free(target->crl_learned_url);
+		target->crl_learned_url = url ? strdup(url) : NULL;
+	}
+	cm_crl_free(&target->crl);
+	target->crl = crl;
+	target->crl_dirty = true;
+	snprintf(target->crl_source, sizeof(target->crl_source), "%s", source);
+	target->crl_attempt = target->crl_success = now;
+	target->crl_error[0] = '\0';
+	return CM_OK;
+}
+
+static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, const unsigned char *body, size_t len, const char *error, bool aborted)
+{
+	struct crl_wait *w = ctx;
+	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
+	struct cm_tenant *cur, *t = NULL;
+	struct cm_ca *ca = NULL;
+	struct cm_err err = {{0}};
+	enum cm_rc rc;
+
+	if(aborted){
+		crl_wait_free(w);
+		return;
+	}
+	if(frc != CM_OK){
+		rc = cm_err_set(&err, CM_ERR_INVAL, "the CRL for this CA cannot be fetched from %s: %s", w->url, error);
+	}else if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
+		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
+	}else if((t = cm_tenant_clone(cur)) == NULL){
+		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+	}else if((rc = cm_cmd_admit(t, w->cert, w->desc, w->active, &ca, &err)) == CM_OK){
+		if(w->url_given && (ca->crl_url = strdup(w->url)) == NULL){
+			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+		}else{
+			rc = attach_crl(st, t, ca, body, len, w->url_given ? "url" : "distribution-point", w->url, true, &err);
+			if(rc != CM_OK){
+				char reason[sizeof(err.msg)];
+				memcpy(reason, err.msg, sizeof(reason));
+				cm_err_set(&err, rc, "the CRL from %s is refused: %s", w->url, reason);
+			}
+		}
+	}
+	if(rc == CM_OK){
+		memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
+		rc = cm_cmd_put_tenant(st, &who, "addCA", t, w->ca_id, &err);
+		t = NULL;
+		if(rc == CM_OK){
+			cJSON *o = ca_json(cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id), true, "pem");
+			if(o && !cJSON_AddItemToObject(cm_control_pending_data(w->req), "ca", o)){
+				cJSON_Delete(o);
+			}
+		}
+	}
+	cm_tenant_free(&t);
+	cm_control_resume(st, w->req, rc, &err);
+	crl_wait_free(w);
+}
+
 static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	const char *pem = NULL, *desc = "";
+	const char *pem = NULL, *desc = "", *crl_url = NULL;
 	bool active = true;
 	struct cm_tenant *cur, *t;
 	STACK_OF(X509) *certs = NULL;
 	struct cm_ca *ca;
-	char id[CM_ID_LEN + 1];
+	char id[CM_ID_LEN + 1], cdp[2048];
 	cJSON *o;
 	enum cm_rc rc;
 
 	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
 			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
 			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK
+			|| cm_json_get_string(cmd, "crlUrl", false, &crl_url, err) != CM_OK
 			|| cm_json_get_bool(cmd, "active", false, &active, err) != CM_OK){
 		return CM_ERR_INVAL;
+	}
+	if(crl_url && !cm_fetch_url_valid(crl_url)){
+		return cm_err_set(err, CM_ERR_INVAL, "'crlUrl' must be an http:// or https:// URL");
 	}
 	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
 	if(rc != CM_OK){
@@ -178,6 +322,30 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	rc = cm_cmd_admit(t, sk_X509_value(certs, 0), desc, active, &ca, err);
+	if(rc == CM_OK && (crl_url || cm_crl_distribution_point(ca->cert, cdp, sizeof(cdp)))){
+		/* A CA that names a CRL is admitted only once that CRL is in
+		 * hand: the answer waits for the download. */
+		struct crl_wait *w = calloc(1, sizeof(*w));
+		if(w == NULL || (w->desc = strdup(desc)) == NULL){
+			free(w);
+			rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}else{
+			w->req = who->req;
+			snprintf(w->who, sizeof(w->who), "%s", who->name);
+			snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
+			w->cert = sk_X509_value(certs, 0);
+			X509_up_ref(w->cert);
+			w->active = active;
+			w->url_given = crl_url != NULL;
+			snprintf(w->url, sizeof(w->url), "%s", crl_url ? crl_url : cdp);
+			rc = cm_fetch_start(st, w->url, add_ca_fetched, w, err);
+			if(rc == CM_OK){
+				rc = CM_PENDING;
+			}else{
+				crl_wait_free(w);
+			}
+		}
+	}
 	sk_X509_pop_free(certs, X509_free);
 	if(rc != CM_OK){
 		cm_tenant_free(&t);
@@ -193,6 +361,190 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 		cJSON_Delete(o);
 	}
 	return CM_OK;
+}
+
+static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	const char *text = NULL;
+	struct cm_tenant *cur, *t;
+	STACK_OF(X509) *cands;
+	struct cm_ca *ca, *e;
+	unsigned char *der = NULL;
+	const unsigned char *body;
+	size_t len;
+	X509 *issuer;
+	char id[CM_ID_LEN + 1];
+	enum cm_rc rc;
+
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || cm_json_get_string(cmd, "crl", true, &text, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	len = strlen(text);
+	body = (const unsigned char *)text;
+	if(strstr(text, "-----BEGIN") == NULL){
+		/* base64 DER */
+		if(len > INT_MAX || (der = malloc(len / 4 * 3 + 4)) == NULL){
+			return cm_err_set(err, CM_ERR_INVAL, "'crl' is too large");
+		}
+		int n = EVP_DecodeBlock(der, (const unsigned char *)text, (int)len);
+		if(n <= 0){
+			free(der);
+			return cm_err_set(err, CM_ERR_INVAL, "'crl' is neither PEM nor base64 DER");
+		}
+		len = (size_t)n - (len >= 2 && text[len - 1] == '=' ? (text[len - 2] == '=' ? 2 : 1) : 0);
+		body = der;
+	}
+	cands = sk_X509_new_null();
+	for(ca = cur->cas; cands && ca; ca = ca->next){
+		if(!ca->pinned){
+			sk_X509_push(cands, ca->cert);
+		}
+	}
+	issuer = cands ? cm_crl_find_issuer(body, len, cands) : NULL;
+	sk_X509_free(cands);
+	if(issuer == NULL){
+		free(der);
+		return cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name);
+	}
+	t = cm_tenant_clone(cur);
+	e = t ? cm_rev_entry_for(t, issuer) : NULL;
+	if(e == NULL){
+		free(der);
+		cm_tenant_free(&t);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	rc = attach_crl(st, t, e, body, len, "upload", NULL, false, err);
+	free(der);
+	if(rc != CM_OK){
+		cm_tenant_free(&t);
+		return rc;
+	}
+	memcpy(id, e->id, sizeof(id));
+	rc = cm_cmd_put_tenant(st, who, "uploadCRL", t, id, err);
+	if(rc == CM_OK){
+		e = cm_tenant_find_ca(t, id);
+		cJSON_AddStringToObject(data, "id", id);
+		cJSON_AddNumberToObject(data, "revoked", (double)e->crl->count);
+		cm_json_add_time(data, "thisUpdate", e->crl->this_update);
+		if(e->crl->next_update){
+			cm_json_add_time(data, "nextUpdate", e->crl->next_update);
+		}
+	}
+	return rc;
+}
+
+static void modify_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, const unsigned char *body, size_t len, const char *error, bool aborted)
+{
+	struct crl_wait *w = ctx;
+	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
+	struct cm_tenant *cur, *t = NULL;
+	struct cm_ca *e;
+	struct cm_err err = {{0}};
+	enum cm_rc rc;
+
+	if(aborted){
+		crl_wait_free(w);
+		return;
+	}
+	if(frc != CM_OK){
+		rc = cm_err_set(&err, CM_ERR_INVAL, "the CRL cannot be fetched from %s: %s", w->url, error);
+	}else if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL || cm_tenant_find_ca(cur, w->ca_id) == NULL){
+		rc = cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
+	}else if((t = cm_tenant_clone(cur)) == NULL){
+		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+	}else{
+		e = cm_tenant_find_ca(t, w->ca_id);
+		free(e->crl_url);
+		e->crl_url = strdup(w->url);
+		if(w->desc){
+			free(e->description);
+			e->description = strdup(w->desc);
+		}
+		if(e->crl_url == NULL || e->description == NULL){
+			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+		}else if((rc = attach_crl(st, t, e, body, len, "url", w->url, false, &err)) != CM_OK){
+			char reason[sizeof(err.msg)];
+			memcpy(reason, err.msg, sizeof(reason));
+			cm_err_set(&err, rc, "the CRL from %s is refused: %s", w->url, reason);
+		}
+	}
+	if(rc == CM_OK){
+		rc = cm_cmd_put_tenant(st, &who, "modifyCA", t, w->ca_id, &err);
+		t = NULL;
+		if(rc == CM_OK){
+			cJSON *o = ca_json(cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id), false, NULL);
+			if(o && !cJSON_AddItemToObject(cm_control_pending_data(w->req), "ca", o)){
+				cJSON_Delete(o);
+			}
+		}
+	}
+	cm_tenant_free(&t);
+	cm_control_resume(st, w->req, rc, &err);
+	crl_wait_free(w);
+}
+
+static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *cur, *t;
+	struct cm_ca *ca;
+	const char *desc = NULL, *crl_url = NULL;
+	char id[CM_ID_LEN + 1];
+	enum cm_rc rc;
+
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
+			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK
+			|| cm_json_get_string(cmd, "crlUrl", false, &crl_url, err) != CM_OK
+			|| (ca = find_entry(cur, cmd, 0, err)) == NULL){
+		return CM_ERR_INVAL;
+	}
+	if(desc == NULL && crl_url == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give description or crlUrl");
+	}
+	if(desc && strlen(desc) > MAX_DESCRIPTION){
+		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", MAX_DESCRIPTION);
+	}
+	if(crl_url){
+		struct crl_wait *w;
+		if(!cm_fetch_url_valid(crl_url)){
+			return cm_err_set(err, CM_ERR_INVAL, "'crlUrl' must be an http:// or https:// URL");
+		}
+		w = calloc(1, sizeof(*w));
+		if(w == NULL || (desc && (w->desc = strdup(desc)) == NULL)){
+			free(w);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		w->req = who->req;
+		snprintf(w->who, sizeof(w->who), "%s", who->name);
+		snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
+		memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
+		snprintf(w->url, sizeof(w->url), "%s", crl_url);
+		rc = cm_fetch_start(st, w->url, modify_ca_fetched, w, err);
+		if(rc != CM_OK){
+			crl_wait_free(w);
+			return rc;
+		}
+		return CM_PENDING;
+	}
+	memcpy(id, ca->id, sizeof(id));
+	t = cm_tenant_clone(cur);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	ca = cm_tenant_find_ca(t, id);
+	free(ca->description);
+	ca->description = strdup(desc);
+	if(ca->description == NULL){
+		cm_tenant_free(&t);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	rc = cm_cmd_put_tenant(st, who, "modifyCA", t, id, err);
+	if(rc == CM_OK){
+		cJSON *o = ca_json(cm_tenant_find_ca(t, id), false, NULL);
+		if(o && !cJSON_AddItemToObject(data, "ca", o)){
+			cJSON_Delete(o);
+		}
+	}
+	return rc;
 }
 
 /* removeCA and untrustCertificate: an entry leaves the trust list. */
@@ -462,6 +814,8 @@ static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_calle
 
 const struct cm_command cm_ca_commands[] = {
 	{"addCA", add_ca},
+	{"modifyCA", modify_ca},
+	{"uploadCRL", upload_crl},
 	{"removeCA", remove_ca},
 	{"setCAState", set_ca_state},
 	{"clearCAs", clear_cas},

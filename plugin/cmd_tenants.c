@@ -14,20 +14,23 @@
 struct tenant_fields {
 	const char *org;
 	int policy; /* -1: not given */
+	int revocation; /* -1: not given */
 	const cJSON *hosts, *pub, *sub;
 	size_t nhosts, npub, nsub;
 };
 
 static enum cm_rc read_fields(const cJSON *cmd, struct tenant_fields *f, struct cm_err *err)
 {
-	const char *policy = NULL;
+	const char *policy = NULL, *revocation = NULL;
 	const cJSON *item;
 	char norm[254];
 
 	memset(f, 0, sizeof(*f));
 	f->policy = -1;
+	f->revocation = -1;
 	if(cm_json_get_string(cmd, "orgId", false, &f->org, err) != CM_OK
 			|| cm_json_get_string(cmd, "policy", false, &policy, err) != CM_OK
+			|| cm_json_get_string(cmd, "revocation", false, &revocation, err) != CM_OK
 			|| cm_cmd_strings(cmd, "hostnames", MAX_HOSTNAMES, &f->hosts, &f->nhosts, err) != CM_OK
 			|| cm_cmd_strings(cmd, "publishPatterns", MAX_PATTERNS, &f->pub, &f->npub, err) != CM_OK
 			|| cm_cmd_strings(cmd, "subscribePatterns", MAX_PATTERNS, &f->sub, &f->nsub, err) != CM_OK){
@@ -38,6 +41,9 @@ static enum cm_rc read_fields(const cJSON *cmd, struct tenant_fields *f, struct 
 	}
 	if(policy && (f->policy = cm_policy_parse(policy)) < 0){
 		return cm_err_set(err, CM_ERR_INVAL, "'policy' must be certificate, certificate+token or token");
+	}
+	if(revocation && (f->revocation = cm_revocation_parse(revocation)) < 0){
+		return cm_err_set(err, CM_ERR_INVAL, "'revocation' must be when-available or required");
 	}
 	cJSON_ArrayForEach(item, f->hosts){
 		if(cm_hostname_normalize(item->valuestring, norm, err) != CM_OK){
@@ -104,6 +110,9 @@ static enum cm_rc apply_fields(struct cm_tenant *t, const struct tenant_fields *
 	if(f->policy >= 0){
 		t->policy = (enum cm_policy)f->policy;
 	}
+	if(f->revocation >= 0){
+		t->revocation = (enum cm_revocation)f->revocation;
+	}
 	if((f->hosts && set_list(&t->hostnames, f->hosts, f->nhosts, true) != CM_OK)
 			|| (f->pub && set_list(&t->publish, f->pub, f->npub, false) != CM_OK)
 			|| (f->sub && set_list(&t->subscribe, f->sub, f->nsub, false) != CM_OK)){
@@ -139,6 +148,7 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 			|| !cJSON_AddStringToObject(o, "tenant", t->name)
 			|| !cJSON_AddStringToObject(o, "orgId", t->org_id)
 			|| !cJSON_AddStringToObject(o, "policy", cm_policy_name(t->policy))
+			|| !cJSON_AddStringToObject(o, "revocation", cm_revocation_name(t->revocation))
 			|| !add_list(o, "hostnames", &t->hostnames)
 			|| !cJSON_AddNumberToObject(o, "caCount", count)){
 		cJSON_Delete(o);
@@ -221,8 +231,8 @@ static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who
 	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || read_fields(cmd, &f, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	if(f.org == NULL && f.policy < 0 && f.hosts == NULL && f.pub == NULL && f.sub == NULL){
-		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give orgId, policy, hostnames, publishPatterns or subscribePatterns");
+	if(f.org == NULL && f.policy < 0 && f.revocation < 0 && f.hosts == NULL && f.pub == NULL && f.sub == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give orgId, policy, revocation, hostnames, publishPatterns or subscribePatterns");
 	}
 	t = cm_tenant_clone(cur);
 	if(t == NULL || apply_fields(t, &f, err) != CM_OK){

@@ -10,7 +10,7 @@ from harness import Broker, Workdir, control, SOURCE_DIR
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 # Fields whose value is the moment of the change: any time stamp will do.
-MOMENTS = {"created", "added", "firstSeen", "lastSeen"}
+MOMENTS = {"created", "added", "firstSeen", "lastSeen", "lastAttempt", "lastSuccess"}
 # A documented "..." stands for a value that depends on the broker's own
 # self-signed certificate or on the traffic so far; the key must be there.
 ANY = "..."
