@@ -102,10 +102,16 @@ static void test_a_valid_crl_is_indexed(void **state)
 	assert_false(revoked(c, 1010));
 	assert_false(revoked(c, 999));
 	assert_true(c->next_update > time(NULL));
-	/* shared by reference */
-	assert_ptr_equal(cm_crl_ref(c), c);
-	cm_crl_free(&c);
-	assert_null(c);
+	/* shared by reference: freed at the last */
+	{
+		struct cm_crl *again = cm_crl_ref(c);
+		assert_ptr_equal(again, c);
+		cm_crl_free(&c);
+		assert_null(c);
+		assert_int_equal(again->refs, 1);
+		cm_crl_free(&again);
+		cm_crl_free(&again); /* twice is fine */
+	}
 	OPENSSL_free(der);
 }
 
