@@ -66,7 +66,8 @@ static void usage(FILE *f)
 		"  modifyTenant TENANT [the options of createTenant] [--no-hostnames]\n"
 		"  deleteTenant TENANT\n"
 		"  addCA TENANT CERTFILE [--description TEXT] [--inactive] [--crl-url URL]\n"
-		"  modifyCA TENANT ID [--description TEXT] [--crl-url URL]\n"
+		"  modifyCA TENANT ID [--description TEXT] [--crl-url URL] [--stale-policy fail-closed|fail-open]\n"
+		"  refreshCRL TENANT ID\n"
 		"  uploadCRL TENANT CRLFILE\n"
 		"  removeCA TENANT ID\n"
 		"  setCAState TENANT ID --active|--inactive\n"
@@ -135,7 +136,8 @@ static const struct spec specs[] = {
 	{"modifyTenant", {"tenant"}, "HOLBSNV"},
 	{"deleteTenant", {"tenant"}, ""},
 	{"addCA", {"tenant", "@certificate"}, "DIU"},
-	{"modifyCA", {"tenant", "id"}, "DU"},
+	{"modifyCA", {"tenant", "id"}, "DUT"},
+	{"refreshCRL", {"tenant", "id"}, ""},
 	{"uploadCRL", {"tenant", "@crl"}, ""},
 	{"removeCA", {"tenant", "id"}, ""},
 	{"setCAState", {"tenant", "id"}, "AI"},
@@ -180,6 +182,7 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 		{"anchor", required_argument, NULL, 'R'},
 		{"revocation", required_argument, NULL, 'V'},
 		{"crl-url", required_argument, NULL, 'U'},
+		{"stale-policy", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
 	const struct spec *sp = NULL;
@@ -239,6 +242,7 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 			case 'R': cJSON_AddStringToObject(cmd, "anchor", optarg); break;
 			case 'V': cJSON_AddStringToObject(cmd, "revocation", optarg); break;
 			case 'U': cJSON_AddStringToObject(cmd, "crlUrl", optarg); break;
+			case 'T': cJSON_AddStringToObject(cmd, "stalePolicy", optarg); break;
 		}
 	}
 	if(optind != argc){

@@ -214,6 +214,15 @@ enum cm_rc cm_crl_load(const unsigned char *buf, size_t len, size_t max_len, X50
 	return CM_OK;
 }
 
+void cm_crl_drop_der(struct cm_crl *c)
+{
+	if(c){
+		free(c->der);
+		c->der = NULL;
+		c->der_len = 0;
+	}
+}
+
 struct cm_crl *cm_crl_ref(struct cm_crl *crl)
 {
 	if(crl){

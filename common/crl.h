@@ -27,7 +27,7 @@ struct cm_crl {
 	size_t mask;
 	unsigned char *arena;
 	size_t arena_len;
-	unsigned char *der;  /* the CRL as received, to store it */
+	unsigned char *der;  /* the CRL as received, to store it; NULL once stored */
 	size_t der_len;
 };
 
@@ -43,6 +43,9 @@ CM_MUST_CHECK enum cm_rc cm_crl_load(const unsigned char *buf, size_t len, size_
 X509 *cm_crl_find_issuer(const unsigned char *buf, size_t len, STACK_OF(X509) *candidates);
 
 bool cm_crl_is_revoked(const struct cm_crl *crl, const ASN1_INTEGER *serial);
+
+/* Frees the DER copy once it is on disk (or not needed). */
+void cm_crl_drop_der(struct cm_crl *crl);
 
 struct cm_crl *cm_crl_ref(struct cm_crl *crl);
 /* Drops one reference; frees at the last. Accepts NULL, sets *crl NULL. */

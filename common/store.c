@@ -381,7 +381,8 @@ static enum cm_rc json_strlist(const cJSON *obj, const char *name, struct cm_str
 static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca *ca, struct cm_err *err)
 {
 	const cJSON *crl = cJSON_GetObjectItemCaseSensitive(entry, "crl");
-	const char *url = NULL, *learned = NULL, *source = "", *error = "";
+	const char *url = NULL, *learned = NULL, *source = "", *error = "", *stale = "fail-closed";
+	int64_t failures = 0;
 	char path[PATH_MAX];
 	char *text = NULL;
 	size_t len = 0;
@@ -396,9 +397,15 @@ static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca
 			|| cm_json_get_string(crl, "source", false, &source, err) != CM_OK
 			|| cm_json_get_string(crl, "lastError", false, &error, err) != CM_OK
 			|| cm_json_get_time(crl, "lastAttempt", false, &ca->crl_attempt, err) != CM_OK
-			|| cm_json_get_time(crl, "lastSuccess", false, &ca->crl_success, err) != CM_OK){
+			|| cm_json_get_time(crl, "lastSuccess", false, &ca->crl_success, err) != CM_OK
+			|| cm_json_get_time(crl, "nextAttempt", false, &ca->crl_next_attempt, err) != CM_OK
+			|| cm_json_get_int(crl, "failures", false, 0, 1000000, &failures, err) != CM_OK
+			|| cm_json_get_string(crl, "stalePolicy", false, &stale, err) != CM_OK
+			|| (strcmp(stale, "fail-closed") && strcmp(stale, "fail-open"))){
 		return cm_err_set(err, CM_ERR_CORRUPT, "CA %s: malformed 'crl'", ca->id);
 	}
+	ca->stale_fail_open = !strcmp(stale, "fail-open");
+	ca->crl_failures = (int)failures;
 	if((url && (ca->crl_url = strdup(url)) == NULL) || (learned && (ca->crl_learned_url = strdup(learned)) == NULL)){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
@@ -416,6 +423,7 @@ static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca
 		 * restarted without network still enforces what it knew. */
 		rc = cm_crl_load((unsigned char *)text, len, CM_STORE_MAX_CRL, ca->cert, 0, &ca->crl, err);
 		free(text);
+		cm_crl_drop_der(ca->crl); /* the file is the copy */
 	}
 	return rc == CM_OK ? CM_OK : in_file(err, CM_ERR_CORRUPT, path);
 }
@@ -1077,7 +1085,7 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 				|| !cm_json_add_time(e, "added", ca->added)){
 			goto nomem;
 		}
-		if(ca->crl_url || ca->crl_learned_url || ca->crl_source[0] || ca->crl_attempt){
+		if(ca->crl_url || ca->crl_learned_url || ca->crl_source[0] || ca->crl_attempt || ca->stale_fail_open){
 			cJSON *c = cJSON_AddObjectToObject(e, "crl");
 			if(c == NULL
 					|| (ca->crl_url && !cJSON_AddStringToObject(c, "url", ca->crl_url))
@@ -1085,7 +1093,10 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 					|| !cJSON_AddStringToObject(c, "source", ca->crl ? ca->crl_source : "")
 					|| (ca->crl_attempt && !cm_json_add_time(c, "lastAttempt", ca->crl_attempt))
 					|| (ca->crl_success && !cm_json_add_time(c, "lastSuccess", ca->crl_success))
-					|| !cJSON_AddStringToObject(c, "lastError", ca->crl_error)){
+					|| !cJSON_AddStringToObject(c, "lastError", ca->crl_error)
+					|| !cJSON_AddStringToObject(c, "stalePolicy", ca->stale_fail_open ? "fail-open" : "fail-closed")
+					|| (ca->crl_next_attempt && !cm_json_add_time(c, "nextAttempt", ca->crl_next_attempt))
+					|| !cJSON_AddNumberToObject(c, "failures", ca->crl_failures)){
 				goto nomem;
 			}
 		}
@@ -1133,7 +1144,7 @@ static enum cm_rc write_tenant(const struct cm_store *store, const struct cm_ten
 		free(pem);
 	}
 	for(ca = t->cas; rc == CM_OK && ca; ca = ca->next){
-		if(!ca->crl_dirty || ca->crl == NULL){
+		if(!ca->crl_dirty || ca->crl == NULL || ca->crl->der == NULL){
 			continue;
 		}
 		rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/crls", store->dir, t->name);

@@ -96,6 +96,13 @@ struct cm_ca {
 	bool crl_dirty;         /* crl not yet written to the store */
 	time_t crl_attempt, crl_success;
 	char crl_error[160];
+	bool stale_fail_open;   /* past nextUpdate: accept (true) or refuse */
+	/* Refresh scheduling: kept on the live entry (and copied with it),
+	 * written to the store with the next change of the tenant. */
+	time_t crl_next_attempt;
+	int crl_failures;
+	bool crl_in_flight;     /* a download is under way (not stored) */
+	bool crl_stale_seen;    /* its going stale was acted on (not stored) */
 	struct cm_ca *next;
 };
 

@@ -246,6 +246,11 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 		copy->crl_attempt = ca->crl_attempt;
 		copy->crl_success = ca->crl_success;
 		memcpy(copy->crl_error, ca->crl_error, sizeof(copy->crl_error));
+		copy->stale_fail_open = ca->stale_fail_open;
+		copy->crl_next_attempt = ca->crl_next_attempt;
+		copy->crl_failures = ca->crl_failures;
+		copy->crl_in_flight = ca->crl_in_flight;
+		copy->crl_stale_seen = ca->crl_stale_seen;
 		*tail = copy;
 		tail = &copy->next;
 	}

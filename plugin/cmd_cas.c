@@ -11,6 +11,7 @@
 
 #include "control.h"
 #include "fetch.h"
+#include "refresh.h"
 #include "revocation.h"
 #include "json.h"
 #include "log.h"
@@ -100,7 +101,10 @@ static bool add_crl_state(cJSON *o, const struct cm_ca *ca, bool full)
 			|| (ca->crl_learned_url && !cJSON_AddStringToObject(c, "learnedUrl", ca->crl_learned_url))
 			|| (ca->crl_attempt && !cm_json_add_time(c, "lastAttempt", ca->crl_attempt))
 			|| (ca->crl_success && !cm_json_add_time(c, "lastSuccess", ca->crl_success))
-			|| (ca->crl_error[0] && !cJSON_AddStringToObject(c, "lastError", ca->crl_error))){
+			|| (ca->crl_error[0] && !cJSON_AddStringToObject(c, "lastError", ca->crl_error))
+			|| !cJSON_AddStringToObject(c, "stalePolicy", ca->stale_fail_open ? "fail-open" : "fail-closed")
+			|| (ca->crl_next_attempt && !cm_json_add_time(c, "nextAttempt", ca->crl_next_attempt))
+			|| !cJSON_AddNumberToObject(c, "failures", ca->crl_failures)){
 		return false;
 	}
 	if(ca->crl){
@@ -235,10 +239,11 @@ static enum cm_rc attach_crl(struct cm_state *st, struct cm_tenant *t, struct cm
 	return CM_OK;
 }
 
-static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, const unsigned char *body, size_t len, const char *error, bool aborted)
+static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
 {
 	struct crl_wait *w = ctx;
 	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
+	const unsigned char *body = *pbody;
 	struct cm_tenant *cur, *t = NULL;
 	struct cm_ca *ca = NULL;
 	struct cm_err err = {{0}};
@@ -433,10 +438,11 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 	return rc;
 }
 
-static void modify_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, const unsigned char *body, size_t len, const char *error, bool aborted)
+static void modify_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
 {
 	struct crl_wait *w = ctx;
 	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
+	const unsigned char *body = *pbody;
 	struct cm_tenant *cur, *t = NULL;
 	struct cm_ca *e;
 	struct cm_err err = {{0}};
@@ -487,18 +493,25 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 {
 	struct cm_tenant *cur, *t;
 	struct cm_ca *ca;
-	const char *desc = NULL, *crl_url = NULL;
+	const char *desc = NULL, *crl_url = NULL, *stale = NULL;
 	char id[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
 	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
 			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK
 			|| cm_json_get_string(cmd, "crlUrl", false, &crl_url, err) != CM_OK
+			|| cm_json_get_string(cmd, "stalePolicy", false, &stale, err) != CM_OK
 			|| (ca = find_entry(cur, cmd, 0, err)) == NULL){
 		return CM_ERR_INVAL;
 	}
-	if(desc == NULL && crl_url == NULL){
-		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give description or crlUrl");
+	if(desc == NULL && crl_url == NULL && stale == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give description, crlUrl or stalePolicy");
+	}
+	if(stale && strcmp(stale, "fail-closed") && strcmp(stale, "fail-open")){
+		return cm_err_set(err, CM_ERR_INVAL, "'stalePolicy' must be fail-closed or fail-open");
+	}
+	if(crl_url && stale){
+		return cm_err_set(err, CM_ERR_INVAL, "give crlUrl and stalePolicy in two commands");
 	}
 	if(desc && strlen(desc) > MAX_DESCRIPTION){
 		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", MAX_DESCRIPTION);
@@ -531,11 +544,17 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	ca = cm_tenant_find_ca(t, id);
-	free(ca->description);
-	ca->description = strdup(desc);
-	if(ca->description == NULL){
-		cm_tenant_free(&t);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	if(stale){
+		ca->stale_fail_open = !strcmp(stale, "fail-open");
+		ca->crl_stale_seen = false;
+	}
+	if(desc){
+		free(ca->description);
+		ca->description = strdup(desc);
+		if(ca->description == NULL){
+			cm_tenant_free(&t);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
 	}
 	rc = cm_cmd_put_tenant(st, who, "modifyCA", t, id, err);
 	if(rc == CM_OK){
@@ -812,10 +831,25 @@ static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_calle
 	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 }
 
+static enum cm_rc refresh_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t;
+	struct cm_ca *ca;
+	enum cm_rc rc;
+
+	(void)data;
+	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK || (ca = find_entry(t, cmd, 0, err)) == NULL){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_refresh_now(st, who, t->name, ca->id, err);
+	return rc == CM_OK ? CM_PENDING : rc;
+}
+
 const struct cm_command cm_ca_commands[] = {
 	{"addCA", add_ca},
 	{"modifyCA", modify_ca},
 	{"uploadCRL", upload_crl},
+	{"refreshCRL", refresh_crl},
 	{"removeCA", remove_ca},
 	{"setCAState", set_ca_state},
 	{"clearCAs", clear_cas},

@@ -4,6 +4,7 @@
 
 #include "control.h"
 #include "json.h"
+#include "refresh.h"
 
 static time_t not_after(X509 *cert)
 {
@@ -63,6 +64,13 @@ static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, c
 			|| !cJSON_AddNumberToObject(o, "connectedAdministrators", admins)
 			|| !cJSON_AddNumberToObject(o, "handshakes", (double)st->handshakes_served)){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	{
+		cJSON *crls = cm_refresh_health(st);
+		if(crls == NULL || !cJSON_AddItemToObject(o, "crls", crls)){
+			cJSON_Delete(crls);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
 	}
 	if(kind){
 		n = cJSON_AddObjectToObject(o, "nearestExpiry");

@@ -159,14 +159,14 @@ void cm_fetch_step(struct cm_state *st)
 		}
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
 		if(msg->data.result == CURLE_OK){
-			f->done(st, f->ctx, CM_OK, f->body, f->len, NULL, false);
+			f->done(st, f->ctx, CM_OK, &f->body, f->len, NULL, false);
 		}else{
 			if(f->too_big || msg->data.result == CURLE_FILESIZE_EXCEEDED){
 				snprintf(error, sizeof(error), "the CRL is larger than the limit of %zu bytes", f->max);
 			}else{
 				snprintf(error, sizeof(error), "%s", f->errbuf[0] ? f->errbuf : curl_easy_strerror(msg->data.result));
 			}
-			f->done(st, f->ctx, CM_ERR_IO, NULL, 0, error, false);
+			f->done(st, f->ctx, CM_ERR_IO, &f->body, 0, error, false);
 		}
 		finish(fr, f);
 	}
@@ -181,7 +181,7 @@ void cm_fetch_cleanup(struct cm_state *st)
 	}
 	while(fr->list){
 		struct cm_fetch *f = fr->list;
-		f->done(st, f->ctx, CM_ERR_IO, NULL, 0, "certmgr is shutting down", true);
+		f->done(st, f->ctx, CM_ERR_IO, &f->body, 0, "certmgr is shutting down", true);
 		finish(fr, f);
 	}
 	curl_multi_cleanup(fr->multi);

@@ -20,9 +20,10 @@ struct cm_fetch_options {
 };
 
 /* Called once per fetch, on the broker thread: rc CM_OK with the body, or
- * an error with a sentence in error. aborted: the plugin is shutting
- * down; free ctx and do nothing else. */
-typedef void (*cm_fetch_done_fn)(struct cm_state *st, void *ctx, enum cm_rc rc, const unsigned char *body, size_t len,
+ * an error with a sentence in error. The callee may take the body (a
+ * malloc'd buffer) by setting *body to NULL. aborted: the plugin is
+ * shutting down; free ctx and do nothing else. */
+typedef void (*cm_fetch_done_fn)(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char **body, size_t len,
 		const char *error, bool aborted);
 
 CM_MUST_CHECK enum cm_rc cm_fetch_init(struct cm_state *st, const struct cm_fetch_options *opts, struct cm_err *err);

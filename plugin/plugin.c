@@ -17,7 +17,9 @@
 #include "brokerconf.h"
 #include "control.h"
 #include "fetch.h"
+#include "refresh.h"
 #include "revocation.h"
+#include "worker.h"
 #include "fsutil.h"
 #include "log.h"
 #include "state.h"
@@ -76,6 +78,7 @@ static void state_free(struct cm_state **pst)
 		return;
 	}
 	st = *pst;
+	cm_worker_stop(st);
 	cm_fetch_cleanup(st);
 	cm_control_cleanup(st);
 	cm_revocation_cleanup(st);
@@ -211,6 +214,12 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 				st->fetch_opts.max_redirects = (long)v;
 			}else if(!strcmp(key, "crl_max_size") && v >= 1024 && v <= CM_STORE_MAX_CRL){
 				st->fetch_opts.max_size = (size_t)v;
+			}else if(!strcmp(key, "crl_refresh_interval") && v >= 1 && v <= 31 * 86400){
+				st->refresh_interval = (time_t)v;
+			}else if(!strcmp(key, "crl_retry_min") && v >= 1 && v <= 86400){
+				st->retry_min = (time_t)v;
+			}else if(!strcmp(key, "crl_retry_max") && v >= 1 && v <= 7 * 86400){
+				st->retry_max = (time_t)v;
 			}else{
 				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s: unknown option or value out of range", key);
 			}
@@ -333,6 +342,8 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	struct cm_state *st = userdata;
 
 	cm_fetch_step(st);
+	cm_worker_drain(st);
+	cm_refresh_tick(st, time(NULL));
 	cm_auth_tick_cb(event, event_data, userdata);
 	if(st->rejected && st->rejected->dirty && time(NULL) - st->rejected_saved >= REJECTED_SAVE_INTERVAL){
 		flush_rejected(st);
@@ -410,12 +421,16 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	st->fetch_opts.timeout = 15;
 	st->fetch_opts.max_redirects = 3;
 	st->fetch_opts.max_size = 64 * 1024 * 1024;
+	st->refresh_interval = 3600;
+	st->retry_min = 30;
+	st->retry_max = 3600;
 
 	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
 			|| check_broker_config(broker_conf, &err) != CM_OK
 			|| cm_store_open(st->store_dir, st->hostname, &st->store, &created, &err) != CM_OK
 			|| open_rejected(st, &err) != CM_OK
 			|| cm_fetch_init(st, &st->fetch_opts, &err) != CM_OK
+			|| cm_worker_start(st, &err) != CM_OK
 			|| cm_tls_hook_install(st, &err) != CM_OK
 			|| register_callbacks(st, &err) != CM_OK){
 		cm_log(CM_LOG_ERR, "refusing to start: %s", err.msg);

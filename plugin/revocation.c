@@ -79,9 +79,10 @@ static const char *check_level(const struct cm_tenant *t, const struct cm_ca *e,
 		}
 		return NULL;
 	}
-	if(required && e->crl->next_update && e->crl->next_update < now){
+	if(e->crl->next_update && e->crl->next_update < now && (required || !e->stale_fail_open)){
 		*x509_err = X509_V_ERR_CRL_HAS_EXPIRED;
-		snprintf(buf, len, "the CRL of CA '%s' is out of date (revocation required)", cn_of(issuer, icn, sizeof(icn)));
+		snprintf(buf, len, "the CRL of CA '%s' is out of date (%s)", cn_of(issuer, icn, sizeof(icn)),
+				required ? "revocation required" : "fail-closed");
 		return buf;
 	}
 	if(cm_crl_is_revoked(e->crl, X509_get0_serialNumber(cert))){
@@ -118,10 +119,11 @@ const char *cm_revocation_check(const struct cm_tenant *t, STACK_OF(X509) *chain
  * Learning
  * =================================================================== */
 
-static void learn_done(struct cm_state *st, void *vctx, enum cm_rc rc, const unsigned char *body, size_t blen,
+static void learn_done(struct cm_state *st, void *vctx, enum cm_rc rc, unsigned char **pbody, size_t blen,
 		const char *error, bool aborted)
 {
 	struct learn_ctx *ctx = vctx;
+	const unsigned char *body = *pbody;
 	struct cm_learning *l = NULL;
 	struct cm_tenant *cur, *t, *old = NULL;
 	struct cm_ca *e;

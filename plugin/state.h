@@ -60,6 +60,7 @@ struct cm_client {
 struct cm_fetcher;
 struct cm_request;
 struct cm_learning;
+struct cm_worker;
 
 struct cm_state {
 	void *plugin_id; /* mosquitto_plugin_id_t *, opaque here */
@@ -87,6 +88,10 @@ struct cm_state {
 	struct cm_fetcher *fetcher;      /* CRL downloads */
 	struct cm_request *requests;     /* control requests waiting on one */
 	struct cm_learning *learning;    /* CRLs being learned, by tenant/CA */
+	struct cm_worker *worker;        /* large CRLs are indexed there */
+	time_t refresh_interval;         /* seconds between CRL downloads */
+	time_t retry_min, retry_max;     /* backoff after failures */
+	time_t refresh_scanned;          /* last scan of the schedule */
 	time_t rejected_saved; /* when rejected.json was last written */
 	uint64_t handshakes_served;
 };

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Benchmark: the longest pause of the broker thread while a CRL of a
+million entries is downloaded, verified, indexed and swapped in.
+
+A client pings the broker (MQTT PINGREQ) every 5 ms and records each
+round trip; another keeps opening mutual-TLS device connections. The
+figures of a quiet period and of the period around the swap are printed
+side by side. Target: no pause over 50 ms.
+
+    bench/crl_pause.py BUILD_DIR      (run as root; BUILD_DIR has the plugin)
+"""
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+
+build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build"))
+os.environ.setdefault("CERTMGR_PLUGIN", os.path.join(build, "mosquitto_certmgr.so"))
+os.environ.setdefault("CERTMGR_SOURCE_DIR", os.path.join(HERE, ".."))
+
+from crlserver import CrlServer  # noqa: E402
+from harness import Broker, Workdir, free_port, ok, pki, read, mqtt_connect  # noqa: E402
+
+
+def pinger(port, rtts, stop):
+    """Plain MQTT pings on the broker's loopback listener, every 5 ms."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c\x00\x04ping"
+    s.sendall(bytes([0x10, len(body)]) + body)
+    s.recv(4)
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        s.sendall(b"\xc0\x00")
+        s.recv(2)
+        rtts.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.005)
+    s.close()
+
+
+def load(port, cafile, stop, count):
+    while not stop.is_set():
+        r = mqtt_connect(port, "d:acme:sensor:a1", sni="acme.test", cafile=cafile,
+                         cert=pki("dev-a1.pem"), key=pki("dev-a1.key"))
+        count[0] += r["result"] == "accepted"
+
+
+def measure(b, cafile, seconds, action=None):
+    rtts, stop, count = [], threading.Event(), [0]
+    threads = [threading.Thread(target=pinger, args=(b.ping_port, rtts, stop)),
+               threading.Thread(target=load, args=(b.port, cafile, stop, count))]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    started = time.time()
+    if action:
+        action()
+    while time.time() - started < seconds:
+        time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join()
+    return rtts, count[0]
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("run as root: the broker drops to the mosquitto user")
+    work = Workdir()
+    files = work.file("crls")
+    os.mkdir(files)
+    http = CrlServer(files)
+    serial = subprocess.run(["openssl", "x509", "-in", pki("dev-a2.pem"), "-noout", "-serial"],
+                            capture_output=True, text=True, check=True).stdout.strip().split("=")[1]
+    shutil.copy(pki("crl-a-empty.pem"), os.path.join(files, "live.crl"))
+    ping_port = free_port()
+    b = Broker(work, extra="listener %d 127.0.0.1\nallow_anonymous true" % ping_port)
+    b.ping_port = ping_port
+    b.start()
+    try:
+        cafile = os.path.join(work.store, "listener", "mqtt.crt")
+        ok(b, "createTenant", tenant="acme", hostnames=["acme.test"])
+        ca = ok(b, "addCA", tenant="acme", certificate=read(pki("ca-a.pem")),
+                crlUrl=http.url("/files/live.crl"))["ca"]["id"]
+        subprocess.run([os.path.join(build, "tests", "make_big_crl"), pki("ca-a.pem"), pki("ca-a.key"), "1000000",
+                        os.path.join(files, "live.crl"), serial], check=True)
+        size = os.path.getsize(os.path.join(files, "live.crl"))
+
+        quiet, quiet_conns = measure(b, cafile, 5)
+        swapped = {}
+
+        def refresh():
+            t0 = time.time()
+            swapped.update(ok(b, "refreshCRL", tenant="acme", id=ca))
+            swapped["seconds"] = time.time() - t0
+
+        busy, busy_conns = measure(b, cafile, 5, refresh)
+        print("certmgr CRL swap benchmark: %d-entry CRL, %.1f MB, swapped in %.2f s" %
+              (swapped.get("revoked", 0), size / 1e6, swapped.get("seconds", -1)))
+        print("%-26s %8s %8s %8s %8s %8s" % ("", "pings", "p50 ms", "p99 ms", "max ms", "conns"))
+        for name, r, c in (("quiet (same run)", quiet, quiet_conns), ("during download and swap", busy, busy_conns)):
+            q = statistics.quantiles(r, n=100)
+            print("%-26s %8d %8.2f %8.2f %8.2f %8d" % (name, len(r), statistics.median(r), q[98], max(r), c))
+        print("longest broker pause during the swap: %.1f ms (target: under 50 ms)" % max(busy))
+    finally:
+        if os.environ.get("BENCH_LOG"):
+            print("\n".join(l for l in b.log().splitlines() if "DEBUG" in l))
+        b.stop()
+        http.stop()
+        work.cleanup()
+
+
+if __name__ == "__main__":
+    main()

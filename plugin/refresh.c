@@ -1,0 +1,380 @@
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "auth.h"
+#include "fetch.h"
+#include "fsutil.h"
+#include "json.h"
+#include "log.h"
+#include "refresh.h"
+#include "revocation.h"
+#include "worker.h"
+
+/* CRLs above this size are verified and indexed on the worker thread. */
+#define WORKER_THRESHOLD (512 * 1024)
+
+/* Copies as much of src as fits, always terminated. */
+static void copy_trunc(char *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+
+	if(n >= len){
+		n = len - 1;
+	}
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+struct job {
+	char tenant[65];
+	char ca_id[CM_ID_LEN + 1];
+	char url[2048];
+	char who[256];
+	struct cm_request *req;
+};
+
+const char *cm_refresh_url(const struct cm_ca *ca, char *buf, size_t len)
+{
+	if(ca->crl_url){
+		return ca->crl_url;
+	}
+	if(ca->crl_learned_url){
+		return ca->crl_learned_url;
+	}
+	if(!strcmp(ca->crl_source, "distribution-point") && cm_crl_distribution_point(ca->cert, buf, len)){
+		return buf;
+	}
+	return NULL;
+}
+
+/* When the next download of a good CRL is due: at the interval, and
+ * before its nextUpdate by a tenth of its validity (at least a minute). */
+static time_t schedule(const struct cm_state *st, const struct cm_ca *ca, time_t now)
+{
+	time_t due = now + st->refresh_interval;
+
+	if(ca->crl && ca->crl->next_update){
+		time_t span = ca->crl->next_update - ca->crl->this_update;
+		time_t margin = span / 10 > 60 ? span / 10 : 60;
+		if(ca->crl->next_update - margin < due){
+			due = ca->crl->next_update - margin;
+		}
+	}
+	return due > now ? due : now + 1;
+}
+
+static time_t backoff(const struct cm_state *st, int failures, time_t now)
+{
+	time_t wait = st->retry_min;
+	int i;
+
+	for(i = 1; i < failures && wait < st->retry_max; i++){
+		wait *= 2;
+	}
+	if(wait > st->retry_max){
+		wait = st->retry_max;
+	}
+	/* Up to a quarter more, so that brokers restarted together do not
+	 * knock on the CRL server in step. */
+	return now + wait + (wait >= 4 ? (time_t)(random() % (wait / 4 + 1)) : 0);
+}
+
+static struct cm_ca *live_entry(struct cm_state *st, const struct job *j, struct cm_tenant **t)
+{
+	*t = cm_store_find_tenant(st->store, j->tenant);
+	return *t ? cm_tenant_find_ca(*t, j->ca_id) : NULL;
+}
+
+static void finish(struct cm_state *st, struct job *j, enum cm_rc rc, const struct cm_err *err)
+{
+	if(j->req){
+		struct cm_tenant *t;
+		struct cm_ca *e = live_entry(st, j, &t);
+		if(rc == CM_OK && e){
+			cJSON *data = cm_control_pending_data(j->req);
+			cJSON_AddStringToObject(data, "id", e->id);
+			cJSON_AddNumberToObject(data, "revoked", (double)(e->crl ? e->crl->count : 0));
+			if(e->crl){
+				cm_json_add_time(data, "thisUpdate", e->crl->this_update);
+				if(e->crl->next_update){
+					cm_json_add_time(data, "nextUpdate", e->crl->next_update);
+				}
+			}
+		}
+		cm_control_resume(st, j->req, rc, err);
+	}
+	free(j);
+}
+
+static void failed(struct cm_state *st, struct job *j, const char *error)
+{
+	struct cm_tenant *t;
+	struct cm_ca *e = live_entry(st, j, &t);
+	struct cm_err err;
+	time_t now = time(NULL);
+
+	if(e){
+		e->crl_in_flight = false;
+		e->crl_failures++;
+		e->crl_attempt = now;
+		e->crl_next_attempt = backoff(st, e->crl_failures, now);
+		copy_trunc(e->crl_error, sizeof(e->crl_error), error);
+		cm_log(CM_LOG_WARNING, "CRL of CA %s (tenant %s) not refreshed from %s: %s; next attempt in %lld s",
+				e->id, t->name, j->url, error, (long long)(e->crl_next_attempt - now));
+		if(e->crl && e->crl->next_update && e->crl->next_update < now && e->stale_fail_open){
+			cm_log(CM_LOG_WARNING, "accepting the devices of CA %s (tenant %s) on a CRL past its nextUpdate (fail-open)", e->id, t->name);
+		}
+	}
+	cm_err_set(&err, CM_ERR_IO, "the CRL could not be refreshed from %s: %s", j->url, error);
+	finish(st, j, CM_ERR_IO, &err);
+}
+
+static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc rc, const char *error, bool aborted)
+{
+	struct job *j = ctx;
+	struct cm_tenant *cur, *t;
+	struct cm_ca *e;
+	struct cm_err err;
+	time_t now = time(NULL);
+	char who[300];
+
+	if(aborted){
+		free(j);
+		return;
+	}
+	if(rc != CM_OK){
+		failed(st, j, error);
+		return;
+	}
+	e = live_entry(st, j, &cur);
+	if(e == NULL || (t = cm_tenant_clone(cur)) == NULL){
+		cm_crl_free(&crl);
+		cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
+		finish(st, j, CM_ERR_INVAL, &err);
+		return;
+	}
+	e = cm_tenant_find_ca(t, j->ca_id);
+	cm_crl_free(&e->crl);
+	e->crl = crl;
+	e->crl_dirty = crl->der != NULL; /* the worker wrote a large one */
+	if(e->crl_source[0] == '\0' || !strcmp(e->crl_source, "upload")){
+		snprintf(e->crl_source, sizeof(e->crl_source), "url");
+	}
+	e->crl_attempt = e->crl_success = now;
+	e->crl_failures = 0;
+	e->crl_error[0] = '\0';
+	e->crl_in_flight = false;
+	e->crl_stale_seen = false;
+	e->crl_next_attempt = schedule(st, e, now);
+	snprintf(who, sizeof(who), "%s", j->who[0] ? j->who : "certmgr");
+	{
+		struct cm_caller caller = {who, CM_ADMIN_CERT, false, NULL};
+		/* Writes the tenant, logs, disconnects the devices now revoked. */
+		rc = cm_cmd_put_tenant(st, &caller, "refreshCRL", t, j->ca_id, &err);
+	}
+	if(rc != CM_OK){
+		failed(st, j, err.msg);
+		return;
+	}
+	finish(st, j, CM_OK, NULL);
+}
+
+static void fetched(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char **pbody, size_t len, const char *error, bool aborted)
+{
+	struct job *j = ctx;
+	struct cm_tenant *t;
+	struct cm_ca *e;
+	struct cm_crl *crl = NULL;
+	struct cm_err err;
+
+	if(aborted){
+		free(j);
+		return;
+	}
+	if(rc != CM_OK){
+		failed(st, j, error);
+		return;
+	}
+	e = live_entry(st, j, &t);
+	if(e == NULL){
+		cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
+		finish(st, j, CM_ERR_INVAL, &err);
+		return;
+	}
+	if(len > WORKER_THRESHOLD){
+		char path[PATH_MAX];
+		if(cm_fs_path(path, sizeof(path), &err, "%s/tenants/%s/crls", st->store_dir, t->name) != CM_OK
+				|| cm_fs_mkdir(path, 0700, &err) != CM_OK
+				|| cm_fs_path(path, sizeof(path), &err, "%s/tenants/%s/crls/%s.crl", st->store_dir, t->name, e->id) != CM_OK){
+			failed(st, j, err.msg);
+			return;
+		}
+		/* The worker takes the downloaded buffer as it is: no copy. */
+		if(cm_worker_load_crl(st, *pbody, len, st->fetch_opts.max_size, e->cert, time(NULL), path, apply, j, &err) != CM_OK){
+			failed(st, j, err.msg);
+		}
+		*pbody = NULL;
+		return;
+	}
+	rc = cm_crl_load(*pbody, len, st->fetch_opts.max_size, e->cert, time(NULL), &crl, &err);
+	apply(st, j, crl, rc, rc == CM_OK ? NULL : err.msg, false);
+}
+
+static enum cm_rc start(struct cm_state *st, struct cm_tenant *t, struct cm_ca *e, const char *who, struct cm_request *req, struct cm_err *err)
+{
+	char buf[2048];
+	const char *url = cm_refresh_url(e, buf, sizeof(buf));
+	struct job *j;
+	enum cm_rc rc;
+
+	if(url == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "CA %s has no CRL URL to refresh from (give one with modifyCA crlUrl, or upload the CRL)", e->id);
+	}
+	if(e->crl_in_flight){
+		return cm_err_set(err, CM_ERR_INVAL, "a download of this CA's CRL is already under way");
+	}
+	j = calloc(1, sizeof(*j));
+	if(j == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	snprintf(j->tenant, sizeof(j->tenant), "%s", t->name);
+	memcpy(j->ca_id, e->id, sizeof(j->ca_id));
+	snprintf(j->url, sizeof(j->url), "%s", url);
+	snprintf(j->who, sizeof(j->who), "%s", who ? who : "");
+	j->req = req;
+	rc = cm_fetch_start(st, j->url, fetched, j, err);
+	if(rc != CM_OK){
+		free(j);
+		return rc;
+	}
+	e->crl_in_flight = true;
+	e->crl_attempt = time(NULL);
+	return CM_OK;
+}
+
+enum cm_rc cm_refresh_now(struct cm_state *st, const struct cm_caller *who, const char *tenant, const char *ca_id, struct cm_err *err)
+{
+	struct cm_tenant *t = cm_store_find_tenant(st->store, tenant);
+	struct cm_ca *e = t ? cm_tenant_find_ca(t, ca_id) : NULL;
+
+	if(e == NULL || e->pinned){
+		return cm_err_set(err, CM_ERR_INVAL, "no CA '%.64s' in tenant '%.64s'", ca_id, tenant);
+	}
+	return start(st, t, e, who->name, who->req, err);
+}
+
+void cm_refresh_tick(struct cm_state *st, time_t now)
+{
+	struct cm_tenant *t, *tmp;
+	struct cm_ca *e;
+	struct cm_err err;
+	char buf[2048];
+	char **stale = NULL;
+	size_t nstale = 0, i;
+
+	if(now == st->refresh_scanned){
+		return; /* once a second is enough */
+	}
+	st->refresh_scanned = now;
+	HASH_ITER(hh, st->store->tenants, t, tmp){
+		bool went_stale = false;
+		for(e = t->cas; e; e = e->next){
+			if(e->pinned){
+				continue;
+			}
+			if(e->crl && e->crl->next_update && e->crl->next_update < now && !e->crl_stale_seen){
+				e->crl_stale_seen = true;
+				went_stale = true;
+				cm_log(CM_LOG_WARNING, "the CRL of CA %s (tenant %s) is past its nextUpdate: %s", e->id, t->name,
+						e->stale_fail_open ? "its devices are still accepted (fail-open)" : "its devices are refused (fail-closed)");
+			}
+			if(e->crl_in_flight || cm_refresh_url(e, buf, sizeof(buf)) == NULL){
+				continue;
+			}
+			if(e->crl_next_attempt == 0){
+				e->crl_next_attempt = e->crl ? schedule(st, e, e->crl_success ? e->crl_success : now) : now;
+			}
+			if(now >= e->crl_next_attempt && start(st, t, e, NULL, NULL, &err) != CM_OK){
+				e->crl_failures++;
+				e->crl_next_attempt = backoff(st, e->crl_failures, now);
+				copy_trunc(e->crl_error, sizeof(e->crl_error), err.msg);
+			}
+		}
+		if(went_stale){
+			char **grown = realloc(stale, (nstale + 1) * sizeof(char *));
+			if(grown && (grown[nstale] = strdup(t->name)) != NULL){
+				stale = grown;
+				nstale++;
+			}else if(grown){
+				stale = grown;
+			}
+		}
+	}
+	/* Disconnecting edits nothing in the tenants, but only after the walk. */
+	for(i = 0; i < nstale; i++){
+		cm_auth_recheck(st, stale[i]);
+		free(stale[i]);
+	}
+	free(stale);
+}
+
+cJSON *cm_refresh_health(struct cm_state *st)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct cm_tenant *t, *tmp;
+	struct cm_ca *e;
+	char buf[2048], cn[256];
+	time_t now = time(NULL);
+
+	HASH_ITER(hh, st->store->tenants, t, tmp){
+		for(e = t->cas; arr && e; e = e->next){
+			const char *url;
+			cJSON *o;
+			if(e->pinned || (e->crl == NULL && (url = cm_refresh_url(e, buf, sizeof(buf))) == NULL)){
+				continue;
+			}
+			url = cm_refresh_url(e, buf, sizeof(buf));
+			o = cJSON_CreateObject();
+			if(o == NULL || !cJSON_AddItemToArray(arr, o)){
+				cJSON_Delete(o);
+				cJSON_Delete(arr);
+				return NULL;
+			}
+			cm_pki_subject_cn(e->cert, cn, sizeof(cn));
+			cJSON_AddStringToObject(o, "tenant", t->name);
+			cJSON_AddStringToObject(o, "id", e->id);
+			cJSON_AddStringToObject(o, "commonName", cn);
+			cJSON_AddStringToObject(o, "source", e->crl ? e->crl_source : "none");
+			if(url){
+				cJSON_AddStringToObject(o, "url", url);
+			}
+			cJSON_AddStringToObject(o, "stalePolicy", e->stale_fail_open ? "fail-open" : "fail-closed");
+			cJSON_AddBoolToObject(o, "stale", e->crl && e->crl->next_update && e->crl->next_update < now);
+			if(e->crl_attempt){
+				cm_json_add_time(o, "lastAttempt", e->crl_attempt);
+			}
+			if(e->crl_success){
+				cm_json_add_time(o, "lastSuccess", e->crl_success);
+			}
+			if(e->crl_next_attempt && url){
+				cm_json_add_time(o, "nextAttempt", e->crl_next_attempt);
+			}
+			cJSON_AddNumberToObject(o, "failures", e->crl_failures);
+			if(e->crl){
+				cm_json_add_time(o, "thisUpdate", e->crl->this_update);
+				if(e->crl->next_update){
+					cm_json_add_time(o, "nextUpdate", e->crl->next_update);
+				}
+				cJSON_AddNumberToObject(o, "revoked", (double)e->crl->count);
+			}
+			if(e->crl_error[0]){
+				cJSON_AddStringToObject(o, "lastError", e->crl_error);
+			}
+		}
+	}
+	return arr;
+}

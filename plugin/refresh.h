@@ -1,0 +1,29 @@
+#ifndef CM_REFRESH_H
+#define CM_REFRESH_H
+/* Keeping CRLs fresh: each CA's CRL is downloaded again before its
+ * nextUpdate and at plugin_opt_crl_refresh_interval, with exponential
+ * backoff and jitter after failures; the last good CRL stays in force.
+ * A CRL going past its nextUpdate is acted on once: under fail-closed its
+ * devices are disconnected, under fail-open a warning is logged at every
+ * attempt. */
+
+#include <time.h>
+
+#include "control.h"
+#include "state.h"
+
+/* From the tick: starts what is due, notices what went stale. */
+void cm_refresh_tick(struct cm_state *st, time_t now);
+
+/* Downloads the CRL of a CA of a tenant now. With who->req, the request
+ * waits and the answer is the new CRL state (or the failure). */
+CM_MUST_CHECK enum cm_rc cm_refresh_now(struct cm_state *st, const struct cm_caller *who, const char *tenant, const char *ca_id, struct cm_err *err);
+
+/* Where a CA's CRL is downloaded from, or NULL (an upload only). */
+const char *cm_refresh_url(const struct cm_ca *ca, char *buf, size_t len);
+
+/* The CRL health of every CA that has one or could have one, for getStatus. */
+struct cJSON;
+struct cJSON *cm_refresh_health(struct cm_state *st);
+
+#endif

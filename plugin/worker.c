@@ -1,0 +1,177 @@
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+#include "state.h"
+#include "worker.h"
+
+struct job {
+	unsigned char *body;
+	size_t len, max_len;
+	X509 *issuer;
+	time_t now;
+	char *write_path;
+	cm_worker_done_fn done;
+	void *ctx;
+	/* results */
+	struct cm_crl *crl;
+	enum cm_rc rc;
+	struct cm_err err;
+	struct job *next;
+};
+
+struct cm_worker {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	struct job *todo, *done; /* FIFO heads */
+};
+
+static void push(struct job **head, struct job *j)
+{
+	j->next = NULL;
+	while(*head){
+		head = &(*head)->next;
+	}
+	*head = j;
+}
+
+static void *run(void *arg)
+{
+	struct cm_worker *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	while(!w->stop){
+		struct job *j = w->todo;
+		if(j == NULL){
+			pthread_cond_wait(&w->wake, &w->lock);
+			continue;
+		}
+		w->todo = j->next;
+		pthread_mutex_unlock(&w->lock);
+		j->rc = cm_crl_load(j->body, j->len, j->max_len, j->issuer, j->now, &j->crl, &j->err);
+		free(j->body);
+		j->body = NULL;
+		if(j->rc == CM_OK && j->write_path){
+			j->rc = cm_fs_write_atomic(j->write_path, j->crl->der, j->crl->der_len, 0600, &j->err);
+			if(j->rc == CM_OK){
+				cm_crl_drop_der(j->crl);
+			}else{
+				cm_crl_free(&j->crl);
+			}
+		}
+		pthread_mutex_lock(&w->lock);
+		push(&w->done, j);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+enum cm_rc cm_worker_start(struct cm_state *st, struct cm_err *err)
+{
+	struct cm_worker *w = calloc(1, sizeof(*w));
+
+	if(w == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	if(pthread_create(&w->thread, NULL, run, w) != 0){
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->wake);
+		free(w);
+		return cm_err_set(err, CM_ERR_IO, "cannot start the worker thread");
+	}
+	st->worker = w;
+	return CM_OK;
+}
+
+enum cm_rc cm_worker_load_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, X509 *issuer,
+		time_t now, const char *write_path, cm_worker_done_fn done, void *ctx, struct cm_err *err)
+{
+	struct cm_worker *w = st->worker;
+	struct job *j = calloc(1, sizeof(*j));
+
+	if(j == NULL){
+		free(body);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	j->body = body;
+	j->len = len;
+	j->max_len = max_len;
+	X509_up_ref(issuer);
+	j->issuer = issuer;
+	j->now = now;
+	if(write_path && (j->write_path = strdup(write_path)) == NULL){
+		X509_free(issuer);
+		free(body);
+		free(j);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	j->done = done;
+	j->ctx = ctx;
+	pthread_mutex_lock(&w->lock);
+	push(&w->todo, j);
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	return CM_OK;
+}
+
+void cm_worker_drain(struct cm_state *st)
+{
+	struct cm_worker *w = st->worker;
+	struct job *list, *j;
+
+	if(w == NULL){
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	list = w->done;
+	w->done = NULL;
+	pthread_mutex_unlock(&w->lock);
+	while((j = list) != NULL){
+		list = j->next;
+		X509_free(j->issuer);
+		free(j->write_path);
+		/* Only the swap happens here, on the broker thread. */
+		j->done(st, j->ctx, j->crl, j->rc, j->rc == CM_OK ? NULL : j->err.msg, false);
+		free(j);
+	}
+}
+
+void cm_worker_stop(struct cm_state *st)
+{
+	struct cm_worker *w = st->worker;
+	struct job *j;
+
+	if(w == NULL){
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	for(int pass = 0; pass < 2; pass++){
+		while((j = pass ? w->done : w->todo) != NULL){
+			if(pass){
+				w->done = j->next;
+			}else{
+				w->todo = j->next;
+			}
+			j->done(st, j->ctx, NULL, CM_ERR_IO, "shutting down", true);
+			cm_crl_free(&j->crl);
+			free(j->body);
+			free(j->write_path);
+			X509_free(j->issuer);
+			free(j);
+		}
+	}
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->wake);
+	free(w);
+	st->worker = NULL;
+}

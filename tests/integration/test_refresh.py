@@ -1,0 +1,183 @@
+"""Revocation, part 2: CRLs kept fresh, the stale policies, revoked
+devices disconnected, large CRLs swapped in without stalling the broker:
+real broker, real loopback HTTP server."""
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+import unittest
+
+from crlserver import CrlServer
+from harness import Broker, Workdir, control, ctl, ok, pki, read, mqtt_connect, test_pki
+from test_trust import closed_within
+
+BIG_CRL = os.environ.get("CERTMGR_MAKE_BIG_CRL")
+
+
+def serial_of(path):
+    out = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-serial"], capture_output=True, text=True, check=True)
+    return out.stdout.strip().split("=")[1]
+
+
+class Base(unittest.TestCase):
+    interval = "3600"
+
+    def setUp(self):
+        self.work = Workdir()
+        self.files = self.work.file("crls")
+        os.mkdir(self.files)
+        for name in ("crl-a.pem", "crl-a-empty.pem"):
+            shutil.copy(pki(name), self.files)
+        self.live = os.path.join(self.files, "live.pem")
+        shutil.copy(pki("crl-a-empty.pem"), self.live)
+        self.http = CrlServer(self.files)
+        self.b = Broker(self.work, plugin_opts={"crl_refresh_interval": self.interval, "crl_retry_min": "1",
+                                                "crl_retry_max": "8", "crl_timeout": "3"})
+        self.b.start()
+        self.cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
+        ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        rc = self.b.stop()
+        self.http.stop()
+        log = self.b.log()
+        self.work.cleanup()
+        self.assertEqual(rc, 0, "broker exit code\n" + log)
+        self.assertNotIn("AddressSanitizer", log)
+
+    def add_ca(self, url="/files/live.pem"):
+        return ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-a.pem")), crlUrl=self.http.url(url))["ca"]["id"]
+
+    def attach(self, dev, clientid):
+        r = mqtt_connect(self.b.port, clientid, sni="acme.test", cafile=self.cafile,
+                         cert=pki(dev + ".pem"), key=pki(dev + ".key"), keep=True)
+        self.assertEqual(r["result"], "accepted")
+        self.socks.append(r["sock"])
+        return r["sock"]
+
+    def accepted(self, dev, clientid):
+        return mqtt_connect(self.b.port, clientid, sni="acme.test", cafile=self.cafile,
+                            cert=pki(dev + ".pem"), key=pki(dev + ".key"))["result"] == "accepted"
+
+    def short_crl(self, seconds, revoke=None):
+        """A CRL by ca-a whose nextUpdate is `seconds` from now."""
+        d = test_pki()
+        cnf = self.work.file("short.cnf")
+        idx, num = self.work.file("idx"), self.work.file("num")
+        with open(cnf, "w") as f:
+            f.write("[ ca ]\ndefault_ca = c\n[ c ]\ndatabase = %s\ncrlnumber = %s\ndefault_md = sha256\n" % (idx, num))
+        open(idx, "w").close()
+        with open(num, "w") as f:
+            f.write("01\n")
+        if revoke:
+            subprocess.run(["openssl", "ca", "-batch", "-config", cnf, "-cert", "ca-a.pem", "-keyfile", "ca-a.key",
+                            "-revoke", revoke], check=True, capture_output=True, cwd=d)
+        subprocess.run(["openssl", "ca", "-batch", "-config", cnf, "-cert", "ca-a.pem", "-keyfile", "ca-a.key", "-gencrl",
+                        "-crlsec", str(seconds), "-out", self.live], check=True, capture_output=True, cwd=d)
+
+
+
+class RefreshTest(Base):
+    def test_refresh_crl_disconnects_a_device_revoked_since_it_connected(self):
+        ca = self.add_ca()
+        sock = self.attach("dev-a2", "d:acme:meter:a2")
+        bystander = self.attach("dev-a1", "d:acme:sensor:a1")
+        shutil.copy(pki("crl-a.pem"), self.live)
+        r = ok(self.b, "refreshCRL", tenant="acme", id=ca)
+        self.assertEqual(r["revoked"], 1)
+        self.assertTrue(closed_within(sock, 3))
+        self.assertFalse(closed_within(bystander, 0.5))
+        self.b.wait_log("disconnecting 'd:acme:meter:a2' (tenant acme): certificate 'meter two' is revoked")
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+
+    def test_refresh_failures_back_off_and_keep_the_last_good_crl(self):
+        ca = self.add_ca()
+        os.unlink(self.live)
+        r = control(self.b, [{"command": "refreshCRL", "tenant": "acme", "id": ca}])["responses"][0]
+        self.assertIn("404", r["error"])
+        time.sleep(4.5)
+        crl = ok(self.b, "getCA", tenant="acme", id=ca)["ca"]["crl"]
+        self.assertGreaterEqual(crl["failures"], 2)
+        self.assertIn("404", crl["lastError"])
+        self.assertIn("nextAttempt", crl)
+        self.assertEqual(crl["source"], "url")   # the last good CRL stays
+        self.assertIn("thisUpdate", crl)
+        # The attempts thin out: 1 s, 2 s, 4 s (plus jitter) apart.
+        hits = self.http.hits.get("/files/live.pem", 0)
+        self.assertLessEqual(hits, 5)
+        health = ok(self.b, "getStatus")["status"]["crls"]
+        self.assertEqual([(h["id"], h["stale"]) for h in health], [(ca, False)])
+        self.assertGreaterEqual(health[0]["failures"], 2)
+        self.assertTrue(self.accepted("dev-a1", "d:acme:sensor:a1"))
+
+    def test_fail_closed_refuses_and_disconnects_on_a_stale_crl(self):
+        self.short_crl(3)
+        ca = self.add_ca()
+        sock = self.attach("dev-a1", "d:acme:sensor:a1")
+        os.unlink(self.live)  # no fresh CRL to be had
+        self.assertTrue(closed_within(sock, 8), "not disconnected when the CRL went stale")
+        self.b.wait_log("is past its nextUpdate: its devices are refused (fail-closed)")
+        self.assertFalse(self.accepted("dev-a1", "d:acme:sensor:a1"))
+        self.assertTrue(ok(self.b, "getStatus")["status"]["crls"][0]["stale"])
+        # fail-open: accepted again, with a warning at each attempt.
+        ok(self.b, "modifyCA", tenant="acme", id=ca, stalePolicy="fail-open")
+        self.assertTrue(self.accepted("dev-a1", "d:acme:sensor:a1"))
+        self.b.wait_log("on a CRL past its nextUpdate (fail-open)", timeout=15)
+
+    def test_a_restart_without_the_server_still_refuses_revoked_devices(self):
+        shutil.copy(pki("crl-a.pem"), self.live)
+        self.add_ca()
+        self.http.stop()
+        self.assertEqual(self.b.stop(), 0)
+        self.b.start()
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+        self.assertTrue(self.accepted("dev-a1", "d:acme:sensor:a1"))
+        self.http = CrlServer(self.files)
+
+    @unittest.skipUnless(BIG_CRL, "make_big_crl not built")
+    def test_a_million_entry_crl_is_swapped_in_while_devices_connect(self):
+        ca = self.add_ca()
+        big = os.path.join(self.files, "big.der")
+        subprocess.run([BIG_CRL, pki("ca-a.pem"), pki("ca-a.key"), "1000000", big, serial_of(pki("dev-a2.pem"))], check=True)
+        ok(self.b, "modifyCA", tenant="acme", id=ca, crlUrl=self.http.url("/files/live.pem"))
+        shutil.copy(big, self.live)
+        results = []
+        stop = threading.Event()
+
+        def connect_loop():
+            while not stop.is_set():
+                results.append(self.accepted("dev-a1", "d:acme:sensor:a1"))
+
+        t = threading.Thread(target=connect_loop)
+        t.start()
+        try:
+            started = time.time()
+            r = ok(self.b, "refreshCRL", tenant="acme", id=ca)
+            took = time.time() - started
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(r["revoked"], 1000001)
+        self.assertTrue(results and all(results), "a good device was refused during the swap")
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+        print("\n1,000,001-entry CRL fetched, verified, indexed and swapped in %.2f s; %d connections meanwhile" % (took, len(results)))
+
+
+class TimedRefreshTest(Base):
+    interval = "2"
+
+    def test_timed_refresh_disconnects_a_device_revoked_since_it_connected(self):
+        self.add_ca()
+        sock = self.attach("dev-a2", "d:acme:meter:a2")
+        shutil.copy(pki("crl-a.pem"), self.live)
+        self.assertTrue(closed_within(sock, 8), "not disconnected by the timed refresh")
+        self.b.wait_log("certmgr | refreshCRL | tenant=acme")
+
+
+if __name__ == "__main__":
+    unittest.main()
