@@ -8,17 +8,9 @@
 #include "worker.h"
 
 struct job {
-	unsigned char *body;
-	size_t len, max_len;
-	X509 *issuer;
-	time_t now;
-	char *write_path;
-	cm_worker_done_fn done;
-	void *ctx;
-	/* results */
-	struct cm_crl *crl;
-	enum cm_rc rc;
-	struct cm_err err;
+	cm_work_fn work;
+	cm_work_done_fn done;
+	void *arg;
 	struct job *next;
 };
 
@@ -52,17 +44,7 @@ static void *run(void *arg)
 		}
 		w->todo = j->next;
 		pthread_mutex_unlock(&w->lock);
-		j->rc = cm_crl_load(j->body, j->len, j->max_len, j->issuer, j->now, &j->crl, &j->err);
-		free(j->body);
-		j->body = NULL;
-		if(j->rc == CM_OK && j->write_path){
-			j->rc = cm_fs_write_atomic(j->write_path, j->crl->der, j->crl->der_len, 0600, &j->err);
-			if(j->rc == CM_OK){
-				cm_crl_drop_der(j->crl);
-			}else{
-				cm_crl_free(&j->crl);
-			}
-		}
+		j->work(j->arg);
 		pthread_mutex_lock(&w->lock);
 		push(&w->done, j);
 	}
@@ -89,30 +71,17 @@ enum cm_rc cm_worker_start(struct cm_state *st, struct cm_err *err)
 	return CM_OK;
 }
 
-enum cm_rc cm_worker_load_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, X509 *issuer,
-		time_t now, const char *write_path, cm_worker_done_fn done, void *ctx, struct cm_err *err)
+enum cm_rc cm_worker_submit(struct cm_state *st, cm_work_fn work, cm_work_done_fn done, void *arg, struct cm_err *err)
 {
 	struct cm_worker *w = st->worker;
 	struct job *j = calloc(1, sizeof(*j));
 
 	if(j == NULL){
-		free(body);
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
-	j->body = body;
-	j->len = len;
-	j->max_len = max_len;
-	X509_up_ref(issuer);
-	j->issuer = issuer;
-	j->now = now;
-	if(write_path && (j->write_path = strdup(write_path)) == NULL){
-		X509_free(issuer);
-		free(body);
-		free(j);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
+	j->work = work;
 	j->done = done;
-	j->ctx = ctx;
+	j->arg = arg;
 	pthread_mutex_lock(&w->lock);
 	push(&w->todo, j);
 	pthread_cond_signal(&w->wake);
@@ -134,10 +103,7 @@ void cm_worker_drain(struct cm_state *st)
 	pthread_mutex_unlock(&w->lock);
 	while((j = list) != NULL){
 		list = j->next;
-		X509_free(j->issuer);
-		free(j->write_path);
-		/* Only the swap happens here, on the broker thread. */
-		j->done(st, j->ctx, j->crl, j->rc, j->rc == CM_OK ? NULL : j->err.msg, false);
+		j->done(st, j->arg, false);
 		free(j);
 	}
 }
@@ -146,6 +112,7 @@ void cm_worker_stop(struct cm_state *st)
 {
 	struct cm_worker *w = st->worker;
 	struct job *j;
+	int pass;
 
 	if(w == NULL){
 		return;
@@ -155,18 +122,11 @@ void cm_worker_stop(struct cm_state *st)
 	pthread_cond_broadcast(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
-	for(int pass = 0; pass < 2; pass++){
-		while((j = pass ? w->done : w->todo) != NULL){
-			if(pass){
-				w->done = j->next;
-			}else{
-				w->todo = j->next;
-			}
-			j->done(st, j->ctx, NULL, CM_ERR_IO, "shutting down", true);
-			cm_crl_free(&j->crl);
-			free(j->body);
-			free(j->write_path);
-			X509_free(j->issuer);
+	for(pass = 0; pass < 2; pass++){
+		struct job **head = pass ? &w->done : &w->todo;
+		while((j = *head) != NULL){
+			*head = j->next;
+			j->done(st, j->arg, true);
 			free(j);
 		}
 	}
@@ -174,4 +134,82 @@ void cm_worker_stop(struct cm_state *st)
 	pthread_cond_destroy(&w->wake);
 	free(w);
 	st->worker = NULL;
+}
+
+/* ===================================================================
+ * CRL loading
+ * =================================================================== */
+
+struct crl_job {
+	unsigned char *body;
+	size_t len, max_len;
+	X509 *issuer;
+	time_t now;
+	char *write_path;
+	cm_worker_done_fn done;
+	void *ctx;
+	struct cm_crl *crl;
+	enum cm_rc rc;
+	struct cm_err err;
+};
+
+static void crl_work(void *arg)
+{
+	struct crl_job *j = arg;
+
+	j->rc = cm_crl_load(j->body, j->len, j->max_len, j->issuer, j->now, &j->crl, &j->err);
+	free(j->body);
+	j->body = NULL;
+	if(j->rc == CM_OK && j->write_path){
+		j->rc = cm_fs_write_atomic(j->write_path, j->crl->der, j->crl->der_len, 0600, &j->err);
+		if(j->rc == CM_OK){
+			cm_crl_drop_der(j->crl);
+		}else{
+			cm_crl_free(&j->crl);
+		}
+	}
+}
+
+static void crl_done(struct cm_state *st, void *arg, bool aborted)
+{
+	struct crl_job *j = arg;
+
+	/* Only the swap happens here, on the broker thread. */
+	j->done(st, j->ctx, aborted ? NULL : j->crl, aborted ? CM_ERR_IO : j->rc, j->rc == CM_OK ? NULL : j->err.msg, aborted);
+	if(aborted){
+		cm_crl_free(&j->crl);
+	}
+	free(j->body);
+	free(j->write_path);
+	X509_free(j->issuer);
+	free(j);
+}
+
+enum cm_rc cm_worker_load_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, X509 *issuer,
+		time_t now, const char *write_path, cm_worker_done_fn done, void *ctx, struct cm_err *err)
+{
+	struct crl_job *j = calloc(1, sizeof(*j));
+
+	if(j == NULL || (write_path && (j->write_path = strdup(write_path)) == NULL)){
+		free(j);
+		free(body);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	j->body = body;
+	j->len = len;
+	j->max_len = max_len;
+	X509_up_ref(issuer);
+	j->issuer = issuer;
+	j->now = now;
+	j->done = done;
+	j->ctx = ctx;
+	if(cm_worker_submit(st, crl_work, crl_done, j, err) != CM_OK){
+		/* The caller keeps ctx and reports the error itself. */
+		free(j->body);
+		free(j->write_path);
+		X509_free(j->issuer);
+		free(j);
+		return CM_ERR_NOMEM;
+	}
+	return CM_OK;
 }
