@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <mosquitto.h>
 
 #include "fsutil.h"
@@ -83,6 +86,15 @@ static void usage(FILE *f)
 		"  trustRejected ID TENANT --anchor root|leaf\n"
 		"  clearRejected\n"
 		"  getStatus\n"
+		"  listServerCertificates SLOT                       (slots: mqtt, websockets, bridge)\n"
+		"  getServerCertificate SLOT ID [--format pem|der] [--include-private-key]  (-o FILE)\n"
+		"  addServerCertificate SLOT --certificate FILE --key FILE [--passphrase P]\n"
+		"                       [--description TEXT] [--default]\n"
+		"  addServerCertificate SLOT --pkcs12 FILE --passphrase P [--description TEXT] [--default]\n"
+		"  setDefaultServerCertificate SLOT ID\n"
+		"  removeServerCertificate SLOT ID\n"
+		"  regenerateSelfSigned SLOT [--cn NAME] [--san DNS:NAME]... [--key-type ec|rsa|ed25519]\n"
+		"                       [--key-curve P-256|P-384] [--key-bits 2048|3072|4096]\n"
 		"\n"
 		"Policies: certificate, certificate+token, token. Revocation: when-available, required.\n", DEFAULT_STORE);
 }
@@ -153,6 +165,12 @@ static const struct spec specs[] = {
 	{"trustRejected", {"id", "tenant"}, "R"},
 	{"clearRejected", {NULL}, ""},
 	{"getStatus", {NULL}, ""},
+	{"listServerCertificates", {"slot"}, ""},
+	{"getServerCertificate", {"slot", "id"}, "FK"},
+	{"addServerCertificate", {"slot"}, "DPCYX1"},
+	{"setDefaultServerCertificate", {"slot", "id"}, ""},
+	{"removeServerCertificate", {"slot", "id"}, ""},
+	{"regenerateSelfSigned", {"slot"}, "MEtbc"},
 };
 
 static int add_array(cJSON *cmd, const char *name, const char *value)
@@ -163,6 +181,34 @@ static int add_array(cJSON *cmd, const char *name, const char *value)
 		arr = cJSON_AddArrayToObject(cmd, name);
 	}
 	return arr && cJSON_AddItemToArray(arr, cJSON_CreateString(value)) ? 0 : -1;
+}
+
+/* Puts a file's content in a field: as text, or base64 for binary. */
+static int add_file(cJSON *cmd, const char *field, const char *path, bool binary)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct cm_err err;
+
+	if(cm_fs_read_file(path, 4 * 1024 * 1024, &text, &len, &err) != CM_OK){
+		return fail_usage("%s", err.msg);
+	}
+	if(binary){
+		char *b64 = malloc(len / 3 * 4 + 8);
+		if(b64 == NULL || len > INT_MAX){
+			free(text);
+			free(b64);
+			return fail_usage("%s", "out of memory");
+		}
+		EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)text, (int)len);
+		cJSON_AddStringToObject(cmd, field, b64);
+		free(b64);
+	}else{
+		cJSON_AddStringToObject(cmd, field, text);
+	}
+	OPENSSL_cleanse(text, len);
+	free(text);
+	return EXIT_OK;
 }
 
 /* argv[0] is the command name. Fills cmd. */
@@ -183,6 +229,17 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 		{"revocation", required_argument, NULL, 'V'},
 		{"crl-url", required_argument, NULL, 'U'},
 		{"stale-policy", required_argument, NULL, 'T'},
+		{"include-private-key", no_argument, NULL, 'K'},
+		{"passphrase", required_argument, NULL, 'P'},
+		{"certificate", required_argument, NULL, 'C'},
+		{"key", required_argument, NULL, 'Y'},
+		{"pkcs12", required_argument, NULL, 'X'},
+		{"default", no_argument, NULL, '1'},
+		{"cn", required_argument, NULL, 'M'},
+		{"san", required_argument, NULL, 'E'},
+		{"key-type", required_argument, NULL, 't'},
+		{"key-bits", required_argument, NULL, 'b'},
+		{"key-curve", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
 	const struct spec *sp = NULL;
@@ -243,6 +300,38 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 			case 'V': cJSON_AddStringToObject(cmd, "revocation", optarg); break;
 			case 'U': cJSON_AddStringToObject(cmd, "crlUrl", optarg); break;
 			case 'T': cJSON_AddStringToObject(cmd, "stalePolicy", optarg); break;
+			case 'K': cJSON_AddBoolToObject(cmd, "includePrivateKey", true); break;
+			case 'P': cJSON_AddStringToObject(cmd, "passphrase", optarg); break;
+			case 'C':
+			case 'Y':
+			case 'X':
+				if(add_file(cmd, c == 'C' ? "certificate" : c == 'Y' ? "privateKey" : "pkcs12", optarg, c == 'X') != EXIT_OK){
+					return EXIT_USAGE;
+				}
+				break;
+			case '1': cJSON_AddBoolToObject(cmd, "makeDefault", true); break;
+			case 'M': cJSON_AddStringToObject(cmd, "commonName", optarg); break;
+			case 'E': add_array(cmd, "subjectAltNames", optarg); break;
+			case 't':
+			case 'b':
+			case 'c': {
+				cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key");
+				if(k == NULL){
+					k = cJSON_AddObjectToObject(cmd, "key");
+				}
+				if(c == 't'){
+					cJSON_AddStringToObject(k, "type", optarg);
+				}else if(c == 'c'){
+					cJSON_AddStringToObject(k, "curve", optarg);
+				}else{
+					long bits = number(optarg, 1, 16384);
+					if(bits < 0){
+						return fail_usage("%s", "--key-bits must be a number");
+					}
+					cJSON_AddNumberToObject(k, "bits", (double)bits);
+				}
+				break;
+			}
 		}
 	}
 	if(optind != argc){
@@ -429,10 +518,11 @@ static int print_answer(const struct opts *o, const char *command, const cJSON *
 		/* The PEM the command returns, whichever it is. */
 		const char *body = !strcmp(command, "getCA") ? str(cJSON_GetObjectItemCaseSensitive(data, "ca"), "certificate")
 			: !strcmp(command, "exportTrustList") ? str(data, "trustList")
-			: !strcmp(command, "getRejected") ? str(cJSON_GetObjectItemCaseSensitive(data, "rejected"), "chain") : NULL;
+			: !strcmp(command, "getRejected") ? str(cJSON_GetObjectItemCaseSensitive(data, "rejected"), "chain")
+			: !strcmp(command, "getServerCertificate") ? str(cJSON_GetObjectItemCaseSensitive(data, "certificate"), "certificate") : NULL;
 		struct cm_err e;
 		if(body == NULL){
-			fprintf(stderr, "certmgr_ctrl: -o is for getCA, exportTrustList and getRejected\n");
+			fprintf(stderr, "certmgr_ctrl: -o is for getCA, exportTrustList, getRejected and getServerCertificate\n");
 			return EXIT_USAGE;
 		}
 		if(cm_fs_write_atomic(o->outfile, body, strlen(body), 0644, &e) != CM_OK){

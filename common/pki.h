@@ -90,3 +90,16 @@ struct cJSON *cm_pki_cert_details(X509 *cert);
  * client certificate it signs, for certmgr's admin CA. */
 CM_MUST_CHECK enum cm_rc cm_pki_make_ca(const char *cn, int days, X509 **cert, EVP_PKEY **key, struct cm_err *err);
 CM_MUST_CHECK enum cm_rc cm_pki_make_client_cert(X509 *ca, EVP_PKEY *ca_key, const char *cn, int days, X509 **cert, EVP_PKEY **key, struct cm_err *err);
+
+/* A private key as operator input: PEM or base64 DER, PKCS#8 or
+ * traditional, RSA, EC or Ed25519, encrypted (then passphrase is needed)
+ * or not. May take long (key derivation): not on the broker thread. */
+CM_MUST_CHECK enum cm_rc cm_pki_parse_key_any(const char *text, size_t len, const char *passphrase, EVP_PKEY **out, struct cm_err *err);
+
+/* A base64 PKCS#12 bundle: its key, its certificate and the others. */
+CM_MUST_CHECK enum cm_rc cm_pki_parse_pkcs12(const char *b64, const char *passphrase, EVP_PKEY **key, STACK_OF(X509) **certs, struct cm_err *err);
+
+/* From certs (any order), the one key matches becomes *leaf and the rest,
+ * ordered from the leaf up, *extra; every certificate must be valid at
+ * now and each must be issued by the next. */
+CM_MUST_CHECK enum cm_rc cm_pki_order_chain(EVP_PKEY *key, STACK_OF(X509) *certs, time_t now, X509 **leaf, STACK_OF(X509) **extra, struct cm_err *err);

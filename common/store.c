@@ -44,7 +44,7 @@ int cm_slot_parse(const char *name)
  * Memory
  * =================================================================== */
 
-static void server_cert_free(struct cm_server_cert **pcert)
+void cm_server_cert_free(struct cm_server_cert **pcert)
 {
 	struct cm_server_cert *cert;
 
@@ -83,7 +83,7 @@ void cm_store_free(struct cm_store **pstore)
 	for(i = 0; i < CM_SLOT_COUNT; i++){
 		for(cert = store->slots[i].certs; cert; cert = next){
 			next = cert->next;
-			server_cert_free(&cert);
+			cm_server_cert_free(&cert);
 		}
 	}
 	{
@@ -239,7 +239,7 @@ static enum cm_rc load_server_cert(const char *slotdir, const cJSON *entry, stru
 	cert->added = added;
 	rc = load_server_cert_files(slotdir, cert, err);
 	if(rc != CM_OK){
-		server_cert_free(&cert);
+		cm_server_cert_free(&cert);
 		return rc;
 	}
 	*out = cert;
@@ -573,6 +573,21 @@ static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenan
 			goto fail;
 		}
 	}
+	{
+		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(json, "serverCertificates"), *item;
+		if(sc && !cJSON_IsObject(sc)){
+			rc = cm_err_set(err, CM_ERR_CORRUPT, "'serverCertificates' must be an object");
+			goto fail;
+		}
+		cJSON_ArrayForEach(item, sc){
+			int slot = cm_slot_parse(item->string);
+			if(slot < 0 || !cJSON_IsString(item) || !cm_pki_id_valid(item->valuestring)){
+				rc = cm_err_set(err, CM_ERR_CORRUPT, "'serverCertificates' names an unknown slot or a bad id");
+				goto fail;
+			}
+			memcpy(t->server_cert[slot], item->valuestring, CM_ID_LEN + 1);
+		}
+	}
 	free(t->org_id);
 	t->org_id = strdup(org);
 	t->policy = (enum cm_policy)pol;
@@ -672,6 +687,18 @@ static void sni_commit(struct cm_store *store, const struct cm_tenant *old, stru
 	}
 }
 
+static enum cm_rc check_server_refs(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
+{
+	int i;
+
+	for(i = 0; i < CM_SLOT_COUNT; i++){
+		if(t->server_cert[i][0] && cm_store_find_server_cert(store, (enum cm_slot_id)i, t->server_cert[i]) == NULL){
+			return cm_err_set(err, CM_ERR_INVAL, "no server certificate %s in slot %s", t->server_cert[i], cm_slot_name((enum cm_slot_id)i));
+		}
+	}
+	return CM_OK;
+}
+
 static enum cm_rc check_unique_org(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
 {
 	const struct cm_tenant *o, *tmp;
@@ -734,6 +761,15 @@ static enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err)
 		}
 	}
 	closedir(dir);
+	if(rc == CM_OK){
+		struct cm_tenant *t, *tmp;
+		HASH_ITER(hh, store->tenants, t, tmp){
+			if(check_server_refs(store, t, err) != CM_OK){
+				rc = cm_err_set(err, CM_ERR_CORRUPT, "store %s: tenant %s: %s", store->dir, t->name, err->msg);
+				break;
+			}
+		}
+	}
 	if(rc == CM_OK && cm_store_find_tenant(store, CM_DEFAULT_TENANT) == NULL){
 		rc = cm_err_set(err, CM_ERR_CORRUPT, "store %s: the default tenant (tenants/default/tenant.json) is missing", store->dir);
 	}
@@ -875,6 +911,13 @@ static enum cm_rc write_json(const char *path, const cJSON *json, struct cm_err 
 	return rc;
 }
 
+static enum cm_rc write_slot_view(const struct cm_store *store, enum cm_slot_id slot_id, const struct cm_slot *slot, struct cm_err *err);
+
+static enum cm_rc write_slot_json(const struct cm_store *store, enum cm_slot_id slot_id, struct cm_err *err)
+{
+	return write_slot_view(store, slot_id, &store->slots[slot_id], err);
+}
+
 static enum cm_rc write_store_json(const struct cm_store *store, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -895,9 +938,8 @@ static enum cm_rc write_store_json(const struct cm_store *store, struct cm_err *
 	return rc;
 }
 
-static enum cm_rc write_slot_json(const struct cm_store *store, enum cm_slot_id slot_id, struct cm_err *err)
+static enum cm_rc write_slot_view(const struct cm_store *store, enum cm_slot_id slot_id, const struct cm_slot *slot, struct cm_err *err)
 {
-	const struct cm_slot *slot = &store->slots[slot_id];
 	const struct cm_server_cert *cert;
 	char path[PATH_MAX];
 	cJSON *json, *arr, *entry;
@@ -1006,7 +1048,7 @@ static enum cm_rc make_builtin(const char *hostname, struct cm_server_cert **out
 	cert = calloc(1, sizeof(*cert));
 	if(cert == NULL || (cert->description = strdup("built-in self-signed certificate")) == NULL
 			|| (cert->extra = sk_X509_new_null()) == NULL){
-		server_cert_free(&cert);
+		cm_server_cert_free(&cert);
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	rc = cm_pki_generate_key(&p256, &cert->key, err);
@@ -1017,7 +1059,7 @@ static enum cm_rc make_builtin(const char *hostname, struct cm_server_cert **out
 		rc = cm_pki_cert_id(cert->leaf, cert->id, err);
 	}
 	if(rc != CM_OK){
-		server_cert_free(&cert);
+		cm_server_cert_free(&cert);
 		return rc;
 	}
 	cert->builtin = true;
@@ -1071,6 +1113,18 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 			|| !add_strlist(json, "subscribePatterns", &t->subscribe)
 			|| (arr = cJSON_AddArrayToObject(json, "cas")) == NULL){
 		goto nomem;
+	}
+	{
+		cJSON *sc = NULL;
+		int i;
+		for(i = 0; i < CM_SLOT_COUNT; i++){
+			if(t->server_cert[i][0]){
+				if((sc == NULL && (sc = cJSON_AddObjectToObject(json, "serverCertificates")) == NULL)
+						|| !cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), t->server_cert[i])){
+					goto nomem;
+				}
+			}
+		}
 	}
 	for(ca = t->cas; ca; ca = ca->next){
 		cJSON *e = cJSON_CreateObject();
@@ -1208,6 +1262,9 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 		return cm_err_set(err, CM_ERR_INVAL, "invalid tenant name");
 	}
 	rc = check_unique_org(store, t, err);
+	if(rc == CM_OK){
+		rc = check_server_refs(store, t, err);
+	}
 	if(rc == CM_OK){
 		rc = build_trust(t, store->admin_ca, err);
 	}
@@ -1450,6 +1507,232 @@ static enum cm_rc migrate_1_to_2(struct cm_store *store, const char *hostname, s
 		rc = write_store_json(store, err);
 	}
 	return rc;
+}
+
+/* ===================================================================
+ * Server certificates: changes
+ * =================================================================== */
+
+struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *store, enum cm_slot_id slot, const char *id)
+{
+	struct cm_server_cert *c;
+
+	for(c = id ? store->slots[slot].certs : NULL; c; c = c->next){
+		if(!strcmp(c->id, id)){
+			return c;
+		}
+	}
+	return NULL;
+}
+
+const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, const struct cm_tenant *t, enum cm_slot_id slot)
+{
+	const struct cm_server_cert *c = t && t->server_cert[slot][0] ? cm_store_find_server_cert(store, slot, t->server_cert[slot]) : NULL;
+
+	return c ? c : store->slots[slot].def;
+}
+
+enum cm_rc cm_server_cert_new(X509 *leaf, STACK_OF(X509) *extra, EVP_PKEY *key, const char *description, bool builtin,
+		struct cm_server_cert **out, struct cm_err *err)
+{
+	struct cm_server_cert *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if(c == NULL || (c->description = strdup(description ? description : "")) == NULL
+			|| (c->extra = extra ? X509_chain_up_ref(extra) : sk_X509_new_null()) == NULL){
+		if(c){
+			free(c->description);
+			free(c);
+		}
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(cm_pki_cert_id(leaf, c->id, err) != CM_OK){
+		cm_server_cert_free(&c);
+		return CM_ERR_CRYPTO;
+	}
+	X509_up_ref(leaf);
+	c->leaf = leaf;
+	EVP_PKEY_up_ref(key);
+	c->key = key;
+	c->builtin = builtin;
+	c->added = time(NULL);
+	*out = c;
+	return CM_OK;
+}
+
+static enum cm_rc write_slot_files(const struct cm_store *store, enum cm_slot_id slot, const struct cm_server_cert *c, struct cm_err *err)
+{
+	char base[PATH_MAX];
+
+	if(cm_fs_path(base, sizeof(base), err, "%s/slots/%s/%s", store->dir, cm_slot_name(slot), c->id) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	return write_cert_files(base, c, err);
+}
+
+static void remove_slot_files(const struct cm_store *store, enum cm_slot_id slot, const struct cm_server_cert *c)
+{
+	char path[PATH_MAX];
+
+	if(cm_fs_path(path, sizeof(path), NULL, "%s/slots/%s/%s.crt", store->dir, cm_slot_name(slot), c->id) == CM_OK){
+		(void)unlink(path);
+	}
+	if(cm_fs_path(path, sizeof(path), NULL, "%s/slots/%s/%s.key", store->dir, cm_slot_name(slot), c->id) == CM_OK){
+		(void)unlink(path);
+	}
+}
+
+/* Commits view as the slot's new state: slot.json first, then memory,
+ * the listener files and the store's generation. */
+static enum cm_rc commit_slot(struct cm_store *store, enum cm_slot_id slot, struct cm_slot *view, struct cm_err *err)
+{
+	struct cm_err lerr;
+	bool new_default = view->def != store->slots[slot].def;
+	enum cm_rc rc;
+
+	view->generation = store->generation + 1;
+	rc = write_slot_view(store, slot, view, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	store->slots[slot] = *view;
+	if(new_default && cm_store_write_listener_files(store, &lerr) != CM_OK){
+		cm_log(CM_LOG_WARNING, "cannot update the listener files (%s); handshakes are served from memory anyway", lerr.msg);
+	}
+	bump_generation(store, view->generation);
+	return CM_OK;
+}
+
+enum cm_rc cm_store_add_server_cert(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert, bool make_default, struct cm_err *err)
+{
+	struct cm_slot view = store->slots[slot];
+	enum cm_rc rc;
+
+	if(cm_store_find_server_cert(store, slot, cert->id)){
+		return cm_err_set(err, CM_ERR_INVAL, "certificate %s is already in slot %s", cert->id, cm_slot_name(slot));
+	}
+	rc = write_slot_files(store, slot, cert, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	cert->next = view.certs;
+	view.certs = cert;
+	if(make_default){
+		view.def = cert;
+	}
+	rc = commit_slot(store, slot, &view, err);
+	if(rc != CM_OK){
+		cert->next = NULL;
+		remove_slot_files(store, slot, cert);
+	}
+	return rc;
+}
+
+enum cm_rc cm_store_set_default_server_cert(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err)
+{
+	struct cm_slot view = store->slots[slot];
+
+	view.def = cm_store_find_server_cert(store, slot, id);
+	if(view.def == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, cm_slot_name(slot));
+	}
+	return commit_slot(store, slot, &view, err);
+}
+
+static bool named_by_a_tenant(const struct cm_store *store, enum cm_slot_id slot, const char *id, const char **who)
+{
+	const struct cm_tenant *t, *tmp;
+
+	HASH_ITER(hh, store->tenants, t, tmp){
+		if(!strcmp(t->server_cert[slot], id)){
+			*who = t->name;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* view without old, which is unlinked; relinked by the caller on failure. */
+static struct cm_server_cert **link_of(struct cm_slot *view, const struct cm_server_cert *c)
+{
+	struct cm_server_cert **pp;
+
+	for(pp = &view->certs; *pp && *pp != c; pp = &(*pp)->next){
+	}
+	return pp;
+}
+
+enum cm_rc cm_store_remove_server_cert(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err)
+{
+	struct cm_slot view = store->slots[slot];
+	struct cm_server_cert *c = cm_store_find_server_cert(store, slot, id), **pp;
+	const char *who = NULL;
+	enum cm_rc rc;
+
+	if(c == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, cm_slot_name(slot));
+	}
+	if(c == view.def){
+		return cm_err_set(err, CM_ERR_INVAL, "certificate %s is the default of slot %s: make another one the default first", id, cm_slot_name(slot));
+	}
+	if(c->builtin){
+		return cm_err_set(err, CM_ERR_INVAL, "the built-in certificate cannot be removed (regenerateSelfSigned replaces it)");
+	}
+	if(named_by_a_tenant(store, slot, id, &who)){
+		return cm_err_set(err, CM_ERR_INVAL, "tenant '%s' is served with certificate %s", who, id);
+	}
+	pp = link_of(&view, c);
+	*pp = c->next;
+	rc = commit_slot(store, slot, &view, err);
+	if(rc != CM_OK){
+		*pp = c; /* the list is the live one: relink */
+		return rc;
+	}
+	remove_slot_files(store, slot, c);
+	c->next = NULL;
+	cm_server_cert_free(&c);
+	return CM_OK;
+}
+
+enum cm_rc cm_store_replace_builtin(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert, struct cm_err *err)
+{
+	struct cm_slot view = store->slots[slot];
+	struct cm_server_cert *old, **pp;
+	const char *who = NULL;
+	enum cm_rc rc;
+
+	for(old = view.certs; old && !old->builtin; old = old->next){
+	}
+	if(old && named_by_a_tenant(store, slot, old->id, &who)){
+		return cm_err_set(err, CM_ERR_INVAL, "tenant '%s' is served with the built-in certificate; name another one for it first", who);
+	}
+	rc = write_slot_files(store, slot, cert, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	cert->builtin = true;
+	pp = old ? link_of(&view, old) : NULL;
+	if(pp){
+		*pp = old->next;
+	}
+	cert->next = view.certs;
+	view.certs = cert;
+	view.def = cert;
+	rc = commit_slot(store, slot, &view, err);
+	if(rc != CM_OK){
+		if(pp){
+			*pp = old;
+		}
+		cert->next = NULL;
+		remove_slot_files(store, slot, cert);
+		return rc;
+	}
+	if(old){
+		remove_slot_files(store, slot, old);
+		old->next = NULL;
+		cm_server_cert_free(&old);
+	}
+	return CM_OK;
 }
 
 /* Builds and writes a fresh store. store.json goes last: until it exists

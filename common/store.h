@@ -118,6 +118,9 @@ struct cm_tenant {
 	struct cm_strlist publish;   /* topic patterns */
 	struct cm_strlist subscribe;
 	struct cm_ca *cas;
+	/* Per slot, the server certificate its host names are served with
+	 * ("": the slot's default). */
+	char server_cert[CM_SLOT_COUNT][CM_ID_LEN + 1];
 	time_t created;
 	uint64_t generation; /* the store generation of its last change */
 	/* The verification store of its handshakes: the active CAs and the
@@ -170,6 +173,33 @@ void cm_store_free(struct cm_store **store);
 
 /* The default certificate of a slot (borrowed). */
 const struct cm_server_cert *cm_store_slot_default(const struct cm_store *store, enum cm_slot_id slot);
+
+/* ===================================================================
+ * Server certificates
+ * =================================================================== */
+
+struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *store, enum cm_slot_id slot, const char *id);
+
+/* A new entry for leaf (extra: intermediates, may be NULL) and key; takes
+ * its own references. The caller frees it with cm_server_cert_free unless
+ * a store took it. */
+CM_MUST_CHECK enum cm_rc cm_server_cert_new(X509 *leaf, STACK_OF(X509) *extra, EVP_PKEY *key, const char *description, bool builtin,
+		struct cm_server_cert **out, struct cm_err *err);
+void cm_server_cert_free(struct cm_server_cert **cert);
+
+/* Each of these writes the files, then slot.json (the commit), and only
+ * then changes memory; on failure nothing changed and the caller keeps
+ * what it passed. The listener files follow the default. */
+CM_MUST_CHECK enum cm_rc cm_store_add_server_cert(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert, bool make_default, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_store_set_default_server_cert(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err);
+/* Refuses the default, the built-in one, and one a tenant names. */
+CM_MUST_CHECK enum cm_rc cm_store_remove_server_cert(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err);
+/* cert (builtin) replaces the slot's built-in certificate and becomes
+ * the default. */
+CM_MUST_CHECK enum cm_rc cm_store_replace_builtin(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert, struct cm_err *err);
+
+/* The certificate that serves a tenant's handshakes on a slot. */
+const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, const struct cm_tenant *t, enum cm_slot_id slot);
 
 /* ===================================================================
  * Tenants

@@ -212,6 +212,7 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 	t->org_id = strdup(src->org_id);
 	t->policy = src->policy;
 	t->revocation = src->revocation;
+	memcpy(t->server_cert, src->server_cert, sizeof(t->server_cert));
 	t->created = src->created;
 	t->generation = src->generation;
 	if(t->name == NULL || t->org_id == NULL

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/x509v3.h>
+
 #include "control.h"
 #include "json.h"
 #include "refresh.h"
@@ -11,6 +13,79 @@ static time_t not_after(X509 *cert)
 	struct tm tm;
 
 	return ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) ? timegm(&tm) : 0;
+}
+
+static bool add_expiring(cJSON *arr, const char *kind, const char *owner_key, const char *owner, const char *id, time_t na)
+{
+	cJSON *e = cJSON_CreateObject();
+
+	if(e == NULL || !cJSON_AddItemToArray(arr, e)){
+		cJSON_Delete(e);
+		return false;
+	}
+	return cJSON_AddStringToObject(e, "kind", kind) && cJSON_AddStringToObject(e, owner_key, owner)
+		&& cJSON_AddStringToObject(e, "id", id) && cm_json_add_time(e, "notAfter", na);
+}
+
+cJSON *cm_status_expiring(struct cm_state *st, time_t now)
+{
+	cJSON *arr = cJSON_CreateArray();
+	const struct cm_tenant *t, *tmp;
+	const struct cm_ca *ca;
+	const struct cm_server_cert *sc;
+	time_t limit = now + st->expiry_warning_days * 86400;
+	int i;
+
+	for(i = 0; arr && i < CM_SLOT_COUNT; i++){
+		for(sc = st->store->slots[i].certs; sc; sc = sc->next){
+			time_t na = not_after(sc->leaf);
+			if(na < limit && !add_expiring(arr, "server", "slot", cm_slot_name((enum cm_slot_id)i), sc->id, na)){
+				cJSON_Delete(arr);
+				return NULL;
+			}
+		}
+	}
+	HASH_ITER(hh, st->store->tenants, t, tmp){
+		for(ca = t->cas; arr && ca; ca = ca->next){
+			time_t na = not_after(ca->cert);
+			if(na < limit && !add_expiring(arr, ca->pinned ? "pinned" : "ca", "tenant", t->name, ca->id, na)){
+				cJSON_Delete(arr);
+				return NULL;
+			}
+		}
+	}
+	return arr;
+}
+
+cJSON *cm_status_hostname_warnings(struct cm_state *st)
+{
+	cJSON *arr = cJSON_CreateArray();
+	const struct cm_tenant *t, *tmp;
+	size_t h;
+	int slot;
+
+	HASH_ITER(hh, st->store->tenants, t, tmp){
+		for(slot = 0; arr && slot < CM_SLOT_COUNT; slot++){
+			const struct cm_server_cert *c = cm_store_served_cert(st->store, t, (enum cm_slot_id)slot);
+			for(h = 0; h < t->hostnames.n; h++){
+				const char *name = t->hostnames.v[h];
+				/* A wildcard host name is covered by a wildcard certificate. */
+				if(X509_check_host(c->leaf, name, 0, 0, NULL) != 1){
+					cJSON *w = cJSON_CreateObject();
+					if(w == NULL || !cJSON_AddItemToArray(arr, w)){
+						cJSON_Delete(w);
+						cJSON_Delete(arr);
+						return NULL;
+					}
+					cJSON_AddStringToObject(w, "tenant", t->name);
+					cJSON_AddStringToObject(w, "hostname", name);
+					cJSON_AddStringToObject(w, "slot", cm_slot_name((enum cm_slot_id)slot));
+					cJSON_AddStringToObject(w, "id", c->id);
+				}
+			}
+		}
+	}
+	return arr;
 }
 
 static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -64,6 +139,14 @@ static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, c
 			|| !cJSON_AddNumberToObject(o, "connectedAdministrators", admins)
 			|| !cJSON_AddNumberToObject(o, "handshakes", (double)st->handshakes_served)){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	{
+		cJSON *exp = cm_status_expiring(st, time(NULL));
+		cJSON *warn = cm_status_hostname_warnings(st);
+		if(exp == NULL || !cJSON_AddItemToObject(o, "expiring", exp)
+				|| warn == NULL || !cJSON_AddItemToObject(o, "hostnameWarnings", warn)){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
 	}
 	{
 		cJSON *crls = cm_refresh_health(st);

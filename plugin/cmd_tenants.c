@@ -17,6 +17,7 @@ struct tenant_fields {
 	int revocation; /* -1: not given */
 	const cJSON *hosts, *pub, *sub;
 	size_t nhosts, npub, nsub;
+	const cJSON *server;  /* {"slot": "id" or ""} */
 };
 
 static enum cm_rc read_fields(const cJSON *cmd, struct tenant_fields *f, struct cm_err *err)
@@ -35,6 +36,20 @@ static enum cm_rc read_fields(const cJSON *cmd, struct tenant_fields *f, struct 
 			|| cm_cmd_strings(cmd, "publishPatterns", MAX_PATTERNS, &f->pub, &f->npub, err) != CM_OK
 			|| cm_cmd_strings(cmd, "subscribePatterns", MAX_PATTERNS, &f->sub, &f->nsub, err) != CM_OK){
 		return CM_ERR_INVAL;
+	}
+	f->server = cJSON_GetObjectItemCaseSensitive(cmd, "serverCertificates");
+	if(f->server){
+		if(!cJSON_IsObject(f->server)){
+			return cm_err_set(err, CM_ERR_INVAL, "'serverCertificates' must be an object of slot: id");
+		}
+		cJSON_ArrayForEach(item, f->server){
+			if(cm_slot_parse(item->string) < 0){
+				return cm_err_set(err, CM_ERR_INVAL, "'serverCertificates': unknown slot '%.32s' (mqtt, websockets, bridge)", item->string);
+			}
+			if(!cJSON_IsString(item) || (item->valuestring[0] && !cm_pki_id_valid(item->valuestring))){
+				return cm_err_set(err, CM_ERR_INVAL, "'serverCertificates': the value for %s must be a certificate id or \"\"", item->string);
+			}
+		}
 	}
 	if(f->org && !cm_identity_part_valid(f->org)){
 		return cm_err_set(err, CM_ERR_INVAL, "'orgId' must be 1 to 64 letters, digits, '-', '_' or '.'");
@@ -113,6 +128,12 @@ static enum cm_rc apply_fields(struct cm_tenant *t, const struct tenant_fields *
 	if(f->revocation >= 0){
 		t->revocation = (enum cm_revocation)f->revocation;
 	}
+	if(f->server){
+		const cJSON *item;
+		cJSON_ArrayForEach(item, f->server){
+			snprintf(t->server_cert[cm_slot_parse(item->string)], CM_ID_LEN + 1, "%s", item->valuestring);
+		}
+	}
 	if((f->hosts && set_list(&t->hostnames, f->hosts, f->nhosts, true) != CM_OK)
 			|| (f->pub && set_list(&t->publish, f->pub, f->npub, false) != CM_OK)
 			|| (f->sub && set_list(&t->subscribe, f->sub, f->nsub, false) != CM_OK)){
@@ -156,6 +177,15 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 	}
 	if(!full){
 		return o;
+	}
+	{
+		cJSON *sc = cJSON_AddObjectToObject(o, "serverCertificates");
+		int i;
+		for(i = 0; sc && i < CM_SLOT_COUNT; i++){
+			if(t->server_cert[i][0]){
+				cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), t->server_cert[i]);
+			}
+		}
 	}
 	if(!add_list(o, "publishPatterns", &t->publish)
 			|| !add_list(o, "subscribePatterns", &t->subscribe)
@@ -231,7 +261,7 @@ static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who
 	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || read_fields(cmd, &f, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	if(f.org == NULL && f.policy < 0 && f.revocation < 0 && f.hosts == NULL && f.pub == NULL && f.sub == NULL){
+	if(f.org == NULL && f.policy < 0 && f.revocation < 0 && f.hosts == NULL && f.pub == NULL && f.sub == NULL && f.server == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give orgId, policy, revocation, hostnames, publishPatterns or subscribePatterns");
 	}
 	t = cm_tenant_clone(cur);

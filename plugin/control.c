@@ -16,6 +16,7 @@ static const struct cm_command *const tables[] = {
 	cm_ca_commands,
 	cm_rejected_commands,
 	cm_status_commands,
+	cm_server_commands,
 };
 
 static const struct cm_command *find_command(const char *name)

@@ -45,11 +45,18 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 /* Drops the requests still waiting (plugin cleanup). */
 void cm_control_cleanup(struct cm_state *st);
 
+/* Certificates (server, CA, pinned) that expire within the warning
+ * window, and tenant host names their served certificate does not cover:
+ * for getStatus and the daily log. */
+cJSON *cm_status_expiring(struct cm_state *st, time_t now);
+cJSON *cm_status_hostname_warnings(struct cm_state *st);
+
 /* Command tables of the entities (cmd_*.c). */
 extern const struct cm_command cm_tenant_commands[];
 extern const struct cm_command cm_ca_commands[];
 extern const struct cm_command cm_rejected_commands[];
 extern const struct cm_command cm_status_commands[];
+extern const struct cm_command cm_server_commands[];
 
 /* Helpers for handlers. */
 CM_MUST_CHECK enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant **out, struct cm_err *err);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
@@ -223,6 +225,15 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			}else{
 				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s: unknown option or value out of range", key);
 			}
+		}else if(!strcmp(key, "expiry_warning_days")){
+			char *end;
+			long v;
+			errno = 0;
+			v = strtol(value, &end, 10);
+			if(errno || end == value || *end || v < 0 || v > 3650){
+				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_expiry_warning_days must be 0 to 3650");
+			}
+			st->expiry_warning_days = v;
 		}else if(!strcmp(key, "rejected_max")){
 			char *end;
 			unsigned long v;
@@ -337,6 +348,34 @@ static void flush_rejected(struct cm_state *st)
 	}
 }
 
+/* Once a day, one warning per certificate in the expiry window, and per
+ * host name its served certificate does not cover. */
+static void log_expiry_daily(struct cm_state *st, time_t now)
+{
+	cJSON *list, *e;
+
+	if(now - st->expiry_logged < 86400){
+		return;
+	}
+	st->expiry_logged = now;
+	list = cm_status_expiring(st, now);
+	cJSON_ArrayForEach(e, list){
+		const cJSON *slot = cJSON_GetObjectItemCaseSensitive(e, "slot"), *tenant = cJSON_GetObjectItemCaseSensitive(e, "tenant");
+		cm_log(CM_LOG_WARNING, "%s certificate %s (%s %s) expires at %s",
+				cJSON_GetObjectItemCaseSensitive(e, "kind")->valuestring, cJSON_GetObjectItemCaseSensitive(e, "id")->valuestring,
+				slot ? "slot" : "tenant", slot ? slot->valuestring : tenant->valuestring,
+				cJSON_GetObjectItemCaseSensitive(e, "notAfter")->valuestring);
+	}
+	cJSON_Delete(list);
+	list = cm_status_hostname_warnings(st);
+	cJSON_ArrayForEach(e, list){
+		cm_log(CM_LOG_WARNING, "tenant %s: host name %s is not covered by the %s certificate it is served with",
+				cJSON_GetObjectItemCaseSensitive(e, "tenant")->valuestring, cJSON_GetObjectItemCaseSensitive(e, "hostname")->valuestring,
+				cJSON_GetObjectItemCaseSensitive(e, "slot")->valuestring);
+	}
+	cJSON_Delete(list);
+}
+
 static int tick_cb(int event, void *event_data, void *userdata)
 {
 	struct cm_state *st = userdata;
@@ -344,6 +383,7 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	cm_fetch_step(st);
 	cm_worker_drain(st);
 	cm_refresh_tick(st, time(NULL));
+	log_expiry_daily(st, time(NULL));
 	cm_auth_tick_cb(event, event_data, userdata);
 	if(st->rejected && st->rejected->dirty && time(NULL) - st->rejected_saved >= REJECTED_SAVE_INTERVAL){
 		flush_rejected(st);
@@ -422,6 +462,7 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	st->fetch_opts.max_redirects = 3;
 	st->fetch_opts.max_size = 64 * 1024 * 1024;
 	st->refresh_interval = 3600;
+	st->expiry_warning_days = 30;
 	st->retry_min = 30;
 	st->retry_max = 3600;
 

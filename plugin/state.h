@@ -92,6 +92,8 @@ struct cm_state {
 	time_t refresh_interval;         /* seconds between CRL downloads */
 	time_t retry_min, retry_max;     /* backoff after failures */
 	time_t refresh_scanned;          /* last scan of the schedule */
+	time_t expiry_warning_days;
+	time_t expiry_logged;            /* the last daily expiry warning */
 	time_t rejected_saved; /* when rejected.json was last written */
 	uint64_t handshakes_served;
 };

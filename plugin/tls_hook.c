@@ -289,10 +289,14 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 	hs->policy = tenant->policy;
 	hs->tenant_generation = tenant->generation;
 
-	cert = cm_store_slot_default(st->store, (enum cm_slot_id)slot);
+	cert = cm_store_served_cert(st->store, tenant, (enum cm_slot_id)slot);
 	ERR_clear_error();
-	/* The SSL takes its own references: a change while this handshake
-	 * runs frees nothing it holds. */
+	/* The SSL keeps a certificate per key type, and the one the listener
+	 * loaded from its certfile would still be offered beside ours (an EC
+	 * one wins over an RSA one): clear them all first. The SSL takes its
+	 * own references: a change while this handshake runs frees nothing
+	 * it holds. */
+	SSL_certs_clear(ssl);
 	if(SSL_use_cert_and_key(ssl, cert->leaf, cert->key, cert->extra, 1) != 1
 			|| SSL_set1_verify_cert_store(ssl, tenant->trust) != 1){
 		cm_log_openssl(CM_LOG_ERR, "cannot set up a handshake");

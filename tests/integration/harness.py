@@ -248,8 +248,13 @@ def pki(name):
     return os.path.join(test_pki(), name)
 
 
-def admin_tls_args(store):
-    return ["--cafile", os.path.join(store, "listener", "mqtt.crt"),
+def admin_tls_args(work):
+    """The local administrator's client options. The broker is verified
+    against work.admin_cafile (the served self-signed certificate unless a
+    test that rotates it says otherwise), not against the host name."""
+    store = work.store
+    cafile = getattr(work, "admin_cafile", None) or os.path.join(store, "listener", "mqtt.crt")
+    return ["--insecure", "--cafile", cafile,
             "--cert", os.path.join(store, "admin", "admin.pem"),
             "--key", os.path.join(store, "admin", "admin.key")]
 
@@ -261,7 +266,7 @@ def control(broker, commands, host="localhost", extra_args=None, raw=None, timeo
     payload = raw if raw is not None else json.dumps({"commands": commands})
     args = ["mosquitto_rr", "-h", host, "-p", str(broker.port), "-t", "$CONTROL/certmgr/v1",
             "-e", "$CONTROL/certmgr/v1/response", "-W", str(timeout)]
-    args += extra_args if extra_args is not None else admin_tls_args(broker.work.store)
+    args += extra_args if extra_args is not None else admin_tls_args(broker.work)
     if len(payload) > 100000:
         path = broker.work.file("payload.json")
         with open(path, "w") as f:
@@ -297,7 +302,10 @@ def read(path):
 def ctl(broker, *args, port=None):
     """Runs certmgr_ctrl against the broker with the store's local admin
     credentials; returns (exit code, stdout, stderr)."""
-    cmd = [CTRL, "--store", broker.work.store, "-p", str(port or broker.port)] + list(args)
+    cmd = [CTRL, "--store", broker.work.store, "-p", str(port or broker.port)]
+    if getattr(broker.work, "admin_cafile", None):
+        cmd += ["--cafile", broker.work.admin_cafile]
+    cmd += list(args)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     return out.returncode, out.stdout, out.stderr
 

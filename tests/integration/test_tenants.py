@@ -217,7 +217,7 @@ class TenantTest(unittest.TestCase):
         self.setup_acme()
         for host in ("localhost", "127.0.0.1"):
             resp = control(self.b, [{"command": "listTenants"}], host=host,
-                           extra_args=admin_tls_args(self.work.store) + ["--insecure"])
+                           extra_args=admin_tls_args(self.work) + ["--insecure"])
             self.assertIsNotNone(resp, host)
             self.assertEqual([t["tenant"] for t in resp["responses"][0]["data"]["tenants"]], ["acme", "default"])
         for sni in ("acme.test", "unknown.test", None):

@@ -1,0 +1,488 @@
+/* The broker's own certificates, per slot: listServerCertificates,
+ * getServerCertificate, addServerCertificate, setDefaultServerCertificate,
+ * removeServerCertificate, regenerateSelfSigned. Decrypting an uploaded key
+ * and generating a new one run on the worker thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "control.h"
+#include "json.h"
+#include "log.h"
+#include "worker.h"
+
+#define MAX_DESCRIPTION 256
+#define MAX_SANS 32
+
+static enum cm_rc get_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err)
+{
+	const char *name = NULL;
+	int s;
+
+	if(cm_json_get_string(cmd, "slot", true, &name, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	s = cm_slot_parse(name);
+	if(s < 0){
+		return cm_err_set(err, CM_ERR_INVAL, "unknown slot '%.32s' (mqtt, websockets, bridge)", name);
+	}
+	*slot = (enum cm_slot_id)s;
+	return CM_OK;
+}
+
+static time_t not_after(X509 *c)
+{
+	struct tm tm;
+	return ASN1_TIME_to_tm(X509_get0_notAfter(c), &tm) ? timegm(&tm) : 0;
+}
+
+static cJSON *cert_json(struct cm_state *st, enum cm_slot_id slot, const struct cm_server_cert *c, bool full)
+{
+	cJSON *o = full ? cm_pki_cert_details(c->leaf) : cJSON_CreateObject();
+	char cn[256];
+
+	if(o == NULL){
+		return NULL;
+	}
+	if(!full){
+		cm_pki_subject_cn(c->leaf, cn, sizeof(cn));
+		cJSON_AddStringToObject(o, "id", c->id);
+		cJSON_AddStringToObject(o, "commonName", cn);
+		cm_json_add_time(o, "notAfter", not_after(c->leaf));
+	}
+	cJSON_AddStringToObject(o, "description", c->description);
+	cJSON_AddBoolToObject(o, "builtin", c->builtin);
+	cJSON_AddBoolToObject(o, "default", c == cm_store_slot_default(st->store, slot));
+	cJSON_AddNumberToObject(o, "chainLength", 1 + sk_X509_num(c->extra));
+	cm_json_add_time(o, "added", c->added);
+	return o;
+}
+
+static enum cm_rc list_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	enum cm_slot_id slot;
+	const struct cm_server_cert *c;
+	cJSON *arr;
+
+	(void)who;
+	if(get_slot(cmd, &slot, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	arr = cJSON_AddArrayToObject(data, "certificates");
+	for(c = st->store->slots[slot].certs; arr && c; c = c->next){
+		cJSON *o = cert_json(st, slot, c, false);
+		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
+			cJSON_Delete(o);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+}
+
+static enum cm_rc get_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	enum cm_slot_id slot;
+	const struct cm_server_cert *c;
+	const char *id = NULL, *format = "pem";
+	bool with_key = false;
+	char *body = NULL;
+	size_t len;
+	cJSON *o;
+
+	if(get_slot(cmd, &slot, err) != CM_OK
+			|| cm_json_get_string(cmd, "id", true, &id, err) != CM_OK
+			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK
+			|| cm_json_get_bool(cmd, "includePrivateKey", false, &with_key, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(strcmp(format, "pem") && strcmp(format, "der")){
+		return cm_err_set(err, CM_ERR_INVAL, "'format' must be pem or der");
+	}
+	if((c = cm_store_find_server_cert(st->store, slot, id)) == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, cm_slot_name(slot));
+	}
+	if(with_key && who->via != CM_ADMIN_CERT && !who->loopback){
+		return cm_err_set(err, CM_ERR_INVAL, "private keys are given only to administrators with an admin certificate or on loopback");
+	}
+	o = cert_json(st, slot, c, true);
+	if(o == NULL || !cJSON_AddItemToObject(data, "certificate", o)){
+		cJSON_Delete(o);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	/* pem: the chain, leaf first; der: the leaf alone, base64. */
+	if(strcmp(format, "der") ? cm_pki_chain_to_pem(c->leaf, c->extra, &body, &len, err) != CM_OK
+			: cm_pki_cert_to_der_b64(c->leaf, &body, err) != CM_OK){
+		return CM_ERR_NOMEM;
+	}
+	cJSON_AddStringToObject(o, "format", format);
+	cJSON_AddStringToObject(o, "certificate", body);
+	free(body);
+	if(with_key){
+		if(cm_pki_key_to_pem(c->key, &body, &len, err) != CM_OK){
+			return CM_ERR_NOMEM;
+		}
+		cJSON_AddStringToObject(o, "privateKey", body);
+		cm_pki_free_secret(body, len);
+		cm_log(CM_LOG_NOTICE, "%s | getServerCertificate includePrivateKey | slot=%s id=%s", who->name, cm_slot_name(slot), c->id);
+	}
+	return CM_OK;
+}
+
+/* ===================================================================
+ * Uploads: parsed and decrypted on the worker
+ * =================================================================== */
+
+struct upload {
+	struct cm_state *st;
+	struct cm_request *req;
+	char who[256];
+	enum cm_slot_id slot;
+	bool make_default;
+	char *description;
+	/* input, freed (key material cleansed) after the work */
+	char *certificate, *key_text, *passphrase, *pkcs12;
+	/* results */
+	X509 *leaf;
+	STACK_OF(X509) *extra;
+	EVP_PKEY *key;
+	enum cm_rc rc;
+	struct cm_err err;
+};
+
+static void secret_free(char *s)
+{
+	if(s){
+		cm_pki_free_secret(s, strlen(s));
+	}
+}
+
+static void upload_free(struct upload *u)
+{
+	free(u->description);
+	free(u->certificate);
+	secret_free(u->key_text);
+	secret_free(u->passphrase);
+	secret_free(u->pkcs12);
+	X509_free(u->leaf);
+	sk_X509_pop_free(u->extra, X509_free);
+	EVP_PKEY_free(u->key);
+	free(u);
+}
+
+static void upload_work(void *arg)
+{
+	struct upload *u = arg;
+	STACK_OF(X509) *certs = NULL;
+
+	if(u->pkcs12){
+		u->rc = cm_pki_parse_pkcs12(u->pkcs12, u->passphrase, &u->key, &certs, &u->err);
+	}else{
+		u->rc = cm_pki_parse_certs(u->certificate, strlen(u->certificate), &certs, &u->err);
+		if(u->rc == CM_OK){
+			u->rc = cm_pki_parse_key_any(u->key_text, strlen(u->key_text), u->passphrase, &u->key, &u->err);
+		}
+	}
+	if(u->rc == CM_OK){
+		u->rc = cm_pki_order_chain(u->key, certs, time(NULL), &u->leaf, &u->extra, &u->err);
+	}
+	sk_X509_pop_free(certs, X509_free);
+	ERR_clear_error();
+}
+
+static void upload_done(struct cm_state *st, void *arg, bool aborted)
+{
+	struct upload *u = arg;
+	struct cm_server_cert *c = NULL;
+	enum cm_rc rc = u->rc;
+
+	if(aborted){
+		upload_free(u);
+		return;
+	}
+	if(rc == CM_OK){
+		rc = cm_server_cert_new(u->leaf, u->extra, u->key, u->description, false, &c, &u->err);
+	}
+	if(rc == CM_OK){
+		rc = cm_store_add_server_cert(st->store, u->slot, c, u->make_default, &u->err);
+		if(rc != CM_OK){
+			cm_server_cert_free(&c);
+		}
+	}
+	if(rc == CM_OK){
+		cJSON *o = cert_json(st, u->slot, c, false);
+		cm_log(CM_LOG_NOTICE, "%s | addServerCertificate | slot=%s id=%s%s", u->who, cm_slot_name(u->slot), c->id,
+				u->make_default ? " default" : "");
+		if(o && !cJSON_AddItemToObject(cm_control_pending_data(u->req), "certificate", o)){
+			cJSON_Delete(o);
+		}
+	}
+	cm_control_resume(st, u->req, rc, &u->err);
+	upload_free(u);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static enum cm_rc add_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	const char *cert = NULL, *key = NULL, *pass = NULL, *p12 = NULL, *desc = "";
+	bool make_default = false;
+	enum cm_slot_id slot;
+	struct upload *u;
+
+	(void)data;
+	if(get_slot(cmd, &slot, err) != CM_OK
+			|| cm_json_get_string(cmd, "certificate", false, &cert, err) != CM_OK
+			|| cm_json_get_string(cmd, "privateKey", false, &key, err) != CM_OK
+			|| cm_json_get_string(cmd, "passphrase", false, &pass, err) != CM_OK
+			|| cm_json_get_string(cmd, "pkcs12", false, &p12, err) != CM_OK
+			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK
+			|| cm_json_get_bool(cmd, "makeDefault", false, &make_default, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(p12 ? (cert || key) : (cert == NULL || key == NULL)){
+		return cm_err_set(err, CM_ERR_INVAL, "give 'certificate' and 'privateKey', or 'pkcs12' (with 'passphrase')");
+	}
+	if(strlen(desc) > MAX_DESCRIPTION){
+		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", MAX_DESCRIPTION);
+	}
+	if(who->via != CM_ADMIN_CERT && !who->loopback){
+		return cm_err_set(err, CM_ERR_INVAL, "private keys are accepted only from administrators with an admin certificate or on loopback");
+	}
+	u = calloc(1, sizeof(*u));
+	if(u == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	u->st = st;
+	u->req = who->req;
+	snprintf(u->who, sizeof(u->who), "%s", who->name);
+	u->slot = slot;
+	u->make_default = make_default;
+	u->description = strdup(desc);
+	u->certificate = dup_or_null(cert);
+	u->key_text = dup_or_null(key);
+	u->passphrase = dup_or_null(pass);
+	u->pkcs12 = dup_or_null(p12);
+	if(u->description == NULL || (cert && !u->certificate) || (key && !u->key_text) || (pass && !u->passphrase) || (p12 && !u->pkcs12)){
+		upload_free(u);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(cm_worker_submit(st, upload_work, upload_done, u, err) != CM_OK){
+		upload_free(u);
+		return CM_ERR_NOMEM;
+	}
+	return CM_PENDING;
+}
+
+static enum cm_rc set_default_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	enum cm_slot_id slot;
+	const char *id = NULL;
+	enum cm_rc rc;
+
+	(void)data;
+	if(get_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_store_set_default_server_cert(st->store, slot, id, err);
+	if(rc == CM_OK){
+		cm_log(CM_LOG_NOTICE, "%s | setDefaultServerCertificate | slot=%s id=%s", who->name, cm_slot_name(slot), id);
+	}
+	return rc;
+}
+
+static enum cm_rc remove_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	enum cm_slot_id slot;
+	const char *id = NULL;
+	char copy[CM_ID_LEN + 1];
+	enum cm_rc rc;
+
+	(void)data;
+	if(get_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	snprintf(copy, sizeof(copy), "%s", id);
+	rc = cm_store_remove_server_cert(st->store, slot, copy, err);
+	if(rc == CM_OK){
+		cm_log(CM_LOG_NOTICE, "%s | removeServerCertificate | slot=%s id=%s", who->name, cm_slot_name(slot), copy);
+	}
+	return rc;
+}
+
+/* ===================================================================
+ * regenerateSelfSigned: the key is made on the worker
+ * =================================================================== */
+
+struct regen {
+	struct cm_request *req;
+	char who[256];
+	enum cm_slot_id slot;
+	struct cm_keyspec spec;
+	char curve[8];
+	char cn[65];
+	char *names[MAX_SANS];
+	size_t nnames;
+	X509 *cert;
+	EVP_PKEY *key;
+	enum cm_rc rc;
+	struct cm_err err;
+};
+
+static void regen_free(struct regen *r)
+{
+	size_t i;
+
+	for(i = 0; i < r->nnames; i++){
+		free(r->names[i]);
+	}
+	X509_free(r->cert);
+	EVP_PKEY_free(r->key);
+	free(r);
+}
+
+static void regen_work(void *arg)
+{
+	struct regen *r = arg;
+
+	r->rc = cm_pki_generate_key(&r->spec, &r->key, &r->err);
+	if(r->rc == CM_OK){
+		r->rc = cm_pki_make_self_signed(r->key, r->cn, (const char *const *)r->names, r->nnames, 825, &r->cert, &r->err);
+	}
+}
+
+static void regen_done(struct cm_state *st, void *arg, bool aborted)
+{
+	struct regen *r = arg;
+	struct cm_server_cert *c = NULL;
+	enum cm_rc rc = r->rc;
+
+	if(aborted){
+		regen_free(r);
+		return;
+	}
+	if(rc == CM_OK){
+		rc = cm_server_cert_new(r->cert, NULL, r->key, "built-in self-signed certificate", true, &c, &r->err);
+	}
+	if(rc == CM_OK){
+		rc = cm_store_replace_builtin(st->store, r->slot, c, &r->err);
+		if(rc != CM_OK){
+			cm_server_cert_free(&c);
+		}
+	}
+	if(rc == CM_OK){
+		cJSON *o = cert_json(st, r->slot, c, false);
+		cm_log(CM_LOG_NOTICE, "%s | regenerateSelfSigned | slot=%s id=%s", r->who, cm_slot_name(r->slot), c->id);
+		if(o && !cJSON_AddItemToObject(cm_control_pending_data(r->req), "certificate", o)){
+			cJSON_Delete(o);
+		}
+	}
+	cm_control_resume(st, r->req, rc, &r->err);
+	regen_free(r);
+}
+
+/* {"type":"ec","curve":"P-256"}, {"type":"rsa","bits":2048}, {"type":"ed25519"} */
+static enum cm_rc read_keyspec(const cJSON *cmd, struct regen *r, struct cm_err *err)
+{
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key");
+	const char *type = NULL, *curve = "P-256";
+	int64_t bits = 2048;
+
+	r->spec.type = CM_KEY_EC;
+	snprintf(r->curve, sizeof(r->curve), "P-256");
+	r->spec.curve = r->curve;
+	if(k == NULL){
+		return CM_OK;
+	}
+	if(!cJSON_IsObject(k) || cm_json_get_string(k, "type", true, &type, err) != CM_OK){
+		return cm_err_set(err, CM_ERR_INVAL, "'key' must be an object with 'type' (ec, rsa, ed25519)");
+	}
+	if(!strcmp(type, "ec")){
+		if(cm_json_get_string(k, "curve", false, &curve, err) != CM_OK || (strcmp(curve, "P-256") && strcmp(curve, "P-384"))){
+			return cm_err_set(err, CM_ERR_INVAL, "'key.curve' must be P-256 or P-384");
+		}
+		snprintf(r->curve, sizeof(r->curve), "%s", curve);
+	}else if(!strcmp(type, "rsa")){
+		if(cm_json_get_int(k, "bits", false, 0, 16384, &bits, err) != CM_OK || (bits != 2048 && bits != 3072 && bits != 4096)){
+			return cm_err_set(err, CM_ERR_INVAL, "'key.bits' must be 2048, 3072 or 4096");
+		}
+		r->spec.type = CM_KEY_RSA;
+		r->spec.bits = (int)bits;
+	}else if(!strcmp(type, "ed25519")){
+		r->spec.type = CM_KEY_ED25519;
+	}else{
+		return cm_err_set(err, CM_ERR_INVAL, "unknown key type '%.16s' (ec, rsa, ed25519)", type);
+	}
+	return CM_OK;
+}
+
+static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	enum cm_slot_id slot;
+	const char *cn = st->hostname;
+	const cJSON *sans = NULL, *item;
+	size_t nsans = 0;
+	struct regen *r;
+
+	(void)data;
+	if(get_slot(cmd, &slot, err) != CM_OK
+			|| cm_json_get_string(cmd, "commonName", false, &cn, err) != CM_OK
+			|| cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(cn[0] == '\0' || strlen(cn) > 64){
+		return cm_err_set(err, CM_ERR_INVAL, "'commonName' must hold 1 to 64 characters");
+	}
+	r = calloc(1, sizeof(*r));
+	if(r == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(read_keyspec(cmd, r, err) != CM_OK){
+		regen_free(r);
+		return CM_ERR_INVAL;
+	}
+	r->req = who->req;
+	r->slot = slot;
+	snprintf(r->who, sizeof(r->who), "%s", who->name);
+	snprintf(r->cn, sizeof(r->cn), "%s", cn);
+	if(sans == NULL){
+		r->names[r->nnames++] = strdup(cn);
+		if(strcmp(cn, "localhost")){
+			r->names[r->nnames++] = strdup("localhost");
+		}
+	}
+	cJSON_ArrayForEach(item, sans){
+		char norm[254];
+		if(strncmp(item->valuestring, "DNS:", 4) || cm_hostname_normalize(item->valuestring + 4, norm, err) != CM_OK){
+			regen_free(r);
+			return cm_err_set(err, CM_ERR_INVAL, "subjectAltNames entries must be DNS:<host name> here, not '%.64s'", item->valuestring);
+		}
+		r->names[r->nnames++] = strdup(norm);
+	}
+	for(size_t i = 0; i < r->nnames; i++){
+		if(r->names[i] == NULL){
+			regen_free(r);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	if(cm_worker_submit(st, regen_work, regen_done, r, err) != CM_OK){
+		regen_free(r);
+		return CM_ERR_NOMEM;
+	}
+	return CM_PENDING;
+}
+
+const struct cm_command cm_server_commands[] = {
+	{"listServerCertificates", list_server},
+	{"getServerCertificate", get_server},
+	{"addServerCertificate", add_server},
+	{"setDefaultServerCertificate", set_default_server},
+	{"removeServerCertificate", remove_server},
+	{"regenerateSelfSigned", regenerate},
+	{NULL, NULL},
+};
