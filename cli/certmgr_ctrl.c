@@ -95,6 +95,13 @@ static void usage(FILE *f)
 		"  removeServerCertificate SLOT ID\n"
 		"  regenerateSelfSigned SLOT [--cn NAME] [--san DNS:NAME]... [--key-type ec|rsa|ed25519]\n"
 		"                       [--key-curve P-256|P-384] [--key-bits 2048|3072|4096]\n"
+		"  createCSR SLOT --cn NAME [--o ORG] [--ou UNIT] [--c CC] [--st STATE] [--l CITY] [--email ADDR]\n"
+		"            [--san DNS:NAME|IP:ADDR|email:ADDR|URI:URI]... [--key-type ec|rsa] [--key-bits N]\n"
+		"            [--key-curve P-256|P-384] [--reuse-key] [--allow-weak-key]\n"
+		"  listCSRs SLOT\n"
+		"  getCSR SLOT ID [--format pem|der]          (-o FILE writes the CSR)\n"
+		"  removeCSR SLOT ID\n"
+		"  installCertificate SLOT CSR_ID CERTFILE [--default]\n"
 		"\n"
 		"Policies: certificate, certificate+token, token. Revocation: when-available, required.\n", DEFAULT_STORE);
 }
@@ -171,6 +178,11 @@ static const struct spec specs[] = {
 	{"setDefaultServerCertificate", {"slot", "id"}, ""},
 	{"removeServerCertificate", {"slot", "id"}, ""},
 	{"regenerateSelfSigned", {"slot"}, "MEtbc"},
+	{"createCSR", {"slot"}, "MEtbcwg"},
+	{"listCSRs", {"slot"}, ""},
+	{"getCSR", {"slot", "id"}, "F"},
+	{"removeCSR", {"slot", "id"}, ""},
+	{"installCertificate", {"slot", "csr", "@certificate"}, "1"},
 };
 
 static int add_array(cJSON *cmd, const char *name, const char *value)
@@ -240,6 +252,15 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 		{"key-type", required_argument, NULL, 't'},
 		{"key-bits", required_argument, NULL, 'b'},
 		{"key-curve", required_argument, NULL, 'c'},
+		{"reuse-key", no_argument, NULL, 'w'},
+		{"allow-weak-key", no_argument, NULL, 'g'},
+		/* createCSR's subject fields */
+		{"o", required_argument, NULL, 1001},
+		{"ou", required_argument, NULL, 1002},
+		{"c", required_argument, NULL, 1003},
+		{"st", required_argument, NULL, 1004},
+		{"l", required_argument, NULL, 1005},
+		{"email", required_argument, NULL, 1006},
 		{NULL, 0, NULL, 0},
 	};
 	const struct spec *sp = NULL;
@@ -282,7 +303,7 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 	argv += npos;
 	optind = 1;
 	while((c = getopt_long(argc, argv, "", longopts, NULL)) != -1){
-		if(c == '?' || strchr(sp->opts, c) == NULL){
+		if(c == '?' || (c >= 1000 ? strcmp(sp->name, "createCSR") != 0 : strchr(sp->opts, c) == NULL)){
 			return fail_usage("%s does not take that option (certmgr_ctrl --help)", sp->name);
 		}
 		switch(c){
@@ -301,6 +322,22 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 			case 'U': cJSON_AddStringToObject(cmd, "crlUrl", optarg); break;
 			case 'T': cJSON_AddStringToObject(cmd, "stalePolicy", optarg); break;
 			case 'K': cJSON_AddBoolToObject(cmd, "includePrivateKey", true); break;
+			case 'w': cJSON_AddBoolToObject(cmd, "reuseKey", true); break;
+			case 'g': cJSON_AddBoolToObject(cmd, "allowWeakKey", true); break;
+			case 1001:
+			case 1002:
+			case 1003:
+			case 1004:
+			case 1005:
+			case 1006: {
+				static const char *const fields[] = {"O", "OU", "C", "ST", "L", "emailAddress"};
+				cJSON *sub = cJSON_GetObjectItemCaseSensitive(cmd, "subject");
+				if(sub == NULL){
+					sub = cJSON_AddObjectToObject(cmd, "subject");
+				}
+				cJSON_AddStringToObject(sub, fields[c - 1001], optarg);
+				break;
+			}
 			case 'P': cJSON_AddStringToObject(cmd, "passphrase", optarg); break;
 			case 'C':
 			case 'Y':
@@ -336,6 +373,17 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 	}
 	if(optind != argc){
 		return fail_usage("unexpected argument '%s'", argv[optind]);
+	}
+	if(!strcmp(sp->name, "createCSR")){
+		/* --cn is the subject's CN here. */
+		cJSON *cn = cJSON_DetachItemFromObjectCaseSensitive(cmd, "commonName");
+		cJSON *sub = cJSON_GetObjectItemCaseSensitive(cmd, "subject");
+		if(sub == NULL){
+			sub = cJSON_AddObjectToObject(cmd, "subject");
+		}
+		if(cn){
+			cJSON_AddItemToObject(sub, "CN", cn);
+		}
 	}
 	if(!strcmp(sp->name, "setCAState") && !cJSON_GetObjectItemCaseSensitive(cmd, "active")){
 		return fail_usage("%s", "setCAState needs --active or --inactive");
@@ -519,7 +567,8 @@ static int print_answer(const struct opts *o, const char *command, const cJSON *
 		const char *body = !strcmp(command, "getCA") ? str(cJSON_GetObjectItemCaseSensitive(data, "ca"), "certificate")
 			: !strcmp(command, "exportTrustList") ? str(data, "trustList")
 			: !strcmp(command, "getRejected") ? str(cJSON_GetObjectItemCaseSensitive(data, "rejected"), "chain")
-			: !strcmp(command, "getServerCertificate") ? str(cJSON_GetObjectItemCaseSensitive(data, "certificate"), "certificate") : NULL;
+			: !strcmp(command, "getServerCertificate") ? str(cJSON_GetObjectItemCaseSensitive(data, "certificate"), "certificate")
+			: !strcmp(command, "getCSR") || !strcmp(command, "createCSR") ? str(cJSON_GetObjectItemCaseSensitive(data, "csr"), "csr") : NULL;
 		struct cm_err e;
 		if(body == NULL){
 			fprintf(stderr, "certmgr_ctrl: -o is for getCA, exportTrustList, getRejected and getServerCertificate\n");

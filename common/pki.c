@@ -41,8 +41,8 @@ enum cm_rc cm_pki_generate_key(const struct cm_keyspec *spec, EVP_PKEY **out, st
 			key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", spec->curve);
 			break;
 		case CM_KEY_RSA:
-			if(spec->bits != 2048 && spec->bits != 3072 && spec->bits != 4096){
-				return cm_err_set(err, CM_ERR_INVAL, "unsupported RSA size (use 2048, 3072 or 4096)");
+			if(spec->bits != 2048 && spec->bits != 3072 && spec->bits != 4096 && !(spec->bits == 1024 && spec->allow_weak)){
+				return cm_err_set(err, CM_ERR_INVAL, spec->bits == 1024 ? "RSA 1024 is weak: it needs allowWeakKey" : "unsupported RSA size (use 2048, 3072 or 4096)");
 			}
 			key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)spec->bits);
 			break;
@@ -996,4 +996,164 @@ enum cm_rc cm_pki_order_chain(EVP_PKEY *key, STACK_OF(X509) *certs, time_t now, 
 	}
 	*extra = ordered;
 	return CM_OK;
+}
+
+enum cm_rc cm_pki_make_csr(EVP_PKEY *key, const struct cm_subject *sub, const char *const *sans, size_t nsans, X509_REQ **out, struct cm_err *err)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	GENERAL_NAMES *gens = NULL;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	const struct { const char *field; const char *value; } parts[] = {
+		{"C", sub->c}, {"ST", sub->st}, {"L", sub->l}, {"O", sub->o}, {"OU", sub->ou}, {"CN", sub->cn}, {"emailAddress", sub->email},
+	};
+	size_t i;
+	enum cm_rc rc = CM_ERR_INVAL;
+
+	*out = NULL;
+	ERR_clear_error();
+	if(req == NULL || name == NULL){
+		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for(i = 0; i < sizeof(parts) / sizeof(parts[0]); i++){
+		if(parts[i].value && !X509_NAME_add_entry_by_txt(name, parts[i].field, MBSTRING_UTF8, (const unsigned char *)parts[i].value, -1, -1, 0)){
+			rc = cm_err_set(err, CM_ERR_INVAL, "subject field %s is not valid (%s)", parts[i].field,
+					!strcmp(parts[i].field, "C") ? "two letters" : "too long or bad characters");
+			goto out;
+		}
+	}
+	if(X509_NAME_entry_count(name) == 0){
+		rc = cm_err_set(err, CM_ERR_INVAL, "the subject is empty: give at least CN");
+		goto out;
+	}
+	if(nsans > 0){
+		gens = sk_GENERAL_NAME_new_null();
+		for(i = 0; gens && i < nsans; i++){
+			static const struct { const char *prefix; int type; } kinds[] = {{"DNS:", GEN_DNS}, {"IP:", GEN_IPADD}, {"email:", GEN_EMAIL}, {"URI:", GEN_URI}};
+			GENERAL_NAME *gen = NULL;
+			size_t k;
+			for(k = 0; k < 4; k++){
+				size_t pl = strlen(kinds[k].prefix);
+				if(!strncmp(sans[i], kinds[k].prefix, pl) && sans[i][pl]){
+					if(kinds[k].type == GEN_IPADD){
+						ASN1_OCTET_STRING *ip = a2i_IPADDRESS(sans[i] + pl);
+						if(ip){
+							gen = GENERAL_NAME_new();
+							if(gen){
+								GENERAL_NAME_set0_value(gen, GEN_IPADD, ip);
+							}else{
+								ASN1_OCTET_STRING_free(ip);
+							}
+						}
+					}else{
+						ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+						if(ia5 && ASN1_STRING_set(ia5, sans[i] + pl, -1) && (gen = GENERAL_NAME_new()) != NULL){
+							GENERAL_NAME_set0_value(gen, kinds[k].type, ia5);
+						}else{
+							ASN1_IA5STRING_free(ia5);
+						}
+					}
+					break;
+				}
+			}
+			if(gen == NULL || !sk_GENERAL_NAME_push(gens, gen)){
+				GENERAL_NAME_free(gen);
+				ERR_clear_error();
+				rc = cm_err_set(err, CM_ERR_INVAL, "subjectAltName '%.80s' must be DNS:, IP:, email: or URI: with a value", sans[i]);
+				goto out;
+			}
+		}
+		exts = sk_X509_EXTENSION_new_null();
+		if(gens == NULL || exts == NULL){
+			rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		{
+			X509_EXTENSION *ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
+			if(ext == NULL || !sk_X509_EXTENSION_push(exts, ext)){
+				X509_EXTENSION_free(ext);
+				rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+		}
+	}
+	if(!X509_REQ_set_version(req, X509_REQ_VERSION_1) || !X509_REQ_set_subject_name(req, name) || !X509_REQ_set_pubkey(req, key)
+			|| (exts && !X509_REQ_add_extensions(req, exts))
+			|| X509_REQ_sign(req, key, EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()) <= 0){
+		rc = openssl_fail(err, CM_ERR_CRYPTO, "cannot sign the CSR");
+		goto out;
+	}
+	*out = req;
+	req = NULL;
+	rc = CM_OK;
+out:
+	X509_REQ_free(req);
+	X509_NAME_free(name);
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return rc;
+}
+
+enum cm_rc cm_pki_csr_id(X509_REQ *req, char out[CM_ID_LEN + 1], struct cm_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0, i;
+
+	if(!X509_REQ_digest(req, EVP_sha256(), md, &len) || len * 2 != CM_ID_LEN){
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot compute the CSR's fingerprint");
+	}
+	for(i = 0; i < len; i++){
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	}
+	return CM_OK;
+}
+
+enum cm_rc cm_pki_csr_to_pem(X509_REQ *req, char **out, struct cm_err *err)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	enum cm_rc rc;
+
+	if(bio == NULL || !PEM_write_bio_X509_REQ(bio, req)){
+		BIO_free(bio);
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot encode the CSR");
+	}
+	rc = bio_to_buf(bio, out, NULL, err);
+	BIO_free(bio);
+	return rc;
+}
+
+enum cm_rc cm_pki_csr_to_der_b64(X509_REQ *req, char **out, struct cm_err *err)
+{
+	unsigned char *der = NULL;
+	int len = i2d_X509_REQ(req, &der);
+	char *b64;
+
+	*out = NULL;
+	if(len <= 0){
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot encode the CSR");
+	}
+	b64 = malloc((size_t)len / 3 * 4 + 8);
+	if(b64 == NULL){
+		OPENSSL_free(der);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	EVP_EncodeBlock((unsigned char *)b64, der, len);
+	OPENSSL_free(der);
+	*out = b64;
+	return CM_OK;
+}
+
+enum cm_rc cm_pki_parse_csr_pem(const char *buf, size_t len, X509_REQ **out, struct cm_err *err)
+{
+	BIO *bio = mem_bio(buf, len, err);
+
+	*out = NULL;
+	if(bio == NULL){
+		return CM_ERR_INVAL;
+	}
+	*out = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	ERR_clear_error();
+	return *out ? CM_OK : cm_err_set(err, CM_ERR_INVAL, "not a PEM CSR");
 }

@@ -23,8 +23,9 @@ enum cm_key_type {
 
 struct cm_keyspec {
 	enum cm_key_type type;
-	int bits;          /* RSA: 2048, 3072, 4096 */
+	int bits;          /* RSA: 2048, 3072, 4096 (1024 with allow_weak) */
 	const char *curve; /* EC: "P-256" or "P-384" */
+	bool allow_weak;
 };
 
 /* A new private key; the caller frees it with EVP_PKEY_free. */
@@ -67,7 +68,6 @@ bool cm_pki_key_matches(X509 *cert, EVP_PKEY *key);
 /* The subject's Common Name into buf ("" when there is none). */
 void cm_pki_subject_cn(X509 *cert, char *buf, size_t buflen);
 
-#endif
 
 /* Parses operator input holding certificates: PEM (one or more blocks) or
  * base64 of one DER certificate. *out holds at least one certificate; the
@@ -103,3 +103,21 @@ CM_MUST_CHECK enum cm_rc cm_pki_parse_pkcs12(const char *b64, const char *passph
  * ordered from the leaf up, *extra; every certificate must be valid at
  * now and each must be issued by the next. */
 CM_MUST_CHECK enum cm_rc cm_pki_order_chain(EVP_PKEY *key, STACK_OF(X509) *certs, time_t now, X509 **leaf, STACK_OF(X509) **extra, struct cm_err *err);
+
+/* A subject of a CSR: each field may be NULL. */
+struct cm_subject {
+	const char *cn, *o, *ou, *c, *st, *l, *email;
+};
+
+/* A CSR for key: the subject, and SubjectAltNames given as "DNS:name",
+ * "IP:addr", "email:addr" or "URI:uri". The caller frees *out with
+ * X509_REQ_free. */
+CM_MUST_CHECK enum cm_rc cm_pki_make_csr(EVP_PKEY *key, const struct cm_subject *subject, const char *const *sans, size_t nsans, X509_REQ **out, struct cm_err *err);
+
+/* The id of a CSR (SHA-256 of its DER), and its PEM / base64 DER. */
+CM_MUST_CHECK enum cm_rc cm_pki_csr_id(X509_REQ *req, char out[CM_ID_LEN + 1], struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_pki_csr_to_pem(X509_REQ *req, char **out, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_pki_csr_to_der_b64(X509_REQ *req, char **out, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_pki_parse_csr_pem(const char *buf, size_t len, X509_REQ **out, struct cm_err *err);
+
+#endif

@@ -60,6 +60,16 @@ void cm_server_cert_free(struct cm_server_cert **pcert)
 	*pcert = NULL;
 }
 
+void cm_csr_free(struct cm_csr **pcsr)
+{
+	if(pcsr && *pcsr){
+		X509_REQ_free((*pcsr)->req);
+		EVP_PKEY_free((*pcsr)->key);
+		free(*pcsr);
+		*pcsr = NULL;
+	}
+}
+
 static void ca_free_one(struct cm_ca **pca)
 {
 	if(pca && *pca){
@@ -81,9 +91,14 @@ void cm_store_free(struct cm_store **pstore)
 	}
 	store = *pstore;
 	for(i = 0; i < CM_SLOT_COUNT; i++){
+		struct cm_csr *csr, *cnext;
 		for(cert = store->slots[i].certs; cert; cert = next){
 			next = cert->next;
 			cm_server_cert_free(&cert);
+		}
+		for(csr = store->slots[i].csrs; csr; csr = cnext){
+			cnext = csr->next;
+			cm_csr_free(&csr);
 		}
 	}
 	{
@@ -246,6 +261,61 @@ static enum cm_rc load_server_cert(const char *slotdir, const cJSON *entry, stru
 	return CM_OK;
 }
 
+static enum cm_rc load_csr(const char *slotdir, const cJSON *entry, struct cm_csr **out, struct cm_err *err)
+{
+	char path[PATH_MAX], id[CM_ID_LEN + 1];
+	const char *cid = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	struct cm_csr *csr;
+	enum cm_rc rc;
+
+	*out = NULL;
+	csr = calloc(1, sizeof(*csr));
+	if(csr == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(!cJSON_IsObject(entry) || cm_json_get_string(entry, "id", true, &cid, err) != CM_OK || !cm_pki_id_valid(cid)
+			|| cm_json_get_time(entry, "created", true, &csr->created, err) != CM_OK
+			|| cm_json_get_bool(entry, "reusedKey", false, &csr->reused_key, err) != CM_OK){
+		free(csr);
+		return cm_err_set(err, CM_ERR_CORRUPT, "a CSR entry is malformed");
+	}
+	memcpy(csr->id, cid, sizeof(csr->id));
+	rc = cm_fs_path(path, sizeof(path), err, "%s/csrs/%s.csr", slotdir, csr->id);
+	if(rc == CM_OK){
+		rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
+	}
+	if(rc == CM_OK){
+		rc = cm_pki_parse_csr_pem(text, len, &csr->req, err);
+		free(text);
+	}
+	if(rc == CM_OK && (cm_pki_csr_id(csr->req, id, err) != CM_OK || strcmp(id, csr->id))){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "the CSR's fingerprint is not its id");
+	}
+	if(rc != CM_OK){
+		cm_csr_free(&csr);
+		return in_file(err, CM_ERR_CORRUPT, path);
+	}
+	rc = cm_fs_path(path, sizeof(path), err, "%s/csrs/%s.key", slotdir, csr->id);
+	if(rc == CM_OK){
+		rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
+	}
+	if(rc == CM_OK){
+		rc = cm_pki_parse_key_pem(text, len, &csr->key, err);
+		cm_pki_free_secret(text, len);
+	}
+	if(rc == CM_OK && EVP_PKEY_eq(X509_REQ_get0_pubkey(csr->req), csr->key) != 1){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "the key does not match CSR %s", csr->id);
+	}
+	if(rc != CM_OK){
+		cm_csr_free(&csr);
+		return in_file(err, CM_ERR_CORRUPT, path);
+	}
+	*out = csr;
+	return CM_OK;
+}
+
 static enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_slot *slot, struct cm_err *err)
 {
 	char slotdir[PATH_MAX];
@@ -301,6 +371,27 @@ static enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_
 				rc = in_file(err, CM_ERR_CORRUPT, path);
 				goto out;
 			}
+		}
+	}
+	{
+		const cJSON *csrs = NULL;
+		struct cm_csr **ctail = &slot->csrs;
+		if(cm_json_get_array(json, "csrs", false, &csrs, err) != CM_OK){
+			rc = in_file(err, CM_ERR_CORRUPT, path);
+			goto out;
+		}
+		cJSON_ArrayForEach(entry, csrs){
+			struct cm_csr *csr = NULL;
+			rc = load_csr(slotdir, entry, &csr, err);
+			if(rc != CM_OK){
+				if(err && strncmp(err->msg, "store file ", 11)){
+					in_file(err, rc, path);
+				}
+				rc = CM_ERR_CORRUPT;
+				goto out;
+			}
+			*ctail = csr;
+			ctail = &csr->next;
 		}
 	}
 	if(builtins != 1){
@@ -966,6 +1057,23 @@ static enum cm_rc write_slot_view(const struct cm_store *store, enum cm_slot_id 
 				|| !cJSON_AddBoolToObject(entry, "builtin", cert->builtin)
 				|| !cm_json_add_time(entry, "added", cert->added)){
 			goto nomem;
+		}
+	}
+	if(slot->csrs){
+		const struct cm_csr *csr;
+		if((arr = cJSON_AddArrayToObject(json, "csrs")) == NULL){
+			goto nomem;
+		}
+		for(csr = slot->csrs; csr; csr = csr->next){
+			entry = cJSON_CreateObject();
+			if(entry == NULL || !cJSON_AddItemToArray(arr, entry)){
+				cJSON_Delete(entry);
+				goto nomem;
+			}
+			if(!cJSON_AddStringToObject(entry, "id", csr->id) || !cm_json_add_time(entry, "created", csr->created)
+					|| !cJSON_AddBoolToObject(entry, "reusedKey", csr->reused_key)){
+				goto nomem;
+			}
 		}
 	}
 	rc = write_json(path, json, err);
@@ -1732,6 +1840,153 @@ enum cm_rc cm_store_replace_builtin(struct cm_store *store, enum cm_slot_id slot
 		old->next = NULL;
 		cm_server_cert_free(&old);
 	}
+	return CM_OK;
+}
+
+struct cm_csr *cm_store_find_csr(const struct cm_store *store, enum cm_slot_id slot, const char *id)
+{
+	struct cm_csr *c;
+
+	for(c = id ? store->slots[slot].csrs : NULL; c; c = c->next){
+		if(!strcmp(c->id, id)){
+			return c;
+		}
+	}
+	return NULL;
+}
+
+static enum cm_rc csr_path(const struct cm_store *store, enum cm_slot_id slot, const char *id, const char *ext, char *buf, size_t len, struct cm_err *err)
+{
+	return cm_fs_path(buf, len, err, "%s/slots/%s/csrs/%s%s", store->dir, cm_slot_name(slot), id, ext);
+}
+
+static void remove_csr_files(const struct cm_store *store, enum cm_slot_id slot, const char *id)
+{
+	char path[PATH_MAX];
+
+	if(csr_path(store, slot, id, ".csr", path, sizeof(path), NULL) == CM_OK){
+		(void)unlink(path);
+	}
+	if(csr_path(store, slot, id, ".key", path, sizeof(path), NULL) == CM_OK){
+		(void)unlink(path);
+	}
+}
+
+enum cm_rc cm_store_add_csr(struct cm_store *store, enum cm_slot_id slot, struct cm_csr *csr, struct cm_err *err)
+{
+	struct cm_slot view = store->slots[slot];
+	char path[PATH_MAX];
+	char *pem = NULL;
+	size_t len = 0;
+	enum cm_rc rc;
+
+	if(cm_store_find_csr(store, slot, csr->id)){
+		return cm_err_set(err, CM_ERR_INVAL, "CSR %s is already pending", csr->id);
+	}
+	rc = cm_fs_path(path, sizeof(path), err, "%s/slots/%s/csrs", store->dir, cm_slot_name(slot));
+	if(rc == CM_OK){
+		rc = cm_fs_mkdir(path, 0700, err);
+	}
+	if(rc == CM_OK){
+		rc = cm_pki_csr_to_pem(csr->req, &pem, err);
+	}
+	if(rc == CM_OK){
+		rc = csr_path(store, slot, csr->id, ".csr", path, sizeof(path), err);
+	}
+	if(rc == CM_OK){
+		rc = cm_fs_write_atomic(path, pem, strlen(pem), 0644, err);
+	}
+	free(pem);
+	pem = NULL;
+	if(rc == CM_OK){
+		rc = cm_pki_key_to_pem(csr->key, &pem, &len, err);
+	}
+	if(rc == CM_OK){
+		rc = csr_path(store, slot, csr->id, ".key", path, sizeof(path), err);
+	}
+	if(rc == CM_OK){
+		rc = cm_fs_write_atomic(path, pem, len, 0600, err);
+	}
+	cm_pki_free_secret(pem, len);
+	if(rc == CM_OK){
+		csr->next = view.csrs;
+		view.csrs = csr;
+		rc = commit_slot(store, slot, &view, err);
+		if(rc != CM_OK){
+			csr->next = NULL;
+		}
+	}
+	if(rc != CM_OK){
+		remove_csr_files(store, slot, csr->id);
+	}
+	return rc;
+}
+
+/* Unlinks csr from the view's list (live nodes); returns where it was. */
+static struct cm_csr **csr_link(struct cm_slot *view, const struct cm_csr *csr)
+{
+	struct cm_csr **pp;
+
+	for(pp = &view->csrs; *pp && *pp != csr; pp = &(*pp)->next){
+	}
+	return pp;
+}
+
+enum cm_rc cm_store_remove_csr(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err)
+{
+	struct cm_slot view = store->slots[slot];
+	struct cm_csr *csr = cm_store_find_csr(store, slot, id), **pp;
+	enum cm_rc rc;
+
+	if(csr == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", id, cm_slot_name(slot));
+	}
+	pp = csr_link(&view, csr);
+	*pp = csr->next;
+	rc = commit_slot(store, slot, &view, err);
+	if(rc != CM_OK){
+		*pp = csr;
+		return rc;
+	}
+	remove_csr_files(store, slot, csr->id);
+	csr->next = NULL;
+	cm_csr_free(&csr);
+	return CM_OK;
+}
+
+enum cm_rc cm_store_install_csr(struct cm_store *store, enum cm_slot_id slot, const char *csr_id, struct cm_server_cert *cert, bool make_default, struct cm_err *err)
+{
+	struct cm_slot view = store->slots[slot];
+	struct cm_csr *csr = cm_store_find_csr(store, slot, csr_id), **pp;
+	enum cm_rc rc;
+
+	if(csr == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", csr_id, cm_slot_name(slot));
+	}
+	if(cm_store_find_server_cert(store, slot, cert->id)){
+		return cm_err_set(err, CM_ERR_INVAL, "certificate %s is already in slot %s", cert->id, cm_slot_name(slot));
+	}
+	rc = write_slot_files(store, slot, cert, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	pp = csr_link(&view, csr);
+	*pp = csr->next;
+	cert->next = view.certs;
+	view.certs = cert;
+	if(make_default){
+		view.def = cert;
+	}
+	rc = commit_slot(store, slot, &view, err);
+	if(rc != CM_OK){
+		*pp = csr;
+		cert->next = NULL;
+		remove_slot_files(store, slot, cert);
+		return rc;
+	}
+	remove_csr_files(store, slot, csr->id);
+	csr->next = NULL;
+	cm_csr_free(&csr);
 	return CM_OK;
 }
 

@@ -55,8 +55,19 @@ struct cm_server_cert {
 	struct cm_server_cert *next;
 };
 
+/* A pending certificate signing request and its key. */
+struct cm_csr {
+	char id[CM_ID_LEN + 1]; /* SHA-256 of the CSR's DER */
+	X509_REQ *req;
+	EVP_PKEY *key;
+	time_t created;
+	bool reused_key;
+	struct cm_csr *next;
+};
+
 struct cm_slot {
 	struct cm_server_cert *certs;
+	struct cm_csr *csrs;
 	struct cm_server_cert *def; /* borrowed: one of certs */
 	uint64_t generation;
 };
@@ -197,6 +208,15 @@ CM_MUST_CHECK enum cm_rc cm_store_remove_server_cert(struct cm_store *store, enu
 /* cert (builtin) replaces the slot's built-in certificate and becomes
  * the default. */
 CM_MUST_CHECK enum cm_rc cm_store_replace_builtin(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert, struct cm_err *err);
+
+struct cm_csr *cm_store_find_csr(const struct cm_store *store, enum cm_slot_id slot, const char *id);
+/* Takes csr on success. */
+CM_MUST_CHECK enum cm_rc cm_store_add_csr(struct cm_store *store, enum cm_slot_id slot, struct cm_csr *csr, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_store_remove_csr(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err);
+/* The CA's answer to a CSR: cert (made with the CSR's key) joins the
+ * slot and the CSR leaves it, in one commit. Takes cert on success. */
+CM_MUST_CHECK enum cm_rc cm_store_install_csr(struct cm_store *store, enum cm_slot_id slot, const char *csr_id, struct cm_server_cert *cert, bool make_default, struct cm_err *err);
+void cm_csr_free(struct cm_csr **csr);
 
 /* The certificate that serves a tenant's handshakes on a slot. */
 const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, const struct cm_tenant *t, enum cm_slot_id slot);

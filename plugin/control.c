@@ -17,6 +17,7 @@ static const struct cm_command *const tables[] = {
 	cm_rejected_commands,
 	cm_status_commands,
 	cm_server_commands,
+	cm_csr_commands,
 };
 
 static const struct cm_command *find_command(const char *name)

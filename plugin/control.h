@@ -57,6 +57,7 @@ extern const struct cm_command cm_ca_commands[];
 extern const struct cm_command cm_rejected_commands[];
 extern const struct cm_command cm_status_commands[];
 extern const struct cm_command cm_server_commands[];
+extern const struct cm_command cm_csr_commands[];
 
 /* Helpers for handlers. */
 CM_MUST_CHECK enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant **out, struct cm_err *err);

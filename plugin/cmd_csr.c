@@ -1,0 +1,397 @@
+/* CSRs for the broker's certificates: createCSR, listCSRs, getCSR,
+ * removeCSR, installCertificate. A new key is made on the worker thread;
+ * the answer waits for it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "control.h"
+#include "json.h"
+#include "log.h"
+#include "worker.h"
+
+#define MAX_SANS 32
+
+static enum cm_rc get_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err)
+{
+	const char *name = NULL;
+	int s;
+
+	if(cm_json_get_string(cmd, "slot", true, &name, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	s = cm_slot_parse(name);
+	if(s < 0){
+		return cm_err_set(err, CM_ERR_INVAL, "unknown slot '%.32s' (mqtt, websockets, bridge)", name);
+	}
+	*slot = (enum cm_slot_id)s;
+	return CM_OK;
+}
+
+static cJSON *csr_json(const struct cm_csr *c, const char *format)
+{
+	cJSON *o = cJSON_CreateObject();
+	char subject[512] = "";
+	char *body = NULL;
+	BIO *bio = BIO_new(BIO_s_mem());
+	EVP_PKEY *key = X509_REQ_get0_pubkey(c->req);
+
+	if(o == NULL || bio == NULL){
+		BIO_free(bio);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	if(X509_NAME_print_ex(bio, X509_REQ_get_subject_name(c->req), 0, XN_FLAG_RFC2253) >= 0){
+		int n = BIO_read(bio, subject, sizeof(subject) - 1);
+		subject[n > 0 ? n : 0] = '\0';
+	}
+	BIO_free(bio);
+	cJSON_AddStringToObject(o, "id", c->id);
+	cJSON_AddStringToObject(o, "subject", subject);
+	cJSON_AddStringToObject(o, "keyType", EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA ? "rsa"
+			: EVP_PKEY_get_base_id(key) == EVP_PKEY_EC ? "ec" : EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 ? "ed25519" : "other");
+	cJSON_AddNumberToObject(o, "keyBits", EVP_PKEY_get_bits(key));
+	cJSON_AddBoolToObject(o, "reusedKey", c->reused_key);
+	cm_json_add_time(o, "created", c->created);
+	if(format){
+		if(strcmp(format, "der") ? cm_pki_csr_to_pem(c->req, &body, NULL) != CM_OK : cm_pki_csr_to_der_b64(c->req, &body, NULL) != CM_OK){
+			cJSON_Delete(o);
+			return NULL;
+		}
+		cJSON_AddStringToObject(o, "format", format);
+		cJSON_AddStringToObject(o, "csr", body);
+		free(body);
+	}
+	ERR_clear_error();
+	return o;
+}
+
+struct csr_job {
+	struct cm_request *req;
+	char who[256];
+	enum cm_slot_id slot;
+	struct cm_keyspec spec;
+	char curve[8];
+	char *fields[7]; /* CN O OU C ST L emailAddress */
+	char *sans[MAX_SANS];
+	size_t nsans;
+	EVP_PKEY *key;   /* reused, or made by the work */
+	bool reuse;
+	X509_REQ *csr;
+	enum cm_rc rc;
+	struct cm_err err;
+};
+
+static void job_free(struct csr_job *j)
+{
+	size_t i;
+
+	for(i = 0; i < 7; i++){
+		free(j->fields[i]);
+	}
+	for(i = 0; i < j->nsans; i++){
+		free(j->sans[i]);
+	}
+	EVP_PKEY_free(j->key);
+	X509_REQ_free(j->csr);
+	free(j);
+}
+
+static void csr_work(void *arg)
+{
+	struct csr_job *j = arg;
+	struct cm_subject sub;
+
+	j->rc = CM_OK;
+	if(j->key == NULL){
+		j->rc = cm_pki_generate_key(&j->spec, &j->key, &j->err);
+	}
+	if(j->rc == CM_OK){
+		sub.cn = j->fields[0];
+		sub.o = j->fields[1];
+		sub.ou = j->fields[2];
+		sub.c = j->fields[3];
+		sub.st = j->fields[4];
+		sub.l = j->fields[5];
+		sub.email = j->fields[6];
+		j->rc = cm_pki_make_csr(j->key, &sub, (const char *const *)j->sans, j->nsans, &j->csr, &j->err);
+	}
+	ERR_clear_error();
+}
+
+static void csr_done(struct cm_state *st, void *arg, bool aborted)
+{
+	struct csr_job *j = arg;
+	struct cm_csr *c = NULL;
+	enum cm_rc rc = j->rc;
+
+	if(aborted){
+		job_free(j);
+		return;
+	}
+	if(rc == CM_OK){
+		c = calloc(1, sizeof(*c));
+		if(c == NULL){
+			rc = cm_err_set(&j->err, CM_ERR_NOMEM, "out of memory");
+		}else if((rc = cm_pki_csr_id(j->csr, c->id, &j->err)) == CM_OK){
+			c->req = j->csr;
+			c->key = j->key;
+			j->csr = NULL;
+			j->key = NULL;
+			c->created = time(NULL);
+			c->reused_key = j->reuse;
+			rc = cm_store_add_csr(st->store, j->slot, c, &j->err);
+		}
+		if(rc != CM_OK){
+			cm_csr_free(&c);
+		}
+	}
+	if(rc == CM_OK){
+		cJSON *o = csr_json(c, "pem");
+		cm_log(CM_LOG_NOTICE, "%s | createCSR | slot=%s id=%s", j->who, cm_slot_name(j->slot), c->id);
+		if(o && !cJSON_AddItemToObject(cm_control_pending_data(j->req), "csr", o)){
+			cJSON_Delete(o);
+		}
+	}
+	cm_control_resume(st, j->req, rc, &j->err);
+	job_free(j);
+}
+
+static enum cm_rc read_key(const cJSON *cmd, struct csr_job *j, struct cm_err *err)
+{
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key");
+	const char *type = NULL, *curve = "P-256";
+	int64_t bits = 2048;
+
+	j->spec.type = CM_KEY_EC;
+	snprintf(j->curve, sizeof(j->curve), "P-256");
+	j->spec.curve = j->curve;
+	if(k == NULL){
+		return CM_OK;
+	}
+	if(!cJSON_IsObject(k) || cm_json_get_string(k, "type", true, &type, err) != CM_OK){
+		return cm_err_set(err, CM_ERR_INVAL, "'key' must be an object with 'type' (ec, rsa)");
+	}
+	if(!strcmp(type, "ec")){
+		if(cm_json_get_string(k, "curve", false, &curve, err) != CM_OK || (strcmp(curve, "P-256") && strcmp(curve, "P-384"))){
+			return cm_err_set(err, CM_ERR_INVAL, "'key.curve' must be P-256 or P-384");
+		}
+		snprintf(j->curve, sizeof(j->curve), "%s", curve);
+		return CM_OK;
+	}
+	if(!strcmp(type, "rsa")){
+		if(cm_json_get_int(k, "bits", false, 0, 16384, &bits, err) != CM_OK){
+			return CM_ERR_INVAL;
+		}
+		if(bits == 1024 && !j->spec.allow_weak){
+			return cm_err_set(err, CM_ERR_INVAL, "RSA 1024 is weak: it needs allowWeakKey");
+		}
+		if(bits != 1024 && bits != 2048 && bits != 3072 && bits != 4096){
+			return cm_err_set(err, CM_ERR_INVAL, "'key.bits' must be 2048, 3072 or 4096");
+		}
+		j->spec.type = CM_KEY_RSA;
+		j->spec.bits = (int)bits;
+		return CM_OK;
+	}
+	return cm_err_set(err, CM_ERR_INVAL, "unknown key type '%.16s' (ec, rsa)", type);
+}
+
+static enum cm_rc create_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	static const char *const names[7] = {"CN", "O", "OU", "C", "ST", "L", "emailAddress"};
+	const cJSON *subject, *sans = NULL, *item;
+	enum cm_slot_id slot;
+	struct csr_job *j;
+	bool reuse = false, weak = false;
+	size_t nsans = 0, i;
+
+	(void)data;
+	if(get_slot(cmd, &slot, err) != CM_OK
+			|| cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err) != CM_OK
+			|| cm_json_get_bool(cmd, "reuseKey", false, &reuse, err) != CM_OK
+			|| cm_json_get_bool(cmd, "allowWeakKey", false, &weak, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	subject = cJSON_GetObjectItemCaseSensitive(cmd, "subject");
+	if(!cJSON_IsObject(subject)){
+		return cm_err_set(err, CM_ERR_INVAL, "'subject' must be an object (CN, O, OU, C, ST, L, emailAddress)");
+	}
+	cJSON_ArrayForEach(item, subject){
+		for(i = 0; i < 7 && strcmp(item->string, names[i]); i++){
+		}
+		if(i == 7 || !cJSON_IsString(item) || item->valuestring[0] == '\0' || strlen(item->valuestring) > 128){
+			return cm_err_set(err, CM_ERR_INVAL, "'subject': '%.32s' must be one of CN, O, OU, C, ST, L, emailAddress with a text of 1 to 128 characters", item->string);
+		}
+	}
+	j = calloc(1, sizeof(*j));
+	if(j == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	j->spec.allow_weak = weak;
+	if(!reuse && read_key(cmd, j, err) != CM_OK){
+		job_free(j);
+		return CM_ERR_INVAL;
+	}
+	if(reuse){
+		if(cJSON_GetObjectItemCaseSensitive(cmd, "key")){
+			job_free(j);
+			return cm_err_set(err, CM_ERR_INVAL, "give 'key' or 'reuseKey', not both");
+		}
+		j->key = cm_store_slot_default(st->store, slot)->key;
+		EVP_PKEY_up_ref(j->key);
+		j->reuse = true;
+	}
+	if(j->spec.type == CM_KEY_RSA && j->spec.bits == 1024){
+		cm_log(CM_LOG_WARNING, "%s asked for a CSR with a weak RSA 1024 key (slot %s)", who->name, cm_slot_name(slot));
+	}
+	for(i = 0; i < 7; i++){
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(subject, names[i]);
+		if(f && (j->fields[i] = strdup(f->valuestring)) == NULL){
+			job_free(j);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	cJSON_ArrayForEach(item, sans){
+		if((j->sans[j->nsans++] = strdup(item->valuestring)) == NULL){
+			job_free(j);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	j->req = who->req;
+	j->slot = slot;
+	snprintf(j->who, sizeof(j->who), "%s", who->name);
+	if(cm_worker_submit(st, csr_work, csr_done, j, err) != CM_OK){
+		job_free(j);
+		return CM_ERR_NOMEM;
+	}
+	return CM_PENDING;
+}
+
+static enum cm_rc list_csrs(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	enum cm_slot_id slot;
+	const struct cm_csr *c;
+	cJSON *arr;
+
+	(void)who;
+	if(get_slot(cmd, &slot, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	arr = cJSON_AddArrayToObject(data, "csrs");
+	for(c = st->store->slots[slot].csrs; arr && c; c = c->next){
+		cJSON *o = csr_json(c, NULL);
+		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
+			cJSON_Delete(o);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+}
+
+static enum cm_rc get_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	enum cm_slot_id slot;
+	const struct cm_csr *c;
+	const char *id = NULL, *format = "pem";
+	cJSON *o;
+
+	(void)who;
+	if(get_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK
+			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(strcmp(format, "pem") && strcmp(format, "der")){
+		return cm_err_set(err, CM_ERR_INVAL, "'format' must be pem or der");
+	}
+	if((c = cm_store_find_csr(st->store, slot, id)) == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", id, cm_slot_name(slot));
+	}
+	o = csr_json(c, format);
+	if(o == NULL || !cJSON_AddItemToObject(data, "csr", o)){
+		cJSON_Delete(o);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return CM_OK;
+}
+
+static enum cm_rc remove_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	enum cm_slot_id slot;
+	const char *id = NULL;
+	char copy[CM_ID_LEN + 1];
+	enum cm_rc rc;
+
+	(void)data;
+	if(get_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	snprintf(copy, sizeof(copy), "%s", id);
+	rc = cm_store_remove_csr(st->store, slot, copy, err);
+	if(rc == CM_OK){
+		cm_log(CM_LOG_NOTICE, "%s | removeCSR | slot=%s id=%s", who->name, cm_slot_name(slot), copy);
+	}
+	return rc;
+}
+
+static enum cm_rc install_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	enum cm_slot_id slot;
+	const char *csr_id = NULL, *pem = NULL;
+	bool make_default = false;
+	struct cm_csr *csr;
+	STACK_OF(X509) *certs = NULL, *extra = NULL;
+	struct cm_server_cert *c = NULL;
+	X509 *leaf = NULL;
+	char id[CM_ID_LEN + 1];
+	enum cm_rc rc;
+
+	if(get_slot(cmd, &slot, err) != CM_OK
+			|| cm_json_get_string(cmd, "csr", true, &csr_id, err) != CM_OK
+			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
+			|| cm_json_get_bool(cmd, "makeDefault", false, &make_default, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if((csr = cm_store_find_csr(st->store, slot, csr_id)) == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", csr_id, cm_slot_name(slot));
+	}
+	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	/* The CA's answer must carry the CSR's public key. */
+	rc = cm_pki_order_chain(csr->key, certs, time(NULL), &leaf, &extra, err);
+	sk_X509_pop_free(certs, X509_free);
+	if(rc != CM_OK){
+		if(strstr(err->msg, "does not match")){
+			cm_err_set(err, CM_ERR_INVAL, "the certificate is not for this CSR's key");
+		}
+		return rc;
+	}
+	rc = cm_server_cert_new(leaf, extra, csr->key, "installed from a CSR", false, &c, err);
+	X509_free(leaf);
+	sk_X509_pop_free(extra, X509_free);
+	if(rc != CM_OK){
+		return rc;
+	}
+	memcpy(id, c->id, sizeof(id));
+	rc = cm_store_install_csr(st->store, slot, csr_id, c, make_default, err);
+	if(rc != CM_OK){
+		cm_server_cert_free(&c);
+		return rc;
+	}
+	cm_log(CM_LOG_NOTICE, "%s | installCertificate | slot=%s id=%s%s", who->name, cm_slot_name(slot), id, make_default ? " default" : "");
+	cJSON_AddStringToObject(data, "id", id);
+	cJSON_AddBoolToObject(data, "default", make_default);
+	return CM_OK;
+}
+
+const struct cm_command cm_csr_commands[] = {
+	{"createCSR", create_csr},
+	{"listCSRs", list_csrs},
+	{"getCSR", get_csr},
+	{"removeCSR", remove_csr},
+	{"installCertificate", install_certificate},
+	{NULL, NULL},
+};
