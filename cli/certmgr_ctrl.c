@@ -102,8 +102,9 @@ static void usage(FILE *f)
 		"  getCSR SLOT ID [--format pem|der]          (-o FILE writes the CSR)\n"
 		"  removeCSR SLOT ID\n"
 		"  installCertificate SLOT CSR_ID CERTFILE [--default]\n"
+		"  trustServerCertificate SLOT ID TENANT\n"
 		"\n"
-		"Policies: certificate, certificate+token, token. Revocation: when-available, required.\n", DEFAULT_STORE);
+		"Policies: certificate, certificate+token, token, bridge. Revocation: when-available, required.\n", DEFAULT_STORE);
 }
 
 /* ===================================================================
@@ -183,6 +184,7 @@ static const struct spec specs[] = {
 	{"getCSR", {"slot", "id"}, "F"},
 	{"removeCSR", {"slot", "id"}, ""},
 	{"installCertificate", {"slot", "csr", "@certificate"}, "1"},
+	{"trustServerCertificate", {"slot", "id", "tenant"}, ""},
 };
 
 static int add_array(cJSON *cmd, const char *name, const char *value)

@@ -81,6 +81,7 @@ enum cm_policy {
 	CM_POLICY_CERTIFICATE,
 	CM_POLICY_CERT_TOKEN,
 	CM_POLICY_TOKEN,
+	CM_POLICY_BRIDGE,  /* peer brokers: a trusted certificate, any client id */
 	CM_POLICY_COUNT
 };
 

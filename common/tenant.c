@@ -24,7 +24,7 @@ int cm_revocation_parse(const char *name)
 	return -1;
 }
 
-static const char *const policy_names[CM_POLICY_COUNT] = {"certificate", "certificate+token", "token"};
+static const char *const policy_names[CM_POLICY_COUNT] = {"certificate", "certificate+token", "token", "bridge"};
 
 const char *cm_policy_name(enum cm_policy policy)
 {

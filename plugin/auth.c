@@ -117,7 +117,7 @@ static const char *refusal(const struct cm_state *st, const struct cm_client *c,
 	if(t->policy != c->policy){
 		return "its tenant's policy changed";
 	}
-	if(strcmp(t->org_id, c->ident.org)){
+	if(t->policy != CM_POLICY_BRIDGE && strcmp(t->org_id, c->ident.org)){
 		return "its tenant's org id changed";
 	}
 	ctx = X509_STORE_CTX_new();
@@ -257,6 +257,16 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 		 * certificate now, so this one proves nothing to certmgr. */
 		X509_free(cert);
 		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	if(tenant->policy == CM_POLICY_BRIDGE){
+		/* A peer broker: its certificate, from the tenant's trust list,
+		 * is the whole proof; any client id. */
+		memset(&ident, 0, sizeof(ident));
+		rc = remember(st, ed->client, CM_CLIENT_DEVICE, tag, &ident, cert);
+		if(rc == MOSQ_ERR_SUCCESS){
+			cm_log(CM_LOG_INFO, "peer broker '%s' from %s accepted (tenant %s)", clientid, addr, tenant->name);
+		}
+		return rc;
 	}
 	rc = cm_identity_check(clientid, tenant->org_id, cert, &ident, &err);
 	if(rc != CM_OK){

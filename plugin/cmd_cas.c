@@ -845,6 +845,65 @@ static enum cm_rc refresh_crl(struct cm_state *st, const struct cm_caller *who, 
 	return rc == CM_OK ? CM_PENDING : rc;
 }
 
+/* A slot's certificate chain into a tenant's trust list: bridged nodes
+ * that share a store, or copy one, trust each other's certificates. */
+static enum cm_rc trust_server_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	const char *slot_name = NULL, *id = NULL;
+	const struct cm_server_cert *sc;
+	struct cm_tenant *cur, *t;
+	cJSON *added;
+	int slot, i;
+	enum cm_rc rc = CM_OK;
+
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
+			|| cm_json_get_string(cmd, "slot", true, &slot_name, err) != CM_OK
+			|| cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if((slot = cm_slot_parse(slot_name)) < 0){
+		return cm_err_set(err, CM_ERR_INVAL, "unknown slot '%.32s' (mqtt, websockets, bridge)", slot_name);
+	}
+	if((sc = cm_store_find_server_cert(st->store, (enum cm_slot_id)slot, id)) == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, slot_name);
+	}
+	t = cm_tenant_clone(cur);
+	added = cJSON_AddArrayToObject(data, "added");
+	if(t == NULL || added == NULL){
+		cm_tenant_free(&t);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	/* The leaf is pinned, each CA of its chain admitted as a CA; what is
+	 * there already stays. */
+	for(i = -1; rc == CM_OK && i < sk_X509_num(sc->extra); i++){
+		X509 *c = i < 0 ? sc->leaf : sk_X509_value(sc->extra, i);
+		struct cm_ca *ca;
+		char cid[CM_ID_LEN + 1];
+		if(cm_pki_cert_id(c, cid, err) != CM_OK){
+			rc = CM_ERR_CRYPTO;
+			break;
+		}
+		if(cm_tenant_find_ca(t, cid)){
+			continue;
+		}
+		rc = cm_cmd_admit(t, c, "trusted from a server certificate", true, &ca, err);
+		if(rc == CM_OK){
+			cJSON *o = cJSON_CreateObject();
+			if(o && cJSON_AddItemToArray(added, o)){
+				cJSON_AddStringToObject(o, "id", ca->id);
+				cJSON_AddStringToObject(o, "kind", ca->pinned ? "pinned" : "ca");
+			}else{
+				cJSON_Delete(o);
+			}
+		}
+	}
+	if(rc != CM_OK){
+		cm_tenant_free(&t);
+		return rc;
+	}
+	return cm_cmd_put_tenant(st, who, "trustServerCertificate", t, sc->id, err);
+}
+
 const struct cm_command cm_ca_commands[] = {
 	{"addCA", add_ca},
 	{"modifyCA", modify_ca},
@@ -859,5 +918,6 @@ const struct cm_command cm_ca_commands[] = {
 	{"trustCertificate", trust_certificate},
 	{"untrustCertificate", untrust_certificate},
 	{"inspectCertificate", inspect_certificate},
+	{"trustServerCertificate", trust_server_certificate},
 	{NULL, NULL},
 };

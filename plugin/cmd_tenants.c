@@ -55,7 +55,7 @@ static enum cm_rc read_fields(const cJSON *cmd, struct tenant_fields *f, struct 
 		return cm_err_set(err, CM_ERR_INVAL, "'orgId' must be 1 to 64 letters, digits, '-', '_' or '.'");
 	}
 	if(policy && (f->policy = cm_policy_parse(policy)) < 0){
-		return cm_err_set(err, CM_ERR_INVAL, "'policy' must be certificate, certificate+token or token");
+		return cm_err_set(err, CM_ERR_INVAL, "'policy' must be certificate, certificate+token, token or bridge");
 	}
 	if(revocation && (f->revocation = cm_revocation_parse(revocation)) < 0){
 		return cm_err_set(err, CM_ERR_INVAL, "'revocation' must be when-available or required");
@@ -245,6 +245,14 @@ static enum cm_rc create_tenant(struct cm_state *st, const struct cm_caller *who
 	t = cm_tenant_new(name);
 	if(t == NULL){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(f.policy == CM_POLICY_BRIDGE){
+		/* Peer brokers relay any topic unless told otherwise. */
+		static const char *const all[] = {"#"};
+		if(cm_strlist_set(&t->publish, all, 1) != CM_OK || cm_strlist_set(&t->subscribe, all, 1) != CM_OK){
+			cm_tenant_free(&t);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
 	}
 	if(apply_fields(t, &f, err) != CM_OK){
 		cm_tenant_free(&t);

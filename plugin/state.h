@@ -82,6 +82,7 @@ struct cm_state {
 	int ssl_ex_index;
 	int x509_ex_index;
 	struct cm_tag *tags; /* every live tag */
+	X509 *bridge_at_start; /* the bridge default the broker's files held at start */
 	struct cm_client *clients;
 	time_t next_expiry;  /* earliest not_after of the connected devices */
 	struct cm_rejected_list *rejected;

@@ -416,9 +416,45 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 	return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 }
 
+/* For the broker's outgoing bridges: present the bridge slot's current
+ * default, so that a rotation reaches the next bridge connection without
+ * a restart. A client context is taken for a bridge's when the
+ * certificate it was configured with (bridge_certfile) is one of the
+ * bridge slot's, present or the one served at start: libcurl's contexts
+ * (CRL downloads) carry no client certificate and are left alone. */
+static int bridge_cert_cb(SSL *ssl, void *arg)
+{
+	struct cm_state *st = arg;
+	X509 *configured = SSL_get_certificate(ssl);
+	const struct cm_server_cert *c, *def;
+	bool ours = false;
+
+	if(configured == NULL){
+		return 1;
+	}
+	if(st->bridge_at_start && X509_cmp(configured, st->bridge_at_start) == 0){
+		ours = true;
+	}
+	for(c = st->store->slots[CM_SLOT_BRIDGE].certs; !ours && c; c = c->next){
+		ours = X509_cmp(configured, c->leaf) == 0;
+	}
+	if(!ours){
+		return 1;
+	}
+	def = cm_store_slot_default(st->store, CM_SLOT_BRIDGE);
+	ERR_clear_error();
+	SSL_certs_clear(ssl);
+	if(SSL_use_cert_and_key(ssl, def->leaf, def->key, def->extra, 1) != 1){
+		cm_log_openssl(CM_LOG_ERR, "cannot present the bridge certificate");
+		return 0;
+	}
+	return 1;
+}
+
 /* Runs inside every SSL_CTX_new of the process once installed: the
  * broker's listeners, but also libcurl's and libwebsockets' client
- * contexts, which must be left alone. Listeners are the server contexts. */
+ * contexts, which must be left alone. Listeners are the server contexts;
+ * client contexts get only the bridge callback, which acts on bridges'. */
 static void ctx_new_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	SSL_CTX *ctx = parent;
@@ -428,7 +464,14 @@ static void ctx_new_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
 	(void)ad;
 	(void)idx;
 	(void)argl;
-	if(ctx == NULL || SSL_CTX_get_ssl_method(ctx) != TLS_server_method()){
+	if(ctx == NULL){
+		return;
+	}
+	if(SSL_CTX_get_ssl_method(ctx) == TLS_client_method()){
+		SSL_CTX_set_cert_cb(ctx, bridge_cert_cb, st);
+		return;
+	}
+	if(SSL_CTX_get_ssl_method(ctx) != TLS_server_method()){
 		return;
 	}
 	SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
@@ -447,6 +490,8 @@ enum cm_rc cm_tls_hook_install(struct cm_state *st, struct cm_err *err)
 	st->x509_ex_index = X509_get_ex_new_index(0, st, NULL, NULL, tag_free_cb);
 	st->ssl_ex_index = SSL_get_ex_new_index(0, st, NULL, NULL, hs_free_cb);
 	st->ctx_ex_index = SSL_CTX_get_ex_new_index(0, st, ctx_new_cb, NULL, NULL);
+	st->bridge_at_start = cm_store_slot_default(st->store, CM_SLOT_BRIDGE)->leaf;
+	X509_up_ref(st->bridge_at_start);
 	if(st->x509_ex_index < 0 || st->ssl_ex_index < 0 || st->ctx_ex_index < 0){
 		cm_log_openssl_drain(detail, sizeof(detail));
 		cm_tls_hook_remove(st);
@@ -469,6 +514,8 @@ void cm_tls_hook_remove(struct cm_state *st)
 		CRYPTO_free_ex_index(CRYPTO_EX_INDEX_X509, st->x509_ex_index);
 	}
 	st->ctx_ex_index = st->ssl_ex_index = st->x509_ex_index = -1;
+	X509_free(st->bridge_at_start);
+	st->bridge_at_start = NULL;
 	/* Certificates that outlive the plugin (sessions cached in a context)
 	 * keep a dangling pointer nobody reads: their free callback is gone. */
 	for(tag = st->tags; tag; tag = next){
