@@ -423,13 +423,15 @@ void cm_pki_subject_cn(X509 *cert, char *buf, size_t buflen)
 	ERR_clear_error();
 }
 
+static unsigned char *b64_decode(const char *text, size_t len, size_t *out_len);
+
 enum cm_rc cm_pki_parse_certs(const char *text, size_t len, STACK_OF(X509) **out, struct cm_err *err)
 {
 	STACK_OF(X509) *certs;
 	X509 *leaf = NULL, *cert;
 	unsigned char *der = NULL;
 	const unsigned char *p;
-	size_t i, n = 0;
+	size_t n = 0;
 	int dlen;
 	enum cm_rc rc;
 
@@ -451,38 +453,12 @@ enum cm_rc cm_pki_parse_certs(const char *text, size_t len, STACK_OF(X509) **out
 		return CM_OK;
 	}
 	/* base64 DER: white space is allowed, nothing else. */
-	der = malloc(len / 4 * 3 + 4);
-	if(der == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	{
-		char *clean = malloc(len + 1);
-		if(clean == NULL){
-			free(der);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}
-		for(i = 0; i < len; i++){
-			if(!isspace((unsigned char)text[i])){
-				clean[n++] = text[i];
-			}
-		}
-		clean[n] = '\0';
-		if(n == 0 || n % 4 != 0 || n > INT_MAX){
-			free(clean);
-			free(der);
-			return cm_err_set(err, CM_ERR_INVAL, "not a PEM certificate nor base64 DER");
-		}
-		dlen = EVP_DecodeBlock(der, (const unsigned char *)clean, (int)n);
-		if(dlen > 0 && clean[n - 1] == '='){
-			dlen -= clean[n - 2] == '=' ? 2 : 1;
-		}
-		free(clean);
-	}
-	if(dlen <= 0){
+	der = b64_decode(text, len, &n);
+	if(der == NULL || n > INT_MAX){
 		free(der);
-		ERR_clear_error();
 		return cm_err_set(err, CM_ERR_INVAL, "not a PEM certificate nor base64 DER");
 	}
+	dlen = (int)n;
 	p = der;
 	ERR_clear_error();
 	cert = d2i_X509(NULL, &p, dlen);

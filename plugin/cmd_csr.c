@@ -14,22 +14,6 @@
 
 #define MAX_SANS 32
 
-static enum cm_rc get_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err)
-{
-	const char *name = NULL;
-	int s;
-
-	if(cm_json_get_string(cmd, "slot", true, &name, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	s = cm_slot_parse(name);
-	if(s < 0){
-		return cm_err_set(err, CM_ERR_INVAL, "unknown slot '%.32s' (mqtt, websockets, bridge)", name);
-	}
-	*slot = (enum cm_slot_id)s;
-	return CM_OK;
-}
-
 static cJSON *csr_json(const struct cm_csr *c, const char *format)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -159,45 +143,6 @@ static void csr_done(struct cm_state *st, void *arg, bool aborted)
 	job_free(j);
 }
 
-static enum cm_rc read_key(const cJSON *cmd, struct csr_job *j, struct cm_err *err)
-{
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key");
-	const char *type = NULL, *curve = "P-256";
-	int64_t bits = 2048;
-
-	j->spec.type = CM_KEY_EC;
-	snprintf(j->curve, sizeof(j->curve), "P-256");
-	j->spec.curve = j->curve;
-	if(k == NULL){
-		return CM_OK;
-	}
-	if(!cJSON_IsObject(k) || cm_json_get_string(k, "type", true, &type, err) != CM_OK){
-		return cm_err_set(err, CM_ERR_INVAL, "'key' must be an object with 'type' (ec, rsa)");
-	}
-	if(!strcmp(type, "ec")){
-		if(cm_json_get_string(k, "curve", false, &curve, err) != CM_OK || (strcmp(curve, "P-256") && strcmp(curve, "P-384"))){
-			return cm_err_set(err, CM_ERR_INVAL, "'key.curve' must be P-256 or P-384");
-		}
-		snprintf(j->curve, sizeof(j->curve), "%s", curve);
-		return CM_OK;
-	}
-	if(!strcmp(type, "rsa")){
-		if(cm_json_get_int(k, "bits", false, 0, 16384, &bits, err) != CM_OK){
-			return CM_ERR_INVAL;
-		}
-		if(bits == 1024 && !j->spec.allow_weak){
-			return cm_err_set(err, CM_ERR_INVAL, "RSA 1024 is weak: it needs allowWeakKey");
-		}
-		if(bits != 1024 && bits != 2048 && bits != 3072 && bits != 4096){
-			return cm_err_set(err, CM_ERR_INVAL, "'key.bits' must be 2048, 3072 or 4096");
-		}
-		j->spec.type = CM_KEY_RSA;
-		j->spec.bits = (int)bits;
-		return CM_OK;
-	}
-	return cm_err_set(err, CM_ERR_INVAL, "unknown key type '%.16s' (ec, rsa)", type);
-}
-
 static enum cm_rc create_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	static const char *const names[7] = {"CN", "O", "OU", "C", "ST", "L", "emailAddress"};
@@ -208,7 +153,7 @@ static enum cm_rc create_csr(struct cm_state *st, const struct cm_caller *who, c
 	size_t nsans = 0, i;
 
 	(void)data;
-	if(get_slot(cmd, &slot, err) != CM_OK
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
 			|| cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err) != CM_OK
 			|| cm_json_get_bool(cmd, "reuseKey", false, &reuse, err) != CM_OK
 			|| cm_json_get_bool(cmd, "allowWeakKey", false, &weak, err) != CM_OK){
@@ -230,7 +175,7 @@ static enum cm_rc create_csr(struct cm_state *st, const struct cm_caller *who, c
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	j->spec.allow_weak = weak;
-	if(!reuse && read_key(cmd, j, err) != CM_OK){
+	if(!reuse && cm_cmd_keyspec(cmd, false, &j->spec, j->curve, err) != CM_OK){
 		job_free(j);
 		return CM_ERR_INVAL;
 	}
@@ -276,7 +221,7 @@ static enum cm_rc list_csrs(struct cm_state *st, const struct cm_caller *who, co
 	cJSON *arr;
 
 	(void)who;
-	if(get_slot(cmd, &slot, err) != CM_OK){
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	arr = cJSON_AddArrayToObject(data, "csrs");
@@ -298,7 +243,7 @@ static enum cm_rc get_csr(struct cm_state *st, const struct cm_caller *who, cons
 	cJSON *o;
 
 	(void)who;
-	if(get_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK
 			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
@@ -324,7 +269,7 @@ static enum cm_rc remove_csr(struct cm_state *st, const struct cm_caller *who, c
 	enum cm_rc rc;
 
 	(void)data;
-	if(get_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	snprintf(copy, sizeof(copy), "%s", id);
@@ -347,7 +292,7 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 	char id[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
-	if(get_slot(cmd, &slot, err) != CM_OK
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
 			|| cm_json_get_string(cmd, "csr", true, &csr_id, err) != CM_OK
 			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
 			|| cm_json_get_bool(cmd, "makeDefault", false, &make_default, err) != CM_OK){

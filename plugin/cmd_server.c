@@ -17,22 +17,6 @@
 #define MAX_DESCRIPTION 256
 #define MAX_SANS 32
 
-static enum cm_rc get_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err)
-{
-	const char *name = NULL;
-	int s;
-
-	if(cm_json_get_string(cmd, "slot", true, &name, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	s = cm_slot_parse(name);
-	if(s < 0){
-		return cm_err_set(err, CM_ERR_INVAL, "unknown slot '%.32s' (mqtt, websockets, bridge)", name);
-	}
-	*slot = (enum cm_slot_id)s;
-	return CM_OK;
-}
-
 static time_t not_after(X509 *c)
 {
 	struct tm tm;
@@ -68,7 +52,7 @@ static enum cm_rc list_server(struct cm_state *st, const struct cm_caller *who, 
 	cJSON *arr;
 
 	(void)who;
-	if(get_slot(cmd, &slot, err) != CM_OK){
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	arr = cJSON_AddArrayToObject(data, "certificates");
@@ -92,7 +76,7 @@ static enum cm_rc get_server(struct cm_state *st, const struct cm_caller *who, c
 	size_t len;
 	cJSON *o;
 
-	if(get_slot(cmd, &slot, err) != CM_OK
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
 			|| cm_json_get_string(cmd, "id", true, &id, err) != CM_OK
 			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK
 			|| cm_json_get_bool(cmd, "includePrivateKey", false, &with_key, err) != CM_OK){
@@ -236,7 +220,7 @@ static enum cm_rc add_server(struct cm_state *st, const struct cm_caller *who, c
 	struct upload *u;
 
 	(void)data;
-	if(get_slot(cmd, &slot, err) != CM_OK
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
 			|| cm_json_get_string(cmd, "certificate", false, &cert, err) != CM_OK
 			|| cm_json_get_string(cmd, "privateKey", false, &key, err) != CM_OK
 			|| cm_json_get_string(cmd, "passphrase", false, &pass, err) != CM_OK
@@ -286,7 +270,7 @@ static enum cm_rc set_default_server(struct cm_state *st, const struct cm_caller
 	enum cm_rc rc;
 
 	(void)data;
-	if(get_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	rc = cm_store_set_default_server_cert(st->store, slot, id, err);
@@ -304,7 +288,7 @@ static enum cm_rc remove_server(struct cm_state *st, const struct cm_caller *who
 	enum cm_rc rc;
 
 	(void)data;
-	if(get_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	snprintf(copy, sizeof(copy), "%s", id);
@@ -386,41 +370,6 @@ static void regen_done(struct cm_state *st, void *arg, bool aborted)
 	regen_free(r);
 }
 
-/* {"type":"ec","curve":"P-256"}, {"type":"rsa","bits":2048}, {"type":"ed25519"} */
-static enum cm_rc read_keyspec(const cJSON *cmd, struct regen *r, struct cm_err *err)
-{
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key");
-	const char *type = NULL, *curve = "P-256";
-	int64_t bits = 2048;
-
-	r->spec.type = CM_KEY_EC;
-	snprintf(r->curve, sizeof(r->curve), "P-256");
-	r->spec.curve = r->curve;
-	if(k == NULL){
-		return CM_OK;
-	}
-	if(!cJSON_IsObject(k) || cm_json_get_string(k, "type", true, &type, err) != CM_OK){
-		return cm_err_set(err, CM_ERR_INVAL, "'key' must be an object with 'type' (ec, rsa, ed25519)");
-	}
-	if(!strcmp(type, "ec")){
-		if(cm_json_get_string(k, "curve", false, &curve, err) != CM_OK || (strcmp(curve, "P-256") && strcmp(curve, "P-384"))){
-			return cm_err_set(err, CM_ERR_INVAL, "'key.curve' must be P-256 or P-384");
-		}
-		snprintf(r->curve, sizeof(r->curve), "%s", curve);
-	}else if(!strcmp(type, "rsa")){
-		if(cm_json_get_int(k, "bits", false, 0, 16384, &bits, err) != CM_OK || (bits != 2048 && bits != 3072 && bits != 4096)){
-			return cm_err_set(err, CM_ERR_INVAL, "'key.bits' must be 2048, 3072 or 4096");
-		}
-		r->spec.type = CM_KEY_RSA;
-		r->spec.bits = (int)bits;
-	}else if(!strcmp(type, "ed25519")){
-		r->spec.type = CM_KEY_ED25519;
-	}else{
-		return cm_err_set(err, CM_ERR_INVAL, "unknown key type '%.16s' (ec, rsa, ed25519)", type);
-	}
-	return CM_OK;
-}
-
 static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
@@ -430,7 +379,7 @@ static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, c
 	struct regen *r;
 
 	(void)data;
-	if(get_slot(cmd, &slot, err) != CM_OK
+	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
 			|| cm_json_get_string(cmd, "commonName", false, &cn, err) != CM_OK
 			|| cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err) != CM_OK){
 		return CM_ERR_INVAL;
@@ -442,7 +391,7 @@ static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, c
 	if(r == NULL){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
-	if(read_keyspec(cmd, r, err) != CM_OK){
+	if(cm_cmd_keyspec(cmd, true, &r->spec, r->curve, err) != CM_OK){
 		regen_free(r);
 		return CM_ERR_INVAL;
 	}

@@ -70,6 +70,65 @@ enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_caller *who, c
 	return CM_OK;
 }
 
+enum cm_rc cm_cmd_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err)
+{
+	const char *name = NULL;
+	int s;
+
+	if(cm_json_get_string(cmd, "slot", true, &name, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	s = cm_slot_parse(name);
+	if(s < 0){
+		return cm_err_set(err, CM_ERR_INVAL, "unknown slot '%.32s' (mqtt, websockets, bridge)", name);
+	}
+	*slot = (enum cm_slot_id)s;
+	return CM_OK;
+}
+
+enum cm_rc cm_cmd_keyspec(const cJSON *cmd, bool ed25519, struct cm_keyspec *spec, char curve[8], struct cm_err *err)
+{
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key");
+	const char *type = NULL, *cv = "P-256";
+	int64_t bits = 2048;
+
+	spec->type = CM_KEY_EC;
+	snprintf(curve, 8, "P-256");
+	spec->curve = curve;
+	if(k == NULL){
+		return CM_OK;
+	}
+	if(!cJSON_IsObject(k) || cm_json_get_string(k, "type", true, &type, err) != CM_OK){
+		return cm_err_set(err, CM_ERR_INVAL, "'key' must be an object with 'type' (ec, rsa%s)", ed25519 ? ", ed25519" : "");
+	}
+	if(!strcmp(type, "ec")){
+		if(cm_json_get_string(k, "curve", false, &cv, err) != CM_OK || (strcmp(cv, "P-256") && strcmp(cv, "P-384"))){
+			return cm_err_set(err, CM_ERR_INVAL, "'key.curve' must be P-256 or P-384");
+		}
+		snprintf(curve, 8, "%s", cv);
+		return CM_OK;
+	}
+	if(!strcmp(type, "rsa")){
+		if(cm_json_get_int(k, "bits", false, 0, 16384, &bits, err) != CM_OK){
+			return CM_ERR_INVAL;
+		}
+		if(bits == 1024 && !spec->allow_weak){
+			return cm_err_set(err, CM_ERR_INVAL, "'key.bits' must be 2048, 3072 or 4096: RSA 1024 is weak and needs allowWeakKey (createCSR only)");
+		}
+		if(bits != 2048 && bits != 3072 && bits != 4096 && !(bits == 1024 && spec->allow_weak)){
+			return cm_err_set(err, CM_ERR_INVAL, "'key.bits' must be 2048, 3072 or 4096");
+		}
+		spec->type = CM_KEY_RSA;
+		spec->bits = (int)bits;
+		return CM_OK;
+	}
+	if(ed25519 && !strcmp(type, "ed25519")){
+		spec->type = CM_KEY_ED25519;
+		return CM_OK;
+	}
+	return cm_err_set(err, CM_ERR_INVAL, "unknown key type '%.16s' (ec, rsa%s)", type, ed25519 ? ", ed25519" : "");
+}
+
 enum cm_rc cm_cmd_strings(const cJSON *cmd, const char *name, size_t max, const cJSON **out, size_t *count, struct cm_err *err)
 {
 	const cJSON *item;

@@ -72,6 +72,15 @@ CM_MUST_CHECK enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_
  * Refuses a certificate already there. *out (may be NULL) is the entry. */
 CM_MUST_CHECK enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool active, struct cm_ca **out, struct cm_err *err);
 
+/* The command's "slot" field. */
+CM_MUST_CHECK enum cm_rc cm_cmd_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err);
+
+/* The command's optional "key" field: {"type":"ec","curve":"P-256"|"P-384"}
+ * (the default), {"type":"rsa","bits":2048|3072|4096} (1024 when
+ * spec->allow_weak), or {"type":"ed25519"} when ed25519 is true. curve is
+ * the spec's storage for the curve name. */
+CM_MUST_CHECK enum cm_rc cm_cmd_keyspec(const cJSON *cmd, bool ed25519, struct cm_keyspec *spec, char curve[8], struct cm_err *err);
+
 /* Optional array of strings, at most max entries; NULL *out when absent. */
 CM_MUST_CHECK enum cm_rc cm_cmd_strings(const cJSON *cmd, const char *name, size_t max, const cJSON **out, size_t *count, struct cm_err *err);
 
