@@ -268,8 +268,7 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 		}
 		return rc;
 	}
-	rc = cm_identity_check(clientid, tenant->org_id, cert, &ident, &err);
-	if(rc != CM_OK){
+	if(cm_identity_check(clientid, tenant->org_id, cert, &ident, &err) != CM_OK){
 		X509_free(cert);
 		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", clientid, addr, tenant->name, err.msg);
 		return MOSQ_ERR_AUTH;

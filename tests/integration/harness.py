@@ -16,6 +16,7 @@ import time
 
 PLUGIN = os.environ.get("CERTMGR_PLUGIN")
 SANITIZE = os.environ.get("CERTMGR_SANITIZE") == "1"
+VALGRIND = os.environ.get("CERTMGR_VALGRIND") == "1"
 BROKER_USER = "mosquitto"
 
 _live = []
@@ -137,12 +138,18 @@ class Broker:
         keyfile = keyfile or os.path.join(self.work.store, "listener", slot + ".key")
         return "listener %d localhost\ncertfile %s\nkeyfile %s" % (port, certfile, keyfile)
 
-    def start(self, expect_running=True, timeout=15):
+    def start(self, expect_running=True, timeout=15 * (4 if VALGRIND else 1)):
         env = dict(os.environ)
         env.update(sanitizer_env())
         self._log = open(self.logfile, "ab")
         self._log_start = self._log.tell()
-        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=self._log, stderr=subprocess.STDOUT,
+        argv = ["mosquitto", "-c", self.conf]
+        if VALGRIND:
+            # The whole broker under memcheck: errors and definite leaks of
+            # the plugin end up in the broker's log (and fail the exit code).
+            argv = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                    "--show-leak-kinds=definite", "--num-callers=30"] + argv
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=self.work.path, env=env, start_new_session=True)
         _live.append(self.proc)
         deadline = time.time() + timeout
