@@ -217,7 +217,9 @@ static enum cm_rc bio_to_buf(BIO *bio, char **out, size_t *out_len, struct cm_er
 	if(copy == NULL){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
-	memcpy(copy, data, (size_t)n);
+	if(n > 0){
+		memcpy(copy, data, (size_t)n);
+	}
 	copy[n] = '\0';
 	*out = copy;
 	if(out_len){
@@ -266,6 +268,30 @@ enum cm_rc cm_pki_key_to_pem(EVP_PKEY *key, char **out, size_t *out_len, struct 
 	if(bio == NULL || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)){
 		BIO_free(bio);
 		return openssl_fail(err, CM_ERR_CRYPTO, "cannot encode the private key");
+	}
+	rc = bio_to_buf(bio, out, out_len, err);
+	n = BIO_get_mem_data(bio, &data);
+	if(n > 0){
+		OPENSSL_cleanse(data, (size_t)n);
+	}
+	BIO_free(bio);
+	return rc;
+}
+
+enum cm_rc cm_pki_key_to_pem_encrypted(EVP_PKEY *key, const char *passphrase, char **out, size_t *out_len, struct cm_err *err)
+{
+	BIO *bio;
+	enum cm_rc rc;
+	char *data;
+	long n;
+
+	*out = NULL;
+	ERR_clear_error();
+	bio = BIO_new(BIO_s_mem());
+	if(bio == NULL || strlen(passphrase) > INT_MAX
+			|| !PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase, (int)strlen(passphrase), NULL, NULL)){
+		BIO_free(bio);
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot encrypt the private key");
 	}
 	rc = bio_to_buf(bio, out, out_len, err);
 	n = BIO_get_mem_data(bio, &data);
@@ -537,9 +563,14 @@ static bool add_name(cJSON *obj, const char *key, const X509_NAME *name)
 
 	if(bio && X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0){
 		n = BIO_get_mem_data(bio, &data);
+		if(n < 0){
+			n = 0;
+		}
 		char *s = malloc((size_t)n + 1);
 		if(s){
-			memcpy(s, data, (size_t)n);
+			if(n > 0){
+				memcpy(s, data, (size_t)n);
+			}
 			s[n] = '\0';
 			ok = cJSON_AddStringToObject(obj, key, s) != NULL;
 			free(s);
@@ -630,13 +661,18 @@ static bool add_extensions(cJSON *obj, X509 *cert)
 		}
 		n = BIO_get_mem_data(bio, &data);
 		{
-			char *s = malloc((size_t)n + 1);
+			char *s = malloc(n > 0 ? (size_t)n + 1 : 1);
 			long j;
 			if(s == NULL){
 				BIO_free(bio);
 				return false;
 			}
-			memcpy(s, data, (size_t)n);
+			/* An extension may print as nothing: then data is NULL. */
+			if(n > 0){
+				memcpy(s, data, (size_t)n);
+			}else{
+				n = 0;
+			}
 			s[n] = '\0';
 			/* One line: the printer uses newlines between entries. */
 			for(j = 0; j < n; j++){

@@ -50,6 +50,9 @@ CM_MUST_CHECK enum cm_rc cm_pki_chain_to_pem(X509 *leaf, STACK_OF(X509) *extra, 
  * free() after clearing it (cm_pki_free_secret). */
 CM_MUST_CHECK enum cm_rc cm_pki_key_to_pem(EVP_PKEY *key, char **out, size_t *out_len, struct cm_err *err);
 
+/* The same, encrypted (PKCS#8, AES-256-CBC, PBKDF2) with passphrase. */
+CM_MUST_CHECK enum cm_rc cm_pki_key_to_pem_encrypted(EVP_PKEY *key, const char *passphrase, char **out, size_t *out_len, struct cm_err *err);
+
 /* Zeroes and frees a buffer that held key material. Accepts NULL. */
 void cm_pki_free_secret(char *buf, size_t len);
 

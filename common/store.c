@@ -115,6 +115,11 @@ void cm_store_free(struct cm_store **pstore)
 		}
 	}
 	X509_free(store->admin_ca);
+	cm_server_cert_free(&store->placeholder);
+	if(store->key_passphrase){
+		OPENSSL_cleanse(store->key_passphrase, strlen(store->key_passphrase));
+		free(store->key_passphrase);
+	}
 	free(store->dir);
 	free(store);
 	*pstore = NULL;
@@ -176,7 +181,7 @@ static enum cm_rc read_json(const char *path, cJSON **out, struct cm_err *err)
 	return CM_OK;
 }
 
-static enum cm_rc load_server_cert_files(const char *slotdir, struct cm_server_cert *cert, struct cm_err *err)
+static enum cm_rc load_server_cert_files(const char *slotdir, struct cm_server_cert *cert, const char *pass, struct cm_err *err)
 {
 	char path[PATH_MAX];
 	char id[CM_ID_LEN + 1];
@@ -208,7 +213,7 @@ static enum cm_rc load_server_cert_files(const char *slotdir, struct cm_server_c
 	}
 	rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
 	if(rc == CM_OK){
-		rc = cm_pki_parse_key_pem(text, len, &cert->key, err);
+		rc = cm_pki_parse_key_any(text, len, pass, &cert->key, err);
 		cm_pki_free_secret(text, len);
 		if(rc == CM_OK && !cm_pki_key_matches(cert->leaf, cert->key)){
 			rc = cm_err_set(err, CM_ERR_CORRUPT, "the key does not match certificate %s", cert->id);
@@ -222,7 +227,7 @@ static enum cm_rc load_server_cert_files(const char *slotdir, struct cm_server_c
 
 /* Parses one entry of slot.json's "certificates" into a new cm_server_cert,
  * then loads its files. */
-static enum cm_rc load_server_cert(const char *slotdir, const cJSON *entry, struct cm_server_cert **out, struct cm_err *err)
+static enum cm_rc load_server_cert(const char *slotdir, const cJSON *entry, struct cm_server_cert **out, const char *pass, struct cm_err *err)
 {
 	struct cm_server_cert *cert;
 	const char *id = NULL;
@@ -252,7 +257,7 @@ static enum cm_rc load_server_cert(const char *slotdir, const cJSON *entry, stru
 	memcpy(cert->id, id, CM_ID_LEN + 1);
 	cert->builtin = builtin;
 	cert->added = added;
-	rc = load_server_cert_files(slotdir, cert, err);
+	rc = load_server_cert_files(slotdir, cert, pass, err);
 	if(rc != CM_OK){
 		cm_server_cert_free(&cert);
 		return rc;
@@ -261,7 +266,7 @@ static enum cm_rc load_server_cert(const char *slotdir, const cJSON *entry, stru
 	return CM_OK;
 }
 
-static enum cm_rc load_csr(const char *slotdir, const cJSON *entry, struct cm_csr **out, struct cm_err *err)
+static enum cm_rc load_csr(const char *slotdir, const cJSON *entry, struct cm_csr **out, const char *pass, struct cm_err *err)
 {
 	char path[PATH_MAX], id[CM_ID_LEN + 1];
 	const char *cid = NULL;
@@ -302,7 +307,7 @@ static enum cm_rc load_csr(const char *slotdir, const cJSON *entry, struct cm_cs
 		rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
 	}
 	if(rc == CM_OK){
-		rc = cm_pki_parse_key_pem(text, len, &csr->key, err);
+		rc = cm_pki_parse_key_any(text, len, pass, &csr->key, err);
 		cm_pki_free_secret(text, len);
 	}
 	if(rc == CM_OK && EVP_PKEY_eq(X509_REQ_get0_pubkey(csr->req), csr->key) != 1){
@@ -316,7 +321,7 @@ static enum cm_rc load_csr(const char *slotdir, const cJSON *entry, struct cm_cs
 	return CM_OK;
 }
 
-static enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_slot *slot, struct cm_err *err)
+static enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_slot *slot, const char *pass, struct cm_err *err)
 {
 	char slotdir[PATH_MAX];
 	char path[PATH_MAX];
@@ -345,7 +350,7 @@ static enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_
 	}
 	slot->generation = (uint64_t)gen;
 	cJSON_ArrayForEach(entry, certs){
-		rc = load_server_cert(slotdir, entry, &cert, err);
+		rc = load_server_cert(slotdir, entry, &cert, pass, err);
 		if(rc != CM_OK){
 			/* Errors from the certificate's own files already name them. */
 			if(err && strncmp(err->msg, "store file ", 11)){
@@ -382,7 +387,7 @@ static enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_
 		}
 		cJSON_ArrayForEach(entry, csrs){
 			struct cm_csr *csr = NULL;
-			rc = load_csr(slotdir, entry, &csr, err);
+			rc = load_csr(slotdir, entry, &csr, pass, err);
 			if(rc != CM_OK){
 				if(err && strncmp(err->msg, "store file ", 11)){
 					in_file(err, rc, path);
@@ -930,6 +935,11 @@ struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const ch
 
 enum cm_rc cm_store_load(const char *dir, struct cm_store **out, struct cm_err *err)
 {
+	return cm_store_load_ex(dir, NULL, out, err);
+}
+
+enum cm_rc cm_store_load_ex(const char *dir, const char *pass, struct cm_store **out, struct cm_err *err)
+{
 	char path[PATH_MAX];
 	struct cm_store *store = NULL;
 	cJSON *json = NULL;
@@ -962,7 +972,7 @@ enum cm_rc cm_store_load(const char *dir, struct cm_store **out, struct cm_err *
 	store->schema = (int)schema;
 	store->generation = (uint64_t)gen;
 	for(i = 0; i < CM_SLOT_COUNT; i++){
-		rc = load_slot(dir, (enum cm_slot_id)i, &store->slots[i], err);
+		rc = load_slot(dir, (enum cm_slot_id)i, &store->slots[i], pass, err);
 		if(rc != CM_OK){
 			cm_store_free(&store);
 			return rc;
@@ -1086,7 +1096,7 @@ nomem:
 
 /* Writes <base>.crt and <base>.key (0600) for cert, skipping a file that
  * already holds exactly that content. */
-static enum cm_rc write_cert_files(const char *base, const struct cm_server_cert *cert, struct cm_err *err)
+static enum cm_rc write_cert_files(const char *base, const struct cm_server_cert *cert, const char *pass, struct cm_err *err)
 {
 	char path[PATH_MAX];
 	char *pem = NULL, *old = NULL;
@@ -1110,7 +1120,7 @@ static enum cm_rc write_cert_files(const char *base, const struct cm_server_cert
 	if(rc != CM_OK){
 		return rc;
 	}
-	rc = cm_pki_key_to_pem(cert->key, &pem, &len, err);
+	rc = pass ? cm_pki_key_to_pem_encrypted(cert->key, pass, &pem, &len, err) : cm_pki_key_to_pem(cert->key, &pem, &len, err);
 	if(rc == CM_OK){
 		rc = cm_fs_path(path, sizeof(path), err, "%s.key", base);
 	}
@@ -1138,7 +1148,10 @@ enum cm_rc cm_store_write_listener_files(const struct cm_store *store, struct cm
 	for(i = 0; rc == CM_OK && i < CM_SLOT_COUNT; i++){
 		rc = cm_fs_path(base, sizeof(base), err, "%s/listener/%s", store->dir, cm_slot_name((enum cm_slot_id)i));
 		if(rc == CM_OK){
-			rc = write_cert_files(base, store->slots[i].def, err);
+			/* With keys encrypted at rest, the broker's files hold a
+			 * throwaway placeholder: every handshake is served from the
+			 * store by the hook anyway. */
+			rc = write_cert_files(base, store->key_passphrase ? store->placeholder : store->slots[i].def, NULL, err);
 		}
 	}
 	return rc;
@@ -1675,7 +1688,7 @@ static enum cm_rc write_slot_files(const struct cm_store *store, enum cm_slot_id
 	if(cm_fs_path(base, sizeof(base), err, "%s/slots/%s/%s", store->dir, cm_slot_name(slot), c->id) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	return write_cert_files(base, c, err);
+	return write_cert_files(base, c, store->key_passphrase, err);
 }
 
 static void remove_slot_files(const struct cm_store *store, enum cm_slot_id slot, const struct cm_server_cert *c)
@@ -1899,7 +1912,7 @@ enum cm_rc cm_store_add_csr(struct cm_store *store, enum cm_slot_id slot, struct
 	free(pem);
 	pem = NULL;
 	if(rc == CM_OK){
-		rc = cm_pki_key_to_pem(csr->key, &pem, &len, err);
+		rc = store->key_passphrase ? cm_pki_key_to_pem_encrypted(csr->key, store->key_passphrase, &pem, &len, err) : cm_pki_key_to_pem(csr->key, &pem, &len, err);
 	}
 	if(rc == CM_OK){
 		rc = csr_path(store, slot, csr->id, ".key", path, sizeof(path), err);
@@ -1993,7 +2006,7 @@ enum cm_rc cm_store_install_csr(struct cm_store *store, enum cm_slot_id slot, co
 /* Builds and writes a fresh store. store.json goes last: until it exists
  * the directory counts as not yet created, and a crash before it means the
  * next start creates the store again. */
-static enum cm_rc store_create(const char *dir, const char *hostname, struct cm_store **out, struct cm_err *err)
+static enum cm_rc store_create(const char *dir, const char *hostname, const char *pass, struct cm_store **out, struct cm_err *err)
 {
 	char path[PATH_MAX];
 	struct cm_store *store;
@@ -2006,6 +2019,7 @@ static enum cm_rc store_create(const char *dir, const char *hostname, struct cm_
 		return CM_ERR_NOMEM;
 	}
 	store->generation = 1;
+	store->key_passphrase = (char *)pass; /* borrowed while creating */
 	if(cm_fs_path(path, sizeof(path), err, "%s/slots", dir) != CM_OK || cm_fs_mkdir(path, 0700, err) != CM_OK){
 		rc = CM_ERR_IO;
 	}
@@ -2026,7 +2040,7 @@ static enum cm_rc store_create(const char *dir, const char *hostname, struct cm_
 			rc = cm_fs_path(path, sizeof(path), err, "%s/slots/%s/%s", dir, cm_slot_name((enum cm_slot_id)i), slot->def->id);
 		}
 		if(rc == CM_OK){
-			rc = write_cert_files(path, slot->def, err);
+			rc = write_cert_files(path, slot->def, store->key_passphrase, err);
 		}
 		if(rc == CM_OK){
 			rc = write_slot_json(store, (enum cm_slot_id)i, err);
@@ -2041,15 +2055,62 @@ static enum cm_rc store_create(const char *dir, const char *hostname, struct cm_
 	if(rc == CM_OK){
 		rc = write_store_json(store, err);
 	}
+	store->key_passphrase = NULL;
 	cm_store_free(&store);
 	if(rc != CM_OK){
 		return rc;
 	}
 	/* Read back what was written: one loading path for every start. */
-	return cm_store_load(dir, out, err);
+	return cm_store_load_ex(dir, pass, out, err);
+}
+
+/* Keys encrypted at rest from now on: the store remembers the passphrase,
+ * (re)writes every slot key encrypted (a store written without one is
+ * converted), and makes the placeholder the listener files will hold. */
+static enum cm_rc encrypt_at_rest(struct cm_store *store, const char *pass, struct cm_err *err)
+{
+	static const struct cm_keyspec p256 = {CM_KEY_EC, 0, "P-256", false};
+	const char *names[1] = {"certmgr-placeholder"};
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	char base[PATH_MAX];
+	enum cm_rc rc;
+	int i;
+
+	store->key_passphrase = strdup(pass);
+	if(store->key_passphrase == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	for(i = 0; i < CM_SLOT_COUNT; i++){
+		struct cm_server_cert *c;
+		for(c = store->slots[i].certs; c; c = c->next){
+			rc = cm_fs_path(base, sizeof(base), err, "%s/slots/%s/%s", store->dir, cm_slot_name((enum cm_slot_id)i), c->id);
+			if(rc == CM_OK){
+				rc = write_cert_files(base, c, pass, err);
+			}
+			if(rc != CM_OK){
+				return rc;
+			}
+		}
+	}
+	rc = cm_pki_generate_key(&p256, &key, err);
+	if(rc == CM_OK){
+		rc = cm_pki_make_self_signed(key, "certmgr placeholder", names, 1, 825, &cert, err);
+	}
+	if(rc == CM_OK){
+		rc = cm_server_cert_new(cert, NULL, key, "placeholder", false, &store->placeholder, err);
+	}
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return rc;
 }
 
 enum cm_rc cm_store_open(const char *dir, const char *hostname, struct cm_store **out, bool *created, struct cm_err *err)
+{
+	return cm_store_open_ex(dir, hostname, NULL, out, created, err);
+}
+
+enum cm_rc cm_store_open_ex(const char *dir, const char *hostname, const char *pass, struct cm_store **out, bool *created, struct cm_err *err)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -2078,13 +2139,13 @@ enum cm_rc cm_store_open(const char *dir, const char *hostname, struct cm_store 
 		return CM_ERR_INVAL;
 	}
 	if(lstat(path, &st) != 0 && errno == ENOENT){
-		rc = store_create(dir, hostname, out, err);
+		rc = store_create(dir, hostname, pass, out, err);
 		if(rc != CM_OK){
 			return rc;
 		}
 		*created = true;
 	}else{
-		rc = cm_store_load(dir, out, err);
+		rc = cm_store_load_ex(dir, pass, out, err);
 		if(rc != CM_OK){
 			return rc;
 		}
@@ -2096,11 +2157,18 @@ enum cm_rc cm_store_open(const char *dir, const char *hostname, struct cm_store 
 			if(rc != CM_OK){
 				return rc;
 			}
-			rc = cm_store_load(dir, out, err);
+			rc = cm_store_load_ex(dir, pass, out, err);
 			if(rc != CM_OK){
 				return rc;
 			}
 			cm_log(CM_LOG_NOTICE, "migrated store %s from schema %d to %d (backup in %s/backups)", dir, from, CM_STORE_SCHEMA, dir);
+		}
+	}
+	if(pass){
+		rc = encrypt_at_rest(*out, pass, err);
+		if(rc != CM_OK){
+			cm_store_free(out);
+			return rc;
 		}
 	}
 	rc = cm_store_write_listener_files(*out, err);

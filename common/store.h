@@ -155,6 +155,9 @@ struct cm_store {
 	struct cm_tenant *tenants;  /* by name */
 	struct cm_sni_entry *sni;   /* host name (or "*.rest") to tenant */
 	X509 *admin_ca;
+	/* Keys encrypted at rest with this passphrase; NULL: plain, 0600. */
+	char *key_passphrase;
+	struct cm_server_cert *placeholder; /* the listener files' then */
 };
 
 /* "mqtt", "websockets", "bridge". */
@@ -173,8 +176,14 @@ int cm_slot_parse(const char *name);
  * The caller frees *out with cm_store_free. */
 CM_MUST_CHECK enum cm_rc cm_store_open(const char *dir, const char *hostname, struct cm_store **out, bool *created, struct cm_err *err);
 
+/* The same with the slot and CSR keys encrypted at rest with pass (NULL:
+ * plain): keys are written encrypted (a plain store is converted), and
+ * the listener files hold a throwaway placeholder. */
+CM_MUST_CHECK enum cm_rc cm_store_open_ex(const char *dir, const char *hostname, const char *pass, struct cm_store **out, bool *created, struct cm_err *err);
+
 /* Reads and validates the store without writing anything. */
 CM_MUST_CHECK enum cm_rc cm_store_load(const char *dir, struct cm_store **out, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_store_load_ex(const char *dir, const char *pass, struct cm_store **out, struct cm_err *err);
 
 /* Writes listener/<slot>.crt and .key for every slot whose files differ
  * from its default. */

@@ -97,6 +97,9 @@ static void state_free(struct cm_state **pst)
 	cm_store_free(&st->store);
 	free(st->store_dir);
 	free(st->hostname);
+	if(st->key_passphrase){
+		cm_pki_free_secret(st->key_passphrase, strlen(st->key_passphrase));
+	}
 	free(st);
 	*pst = NULL;
 }
@@ -196,6 +199,21 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			hostname = value;
 		}else if(!strcmp(key, "broker_config")){
 			*broker_conf = value;
+		}else if(!strcmp(key, "key_passphrase_file")){
+			char *text = NULL;
+			size_t len = 0;
+			if(cm_fs_read_file(value, 4096, &text, &len, err) != CM_OK){
+				return CM_ERR_INVAL;
+			}
+			while(len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')){
+				text[--len] = '\0';
+			}
+			if(len < 8){
+				cm_pki_free_secret(text, len);
+				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_key_passphrase_file: the passphrase must hold at least 8 characters");
+			}
+			cm_pki_free_secret(st->key_passphrase, st->key_passphrase ? strlen(st->key_passphrase) : 0);
+			st->key_passphrase = text;
 		}else if(!strcmp(key, "admin_users")){
 			if(parse_admin_users(st, value, err) != CM_OK){
 				return CM_ERR_INVAL;
@@ -468,7 +486,7 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 
 	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
 			|| check_broker_config(broker_conf, &err) != CM_OK
-			|| cm_store_open(st->store_dir, st->hostname, &st->store, &created, &err) != CM_OK
+			|| cm_store_open_ex(st->store_dir, st->hostname, st->key_passphrase, &st->store, &created, &err) != CM_OK
 			|| open_rejected(st, &err) != CM_OK
 			|| cm_fetch_init(st, &st->fetch_opts, &err) != CM_OK
 			|| cm_worker_start(st, &err) != CM_OK

@@ -66,6 +66,7 @@ struct cm_state {
 	void *plugin_id; /* mosquitto_plugin_id_t *, opaque here */
 	char *store_dir;
 	char *hostname;
+	char *key_passphrase; /* plugin_opt_key_passphrase_file; NULL: keys plain */
 	/* Which listener port serves which slot. With no entry at all, every
 	 * TLS listener of the broker is served from the mqtt slot. */
 	struct cm_port_slot ports[CM_MAX_PORTS];

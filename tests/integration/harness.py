@@ -17,6 +17,7 @@ import time
 PLUGIN = os.environ.get("CERTMGR_PLUGIN")
 SANITIZE = os.environ.get("CERTMGR_SANITIZE") == "1"
 VALGRIND = os.environ.get("CERTMGR_VALGRIND") == "1"
+SOURCE_DIR = os.environ.get("CERTMGR_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BROKER_USER = "mosquitto"
 
 _live = []
@@ -148,7 +149,8 @@ class Broker:
             # The whole broker under memcheck: errors and definite leaks of
             # the plugin end up in the broker's log (and fail the exit code).
             argv = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
-                    "--show-leak-kinds=definite", "--num-callers=30"] + argv
+                    "--show-leak-kinds=definite", "--num-callers=30",
+                    "--suppressions=" + os.path.join(SOURCE_DIR, "tests", "valgrind.supp")] + argv
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=self.work.path, env=env, start_new_session=True)
         _live.append(self.proc)
@@ -233,7 +235,6 @@ def cert_subject(der):
 # ----------------------------------------------------------------------
 # Test PKI, control requests, MQTT clients
 
-SOURCE_DIR = os.environ.get("CERTMGR_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 CTRL = os.environ.get("CERTMGR_CTRL")
 _pki_dir = None
 
@@ -266,10 +267,12 @@ def admin_tls_args(work):
             "--key", os.path.join(store, "admin", "admin.key")]
 
 
-def control(broker, commands, host="localhost", extra_args=None, raw=None, timeout=10, hosts=None):
+def control(broker, commands, host="localhost", extra_args=None, raw=None, timeout=None, hosts=None):
     """Sends one request with mosquitto_rr as the local administrator and
     returns the parsed response (None when no response came)."""
     import json
+    if timeout is None:
+        timeout = 40 if VALGRIND else 10
     payload = raw if raw is not None else json.dumps({"commands": commands})
     args = ["mosquitto_rr", "-h", host, "-p", str(broker.port), "-t", "$CONTROL/certmgr/v1",
             "-e", "$CONTROL/certmgr/v1/response", "-W", str(timeout)]

@@ -259,5 +259,40 @@ class ServerCertTest(unittest.TestCase):
         self.assertEqual(rc, 1)
 
 
+class EncryptedAtRestTest(unittest.TestCase):
+    """With plugin_opt_key_passphrase_file, keys are encrypted in the
+    store and the listener files hold a placeholder."""
+
+    def test_keys_are_encrypted_and_the_listener_files_hold_a_placeholder(self):
+        work = Workdir()
+        try:
+            pf = work.file("passphrase")
+            with open(pf, "w") as fh:
+                fh.write("a long store passphrase\n")
+            os.chmod(pf, 0o644)
+            # A store made without encryption is converted at the next start.
+            plain = Broker(work)
+            plain.start()
+            self.assertEqual(plain.stop(), 0)
+            b = Broker(work, plugin_opts={"key_passphrase_file": pf}, conf_name="enc.conf")
+            b.start()
+            slot = json.load(open(os.path.join(work.store, "slots", "mqtt", "slot.json")))
+            key = read(os.path.join(work.store, "slots", "mqtt", slot["default"] + ".key"))
+            self.assertIn("BEGIN ENCRYPTED PRIVATE KEY", key)
+            placeholder = subprocess.run(["openssl", "x509", "-in", os.path.join(work.store, "listener", "mqtt.crt"),
+                                          "-noout", "-subject"], capture_output=True, text=True).stdout
+            self.assertIn("certmgr placeholder", placeholder)
+            # What is served is the store's default, not the placeholder.
+            self.assertEqual(served_certificate(b.port)[1], slot["default"])
+            self.assertEqual(b.stop(), 0)
+            # Without the passphrase the store cannot be read: refused.
+            again = Broker(work, conf_name="plain.conf")
+            self.assertNotEqual(again.start(expect_running=False), 0)
+            self.assertIn("the private key is encrypted: give its passphrase", again.run_log())
+            self.assertNotIn("a long store passphrase", b.log() + again.log())
+        finally:
+            work.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()
