@@ -12,16 +12,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64];
+static char dir[512];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cm_store *store = NULL;
-	char path[128];
+	char path[600];
 	bool created;
 
 	if(dir[0] == '\0'){
-		snprintf(dir, sizeof(dir), "/tmp/certmgr-fuzz-store-%d", (int)getpid());
+		const char *tmp = getenv("CERTMGR_FUZZ_TMP");
+		snprintf(dir, sizeof(dir), "%s/certmgr-fuzz-store-%d", tmp && tmp[0] ? tmp : "/tmp", (int)getpid());
 		if(cm_store_open(dir, "fuzz", &store, &created, NULL) != CM_OK){
 			abort();
 		}

@@ -191,7 +191,7 @@ static void test_corrupt_stores_are_refused_and_left_untouched(void **state)
 			CM_ERR_CORRUPT, "not a certificate id"},
 		{"certificate garbage", "slots/mqtt/{mqtt}.crt", "garbage", CM_ERR_CORRUPT, "no PEM certificate"},
 		{"certificate missing", "slots/mqtt/{mqtt}.crt", NULL, CM_ERR_CORRUPT, "cannot open"},
-		{"key garbage", "slots/mqtt/{mqtt}.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", CM_ERR_CORRUPT, "not a readable private key"},
+		{"key garbage", "slots/mqtt/{mqtt}.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", CM_ERR_CORRUPT, "the private key cannot be read"},
 		{"key missing", "slots/mqtt/{mqtt}.key", NULL, CM_ERR_CORRUPT, "cannot open"},
 	};
 	size_t i;
