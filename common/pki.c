@@ -505,16 +505,14 @@ enum cm_rc cm_pki_parse_certs(const char *text, size_t len, STACK_OF(X509) **out
 	return CM_OK;
 }
 
-enum cm_rc cm_pki_cert_to_der_b64(X509 *cert, char **out, struct cm_err *err)
+/* base64 of a DER buffer OpenSSL allocated (freed here). */
+static enum cm_rc der_to_b64(unsigned char *der, int len, const char *what, char **out, struct cm_err *err)
 {
-	unsigned char *der = NULL;
 	char *b64;
-	int len;
 
 	*out = NULL;
-	len = i2d_X509(cert, &der);
 	if(len <= 0){
-		return openssl_fail(err, CM_ERR_CRYPTO, "cannot encode the certificate");
+		return openssl_fail(err, CM_ERR_CRYPTO, what);
 	}
 	b64 = malloc((size_t)len / 3 * 4 + 8);
 	if(b64 == NULL){
@@ -525,6 +523,14 @@ enum cm_rc cm_pki_cert_to_der_b64(X509 *cert, char **out, struct cm_err *err)
 	OPENSSL_free(der);
 	*out = b64;
 	return CM_OK;
+}
+
+enum cm_rc cm_pki_cert_to_der_b64(X509 *cert, char **out, struct cm_err *err)
+{
+	unsigned char *der = NULL;
+	int len = i2d_X509(cert, &der);
+
+	return der_to_b64(der, len, "cannot encode the certificate", out, err);
 }
 
 enum cm_rc cm_pki_check_ca(X509 *cert, time_t now, struct cm_err *err)
@@ -1139,21 +1145,8 @@ enum cm_rc cm_pki_csr_to_der_b64(X509_REQ *req, char **out, struct cm_err *err)
 {
 	unsigned char *der = NULL;
 	int len = i2d_X509_REQ(req, &der);
-	char *b64;
 
-	*out = NULL;
-	if(len <= 0){
-		return openssl_fail(err, CM_ERR_CRYPTO, "cannot encode the CSR");
-	}
-	b64 = malloc((size_t)len / 3 * 4 + 8);
-	if(b64 == NULL){
-		OPENSSL_free(der);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	EVP_EncodeBlock((unsigned char *)b64, der, len);
-	OPENSSL_free(der);
-	*out = b64;
-	return CM_OK;
+	return der_to_b64(der, len, "cannot encode the CSR", out, err);
 }
 
 enum cm_rc cm_pki_parse_csr_pem(const char *buf, size_t len, X509_REQ **out, struct cm_err *err)
