@@ -19,7 +19,7 @@ struct cm_worker {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
-	struct job *todo, *done; /* FIFO heads */
+	struct job *queued, *done; /* FIFO heads */
 };
 
 static void push(struct job **head, struct job *j)
@@ -37,12 +37,12 @@ static void *run(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	while(!w->stop){
-		struct job *j = w->todo;
+		struct job *j = w->queued;
 		if(j == NULL){
 			pthread_cond_wait(&w->wake, &w->lock);
 			continue;
 		}
-		w->todo = j->next;
+		w->queued = j->next;
 		pthread_mutex_unlock(&w->lock);
 		j->work(j->arg);
 		pthread_mutex_lock(&w->lock);
@@ -83,7 +83,7 @@ enum cm_rc cm_worker_submit(struct cm_state *st, cm_work_fn work, cm_work_done_f
 	j->done = done;
 	j->arg = arg;
 	pthread_mutex_lock(&w->lock);
-	push(&w->todo, j);
+	push(&w->queued, j);
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	return CM_OK;
@@ -123,7 +123,7 @@ void cm_worker_stop(struct cm_state *st)
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
 	for(pass = 0; pass < 2; pass++){
-		struct job **head = pass ? &w->done : &w->todo;
+		struct job **head = pass ? &w->done : &w->queued;
 		while((j = *head) != NULL){
 			*head = j->next;
 			j->done(st, j->arg, true);
