@@ -1,0 +1,106 @@
+/* The few mosquitto_* functions certmgr calls, for the control-payload
+ * fuzzer: a broker of one administrator client, whose published answers
+ * are counted and dropped. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+struct mosquitto {
+	const char *id, *username, *address;
+};
+
+struct mosquitto fake_admin = {"fuzz-admin", "fuzzadmin", "127.0.0.1"};
+MOSQ_FUNC_generic_callback fake_control_cb, fake_tick_cb;
+void *fake_userdata;
+unsigned long fake_published;
+
+void mosquitto_log_printf(int level, const char *fmt, ...)
+{
+	(void)level;
+	(void)fmt;
+}
+
+const char *mosquitto_client_id(const struct mosquitto *c)
+{
+	return c->id;
+}
+
+const char *mosquitto_client_address(const struct mosquitto *c)
+{
+	return c->address;
+}
+
+const char *mosquitto_client_username(const struct mosquitto *c)
+{
+	return c->username;
+}
+
+void *mosquitto_client_certificate(const struct mosquitto *c)
+{
+	(void)c;
+	return NULL;
+}
+
+int mosquitto_set_username(struct mosquitto *c, const char *u)
+{
+	(void)c;
+	(void)u;
+	return MOSQ_ERR_SUCCESS;
+}
+
+void *mosquitto_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+void mosquitto_free(void *p)
+{
+	free(p);
+}
+
+int mosquitto_broker_publish(const char *clientid, const char *topic, int len, void *payload, int qos, bool retain, mosquitto_property *props)
+{
+	(void)clientid;
+	(void)topic;
+	(void)len;
+	(void)qos;
+	(void)retain;
+	(void)props;
+	free(payload);
+	fake_published++;
+	return MOSQ_ERR_SUCCESS;
+}
+
+int mosquitto_kick_client_by_clientid(const char *clientid, bool with_will)
+{
+	(void)clientid;
+	(void)with_will;
+	return MOSQ_ERR_SUCCESS;
+}
+
+int mosquitto_callback_register(mosquitto_plugin_id_t *id, int event, MOSQ_FUNC_generic_callback cb, const void *data, void *userdata)
+{
+	(void)id;
+	(void)data;
+	if(event == MOSQ_EVT_CONTROL){
+		fake_control_cb = cb;
+	}else if(event == MOSQ_EVT_TICK){
+		fake_tick_cb = cb;
+	}
+	fake_userdata = userdata;
+	return MOSQ_ERR_SUCCESS;
+}
+
+int mosquitto_callback_unregister(mosquitto_plugin_id_t *id, int event, MOSQ_FUNC_generic_callback cb, const void *data)
+{
+	(void)id;
+	(void)event;
+	(void)cb;
+	(void)data;
+	return MOSQ_ERR_SUCCESS;
+}
