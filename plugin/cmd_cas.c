@@ -202,6 +202,31 @@ static void crl_wait_free(struct crl_wait *w)
 	free(w);
 }
 
+static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format);
+
+/* The end of a command that waited for a CRL: t (the changed tenant, or
+ * NULL after a failure) goes into the store, the answer carries the CA
+ * (in full, or as listCAs shows it), the request goes on. Frees w. */
+static void crl_wait_finish(struct cm_state *st, struct crl_wait *w, const char *command, struct cm_tenant *t, enum cm_rc rc,
+		struct cm_err *err, bool full)
+{
+	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
+
+	if(rc == CM_OK){
+		rc = cm_cmd_put_tenant(st, &who, command, t, w->ca_id, err);
+		t = NULL;
+		if(rc == CM_OK){
+			cJSON *o = ca_json(cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id), full, full ? "pem" : NULL);
+			if(o && !cJSON_AddItemToObject(cm_control_pending_data(w->req), "ca", o)){
+				cJSON_Delete(o);
+			}
+		}
+	}
+	cm_tenant_free(&t);
+	cm_control_resume(st, w->req, rc, err);
+	crl_wait_free(w);
+}
+
 /* Puts a downloaded or uploaded CRL in place on entry e of t, checking
  * who signed it: e itself, or (from e's distribution point) the issuer
  * of e when that issuer is in t. */
@@ -242,7 +267,6 @@ static enum cm_rc attach_crl(struct cm_state *st, struct cm_tenant *t, struct cm
 static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
 {
 	struct crl_wait *w = ctx;
-	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
 	const unsigned char *body = *pbody;
 	struct cm_tenant *cur, *t = NULL;
 	struct cm_ca *ca = NULL;
@@ -273,18 +297,8 @@ static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsig
 	}
 	if(rc == CM_OK){
 		memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
-		rc = cm_cmd_put_tenant(st, &who, "addCA", t, w->ca_id, &err);
-		t = NULL;
-		if(rc == CM_OK){
-			cJSON *o = ca_json(cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id), true, "pem");
-			if(o && !cJSON_AddItemToObject(cm_control_pending_data(w->req), "ca", o)){
-				cJSON_Delete(o);
-			}
-		}
 	}
-	cm_tenant_free(&t);
-	cm_control_resume(st, w->req, rc, &err);
-	crl_wait_free(w);
+	crl_wait_finish(st, w, "addCA", t, rc, &err, true);
 }
 
 static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -441,7 +455,6 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 static void modify_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
 {
 	struct crl_wait *w = ctx;
-	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
 	const unsigned char *body = *pbody;
 	struct cm_tenant *cur, *t = NULL;
 	struct cm_ca *e;
@@ -474,19 +487,7 @@ static void modify_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, un
 			cm_err_set(&err, rc, "the CRL from %s is refused: %s", w->url, reason);
 		}
 	}
-	if(rc == CM_OK){
-		rc = cm_cmd_put_tenant(st, &who, "modifyCA", t, w->ca_id, &err);
-		t = NULL;
-		if(rc == CM_OK){
-			cJSON *o = ca_json(cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id), false, NULL);
-			if(o && !cJSON_AddItemToObject(cm_control_pending_data(w->req), "ca", o)){
-				cJSON_Delete(o);
-			}
-		}
-	}
-	cm_tenant_free(&t);
-	cm_control_resume(st, w->req, rc, &err);
-	crl_wait_free(w);
+	crl_wait_finish(st, w, "modifyCA", t, rc, &err, false);
 }
 
 static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)

@@ -35,6 +35,7 @@ struct job {
 	char url[2048];
 	char who[256];
 	struct cm_request *req;
+	bool learned; /* from the distribution point of a certificate the CA issued */
 };
 
 const char *cm_refresh_url(const struct cm_ca *ca, char *buf, size_t len)
@@ -123,7 +124,7 @@ static void failed(struct cm_state *st, struct job *j, const char *error)
 		e->crl_attempt = now;
 		e->crl_next_attempt = backoff(st, e->crl_failures, now);
 		copy_trunc(e->crl_error, sizeof(e->crl_error), error);
-		cm_log(CM_LOG_WARNING, "CRL of CA %s (tenant %s) not refreshed from %s: %s; next attempt in %lld s",
+		cm_log(CM_LOG_WARNING, "CRL of CA %s (tenant %s) not fetched from %s: %s; next attempt in %lld s",
 				e->id, t->name, j->url, error, (long long)(e->crl_next_attempt - now));
 		if(e->crl && e->crl->next_update && e->crl->next_update < now && e->stale_fail_open){
 			cm_log(CM_LOG_WARNING, "accepting the devices of CA %s (tenant %s) on a CRL past its nextUpdate (fail-open)", e->id, t->name);
@@ -161,7 +162,17 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	cm_crl_free(&e->crl);
 	e->crl = crl;
 	e->crl_dirty = crl->der != NULL; /* the worker wrote a large one */
-	if(e->crl_source[0] == '\0' || !strcmp(e->crl_source, "upload")){
+	if(j->learned){
+		char *url = strdup(j->url);
+		if(url == NULL){
+			cm_tenant_free(&t);
+			failed(st, j, "out of memory");
+			return;
+		}
+		free(e->crl_learned_url);
+		e->crl_learned_url = url;
+		snprintf(e->crl_source, sizeof(e->crl_source), "learned");
+	}else if(e->crl_source[0] == '\0' || !strcmp(e->crl_source, "upload")){
 		snprintf(e->crl_source, sizeof(e->crl_source), "url");
 	}
 	e->crl_attempt = e->crl_success = now;
@@ -174,7 +185,7 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	{
 		struct cm_caller caller = {who, CM_ADMIN_CERT, false, NULL};
 		/* Writes the tenant, logs, disconnects the devices now revoked. */
-		rc = cm_cmd_put_tenant(st, &caller, "refreshCRL", t, j->ca_id, &err);
+		rc = cm_cmd_put_tenant(st, &caller, j->learned ? "learnCRL" : "refreshCRL", t, j->ca_id, &err);
 	}
 	if(rc != CM_OK){
 		failed(st, j, err.msg);
@@ -224,10 +235,12 @@ static void fetched(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char
 	apply(st, j, crl, rc, rc == CM_OK ? NULL : err.msg, false);
 }
 
-static enum cm_rc start(struct cm_state *st, struct cm_tenant *t, struct cm_ca *e, const char *who, struct cm_request *req, struct cm_err *err)
+/* learned_url: download from there (the CA has no URL of its own yet). */
+static enum cm_rc start(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, const char *who, struct cm_request *req,
+		const char *learned_url, struct cm_err *err)
 {
 	char buf[2048];
-	const char *url = cm_refresh_url(e, buf, sizeof(buf));
+	const char *url = learned_url ? learned_url : cm_refresh_url(e, buf, sizeof(buf));
 	struct job *j;
 	enum cm_rc rc;
 
@@ -246,6 +259,7 @@ static enum cm_rc start(struct cm_state *st, struct cm_tenant *t, struct cm_ca *
 	snprintf(j->url, sizeof(j->url), "%s", url);
 	snprintf(j->who, sizeof(j->who), "%s", who ? who : "");
 	j->req = req;
+	j->learned = learned_url != NULL;
 	rc = cm_fetch_start(st, j->url, fetched, j, err);
 	if(rc != CM_OK){
 		free(j);
@@ -264,7 +278,12 @@ enum cm_rc cm_refresh_now(struct cm_state *st, const struct cm_caller *who, cons
 	if(e == NULL || e->pinned){
 		return cm_err_set(err, CM_ERR_INVAL, "no CA '%.64s' in tenant '%.64s'", ca_id, tenant);
 	}
-	return start(st, t, e, who->name, who->req, err);
+	return start(st, t, e, who->name, who->req, NULL, err);
+}
+
+enum cm_rc cm_refresh_learn(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, const char *url, struct cm_err *err)
+{
+	return start(st, t, e, NULL, NULL, url, err);
 }
 
 void cm_refresh_tick(struct cm_state *st, time_t now)
@@ -298,7 +317,7 @@ void cm_refresh_tick(struct cm_state *st, time_t now)
 			if(e->crl_next_attempt == 0){
 				e->crl_next_attempt = e->crl ? schedule(st, e, e->crl_success ? e->crl_success : now) : now;
 			}
-			if(now >= e->crl_next_attempt && start(st, t, e, NULL, NULL, &err) != CM_OK){
+			if(now >= e->crl_next_attempt && start(st, t, e, NULL, NULL, NULL, &err) != CM_OK){
 				e->crl_failures++;
 				e->crl_next_attempt = backoff(st, e->crl_failures, now);
 				copy_trunc(e->crl_error, sizeof(e->crl_error), err.msg);

@@ -8,24 +8,20 @@
 #include "auth.h"
 #include "fetch.h"
 #include "log.h"
+#include "refresh.h"
 #include "revocation.h"
 
 /* How long a failed attempt to learn a CRL waits before the next one. */
 #define LEARN_RETRY 60
 
+/* When a CRL was last learned for a tenant's CA, to space the attempts
+ * (every handshake of its devices would start one). */
 struct cm_learning {
 	char key[140]; /* "<tenant>/<ca id>" */
 	time_t last_attempt;
-	bool in_flight;
 	UT_hash_handle hh;
 };
 
-struct learn_ctx {
-	char tenant[65];
-	char ca_id[CM_ID_LEN + 1];
-	char key[140];
-	char url[2048];
-};
 
 struct cm_ca *cm_rev_entry_for(const struct cm_tenant *t, X509 *cert)
 {
@@ -119,79 +115,19 @@ const char *cm_revocation_check(const struct cm_tenant *t, STACK_OF(X509) *chain
  * Learning
  * =================================================================== */
 
-static void learn_done(struct cm_state *st, void *vctx, enum cm_rc rc, unsigned char **pbody, size_t blen,
-		const char *error, bool aborted)
-{
-	struct learn_ctx *ctx = vctx;
-	const unsigned char *body = *pbody;
-	struct cm_learning *l = NULL;
-	struct cm_tenant *cur, *t, *old = NULL;
-	struct cm_ca *e;
-	struct cm_crl *crl = NULL;
-	struct cm_err err;
-
-	if(aborted){
-		free(ctx);
-		return;
-	}
-	HASH_FIND_STR(st->learning, ctx->key, l);
-	if(l){
-		l->in_flight = false;
-	}
-	cur = cm_store_find_tenant(st->store, ctx->tenant);
-	e = cur ? cm_tenant_find_ca(cur, ctx->ca_id) : NULL;
-	if(e == NULL || e->crl){
-		free(ctx); /* gone meanwhile, or known by now */
-		return;
-	}
-	if(rc != CM_OK){
-		cm_log(CM_LOG_WARNING, "cannot learn the CRL of CA %s (tenant %s) from %s: %s", ctx->ca_id, ctx->tenant, ctx->url, error);
-		free(ctx);
-		return;
-	}
-	if(cm_crl_load(body, blen, SIZE_MAX, e->cert, time(NULL), &crl, &err) != CM_OK){
-		cm_log(CM_LOG_WARNING, "refusing the CRL learned for CA %s (tenant %s) from %s: %s", ctx->ca_id, ctx->tenant, ctx->url, err.msg);
-		free(ctx);
-		return;
-	}
-	t = cm_tenant_clone(cur);
-	e = t ? cm_tenant_find_ca(t, ctx->ca_id) : NULL;
-	if(e == NULL || (e->crl_learned_url = strdup(ctx->url)) == NULL){
-		cm_crl_free(&crl);
-		cm_tenant_free(&t);
-		free(ctx);
-		return;
-	}
-	e->crl = crl;
-	e->crl_dirty = true;
-	snprintf(e->crl_source, sizeof(e->crl_source), "learned");
-	e->crl_attempt = e->crl_success = time(NULL);
-	e->crl_error[0] = '\0';
-	if(cm_store_put_tenant(st->store, t, &old, &err) != CM_OK){
-		cm_log(CM_LOG_WARNING, "cannot store the CRL learned for CA %s (tenant %s): %s", ctx->ca_id, ctx->tenant, err.msg);
-		cm_tenant_free(&t);
-	}else{
-		cm_tenant_free(&old);
-		cm_log(CM_LOG_NOTICE, "certmgr | learnCRL | tenant=%s id=%s url=%s revoked=%zu", t->name, ctx->ca_id, ctx->url, crl->count);
-		cm_auth_recheck(st, t->name);
-	}
-	free(ctx);
-}
-
-static void learn_one(struct cm_state *st, const struct cm_tenant *t, const struct cm_ca *e, X509 *issued)
+static void learn_one(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, X509 *issued)
 {
 	struct cm_learning *l = NULL;
-	struct learn_ctx *ctx;
 	struct cm_err err;
 	char url[2048], key[140];
 	time_t now = time(NULL);
 
-	if(e == NULL || e->pinned || e->crl || e->crl_url || !cm_crl_distribution_point(issued, url, sizeof(url))){
+	if(e == NULL || e->pinned || e->crl || e->crl_url || e->crl_in_flight || !cm_crl_distribution_point(issued, url, sizeof(url))){
 		return;
 	}
 	snprintf(key, sizeof(key), "%s/%s", t->name, e->id);
 	HASH_FIND_STR(st->learning, key, l);
-	if(l && (l->in_flight || now - l->last_attempt < LEARN_RETRY)){
+	if(l && now - l->last_attempt < LEARN_RETRY){
 		return;
 	}
 	if(l == NULL){
@@ -202,21 +138,11 @@ static void learn_one(struct cm_state *st, const struct cm_tenant *t, const stru
 		memcpy(l->key, key, sizeof(l->key));
 		HASH_ADD_STR(st->learning, key, l);
 	}
-	ctx = calloc(1, sizeof(*ctx));
-	if(ctx == NULL){
-		return;
-	}
-	snprintf(ctx->tenant, sizeof(ctx->tenant), "%s", t->name);
-	memcpy(ctx->ca_id, e->id, sizeof(ctx->ca_id));
-	memcpy(ctx->key, key, sizeof(ctx->key));
-	snprintf(ctx->url, sizeof(ctx->url), "%s", url);
 	l->last_attempt = now;
-	if(cm_fetch_start(st, url, learn_done, ctx, &err) != CM_OK){
+	if(cm_refresh_learn(st, t, e, url, &err) != CM_OK){
 		cm_log(CM_LOG_WARNING, "cannot learn the CRL of CA %s from %s: %s", e->id, url, err.msg);
-		free(ctx);
 		return;
 	}
-	l->in_flight = true;
 	cm_log(CM_LOG_INFO, "learning the CRL of CA %s (tenant %s) from %s", e->id, t->name, url);
 }
 
