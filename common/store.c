@@ -717,7 +717,19 @@ fail_named:
 	return rc == CM_ERR_NOMEM ? rc : CM_ERR_CORRUPT;
 }
 
-/* Adds t's host names to the SNI index; refuses a name another tenant has. */
+static void sni_list_free(struct cm_sni_entry **list)
+{
+	struct cm_sni_entry *x, *tmp;
+
+	HASH_ITER(hh, *list, x, tmp){
+		HASH_DEL(*list, x);
+		free(x->host);
+		free(x);
+	}
+}
+
+/* Prepares t's host names for the SNI index; refuses a name another tenant
+ * has, or one t lists twice. */
 static enum cm_rc sni_prepare(const struct cm_store *store, const struct cm_tenant *t, struct cm_sni_entry **list, struct cm_err *err)
 {
 	size_t i, j;
@@ -727,37 +739,23 @@ static enum cm_rc sni_prepare(const struct cm_store *store, const struct cm_tena
 		struct cm_sni_entry *e = NULL;
 		for(j = 0; j < i; j++){
 			if(!strcmp(t->hostnames.v[i], t->hostnames.v[j])){
-				goto dup;
+				sni_list_free(list);
+				return cm_err_set(err, CM_ERR_INVAL, "host name '%s' is listed twice", t->hostnames.v[i]);
 			}
 		}
 		HASH_FIND_STR(store->sni, t->hostnames.v[i], e);
 		if(e && strcmp(e->tenant->name, t->name)){
-			struct cm_sni_entry *x, *tmp;
-			HASH_ITER(hh, *list, x, tmp){
-				HASH_DEL(*list, x);
-				free(x->host);
-				free(x);
-			}
+			sni_list_free(list);
 			return cm_err_set(err, CM_ERR_INVAL, "host name '%s' already belongs to tenant '%s'", t->hostnames.v[i], e->tenant->name);
 		}
 		e = calloc(1, sizeof(*e));
 		if(e == NULL || (e->host = strdup(t->hostnames.v[i])) == NULL){
 			free(e);
+			sni_list_free(list);
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 		e->tenant = (struct cm_tenant *)t;
 		HASH_ADD_KEYPTR(hh, *list, e->host, strlen(e->host), e);
-		continue;
-dup:
-		{
-			struct cm_sni_entry *x, *tmp;
-			HASH_ITER(hh, *list, x, tmp){
-				HASH_DEL(*list, x);
-				free(x->host);
-				free(x);
-			}
-		}
-		return cm_err_set(err, CM_ERR_INVAL, "host name '%s' is listed twice", t->hostnames.v[i]);
 	}
 	return CM_OK;
 }
@@ -807,6 +805,53 @@ static enum cm_rc check_unique_org(const struct cm_store *store, const struct cm
 	return CM_OK;
 }
 
+/* Loads tenants/<name> and checks it against the rest of the store: a
+ * unique orgId, host names no other tenant has, a trust store that builds.
+ * On success *list holds the SNI entries to commit. */
+static enum cm_rc load_tenant_checked(const struct cm_store *store, const char *name, struct cm_tenant **out,
+		struct cm_sni_entry **list, struct cm_err *err)
+{
+	char tjson[PATH_MAX];
+	struct cm_tenant *t = NULL;
+	enum cm_rc rc;
+
+	*out = NULL;
+	*list = NULL;
+	if(cm_fs_path(tjson, sizeof(tjson), err, "%s/tenants/%s/tenant.json", store->dir, name) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = load_tenant(store->dir, name, &t, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	if(check_unique_org(store, t, err) != CM_OK
+			|| sni_prepare(store, t, list, err) != CM_OK
+			|| build_trust(t, store->admin_ca, err) != CM_OK){
+		sni_list_free(list);
+		cm_tenant_free(&t);
+		return in_file(err, CM_ERR_CORRUPT, tjson);
+	}
+	*out = t;
+	return CM_OK;
+}
+
+enum cm_rc cm_store_check_tenant_dir(const struct cm_store *store, const char *name, struct cm_err *err)
+{
+	struct cm_tenant *t = NULL;
+	struct cm_sni_entry *list = NULL;
+	enum cm_rc rc;
+
+	if(!cm_tenant_name_valid(name)){
+		return cm_err_set(err, CM_ERR_INVAL, "invalid tenant name");
+	}
+	rc = load_tenant_checked(store, name, &t, &list, err);
+	if(rc == CM_OK){
+		sni_list_free(&list);
+		cm_tenant_free(&t);
+	}
+	return rc;
+}
+
 static enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -839,15 +884,8 @@ static enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err)
 		if(lstat(tjson, &st) != 0 && errno == ENOENT){
 			continue;
 		}
-		rc = load_tenant(store->dir, d->d_name, &t, err);
+		rc = load_tenant_checked(store, d->d_name, &t, &list, err);
 		if(rc != CM_OK){
-			break;
-		}
-		if((rc = check_unique_org(store, t, err)) != CM_OK
-				|| (rc = sni_prepare(store, t, &list, err)) != CM_OK
-				|| (rc = build_trust(t, store->admin_ca, err)) != CM_OK){
-			rc = in_file(err, CM_ERR_CORRUPT, tjson);
-			cm_tenant_free(&t);
 			break;
 		}
 		sni_commit(store, NULL, list);

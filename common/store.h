@@ -185,6 +185,10 @@ CM_MUST_CHECK enum cm_rc cm_store_open_ex(const char *dir, const char *hostname,
 CM_MUST_CHECK enum cm_rc cm_store_load(const char *dir, struct cm_store **out, struct cm_err *err);
 CM_MUST_CHECK enum cm_rc cm_store_load_ex(const char *dir, const char *pass, struct cm_store **out, struct cm_err *err);
 
+/* Loads tenants/<name>/ of a loaded store's directory as the loader would,
+ * checked against the other tenants, without adding it to the store. */
+CM_MUST_CHECK enum cm_rc cm_store_check_tenant_dir(const struct cm_store *store, const char *name, struct cm_err *err);
+
 /* Writes listener/<slot>.crt and .key for every slot whose files differ
  * from its default. */
 CM_MUST_CHECK enum cm_rc cm_store_write_listener_files(const struct cm_store *store, struct cm_err *err);

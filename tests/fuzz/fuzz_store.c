@@ -1,5 +1,9 @@
 /* The store loader against damaged files: the input becomes a tenant's
- * tenant.json in an otherwise valid store, then the store is loaded. */
+ * tenant.json next to an otherwise valid store, which is loaded once; each
+ * input then goes through the loader's per-tenant step (parse, validate,
+ * check against the other tenants, build the trust store). Loading the
+ * whole store per input would spend nearly all the time parsing the slots'
+ * unchanging keys. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,20 +17,19 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[512];
+static struct cm_store *loaded;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cm_store *store = NULL;
 	char path[600];
 	bool created;
 
 	if(dir[0] == '\0'){
 		const char *tmp = getenv("CERTMGR_FUZZ_TMP");
 		snprintf(dir, sizeof(dir), "%s/certmgr-fuzz-store-%d", tmp && tmp[0] ? tmp : "/tmp", (int)getpid());
-		if(cm_store_open(dir, "fuzz", &store, &created, NULL) != CM_OK){
+		if(cm_store_open(dir, "fuzz", &loaded, &created, NULL) != CM_OK){
 			abort();
 		}
-		cm_store_free(&store);
 		snprintf(path, sizeof(path), "%s/tenants/fz", dir);
 		mkdir(path, 0700);
 	}
@@ -34,8 +37,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if(cm_fs_write_atomic(path, data, size, 0600, NULL) != CM_OK){
 		return 0;
 	}
-	if(cm_store_load(dir, &store, NULL) == CM_OK){
-		cm_store_free(&store);
-	}
+	(void)cm_store_check_tenant_dir(loaded, "fz", NULL);
 	return 0;
 }
