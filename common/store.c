@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 
 #include "fsutil.h"
 #include "identity.h"
@@ -473,11 +476,46 @@ static enum cm_rc json_strlist(const cJSON *obj, const char *name, struct cm_str
 	return rc == CM_OK ? CM_OK : cm_err_set(err, rc, "out of memory");
 }
 
+void cm_store_crl_file_name(const char *ca_id, char *buf, size_t len)
+{
+	unsigned char r[8];
+	uint64_t v = 0;
+
+	if(RAND_bytes(r, sizeof(r)) == 1){
+		memcpy(&v, r, sizeof(v));
+	}else{
+		v = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	}
+	snprintf(buf, len, "%s-%016" PRIx64 ".crl", ca_id, v);
+}
+
+bool cm_store_crl_file_valid(const char *ca_id, const char *name)
+{
+	size_t n = strlen(ca_id), i;
+
+	if(strncmp(name, ca_id, n)){
+		return false;
+	}
+	name += n;
+	if(!strcmp(name, ".crl")){
+		return true;
+	}
+	if(name[0] != '-' || strlen(name) != 1 + 16 + 4 || strcmp(name + 17, ".crl")){
+		return false;
+	}
+	for(i = 1; i <= 16; i++){
+		if(!isxdigit((unsigned char)name[i])){
+			return false;
+		}
+	}
+	return true;
+}
+
 /* The "crl" object of a trust-list entry, and the CRL file it names. */
 static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca *ca, struct cm_err *err)
 {
 	const cJSON *crl = cJSON_GetObjectItemCaseSensitive(entry, "crl");
-	const char *url = NULL, *learned = NULL, *source = "", *error = "", *stale = "fail-closed";
+	const char *url = NULL, *learned = NULL, *source = "", *error = "", *stale = "fail-closed", *file = NULL;
 	int64_t failures = 0;
 	char path[PATH_MAX];
 	char *text = NULL;
@@ -510,7 +548,15 @@ static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca
 	if(ca->crl_source[0] == '\0'){
 		return CM_OK;
 	}
-	if(cm_fs_path(path, sizeof(path), err, "%s/crls/%s.crl", tdir, ca->id) != CM_OK){
+	/* Stores written before CRL files had names of their own: <id>.crl. */
+	snprintf(ca->crl_file, sizeof(ca->crl_file), "%s.crl", ca->id);
+	if(cm_json_get_string(crl, "file", false, &file, err) != CM_OK || (file && !cm_store_crl_file_valid(ca->id, file))){
+		return cm_err_set(err, CM_ERR_CORRUPT, "CA %s: malformed 'crl.file'", ca->id);
+	}
+	if(file){
+		snprintf(ca->crl_file, sizeof(ca->crl_file), "%s", file);
+	}
+	if(cm_fs_path(path, sizeof(path), err, "%s/crls/%s", tdir, ca->crl_file) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	rc = cm_fs_read_file(path, CM_STORE_MAX_CRL, &text, &len, err);
@@ -1304,6 +1350,7 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 					|| (ca->crl_url && !cJSON_AddStringToObject(c, "url", ca->crl_url))
 					|| (ca->crl_learned_url && !cJSON_AddStringToObject(c, "learnedUrl", ca->crl_learned_url))
 					|| !cJSON_AddStringToObject(c, "source", ca->crl ? ca->crl_source : "")
+					|| (ca->crl && ca->crl_file[0] && !cJSON_AddStringToObject(c, "file", ca->crl_file))
 					|| (ca->crl_attempt && !cm_json_add_time(c, "lastAttempt", ca->crl_attempt))
 					|| (ca->crl_success && !cm_json_add_time(c, "lastSuccess", ca->crl_success))
 					|| !cJSON_AddStringToObject(c, "lastError", ca->crl_error)
@@ -1325,10 +1372,10 @@ nomem:
 /* Writes the files of a tenant: the CA certificates first (a new one only
  * when absent: they are named by their content), then tenant.json, whose
  * rename commits the change. */
-static enum cm_rc write_tenant(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
+static enum cm_rc write_tenant(const struct cm_store *store, struct cm_tenant *t, struct cm_err *err)
 {
 	char path[PATH_MAX];
-	const struct cm_ca *ca;
+	struct cm_ca *ca;
 	enum cm_rc rc;
 
 	if(cm_fs_path(path, sizeof(path), err, "%s/tenants/%s", store->dir, t->name) != CM_OK){
@@ -1365,7 +1412,10 @@ static enum cm_rc write_tenant(const struct cm_store *store, const struct cm_ten
 			rc = cm_fs_mkdir(path, 0700, err);
 		}
 		if(rc == CM_OK){
-			rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/crls/%s.crl", store->dir, t->name, ca->id);
+			/* A name of its own: the old file stays in force until
+			 * tenant.json names the new one. */
+			cm_store_crl_file_name(ca->id, ca->crl_file, sizeof(ca->crl_file));
+			rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/crls/%s", store->dir, t->name, ca->crl_file);
 		}
 		if(rc == CM_OK){
 			rc = cm_fs_write_atomic(path, ca->crl->der, ca->crl->der_len, 0600, err);
@@ -1377,20 +1427,53 @@ static enum cm_rc write_tenant(const struct cm_store *store, const struct cm_ten
 	return rc;
 }
 
-/* Removes the CA files of old that t no longer lists (after the commit;
- * a leftover file is harmless). */
-static void remove_dropped_cas(const struct cm_store *store, const struct cm_tenant *old, const struct cm_tenant *t)
+/* Removes the files of old's trust list that t (the committed tenant, or
+ * NULL when it was deleted) no longer names: dropped CAs, replaced CRLs.
+ * Runs after the commit; a file left behind is harmless. */
+static void remove_unnamed_files(const struct cm_store *store, const struct cm_tenant *old, const struct cm_tenant *t)
 {
-	const struct cm_ca *ca;
+	const struct cm_ca *ca, *now;
 	char path[PATH_MAX];
 
 	for(ca = old ? old->cas : NULL; ca; ca = ca->next){
-		if(t == NULL || cm_tenant_find_ca(t, ca->id) == NULL){
-			if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, old->name, ca->id) == CM_OK){
-				(void)unlink(path);
-			}
-			if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s.crl", store->dir, old->name, ca->id) == CM_OK){
-				(void)unlink(path);
+		now = t ? cm_tenant_find_ca(t, ca->id) : NULL;
+		if(now == NULL && cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, old->name, ca->id) == CM_OK){
+			(void)unlink(path);
+		}
+		if(ca->crl_file[0] && (now == NULL || strcmp(now->crl_file, ca->crl_file))
+				&& cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s", store->dir, old->name, ca->crl_file) == CM_OK){
+			(void)unlink(path);
+		}
+	}
+}
+
+/* Undoes what a failed write_tenant of t wrote next to old (NULL: t was
+ * new): CA and CRL files old does not name, and the directories it
+ * made. */
+static void write_tenant_undo(const struct cm_store *store, const struct cm_tenant *old, const struct cm_tenant *t)
+{
+	const struct cm_ca *ca, *was;
+	char path[PATH_MAX];
+
+	for(ca = t->cas; ca; ca = ca->next){
+		was = old ? cm_tenant_find_ca(old, ca->id) : NULL;
+		if(was == NULL && cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, t->name, ca->id) == CM_OK){
+			(void)unlink(path);
+		}
+		if(ca->crl_file[0] && (was == NULL || strcmp(was->crl_file, ca->crl_file))
+				&& cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s", store->dir, t->name, ca->crl_file) == CM_OK){
+			(void)unlink(path);
+		}
+	}
+	/* crls/ is made on demand: gone again unless it holds a CRL. */
+	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls", store->dir, t->name) == CM_OK){
+		(void)rmdir(path);
+	}
+	if(old == NULL){
+		static const char *const dirs[] = {"cas", ""};
+		for(size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++){
+			if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/%s", store->dir, t->name, dirs[i]) == CM_OK){
+				(void)rmdir(path);
 			}
 		}
 	}
@@ -1434,27 +1517,23 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 		return rc;
 	}
 	t->generation = gen;
+	prev = cm_store_find_tenant(store, t->name);
 	rc = write_tenant(store, t, err);
 	if(rc != CM_OK){
-		struct cm_sni_entry *e, *tmp;
+		write_tenant_undo(store, prev, t);
 		t->generation = saved_gen;
-		HASH_ITER(hh, list, e, tmp){
-			HASH_DEL(list, e);
-			free(e->host);
-			free(e);
-		}
+		sni_list_free(&list);
 		return rc;
 	}
 	for(struct cm_ca *ca = t->cas; ca; ca = ca->next){
 		ca->crl_dirty = false;
 	}
-	prev = cm_store_find_tenant(store, t->name);
 	sni_commit(store, prev, list);
 	if(prev){
 		HASH_DEL(store->tenants, prev);
 	}
 	HASH_ADD_KEYPTR(hh, store->tenants, t->name, strlen(t->name), t);
-	remove_dropped_cas(store, prev, t);
+	remove_unnamed_files(store, prev, t);
 	bump_generation(store, gen);
 	*old = prev;
 	return CM_OK;
@@ -1481,7 +1560,7 @@ enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, stru
 	if(rc != CM_OK){
 		return rc;
 	}
-	remove_dropped_cas(store, t, NULL);
+	remove_unnamed_files(store, t, NULL);
 	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas", store->dir, name) == CM_OK){
 		(void)rmdir(path);
 	}
@@ -1969,6 +2048,10 @@ enum cm_rc cm_store_add_csr(struct cm_store *store, enum cm_slot_id slot, struct
 	}
 	if(rc != CM_OK){
 		remove_csr_files(store, slot, csr->id);
+		/* csrs/ is made on demand: gone again unless it holds a CSR. */
+		if(cm_fs_path(path, sizeof(path), NULL, "%s/slots/%s/csrs", store->dir, cm_slot_name(slot)) == CM_OK){
+			(void)rmdir(path);
+		}
 	}
 	return rc;
 }

@@ -106,6 +106,9 @@ struct cm_ca {
 	char crl_source[24];    /* "url", "distribution-point", "upload", "learned", "" */
 	struct cm_crl *crl;     /* shared by the tenant's copies; NULL: unknown */
 	bool crl_dirty;         /* crl not yet written to the store */
+	char crl_file[96];      /* its file in crls/ ("" until written); a new
+	                         * CRL gets a new name, so that tenant.json
+	                         * commits it */
 	time_t crl_attempt, crl_success;
 	char crl_error[160];
 	bool stale_fail_open;   /* past nextUpdate: accept (true) or refuse */
@@ -184,6 +187,11 @@ CM_MUST_CHECK enum cm_rc cm_store_open_ex(const char *dir, const char *hostname,
 /* Reads and validates the store without writing anything. */
 CM_MUST_CHECK enum cm_rc cm_store_load(const char *dir, struct cm_store **out, struct cm_err *err);
 CM_MUST_CHECK enum cm_rc cm_store_load_ex(const char *dir, const char *pass, struct cm_store **out, struct cm_err *err);
+
+/* A new, unique file name in crls/ for a CRL of CA ca_id, and the check
+ * the loader makes of a name read from tenant.json. */
+void cm_store_crl_file_name(const char *ca_id, char *buf, size_t len);
+bool cm_store_crl_file_valid(const char *ca_id, const char *name);
 
 /* Loads tenants/<name>/ of a loaded store's directory as the loader would,
  * checked against the other tenants, without adding it to the store. */

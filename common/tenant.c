@@ -244,6 +244,7 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 		memcpy(copy->crl_source, ca->crl_source, sizeof(copy->crl_source));
 		copy->crl = cm_crl_ref(ca->crl);
 		copy->crl_dirty = ca->crl_dirty;
+		memcpy(copy->crl_file, ca->crl_file, sizeof(copy->crl_file));
 		copy->crl_attempt = ca->crl_attempt;
 		copy->crl_success = ca->crl_success;
 		memcpy(copy->crl_error, ca->crl_error, sizeof(copy->crl_error));

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -36,7 +37,19 @@ struct job {
 	char who[256];
 	struct cm_request *req;
 	bool learned; /* from the distribution point of a certificate the CA issued */
+	char crl_file[96]; /* what the worker wrote in crls/, "" for none */
 };
+
+/* Removes the file the worker wrote for a CRL that was not committed. */
+static void drop_written(const struct cm_state *st, struct job *j)
+{
+	char path[PATH_MAX];
+
+	if(j->crl_file[0] && cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s", st->store_dir, j->tenant, j->crl_file) == CM_OK){
+		(void)unlink(path);
+	}
+	j->crl_file[0] = '\0';
+}
 
 const char *cm_refresh_url(const struct cm_ca *ca, char *buf, size_t len)
 {
@@ -130,6 +143,7 @@ static void failed(struct cm_state *st, struct job *j, const char *error)
 			cm_log(CM_LOG_WARNING, "accepting the devices of CA %s (tenant %s) on a CRL past its nextUpdate (fail-open)", e->id, t->name);
 		}
 	}
+	drop_written(st, j);
 	cm_err_set(&err, CM_ERR_IO, "the CRL could not be refreshed from %s: %s", j->url, error);
 	finish(st, j, CM_ERR_IO, &err);
 }
@@ -154,6 +168,7 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	e = live_entry(st, j, &cur);
 	if(e == NULL || (t = cm_tenant_clone(cur)) == NULL){
 		cm_crl_free(&crl);
+		drop_written(st, j);
 		cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
 		finish(st, j, CM_ERR_INVAL, &err);
 		return;
@@ -162,6 +177,9 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	cm_crl_free(&e->crl);
 	e->crl = crl;
 	e->crl_dirty = crl->der != NULL; /* the worker wrote a large one */
+	if(!e->crl_dirty){
+		memcpy(e->crl_file, j->crl_file, sizeof(e->crl_file));
+	}
 	if(j->learned){
 		char *url = strdup(j->url);
 		if(url == NULL){
@@ -218,9 +236,12 @@ static void fetched(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char
 	}
 	if(len > WORKER_THRESHOLD){
 		char path[PATH_MAX];
+		/* A name of its own: the CRL in force stays until tenant.json
+		 * names this one. */
+		cm_store_crl_file_name(e->id, j->crl_file, sizeof(j->crl_file));
 		if(cm_fs_path(path, sizeof(path), &err, "%s/tenants/%s/crls", st->store_dir, t->name) != CM_OK
 				|| cm_fs_mkdir(path, 0700, &err) != CM_OK
-				|| cm_fs_path(path, sizeof(path), &err, "%s/tenants/%s/crls/%s.crl", st->store_dir, t->name, e->id) != CM_OK){
+				|| cm_fs_path(path, sizeof(path), &err, "%s/tenants/%s/crls/%s", st->store_dir, t->name, j->crl_file) != CM_OK){
 			failed(st, j, err.msg);
 			return;
 		}
