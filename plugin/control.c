@@ -176,10 +176,18 @@ static cJSON *error_response(const char *command, const char *error)
 	return r;
 }
 
-/* Completes the response entry resp of a command with rc. */
-static void complete(cJSON *resp, cJSON *data, const cJSON *cmd, enum cm_rc rc, const struct cm_err *err)
+/* Completes the response entry resp of a command with rc. A failure to
+ * write the store (a full disk, say) is the operator's business even when
+ * nobody reads the response: it is logged too. */
+static void complete(const struct cm_caller *who, cJSON *resp, cJSON *data, const cJSON *cmd, enum cm_rc rc, const struct cm_err *err)
 {
 	const cJSON *corr = cJSON_GetObjectItemCaseSensitive(cmd, "correlationData");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(resp, "command");
+
+	if(rc == CM_ERR_IO){
+		cm_log(CM_LOG_WARNING, "%s | %s | failed, nothing changed: %s", who->name,
+				cJSON_IsString(name) ? name->valuestring : "?", err && err->msg[0] ? err->msg : "I/O error");
+	}
 
 	if(rc == CM_OK){
 		if(cJSON_GetArraySize(data) > 0){
@@ -234,7 +242,7 @@ static cJSON *run_one(struct cm_state *st, struct cm_request *req, const cJSON *
 		req->pending_data = data;
 		return NULL;
 	}
-	complete(resp, data, cmd, rc, &err);
+	complete(&req->who, resp, data, cmd, rc, &err);
 	return resp;
 }
 
@@ -317,7 +325,7 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 	/* The command that waited is the one before the cursor. */
 	for(cmd = cJSON_GetObjectItemCaseSensitive(req->root, "commands")->child; cmd && cmd->next != req->cursor; cmd = cmd->next){
 	}
-	complete(resp, req->pending_data, cmd, rc, err);
+	complete(&req->who, resp, req->pending_data, cmd, rc, err);
 	req->pending_resp = req->pending_data = NULL;
 	cJSON_AddItemToArray(req->responses, resp);
 	if(run(st, req)){
