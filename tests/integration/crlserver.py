@@ -7,16 +7,22 @@
     /big             200 with a body of 200,000 bytes
     /loop            302 to itself
     /redirect/NAME   302 to /files/NAME
+    /drip            200 without a length, then a byte every half second
+    /endless         200 without a length, then bytes as fast as they go
+    /to-ftp          302 to an ftp:// URL
+    /to-file         302 to file:///etc/passwd
+With certfile and keyfile it serves https with that certificate.
 Every request is counted by path in `hits`."""
 
 import http.server
 import os
+import ssl
 import threading
 import time
 
 
 class CrlServer:
-    def __init__(self, directory):
+    def __init__(self, directory, certfile=None, keyfile=None):
         self.directory = directory
         self.hits = {}
         self.stopping = threading.Event()
@@ -54,18 +60,43 @@ class CrlServer:
                     return self.reply(200, b"x" * 200000)
                 if p == "/loop":
                     return self.reply(302, b"", {"Location": "/loop"})
+                if p in ("/drip", "/endless"):
+                    self.send_response(200)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    try:
+                        while not outer.stopping.is_set():
+                            if p == "/drip":
+                                self.wfile.write(b"-")
+                                self.wfile.flush()
+                                outer.stopping.wait(0.5)
+                            else:
+                                self.wfile.write(b"-" * 65536)
+                    except OSError:
+                        pass
+                    return
+                if p == "/to-ftp":
+                    return self.reply(302, b"", {"Location": "ftp://127.0.0.1/crl.pem"})
+                if p == "/to-file":
+                    return self.reply(302, b"", {"Location": "file:///etc/passwd"})
                 if p.startswith("/redirect/"):
                     return self.reply(302, b"", {"Location": "/files/" + p[len("/redirect/"):]})
                 return self.reply(404, b"unknown")
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if certfile:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(certfile, keyfile)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
 
     def stop(self):
         self.stopping.set()

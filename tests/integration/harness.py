@@ -95,6 +95,15 @@ class Workdir:
         return os.path.join(self.path, name)
 
     def cleanup(self):
+        # The brokers' logs outlive the test: test_log_hygiene.py reads
+        # those of the whole suite for secrets.
+        logdir = os.environ.get("CERTMGR_LOG_DIR")
+        if logdir and os.path.isdir(self.path):
+            os.makedirs(logdir, exist_ok=True)
+            for name in os.listdir(self.path):
+                if name.startswith("broker-") and name.endswith(".log"):
+                    shutil.copy(os.path.join(self.path, name),
+                                os.path.join(logdir, "%s-%s" % (os.path.basename(self.path), name)))
         shutil.rmtree(self.path, ignore_errors=True)
 
 
@@ -426,3 +435,64 @@ def with_hosts(hosts, argv):
     import shlex
     return ["unshare", "-m", "sh", "-c", "mount --bind %s /etc/hosts && exec %s" % (
         shlex.quote(hosts), " ".join(shlex.quote(a) for a in argv))]
+
+
+def _read_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError("connection closed")
+        data += chunk
+    return data
+
+
+def mqtt_read_packet(sock):
+    """One MQTT packet: (first byte, body)."""
+    first = _read_exact(sock, 1)[0]
+    length, mult = 0, 1
+    while True:
+        b = _read_exact(sock, 1)[0]
+        length += (b & 0x7f) * mult
+        mult *= 128
+        if not b & 0x80:
+            break
+    return first, _read_exact(sock, length)
+
+
+def mqtt_subscribe(sock, topic):
+    """Subscribes at QoS 0; returns the SUBACK's return code (0x80: refused)."""
+    body = b"\x00\x01" + _mqtt_string(topic) + b"\x00"
+    sock.sendall(bytes([0x82, len(body)]) + body)
+    while True:
+        first, body = mqtt_read_packet(sock)
+        if first >> 4 == 9:
+            return body[2]
+
+
+def mqtt_messages(sock, seconds, first_only=False, count=None):
+    """The (topic, payload) of every PUBLISH that arrives within seconds;
+    stops early when the connection closes, or once the first (first_only)
+    or count messages came."""
+    out = []
+    deadline = time.time() + seconds
+    if first_only:
+        count = 1
+    while time.time() < deadline and (count is None or len(out) < count):
+        sock.settimeout(max(0.01, deadline - time.time()))
+        try:
+            first, body = mqtt_read_packet(sock)
+        except (socket.timeout, ssl.SSLError) as e:
+            if isinstance(e, ssl.SSLError) and "timed out" not in str(e):
+                break
+            continue
+        except (EOFError, OSError):
+            break
+        if first >> 4 == 3:
+            n = int.from_bytes(body[:2], "big")
+            topic = body[2:2 + n].decode()
+            rest = body[2 + n:]
+            if (first >> 1) & 3:
+                rest = rest[2:]
+            out.append((topic, rest))
+    return out
