@@ -1,6 +1,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include <mosquitto.h>
@@ -391,6 +394,13 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 	if(run(st, req)){
 		deliver(req);
 		request_free(req);
+#ifdef __GLIBC__
+		if(ed->payloadlen > 1024 * 1024){
+			/* A large request (a CRL, a bundle) left its parse freed:
+			 * give the pages back. */
+			malloc_trim(0);
+		}
+#endif
 	}else{
 		/* Waits for a download; other requests go on meanwhile. */
 		req->next = st->requests;

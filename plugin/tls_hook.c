@@ -310,6 +310,12 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 	}else{
 		SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
+	/* One TLS 1.3 ticket, not OpenSSL's default two: a device resumes
+	 * with the latest one it got, and OpenSSL 3.0 encodes and decodes the
+	 * whole session, the client's certificate included, for each ticket
+	 * (a fifth of a full handshake's CPU; docs/BENCHMARKS.md). Set here:
+	 * SSL_CTX_new sets the default after the ex_data callback has run. */
+	SSL_set_num_tickets(ssl, 1);
 	st->handshakes_served++;
 	return SSL_CLIENT_HELLO_SUCCESS;
 }

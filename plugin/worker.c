@@ -1,6 +1,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include "fsutil.h"
@@ -168,6 +171,12 @@ static void crl_work(void *arg)
 			cm_crl_free(&j->crl);
 		}
 	}
+#ifdef __GLIBC__
+	/* Parsing a large CRL takes hundreds of megabytes of small OpenSSL
+	 * objects, all freed by now; give the pages back rather than keep
+	 * them as the broker's resident size. */
+	malloc_trim(0);
+#endif
 }
 
 static void crl_done(struct cm_state *st, void *arg, bool aborted)

@@ -286,13 +286,11 @@ def control(broker, commands, host="localhost", extra_args=None, raw=None, timeo
     args = ["mosquitto_rr", "-h", host, "-p", str(broker.port), "-t", "$CONTROL/certmgr/v1",
             "-e", "$CONTROL/certmgr/v1/response", "-W", str(timeout)]
     args += extra_args if extra_args is not None else admin_tls_args(broker.work)
-    if len(payload) > 100000:
-        path = broker.work.file("payload.json")
-        with open(path, "w") as f:
-            f.write(payload)
-        args += ["-f", path]
-    else:
-        args += ["-m", payload]
+    if len(payload) > 100000 and extra_args is None and not hosts:
+        # Too long for an argument, and mosquitto_rr 2.0.11 sends an empty
+        # message with -f: the raw client.
+        return control_raw(broker.port, broker.work.store, payload, timeout)
+    args += ["-m", payload]
     if hosts:
         args = with_hosts(hosts, args)
     out = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 10)
@@ -496,3 +494,21 @@ def mqtt_messages(sock, seconds, first_only=False, count=None):
                 rest = rest[2:]
             out.append((topic, rest))
     return out
+
+
+def control_raw(port, store, payload, timeout=10, host="127.0.0.1"):
+    """One control request of any size over a raw MQTT connection as the
+    store's local administrator; the parsed response, or None."""
+    import json
+    r = mqtt_connect(port, "raw-admin-%d" % os.getpid(), host=host, keep=True,
+                     cert=os.path.join(store, "admin", "admin.pem"), key=os.path.join(store, "admin", "admin.key"))
+    if r["result"] != "accepted":
+        return None
+    sock = r["sock"]
+    try:
+        mqtt_subscribe(sock, "$CONTROL/certmgr/v1/response")
+        mqtt_publish(sock, "$CONTROL/certmgr/v1", payload)
+        got = mqtt_messages(sock, timeout, first_only=True)
+    finally:
+        sock.close()
+    return json.loads(got[0][1]) if got else None
