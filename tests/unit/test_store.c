@@ -330,6 +330,32 @@ static void test_slot_names(void **state)
 	assert_int_equal(cm_slot_parse(NULL), -1);
 }
 
+/* A CRL file name read from tenant.json names a file of that CA in crls/
+ * and nothing else; new names are unique. */
+static void test_crl_file_names(void **state)
+{
+	const char *id = "3aababbf5905194ffff573ab920f260b34e02864d1186b5ec35d4aedb3fe0162";
+	char a[96], b[96], bad[200];
+
+	(void)state;
+	cm_store_crl_file_name(id, a, sizeof(a));
+	cm_store_crl_file_name(id, b, sizeof(b));
+	assert_true(cm_store_crl_file_valid(id, a));
+	assert_true(cm_store_crl_file_valid(id, b));
+	assert_string_not_equal(a, b);
+	snprintf(bad, sizeof(bad), "%s.crl", id);
+	assert_true(cm_store_crl_file_valid(id, bad)); /* the name of stores before */
+	assert_false(cm_store_crl_file_valid(id, "../../etc/passwd"));
+	snprintf(bad, sizeof(bad), "%s-0123456789abcdef.crl/x", id);
+	assert_false(cm_store_crl_file_valid(id, bad));
+	snprintf(bad, sizeof(bad), "%s-0123456789abcdeg.crl", id);
+	assert_false(cm_store_crl_file_valid(id, bad));
+	snprintf(bad, sizeof(bad), "%s-0123456789abcde.crl", id);
+	assert_false(cm_store_crl_file_valid(id, bad));
+	snprintf(bad, sizeof(bad), "f%s.crl", id + 1);
+	assert_false(cm_store_crl_file_valid(id, bad));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_relative_and_file_paths_are_refused),
 		cmocka_unit_test(test_killed_first_start_recovers),
 		cmocka_unit_test(test_slot_names),
+		cmocka_unit_test(test_crl_file_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
