@@ -1162,3 +1162,10 @@ enum cm_rc cm_pki_parse_csr_pem(const char *buf, size_t len, X509_REQ **out, str
 	ERR_clear_error();
 	return *out ? CM_OK : cm_err_set(err, CM_ERR_INVAL, "not a PEM CSR");
 }
+
+time_t cm_pki_not_after(const X509 *cert)
+{
+	struct tm tm;
+
+	return ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) ? timegm(&tm) : 0;
+}

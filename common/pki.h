@@ -84,6 +84,9 @@ CM_MUST_CHECK enum cm_rc cm_pki_cert_to_der_b64(X509 *cert, char **out, struct c
  * allowed to sign certificates (keyCertSign), valid at now. */
 CM_MUST_CHECK enum cm_rc cm_pki_check_ca(X509 *cert, time_t now, struct cm_err *err);
 
+/* cert's notAfter as a time_t (0 when it cannot be read). */
+time_t cm_pki_not_after(const X509 *cert);
+
 /* Details of a certificate for the control API: subject, issuer, serial,
  * validity, key, fingerprints, extensions. NULL when out of memory. */
 struct cJSON;

@@ -998,7 +998,7 @@ struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char 
 	return t;
 }
 
-struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni)
+static struct cm_sni_entry *sni_lookup(const struct cm_store *store, const char *sni)
 {
 	struct cm_sni_entry *e = NULL;
 	char wild[256];
@@ -1010,11 +1010,20 @@ struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const ch
 			snprintf(wild, sizeof(wild), "*%s", dot);
 			HASH_FIND_STR(store->sni, wild, e);
 		}
-		if(e){
-			return e->tenant;
-		}
 	}
-	return cm_store_find_tenant(store, CM_DEFAULT_TENANT);
+	return e;
+}
+
+struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni)
+{
+	struct cm_sni_entry *e = sni_lookup(store, sni);
+
+	return e ? e->tenant : cm_store_find_tenant(store, CM_DEFAULT_TENANT);
+}
+
+bool cm_store_sni_known(const struct cm_store *store, const char *sni)
+{
+	return sni_lookup(store, sni) != NULL;
 }
 
 enum cm_rc cm_store_load(const char *dir, struct cm_store **out, struct cm_err *err)

@@ -116,6 +116,7 @@ struct cm_ca {
 	 * written to the store with the next change of the tenant. */
 	time_t crl_next_attempt;
 	int crl_failures;
+	unsigned long crl_failures_total; /* since the broker started (not stored) */
 	bool crl_in_flight;     /* a download is under way (not stored) */
 	bool crl_stale_seen;    /* its going stale was acted on (not stored) */
 	struct cm_ca *next;
@@ -281,6 +282,9 @@ struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char 
 /* The tenant that serves a handshake with that SNI (NULL: none sent): the
  * exact host name, else the wildcard one label up, else the default. */
 struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni);
+/* True when a tenant has sni among its host names (exactly or by a
+ * wildcard). */
+bool cm_store_sni_known(const struct cm_store *store, const char *sni);
 
 /* Validates t against the rest of the store (host names and org id not
  * used by another tenant), builds its trust store, writes its files and

@@ -251,6 +251,7 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 		copy->stale_fail_open = ca->stale_fail_open;
 		copy->crl_next_attempt = ca->crl_next_attempt;
 		copy->crl_failures = ca->crl_failures;
+		copy->crl_failures_total = ca->crl_failures_total;
 		copy->crl_in_flight = ca->crl_in_flight;
 		copy->crl_stale_seen = ca->crl_stale_seen;
 		*tail = copy;

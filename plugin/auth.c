@@ -11,6 +11,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "metrics.h"
 #include "auth.h"
 #include "revocation.h"
 #include "log.h"
@@ -18,6 +19,7 @@
 #include "topic.h"
 
 #define CONTROL_PREFIX "$CONTROL/certmgr/"
+#define SYS_PREFIX "$SYS/broker/certmgr/"
 
 static struct cm_client *client_find(const struct cm_state *st, const void *client)
 {
@@ -101,6 +103,18 @@ static int remember(struct cm_state *st, struct mosquitto *client, enum cm_clien
 	return MOSQ_ERR_SUCCESS;
 }
 
+static void disconnect_event(struct cm_state *st, const struct cm_client *c, const char *why)
+{
+	cJSON *e = cJSON_CreateObject();
+
+	if(e && cJSON_AddStringToObject(e, "clientId", c->clientid) && cJSON_AddStringToObject(e, "tenant", c->tenant)
+			&& cJSON_AddStringToObject(e, "reason", why)){
+		cm_event(st, "disconnected", e);
+	}else{
+		cJSON_Delete(e);
+	}
+}
+
 /* Why a connected device would be refused if it connected now, or NULL. */
 static const char *refusal(const struct cm_state *st, const struct cm_client *c, char *buf, size_t len)
 {
@@ -168,6 +182,7 @@ void cm_auth_recheck(struct cm_state *st, const char *tenant)
 				if((kick[n] = strdup(c->clientid)) != NULL){
 					n++;
 					cm_log(CM_LOG_NOTICE, "disconnecting '%s' (tenant %s): %s", c->clientid, c->tenant, why);
+					disconnect_event(st, c, why);
 				}
 			}
 		}else if(next == 0 || c->not_after < next){
@@ -236,12 +251,14 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	tag = cm_tls_cert_tag(st, cert);
 	if(tag == NULL){
 		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s: its certificate was not verified by certmgr", clientid, addr);
+		cm_metrics_refused(st, CM_REFUSED_POLICY);
 		X509_free(cert);
 		return MOSQ_ERR_AUTH;
 	}
 	if(tag->admin){
 		rc = remember(st, ed->client, CM_CLIENT_ADMIN, tag, NULL, cert);
 		if(rc == MOSQ_ERR_SUCCESS){
+			cm_metrics_accepted(st);
 			cm_log(CM_LOG_INFO, "administrator '%s' from %s authenticated by admin certificate", clientid, addr);
 		}
 		return rc;
@@ -249,6 +266,7 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	tenant = cm_store_find_tenant(st->store, tag->tenant);
 	if(tenant == NULL){
 		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s: tenant %s no longer exists", clientid, addr, tag->tenant);
+		cm_metrics_refused(st, CM_REFUSED_POLICY);
 		X509_free(cert);
 		return MOSQ_ERR_AUTH;
 	}
@@ -264,6 +282,7 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 		memset(&ident, 0, sizeof(ident));
 		rc = remember(st, ed->client, CM_CLIENT_DEVICE, tag, &ident, cert);
 		if(rc == MOSQ_ERR_SUCCESS){
+			cm_metrics_accepted(st);
 			cm_log(CM_LOG_INFO, "peer broker '%s' from %s accepted (tenant %s)", clientid, addr, tenant->name);
 		}
 		return rc;
@@ -271,12 +290,16 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	if(cm_identity_check(clientid, tenant->org_id, cert, &ident, &err) != CM_OK){
 		X509_free(cert);
 		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", clientid, addr, tenant->name, err.msg);
+		cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
 		return MOSQ_ERR_AUTH;
 	}
 	rc = remember(st, ed->client, CM_CLIENT_DEVICE, tag, &ident, cert);
 	if(rc != MOSQ_ERR_SUCCESS){
 		return rc;
 	}
+	/* Under certificate+token the broker's password check follows; a
+	 * refusal there is the broker's, not counted here. */
+	cm_metrics_accepted(st);
 	if(tenant->policy == CM_POLICY_CERT_TOKEN){
 		/* Certificate and client id are right; the username and password
 		 * are for the broker's other mechanisms to check. */
@@ -321,6 +344,13 @@ int cm_auth_acl_cb(int event, void *event_data, void *userdata)
 		/* The control topic is for administrators only, whatever any
 		 * other mechanism would say. */
 		return cm_auth_admin(st, ed->client) != CM_ADMIN_NONE ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+	}
+	if(!strncmp(ed->topic, SYS_PREFIX, strlen(SYS_PREFIX)) && ed->access != MOSQ_ACL_WRITE
+			&& cm_auth_admin(st, ed->client) != CM_ADMIN_NONE){
+		/* Administrators read certmgr's metrics and events; others as
+		 * the broker's own mechanisms say (a monitoring user in the
+		 * acl_file, say). */
+		return MOSQ_ERR_SUCCESS;
 	}
 	if(c == NULL || c->kind != CM_CLIENT_DEVICE){
 		return MOSQ_ERR_PLUGIN_DEFER;

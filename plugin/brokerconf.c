@@ -91,9 +91,9 @@ static int conf_file_filter(const struct dirent *d)
 	return n > 5 && !strcmp(d->d_name + n - 5, ".conf");
 }
 
-static enum cm_rc parse_file(const char *path, bool main_file, bool *value, struct cm_err *err);
+static enum cm_rc parse_file(const char *path, bool main_file, struct cm_brokerconf *value, struct cm_err *err);
 
-static enum cm_rc parse_include_dir(const char *dir, bool *value, struct cm_err *err)
+static enum cm_rc parse_include_dir(const char *dir, struct cm_brokerconf *value, struct cm_err *err)
 {
 	struct dirent **names = NULL;
 	char path[PATH_MAX];
@@ -117,7 +117,7 @@ static enum cm_rc parse_include_dir(const char *dir, bool *value, struct cm_err 
 	return rc;
 }
 
-static enum cm_rc parse_file(const char *path, bool main_file, bool *value, struct cm_err *err)
+static enum cm_rc parse_file(const char *path, bool main_file, struct cm_brokerconf *value, struct cm_err *err)
 {
 	char *text = NULL;
 	char *line, *save = NULL;
@@ -153,9 +153,15 @@ static enum cm_rc parse_file(const char *path, bool main_file, bool *value, stru
 		}
 		if(!strcmp(key, "per_listener_settings") && val){
 			if(!strcmp(val, "true") || !strcmp(val, "1")){
-				*value = true;
+				value->per_listener_settings = true;
 			}else if(!strcmp(val, "false") || !strcmp(val, "0")){
-				*value = false;
+				value->per_listener_settings = false;
+			}
+		}else if(!strcmp(key, "sys_interval") && val){
+			char *end;
+			long v = strtol(val, &end, 10);
+			if(end != val && *end == '\0' && v >= 0 && v <= 65535){
+				value->sys_interval = (int)v;
 			}
 		}else if(!strcmp(key, "include_dir") && val && main_file){
 			rc = parse_include_dir(val, value, err);
@@ -165,8 +171,18 @@ static enum cm_rc parse_file(const char *path, bool main_file, bool *value, stru
 	return rc;
 }
 
+enum cm_rc cm_brokerconf_read(const char *path, struct cm_brokerconf *out, struct cm_err *err)
+{
+	out->per_listener_settings = false;
+	out->sys_interval = 10; /* Mosquitto's default */
+	return parse_file(path, true, out, err);
+}
+
 enum cm_rc cm_brokerconf_per_listener_settings(const char *path, bool *out, struct cm_err *err)
 {
-	*out = false;
-	return parse_file(path, true, out, err);
+	struct cm_brokerconf conf;
+	enum cm_rc rc = cm_brokerconf_read(path, &conf, err);
+
+	*out = conf.per_listener_settings;
+	return rc;
 }

@@ -19,6 +19,13 @@ CM_MUST_CHECK enum cm_rc cm_brokerconf_path_from_cmdline(const char *cmdline, si
 /* The configuration file of the running broker. */
 CM_MUST_CHECK enum cm_rc cm_brokerconf_own_path(char *out, size_t outlen, struct cm_err *err);
 
+/* The options certmgr reads, with Mosquitto's defaults. */
+struct cm_brokerconf {
+	bool per_listener_settings;
+	int sys_interval;        /* seconds; 0: no $SYS topics */
+};
+CM_MUST_CHECK enum cm_rc cm_brokerconf_read(const char *path, struct cm_brokerconf *out, struct cm_err *err);
+
 /* The value of per_listener_settings in path and its includes (false when
  * absent). A file that cannot be read is an error naming it. */
 CM_MUST_CHECK enum cm_rc cm_brokerconf_per_listener_settings(const char *path, bool *out, struct cm_err *err);

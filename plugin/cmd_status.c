@@ -8,13 +8,6 @@
 #include "json.h"
 #include "refresh.h"
 
-static time_t not_after(X509 *cert)
-{
-	struct tm tm;
-
-	return ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) ? timegm(&tm) : 0;
-}
-
 static bool add_expiring(cJSON *arr, const char *kind, const char *owner_key, const char *owner, const char *id, time_t na)
 {
 	cJSON *e = cJSON_CreateObject();
@@ -38,7 +31,7 @@ cJSON *cm_status_expiring(struct cm_state *st, time_t now)
 
 	for(i = 0; arr && i < CM_SLOT_COUNT; i++){
 		for(sc = st->store->slots[i].certs; sc; sc = sc->next){
-			time_t na = not_after(sc->leaf);
+			time_t na = cm_pki_not_after(sc->leaf);
 			if(na < limit && !add_expiring(arr, "server", "slot", cm_slot_name((enum cm_slot_id)i), sc->id, na)){
 				cJSON_Delete(arr);
 				return NULL;
@@ -47,7 +40,7 @@ cJSON *cm_status_expiring(struct cm_state *st, time_t now)
 	}
 	HASH_ITER(hh, st->store->tenants, t, tmp){
 		for(ca = t->cas; arr && ca; ca = ca->next){
-			time_t na = not_after(ca->cert);
+			time_t na = cm_pki_not_after(ca->cert);
 			if(na < limit && !add_expiring(arr, ca->pinned ? "pinned" : "ca", "tenant", t->name, ca->id, na)){
 				cJSON_Delete(arr);
 				return NULL;
@@ -104,7 +97,7 @@ static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, c
 	HASH_ITER(hh, st->store->tenants, t, tmp){
 		tenants++;
 		for(ca = t->cas; ca; ca = ca->next){
-			time_t na = not_after(ca->cert);
+			time_t na = cm_pki_not_after(ca->cert);
 			ca->pinned ? pinned++ : cas++;
 			if(nearest == 0 || na < nearest){
 				nearest = na;
@@ -116,7 +109,7 @@ static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, c
 	}
 	for(i = 0; i < CM_SLOT_COUNT; i++){
 		for(sc = st->store->slots[i].certs; sc; sc = sc->next){
-			time_t na = not_after(sc->leaf);
+			time_t na = cm_pki_not_after(sc->leaf);
 			if(nearest == 0 || na < nearest){
 				nearest = na;
 				kind = "server";

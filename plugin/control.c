@@ -10,6 +10,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "metrics.h"
 #include "control.h"
 #include "json.h"
 #include "log.h"
@@ -179,10 +180,47 @@ static cJSON *error_response(const char *command, const char *error)
 	return r;
 }
 
+/* Commands that only read: every other one that succeeds is an event. */
+static bool changes_state(const char *command)
+{
+	static const char *const readers[] = {"list", "get", "inspect", "export"};
+	size_t i;
+
+	for(i = 0; i < sizeof(readers) / sizeof(readers[0]); i++){
+		if(!strncmp(command, readers[i], strlen(readers[i]))){
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The event of a change made through the control API: the command, who
+ * made it, and what it named. */
+static void change_event(struct cm_state *st, const struct cm_caller *who, const char *command, const cJSON *cmd)
+{
+	static const char *const named[] = {"tenant", "slot", "id"};
+	cJSON *e = cJSON_CreateObject();
+	size_t i;
+
+	if(e == NULL || !cJSON_AddStringToObject(e, "command", command) || !cJSON_AddStringToObject(e, "by", who->name)){
+		cJSON_Delete(e);
+		return;
+	}
+	for(i = 0; i < sizeof(named) / sizeof(named[0]); i++){
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(cmd, named[i]);
+		if(cJSON_IsString(v) && !cJSON_AddStringToObject(e, named[i], v->valuestring)){
+			cJSON_Delete(e);
+			return;
+		}
+	}
+	cm_event(st, "change", e);
+}
+
 /* Completes the response entry resp of a command with rc. A failure to
  * write the store (a full disk, say) is the operator's business even when
  * nobody reads the response: it is logged too. */
-static void complete(const struct cm_caller *who, cJSON *resp, cJSON *data, const cJSON *cmd, enum cm_rc rc, const struct cm_err *err)
+static void complete(struct cm_state *st, const struct cm_caller *who, cJSON *resp, cJSON *data, const cJSON *cmd, enum cm_rc rc,
+		const struct cm_err *err)
 {
 	const cJSON *corr = cJSON_GetObjectItemCaseSensitive(cmd, "correlationData");
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(resp, "command");
@@ -203,6 +241,9 @@ static void complete(const struct cm_caller *who, cJSON *resp, cJSON *data, cons
 	cJSON_Delete(data);
 	if(cJSON_IsString(corr)){
 		cJSON_AddStringToObject(resp, "correlationData", corr->valuestring);
+	}
+	if(rc == CM_OK && cJSON_IsString(name) && changes_state(name->valuestring)){
+		change_event(st, who, name->valuestring, cmd);
 	}
 }
 
@@ -245,7 +286,7 @@ static cJSON *run_one(struct cm_state *st, struct cm_request *req, const cJSON *
 		req->pending_data = data;
 		return NULL;
 	}
-	complete(&req->who, resp, data, cmd, rc, &err);
+	complete(st, &req->who, resp, data, cmd, rc, &err);
 	return resp;
 }
 
@@ -328,7 +369,7 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 	/* The command that waited is the one before the cursor. */
 	for(cmd = cJSON_GetObjectItemCaseSensitive(req->root, "commands")->child; cmd && cmd->next != req->cursor; cmd = cmd->next){
 	}
-	complete(&req->who, resp, req->pending_data, cmd, rc, err);
+	complete(st, &req->who, resp, req->pending_data, cmd, rc, err);
 	req->pending_resp = req->pending_data = NULL;
 	cJSON_AddItemToArray(req->responses, resp);
 	if(run(st, req)){

@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "brokerconf.h"
+#include "metrics.h"
 #include "control.h"
 #include "fetch.h"
 #include "refresh.h"
@@ -84,6 +85,7 @@ static void state_free(struct cm_state **pst)
 	cm_fetch_cleanup(st);
 	cm_control_cleanup(st);
 	cm_revocation_cleanup(st);
+	cm_metrics_cleanup(st);
 	cm_tls_hook_remove(st);
 	cm_auth_clear(st);
 	if(st->store){
@@ -304,10 +306,12 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 }
 
 /* per_listener_settings true loads a plugin once per listener and never
- * sends MOSQ_EVT_TICK: certmgr cannot work that way. */
-static enum cm_rc check_broker_config(const char *given, struct cm_err *err)
+ * sends MOSQ_EVT_TICK: certmgr cannot work that way. Also reads
+ * sys_interval, the period of certmgr's $SYS metrics. */
+static enum cm_rc check_broker_config(struct cm_state *st, const char *given, struct cm_err *err)
 {
 	char path[PATH_MAX];
+	struct cm_brokerconf conf;
 	bool per_listener = false;
 	enum cm_rc rc;
 
@@ -321,7 +325,9 @@ static enum cm_rc check_broker_config(const char *given, struct cm_err *err)
 			return rc;
 		}
 	}
-	rc = cm_brokerconf_per_listener_settings(path, &per_listener, err);
+	rc = cm_brokerconf_read(path, &conf, err);
+	per_listener = conf.per_listener_settings;
+	st->sys_interval = conf.sys_interval;
 	if(rc != CM_OK){
 		char reason[sizeof(err->msg)];
 		memcpy(reason, err->msg, sizeof(reason));
@@ -402,6 +408,7 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	cm_worker_drain(st);
 	cm_refresh_tick(st, time(NULL));
 	log_expiry_daily(st, time(NULL));
+	cm_metrics_tick(st, time(NULL));
 	cm_auth_tick_cb(event, event_data, userdata);
 	if(st->rejected && st->rejected->dirty && time(NULL) - st->rejected_saved >= REJECTED_SAVE_INTERVAL){
 		flush_rejected(st);
@@ -485,7 +492,7 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	st->retry_max = 3600;
 
 	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
-			|| check_broker_config(broker_conf, &err) != CM_OK
+			|| check_broker_config(st, broker_conf, &err) != CM_OK
 			|| cm_store_open_ex(st->store_dir, st->hostname, st->key_passphrase, &st->store, &created, &err) != CM_OK
 			|| open_rejected(st, &err) != CM_OK
 			|| cm_fetch_init(st, &st->fetch_opts, &err) != CM_OK

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "metrics.h"
 #include "auth.h"
 #include "fetch.h"
 #include "fsutil.h"
@@ -134,6 +135,7 @@ static void failed(struct cm_state *st, struct job *j, const char *error)
 	if(e){
 		e->crl_in_flight = false;
 		e->crl_failures++;
+		e->crl_failures_total++;
 		e->crl_attempt = now;
 		e->crl_next_attempt = backoff(st, e->crl_failures, now);
 		copy_trunc(e->crl_error, sizeof(e->crl_error), error);
@@ -148,6 +150,22 @@ static void failed(struct cm_state *st, struct job *j, const char *error)
 	finish(st, j, CM_ERR_IO, &err);
 }
 
+/* A downloaded CRL that differs from the one in force (another
+ * thisUpdate or another number of serials). */
+static void crl_event(struct cm_state *st, const struct job *j, const struct cm_crl *crl)
+{
+	cJSON *e = cJSON_CreateObject();
+
+	if(e && cJSON_AddStringToObject(e, "tenant", j->tenant) && cJSON_AddStringToObject(e, "ca", j->ca_id)
+			&& cJSON_AddStringToObject(e, "url", j->url) && cm_json_add_time(e, "thisUpdate", crl->this_update)
+			&& (crl->next_update == 0 || cm_json_add_time(e, "nextUpdate", crl->next_update))
+			&& cJSON_AddNumberToObject(e, "revoked", (double)crl->count)){
+		cm_event(st, "crlUpdated", e);
+	}else{
+		cJSON_Delete(e);
+	}
+}
+
 static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc rc, const char *error, bool aborted)
 {
 	struct job *j = ctx;
@@ -156,6 +174,7 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	struct cm_err err;
 	time_t now = time(NULL);
 	char who[300];
+	bool changed;
 
 	if(aborted){
 		free(j);
@@ -174,6 +193,7 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 		return;
 	}
 	e = cm_tenant_find_ca(t, j->ca_id);
+	changed = e->crl == NULL || e->crl->this_update != crl->this_update || e->crl->count != crl->count;
 	cm_crl_free(&e->crl);
 	e->crl = crl;
 	e->crl_dirty = crl->der != NULL; /* the worker wrote a large one */
@@ -208,6 +228,9 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	if(rc != CM_OK){
 		failed(st, j, err.msg);
 		return;
+	}
+	if(changed){
+		crl_event(st, j, crl);
 	}
 	finish(st, j, CM_OK, NULL);
 }

@@ -61,6 +61,7 @@ struct cm_fetcher;
 struct cm_request;
 struct cm_learning;
 struct cm_worker;
+struct cm_name;
 
 struct cm_state {
 	void *plugin_id; /* mosquitto_plugin_id_t *, opaque here */
@@ -98,6 +99,13 @@ struct cm_state {
 	time_t expiry_logged;            /* the last daily expiry warning */
 	time_t rejected_saved; /* when rejected.json was last written */
 	uint64_t handshakes_served;
+	/* Metrics (metrics.c). */
+	int sys_interval;                /* the broker's; 0: no $SYS metrics */
+	time_t metrics_published;
+	uint64_t hs_accepted;
+	uint64_t hs_refused[6];          /* by enum cm_refusal */
+	struct cm_name *metric_cas;      /* per-CA topic groups last published */
+	struct cm_name *expiry_announced;
 };
 
 /* The slot a listener port serves, or -1 when certmgr leaves it alone. */

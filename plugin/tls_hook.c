@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "metrics.h"
 #include "log.h"
 #include "sni.h"
 #include "revocation.h"
@@ -27,6 +28,7 @@ struct cm_hs {
 	enum cm_policy policy;
 	bool verified;          /* a tag was put on the peer's leaf */
 	bool admin;
+	bool sni_unknown;       /* an SNI was sent that no tenant has */
 	uint64_t tenant_generation;
 };
 
@@ -206,6 +208,9 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 		peer_address(ssl, addr, sizeof(addr));
 		cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s at depth %d (CN '%s')",
 				addr, hs->sni, hs->tenant, X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx), cn);
+		cm_metrics_refused(st, hs->sni_unknown ? CM_REFUSED_UNKNOWN_SNI
+				: e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID ? CM_REFUSED_EXPIRED
+				: e == X509_V_ERR_CERT_REVOKED ? CM_REFUSED_REVOKED : CM_REFUSED_UNTRUSTED_CHAIN);
 		if(st->rejected){
 			X509 *leaf0 = X509_STORE_CTX_get0_cert(ctx);
 			if((sent == NULL || sk_X509_num(sent) == 0) && leaf0 && (one = sk_X509_new_null()) != NULL){
@@ -228,6 +233,7 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 		int xerr = X509_V_ERR_CERT_REVOKED;
 
 		if(tenant == NULL){
+			cm_metrics_refused(st, CM_REFUSED_POLICY);
 			X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
 			return 0;
 		}
@@ -236,6 +242,7 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 		if(why){
 			peer_address(ssl, addr, sizeof(addr));
 			cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s", addr, hs->sni, hs->tenant, why);
+			cm_metrics_refused(st, xerr == X509_V_ERR_CERT_REVOKED ? CM_REFUSED_REVOKED : CM_REFUSED_POLICY);
 			if(st->rejected){
 				cm_rejected_record(st->rejected, X509_STORE_CTX_get0_untrusted(ctx), why, hs->sni, hs->tenant, addr, time(NULL));
 			}
@@ -285,6 +292,7 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 		}
 	}
 	tenant = cm_store_tenant_for_sni(st->store, hs->sni[0] ? hs->sni : NULL);
+	hs->sni_unknown = hs->sni[0] && !cm_store_sni_known(st->store, hs->sni);
 	snprintf(hs->tenant, sizeof(hs->tenant), "%s", tenant->name);
 	hs->policy = tenant->policy;
 	hs->tenant_generation = tenant->generation;

@@ -1,0 +1,238 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <uthash.h>
+
+#include "control.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "state.h"
+
+#define PREFIX "$SYS/broker/certmgr/"
+
+/* A set of strings: the per-CA topic groups published last round, and the
+ * certificates already announced as expiring. */
+struct cm_name {
+	UT_hash_handle hh;
+	char key[];
+};
+
+static const char *const refusal_names[CM_REFUSED_COUNT] = {
+	"unknown_sni", "untrusted_chain", "revoked", "expired", "id_mismatch", "policy",
+};
+
+static bool set_add(struct cm_name **set, const char *key)
+{
+	struct cm_name *n = NULL;
+	size_t len = strlen(key);
+
+	HASH_FIND(hh, *set, key, len, n);
+	if(n){
+		return true;
+	}
+	n = malloc(sizeof(*n) + len + 1);
+	if(n == NULL){
+		return false;
+	}
+	memcpy(n->key, key, len + 1);
+	HASH_ADD(hh, *set, key[0], len, n);
+	return true;
+}
+
+static bool set_has(struct cm_name *set, const char *key)
+{
+	struct cm_name *n = NULL;
+
+	HASH_FIND(hh, set, key, strlen(key), n);
+	return n != NULL;
+}
+
+static void set_free(struct cm_name **set)
+{
+	struct cm_name *n, *tmp;
+
+	HASH_ITER(hh, *set, n, tmp){
+		HASH_DEL(*set, n);
+		free(n);
+	}
+}
+
+void cm_metrics_accepted(struct cm_state *st)
+{
+	st->hs_accepted++;
+}
+
+void cm_metrics_refused(struct cm_state *st, enum cm_refusal why)
+{
+	st->hs_refused[why]++;
+}
+
+static void publish(const char *topic, const char *value, bool retain)
+{
+	int rc = mosquitto_broker_publish_copy(NULL, topic, (int)strlen(value), value, 0, retain, NULL);
+
+	if(rc != MOSQ_ERR_SUCCESS){
+		cm_log(CM_LOG_WARNING, "cannot publish %s (error %d)", topic, rc);
+	}
+}
+
+static void metric(const char *name, unsigned long long value)
+{
+	char topic[512], text[32];
+
+	snprintf(topic, sizeof(topic), PREFIX "%s", name);
+	snprintf(text, sizeof(text), "%llu", value);
+	publish(topic, text, true);
+}
+
+/* A tenant name as a topic segment the exporter keeps: [a-z0-9_]. Tenant
+ * names are [a-z0-9_-], so only '-' changes. */
+static void segment(const char *in, char *out, size_t len)
+{
+	size_t i;
+
+	for(i = 0; in[i] && i + 1 < len; i++){
+		out[i] = in[i] == '-' ? '_' : in[i];
+	}
+	out[i] = '\0';
+}
+
+static const char *const ca_metrics[] = {
+	"not_after_seconds", "crl/next_update_seconds", "crl/fetch_failures_total", "crl/revoked",
+};
+
+static void publish_ca(const char *group, const struct cm_ca *ca)
+{
+	char name[400];
+
+	snprintf(name, sizeof(name), "%s/not_after_seconds", group);
+	metric(name, (unsigned long long)cm_pki_not_after(ca->cert));
+	if(ca->crl){
+		snprintf(name, sizeof(name), "%s/crl/next_update_seconds", group);
+		metric(name, (unsigned long long)ca->crl->next_update);
+		snprintf(name, sizeof(name), "%s/crl/revoked", group);
+		metric(name, (unsigned long long)ca->crl->count);
+	}
+	if(ca->crl || ca->crl_url || ca->crl_learned_url){
+		snprintf(name, sizeof(name), "%s/crl/fetch_failures_total", group);
+		metric(name, ca->crl_failures_total);
+	}
+}
+
+/* Every metric, and an empty retained message (which deletes it) for each
+ * CA published last time and gone since. */
+static void publish_all(struct cm_state *st)
+{
+	struct cm_name *now = NULL, *n, *tmp;
+	const struct cm_tenant *t, *ttmp;
+	unsigned long long cas = 0;
+	char name[400];
+	int i;
+
+	metric("handshakes/accepted_total", st->hs_accepted);
+	for(i = 0; i < CM_REFUSED_COUNT; i++){
+		snprintf(name, sizeof(name), "handshakes/refused/%s_total", refusal_names[i]);
+		metric(name, st->hs_refused[i]);
+	}
+	metric("rejected/entries", st->rejected ? cm_rejected_count(st->rejected) : 0);
+	metric("store/generation", st->store->generation);
+	for(i = 0; i < CM_SLOT_COUNT; i++){
+		const struct cm_server_cert *def = cm_store_slot_default(st->store, (enum cm_slot_id)i);
+		if(def){
+			snprintf(name, sizeof(name), "slots/%s/not_after_seconds", cm_slot_name((enum cm_slot_id)i));
+			metric(name, (unsigned long long)cm_pki_not_after(def->leaf));
+		}
+	}
+	HASH_ITER(hh, st->store->tenants, t, ttmp){
+		char tseg[80], group[200];
+		const struct cm_ca *ca;
+
+		segment(t->name, tseg, sizeof(tseg));
+		for(ca = t->cas; ca; ca = ca->next){
+			cas++;
+			snprintf(group, sizeof(group), "tenants/%s/cas/%.16s", tseg, ca->id);
+			publish_ca(group, ca);
+			if(!set_add(&now, group)){
+				cm_log(CM_LOG_WARNING, "metrics: out of memory");
+			}
+		}
+	}
+	metric("tenants/count", HASH_COUNT(st->store->tenants));
+	metric("cas/count", cas);
+	HASH_ITER(hh, st->metric_cas, n, tmp){
+		if(!set_has(now, n->key)){
+			for(i = 0; i < (int)(sizeof(ca_metrics) / sizeof(ca_metrics[0])); i++){
+				char topic[512];
+				snprintf(topic, sizeof(topic), PREFIX "%s/%s", n->key, ca_metrics[i]);
+				publish(topic, "", true);
+			}
+		}
+	}
+	set_free(&st->metric_cas);
+	st->metric_cas = now;
+}
+
+/* An event for each certificate in its expiry-warning window that was not
+ * in it at the last look. */
+static void announce_expiring(struct cm_state *st, time_t now)
+{
+	cJSON *list = cm_status_expiring(st, now), *e;
+	struct cm_name *seen = NULL;
+
+	cJSON_ArrayForEach(e, list){
+		const cJSON *slot = cJSON_GetObjectItemCaseSensitive(e, "slot"), *tenant = cJSON_GetObjectItemCaseSensitive(e, "tenant");
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+		char key[200];
+
+		snprintf(key, sizeof(key), "%s/%s", slot ? slot->valuestring : tenant->valuestring, id->valuestring);
+		if(!set_add(&seen, key)){
+			break;
+		}
+		if(!set_has(st->expiry_announced, key)){
+			cm_event(st, "expiryWarning", cJSON_Duplicate(e, true));
+		}
+	}
+	cJSON_Delete(list);
+	set_free(&st->expiry_announced);
+	st->expiry_announced = seen;
+}
+
+void cm_metrics_tick(struct cm_state *st, time_t now)
+{
+	time_t every = st->sys_interval > 0 ? st->sys_interval : 60;
+
+	if(st->metrics_published && now - st->metrics_published < every){
+		return;
+	}
+	st->metrics_published = now;
+	announce_expiring(st, now);
+	if(st->sys_interval > 0){
+		publish_all(st);
+	}
+}
+
+void cm_event(struct cm_state *st, const char *event, cJSON *fields)
+{
+	char *text;
+
+	(void)st;
+	if(fields == NULL){
+		return;
+	}
+	if(cJSON_AddStringToObject(fields, "event", event) && cm_json_add_time(fields, "time", time(NULL))
+			&& (text = cJSON_PrintUnformatted(fields)) != NULL){
+		publish(CM_EVENTS_TOPIC, text, false);
+		free(text);
+	}
+	cJSON_Delete(fields);
+}
+
+void cm_metrics_cleanup(struct cm_state *st)
+{
+	set_free(&st->metric_cas);
+	set_free(&st->expiry_announced);
+}
