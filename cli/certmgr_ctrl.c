@@ -1,7 +1,14 @@
 /* certmgr_ctrl: administers certmgr over $CONTROL/certmgr/v1.
  *
- * Exit codes: 0 done; 1 the broker answered with an error; 2 bad usage or
- * unreadable input; 3 no connection or no answer in time. */
+ * Exit codes are libmosquitto's error numbers, as mosquitto_ctrl's are:
+ * 0 done (and --help); 1 no command given (the usage is printed); 3
+ * (MOSQ_ERR_INVAL) a bad argument or an unreadable file; 10
+ * (MOSQ_ERR_NOT_SUPPORTED) an unknown command; the libmosquitto error of a
+ * failed connection (14 MOSQ_ERR_ERRNO: nothing listening, 5 refused, 7
+ * lost, 8 TLS); 12 (MOSQ_ERR_ACL_DENIED) not allowed to read the answers:
+ * no administrator; 27 (MOSQ_ERR_TIMEOUT) no answer in time; 13
+ * (MOSQ_ERR_UNKNOWN) the broker answered with an error (mosquitto_ctrl
+ * prints it and exits 0; a script needs to tell). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -25,7 +32,15 @@
 #define RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
 #define DEFAULT_STORE "/var/lib/mosquitto/certmgr"
 
-enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_CONN = 3 };
+enum {
+	EXIT_OK = MOSQ_ERR_SUCCESS,
+	EXIT_NO_COMMAND = 1,
+	EXIT_USAGE = MOSQ_ERR_INVAL,
+	EXIT_UNKNOWN_COMMAND = MOSQ_ERR_NOT_SUPPORTED,
+	EXIT_NOT_ADMIN = MOSQ_ERR_ACL_DENIED,
+	EXIT_TIMEOUT = MOSQ_ERR_TIMEOUT,
+	EXIT_REFUSED = MOSQ_ERR_UNKNOWN,
+};
 
 struct opts {
 	const char *host;
@@ -42,70 +57,10 @@ struct session {
 	char *request;
 	char corr[40];
 	bool subscribed, done;
+	int failure;       /* the exit code of a failed exchange */
 	cJSON *response; /* the matching entry of "responses" */
 	int sub_mid;
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: certmgr_ctrl [options] COMMAND [ARGS]\n"
-		"\n"
-		"Connection (defaults: localhost:8884, the shipped local admin listener, over TLS with the local admin\n"
-		"certificate from the store, when readable):\n"
-		"  -h HOST  -p PORT  -u USER  -P PASSWORD\n"
-		"  --cafile FILE  --cert FILE  --key FILE  --insecure  --no-tls\n"
-		"  --store DIR      certmgr's store, for the default credentials (%s)\n"
-		"  -W SECONDS       how long to wait for the answer (10)\n"
-		"Output:\n"
-		"  --json           print the broker's answer as JSON\n"
-		"  -o FILE          write the certificate of getCA to FILE\n"
-		"\n"
-		"Commands:\n"
-		"  listTenants\n"
-		"  getTenant TENANT\n"
-		"  createTenant TENANT [--hostname H]... [--org ORG] [--policy P] [--revocation R]\n"
-		"               [--publish PATTERN]... [--subscribe PATTERN]...\n"
-		"  modifyTenant TENANT [the options of createTenant] [--no-hostnames]\n"
-		"  deleteTenant TENANT\n"
-		"  addCA TENANT CERTFILE [--description TEXT] [--inactive] [--crl-url URL]\n"
-		"  modifyCA TENANT ID [--description TEXT] [--crl-url URL] [--stale-policy fail-closed|fail-open]\n"
-		"  refreshCRL TENANT ID\n"
-		"  uploadCRL TENANT CRLFILE\n"
-		"  removeCA TENANT ID\n"
-		"  setCAState TENANT ID --active|--inactive\n"
-		"  clearCAs TENANT\n"
-		"  listCAs TENANT\n"
-		"  getCA TENANT ID [--format pem|der]       (-o FILE writes the certificate)\n"
-		"  exportTrustList TENANT                   (-o FILE writes the PEM bundle)\n"
-		"  trustCertificate TENANT CERTFILE [--description TEXT]\n"
-		"  untrustCertificate TENANT ID\n"
-		"  inspectCertificate CERTFILE\n"
-		"  listRejected\n"
-		"  getRejected ID                           (-o FILE writes the chain)\n"
-		"  trustRejected ID TENANT --anchor root|leaf\n"
-		"  clearRejected\n"
-		"  getStatus\n"
-		"  listServerCertificates SLOT                       (slots: mqtt, websockets, bridge)\n"
-		"  getServerCertificate SLOT ID [--format pem|der] [--include-private-key]  (-o FILE)\n"
-		"  addServerCertificate SLOT --certificate FILE --key FILE [--passphrase P]\n"
-		"                       [--description TEXT] [--default]\n"
-		"  addServerCertificate SLOT --pkcs12 FILE --passphrase P [--description TEXT] [--default]\n"
-		"  setDefaultServerCertificate SLOT ID\n"
-		"  removeServerCertificate SLOT ID\n"
-		"  regenerateSelfSigned SLOT [--cn NAME] [--san DNS:NAME]... [--key-type ec|rsa|ed25519]\n"
-		"                       [--key-curve P-256|P-384] [--key-bits 2048|3072|4096]\n"
-		"  createCSR SLOT --cn NAME [--o ORG] [--ou UNIT] [--c CC] [--st STATE] [--l CITY] [--email ADDR]\n"
-		"            [--san DNS:NAME|IP:ADDR|email:ADDR|URI:URI]... [--key-type ec|rsa] [--key-bits N]\n"
-		"            [--key-curve P-256|P-384] [--reuse-key] [--allow-weak-key]\n"
-		"  listCSRs SLOT\n"
-		"  getCSR SLOT ID [--format pem|der]          (-o FILE writes the CSR)\n"
-		"  removeCSR SLOT ID\n"
-		"  installCertificate SLOT CSR_ID CERTFILE [--default]\n"
-		"  trustServerCertificate SLOT ID TENANT\n"
-		"\n"
-		"Policies: certificate, certificate+token, token, bridge. Revocation: when-available, required.\n", DEFAULT_STORE);
-}
 
 /* ===================================================================
  * Building the request
@@ -141,51 +96,121 @@ static long number(const char *s, long min, long max)
 }
 
 /* The commands: their positional arguments (the field each fills; a
- * field starting with '@' is read from the file named) and the options
- * they take. */
+ * field starting with '@' is read from the file named), the options they
+ * take (letters of build_command's options), and their help. */
 struct spec {
 	const char *name;
 	const char *pos[3];
-	const char *opts; /* letters of the options below */
+	const char *opts;
+	const char *args;  /* the usage after the name */
+	const char *about; /* what it does, for COMMAND --help */
 };
 
 static const struct spec specs[] = {
-	{"listTenants", {NULL}, ""},
-	{"getTenant", {"tenant"}, ""},
-	{"createTenant", {"tenant"}, "HOLBSV"},
-	{"modifyTenant", {"tenant"}, "HOLBSNV"},
-	{"deleteTenant", {"tenant"}, ""},
-	{"addCA", {"tenant", "@certificate"}, "DIU"},
-	{"modifyCA", {"tenant", "id"}, "DUT"},
-	{"refreshCRL", {"tenant", "id"}, ""},
-	{"uploadCRL", {"tenant", "@crl"}, ""},
-	{"removeCA", {"tenant", "id"}, ""},
-	{"setCAState", {"tenant", "id"}, "AI"},
-	{"clearCAs", {"tenant"}, ""},
-	{"listCAs", {"tenant"}, ""},
-	{"getCA", {"tenant", "id"}, "F"},
-	{"exportTrustList", {"tenant"}, ""},
-	{"trustCertificate", {"tenant", "@certificate"}, "D"},
-	{"untrustCertificate", {"tenant", "id"}, ""},
-	{"inspectCertificate", {"@certificate"}, ""},
-	{"listRejected", {NULL}, ""},
-	{"getRejected", {"id"}, ""},
-	{"trustRejected", {"id", "tenant"}, "R"},
-	{"clearRejected", {NULL}, ""},
-	{"getStatus", {NULL}, ""},
-	{"listServerCertificates", {"slot"}, ""},
-	{"getServerCertificate", {"slot", "id"}, "FK"},
-	{"addServerCertificate", {"slot"}, "DPCYX1"},
-	{"setDefaultServerCertificate", {"slot", "id"}, ""},
-	{"removeServerCertificate", {"slot", "id"}, ""},
-	{"regenerateSelfSigned", {"slot"}, "MEtbc"},
-	{"createCSR", {"slot"}, "MEtbcwg"},
-	{"listCSRs", {"slot"}, ""},
-	{"getCSR", {"slot", "id"}, "F"},
-	{"removeCSR", {"slot", "id"}, ""},
-	{"installCertificate", {"slot", "csr", "@certificate"}, "1"},
-	{"trustServerCertificate", {"slot", "id", "tenant"}, ""},
+	{"listTenants", {NULL}, "", "", "Lists the tenants: name, org id, policy, number of CAs, host names."},
+	{"getTenant", {"tenant"}, "", "TENANT", "Shows a tenant and its trust list."},
+	{"createTenant", {"tenant"}, "HOLBSV",
+		"TENANT [--hostname H]... [--org ORG] [--policy P] [--revocation R]\n            [--publish PATTERN]... [--subscribe PATTERN]...",
+		"Creates a tenant. --hostname: an SNI name that selects it (*.domain for one label); --org: the org id\n"
+		"in its devices' client ids (default: the tenant's name); --policy: certificate (default),\n"
+		"certificate+token, token or bridge; --revocation: when-available (default) or required;\n"
+		"--publish/--subscribe: topic patterns with {org}, {type}, {id} (default {org}/{type}/{id}/#)."},
+	{"modifyTenant", {"tenant"}, "HOLBSNV", "TENANT [the options of createTenant] [--no-hostnames]",
+		"Changes a tenant; a list given replaces the old one. --no-hostnames removes every host name."},
+	{"deleteTenant", {"tenant"}, "", "TENANT", "Deletes a tenant and its trust list; its devices are disconnected."},
+	{"addCA", {"tenant", "@certificate"}, "DIU", "TENANT CERTFILE [--description TEXT] [--inactive] [--crl-url URL]",
+		"Adds a CA (PEM file) to a tenant's trust list. Its CRL, from --crl-url or the CA's distribution\n"
+		"point, is downloaded first: a CA whose CRL cannot be had is refused."},
+	{"modifyCA", {"tenant", "id"}, "DUT", "TENANT ID [--description TEXT] [--crl-url URL] [--stale-policy fail-closed|fail-open]",
+		"Changes a CA's description, CRL URL (downloaded before the answer) or stale-CRL policy."},
+	{"refreshCRL", {"tenant", "id"}, "", "TENANT ID", "Downloads the CA's CRL now."},
+	{"uploadCRL", {"tenant", "@crl"}, "", "TENANT CRLFILE", "Installs a CRL (PEM or DER file) for the CA that signed it."},
+	{"removeCA", {"tenant", "id"}, "", "TENANT ID", "Removes a CA; the devices it vouched for are disconnected."},
+	{"setCAState", {"tenant", "id"}, "AI", "TENANT ID --active|--inactive", "Switches a CA on or off without removing it."},
+	{"clearCAs", {"tenant"}, "", "TENANT", "Empties a tenant's trust list."},
+	{"listCAs", {"tenant"}, "", "TENANT", "Lists a tenant's CAs and pinned certificates."},
+	{"getCA", {"tenant", "id"}, "F", "TENANT ID [--format pem|der]", "Shows a CA; -o FILE writes its certificate."},
+	{"exportTrustList", {"tenant"}, "", "TENANT", "Prints the tenant's trust list as one PEM bundle (-o FILE writes it)."},
+	{"trustCertificate", {"tenant", "@certificate"}, "D", "TENANT CERTFILE [--description TEXT]",
+		"Trusts a bundle: CAs go in as CAs, other certificates are pinned."},
+	{"untrustCertificate", {"tenant", "id"}, "", "TENANT ID", "Removes a pinned certificate or a CA."},
+	{"inspectCertificate", {"@certificate"}, "", "CERTFILE", "Shows what certmgr reads in a certificate, without storing it."},
+	{"listRejected", {NULL}, "", "", "Lists the client chains certmgr refused, most recent first."},
+	{"getRejected", {"id"}, "", "ID", "Shows a refused chain; -o FILE writes it."},
+	{"trustRejected", {"id", "tenant"}, "R", "ID TENANT --anchor root|leaf",
+		"Trusts a refused chain in a tenant: by its root (a CA) or by its leaf (pinned)."},
+	{"clearRejected", {NULL}, "", "", "Empties the list of refused chains."},
+	{"getStatus", {NULL}, "", "", "Shows certmgr's state: store, slots, expiring certificates, CRL health."},
+	{"listServerCertificates", {"slot"}, "", "SLOT", "Lists a slot's certificates (slots: mqtt, websockets, bridge)."},
+	{"getServerCertificate", {"slot", "id"}, "FK", "SLOT ID [--format pem|der] [--include-private-key]",
+		"Shows a server certificate; -o FILE writes it. The key only for an admin certificate or on loopback."},
+	{"addServerCertificate", {"slot"}, "DPCYX1",
+		"SLOT --certificate FILE --key FILE [--passphrase P] [--description TEXT] [--default]\n"
+		"  addServerCertificate SLOT --pkcs12 FILE --passphrase P [--description TEXT] [--default]",
+		"Uploads a server certificate with its chain and key (PEM, the key possibly encrypted, or PKCS#12)."},
+	{"setDefaultServerCertificate", {"slot", "id"}, "", "SLOT ID", "Makes a certificate the slot's default, served from the next handshake."},
+	{"removeServerCertificate", {"slot", "id"}, "", "SLOT ID", "Removes a server certificate that is neither default nor named by a tenant."},
+	{"regenerateSelfSigned", {"slot"}, "MEtbc",
+		"SLOT [--cn NAME] [--san DNS:NAME]... [--key-type ec|rsa|ed25519]\n            [--key-curve P-256|P-384] [--key-bits 2048|3072|4096]",
+		"Replaces the slot's built-in self-signed certificate with a new one, made the default."},
+	{"createCSR", {"slot"}, "MEtbcwg",
+		"SLOT --cn NAME [--o ORG] [--ou UNIT] [--c CC] [--st STATE] [--l CITY] [--email ADDR]\n"
+		"            [--san DNS:NAME|IP:ADDR|email:ADDR|URI:URI]... [--key-type ec|rsa] [--key-bits N]\n"
+		"            [--key-curve P-256|P-384] [--reuse-key] [--allow-weak-key]",
+		"Makes a key and a CSR for a CA to sign; -o FILE writes the CSR."},
+	{"listCSRs", {"slot"}, "", "SLOT", "Lists a slot's pending CSRs."},
+	{"getCSR", {"slot", "id"}, "F", "SLOT ID [--format pem|der]", "Shows a pending CSR; -o FILE writes it."},
+	{"removeCSR", {"slot", "id"}, "", "SLOT ID", "Drops a pending CSR and its key."},
+	{"installCertificate", {"slot", "csr", "@certificate"}, "1", "SLOT CSR_ID CERTFILE [--default]",
+		"Installs the CA's answer to a CSR (PEM, with its chain) with the CSR's key."},
+	{"trustServerCertificate", {"slot", "id", "tenant"}, "", "SLOT ID TENANT",
+		"Trusts one of this broker's server certificates in a tenant (bridges between brokers)."},
 };
+
+static const struct spec *find_spec(const char *name)
+{
+	size_t i;
+
+	for(i = 0; i < sizeof(specs) / sizeof(specs[0]); i++){
+		if(!strcmp(specs[i].name, name)){
+			return &specs[i];
+		}
+	}
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+		"usage: certmgr_ctrl [options] COMMAND [ARGS]\n"
+		"       certmgr_ctrl COMMAND --help\n"
+		"\n"
+		"Connection (defaults: localhost:8884, the shipped local admin listener, over TLS with the local admin\n"
+		"certificate from the store, when readable):\n"
+		"  -h HOST  -p PORT  -u USER  -P PASSWORD\n"
+		"  --cafile FILE  --cert FILE  --key FILE  --insecure  --no-tls\n"
+		"  --store DIR      certmgr's store, for the default credentials (%s)\n"
+		"  -W SECONDS       how long to wait for the answer (10)\n"
+		"Output:\n"
+		"  --json           print the broker's answer as JSON\n"
+		"  -o FILE          write the certificate, chain or CSR the command returns to FILE\n"
+		"\n"
+		"Commands:\n", DEFAULT_STORE);
+	for(i = 0; i < sizeof(specs) / sizeof(specs[0]); i++){
+		fprintf(f, "  %s%s%s\n", specs[i].name, specs[i].args[0] ? " " : "", specs[i].args);
+	}
+	fprintf(f, "\nPolicies: certificate, certificate+token, token, bridge. Revocation: when-available, required.\n"
+		"Exit codes: 0 done; 1 no command; 3 bad arguments; 10 unknown command; 13 the broker answered\n"
+		"with an error; 12 not an administrator; 27 no answer in time; other libmosquitto errors for the\n"
+		"connection (14: nothing listening). See certmgr_ctrl(1).\n");
+}
+
+static void command_help(const struct spec *sp)
+{
+	printf("usage: certmgr_ctrl [options] %s%s%s\n\n%s\n", sp->name, sp->args[0] ? " " : "", sp->args, sp->about);
+}
 
 static int add_array(cJSON *cmd, const char *name, const char *value)
 {
@@ -265,17 +290,13 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 		{"email", required_argument, NULL, 1006},
 		{NULL, 0, NULL, 0},
 	};
-	const struct spec *sp = NULL;
+	const struct spec *sp = find_spec(argv[0]);
 	size_t i;
 	int npos = 0, c;
 
-	for(i = 0; i < sizeof(specs) / sizeof(specs[0]); i++){
-		if(!strcmp(specs[i].name, argv[0])){
-			sp = &specs[i];
-		}
-	}
 	if(sp == NULL){
-		return fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", argv[0]);
+		fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", argv[0]);
+		return EXIT_UNKNOWN_COMMAND;
 	}
 	cJSON_AddStringToObject(cmd, "command", sp->name);
 	while(npos < 3 && sp->pos[npos]){
@@ -405,6 +426,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 		mosquitto_subscribe(mosq, &s->sub_mid, RESPONSE_TOPIC, 1);
 	}else{
 		fprintf(stderr, "certmgr_ctrl: connection refused: %s\n", mosquitto_connack_string(rc));
+		s->failure = MOSQ_ERR_CONN_REFUSED;
 		s->done = true;
 	}
 }
@@ -418,6 +440,7 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_cou
 	}
 	if(qos_count < 1 || granted[0] > 2){
 		fprintf(stderr, "certmgr_ctrl: not allowed to read %s: not an administrator?\n", RESPONSE_TOPIC);
+		s->failure = EXIT_NOT_ADMIN;
 		s->done = true;
 		return;
 	}
@@ -460,7 +483,7 @@ static int exchange(const struct opts *o, struct session *s)
 	mosq = mosquitto_new(NULL, true, s);
 	if(mosq == NULL){
 		fprintf(stderr, "certmgr_ctrl: out of memory\n");
-		return EXIT_CONN;
+		return MOSQ_ERR_NOMEM;
 	}
 	mosquitto_connect_callback_set(mosq, on_connect);
 	mosquitto_subscribe_callback_set(mosq, on_subscribe);
@@ -473,7 +496,7 @@ static int exchange(const struct opts *o, struct session *s)
 		if(rc != MOSQ_ERR_SUCCESS){
 			fprintf(stderr, "certmgr_ctrl: TLS setup failed: %s\n", mosquitto_strerror(rc));
 			mosquitto_destroy(mosq);
-			return EXIT_USAGE;
+			return rc;
 		}
 		if(o->insecure){
 			mosquitto_tls_insecure_set(mosq, true);
@@ -484,7 +507,7 @@ static int exchange(const struct opts *o, struct session *s)
 		fprintf(stderr, "certmgr_ctrl: cannot connect to %s:%d: %s\n", o->host, o->port,
 				rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 		mosquitto_destroy(mosq);
-		return EXIT_CONN;
+		return rc;
 	}
 	deadline = time(NULL) + o->timeout;
 	while(!s->done && time(NULL) < deadline){
@@ -493,6 +516,7 @@ static int exchange(const struct opts *o, struct session *s)
 			fprintf(stderr, "certmgr_ctrl: connection lost: %s%s\n",
 					rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
 					s->subscribed ? "" : " (was the TLS handshake refused? an admin certificate or --cert may be needed)");
+			s->failure = rc == MOSQ_ERR_ERRNO ? MOSQ_ERR_CONN_LOST : rc;
 			s->done = true;
 			break;
 		}
@@ -504,8 +528,9 @@ static int exchange(const struct opts *o, struct session *s)
 		if(!s->done){
 			fprintf(stderr, "certmgr_ctrl: no answer within %d s%s\n", o->timeout,
 					s->subscribed ? " (is certmgr loaded, and are you an administrator?)" : "");
+			return EXIT_TIMEOUT;
 		}
-		return EXIT_CONN;
+		return s->failure ? s->failure : MOSQ_ERR_CONN_LOST;
 	}
 	return EXIT_OK;
 }
@@ -612,6 +637,18 @@ static int print_answer(const struct opts *o, const char *command, const cJSON *
 			printf("%-64s %-6.0f %-20s %-12s %s (CN '%s', SNI '%s')\n", str(v, "id"), cJSON_IsNumber(n) ? n->valuedouble : 0,
 					str(v, "lastSeen"), str(v, "tenant"), str(v, "reason"), str(v, "commonName"), str(v, "sni"));
 		}
+	}else if(!strcmp(command, "listServerCertificates")){
+		printf("%-64s %-7s %-20s %-5s %s\n", "ID", "DEFAULT", "NOT AFTER", "CHAIN", "COMMON NAME (DESCRIPTION)");
+		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "certificates")){
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, "chainLength");
+			printf("%-64s %-7s %-20s %-5.0f %s (%s)\n", str(v, "id"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "default")) ? "yes" : "",
+					str(v, "notAfter"), cJSON_IsNumber(n) ? n->valuedouble : 0, str(v, "commonName"), str(v, "description"));
+		}
+	}else if(!strcmp(command, "listCSRs")){
+		printf("%-64s %-8s %-20s %s\n", "ID", "KEY", "CREATED", "SUBJECT");
+		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "csrs")){
+			printf("%-64s %-8s %-20s %s\n", str(v, "id"), str(v, "keyType"), str(v, "created"), str(v, "subject"));
+		}
 	}else if(!strcmp(command, "exportTrustList") && !o->outfile){
 		printf("%s", str(data, "trustList"));
 	}else if(cJSON_GetObjectItemCaseSensitive(data, "tenant")){
@@ -685,7 +722,33 @@ int main(int argc, char **argv)
 	}
 	if(optind >= argc){
 		usage(stderr);
-		return EXIT_USAGE;
+		return EXIT_NO_COMMAND;
+	}
+	/* certmgr_ctrl COMMAND --help, certmgr_ctrl help [COMMAND] */
+	{
+		const char *name = argv[optind];
+		bool help = !strcmp(name, "help");
+		int k;
+
+		for(k = optind + 1; !help && k < argc; k++){
+			help = !strcmp(argv[k], "--help") || !strcmp(argv[k], "-h");
+		}
+		if(help){
+			const struct spec *sp;
+			if(!strcmp(name, "help")){
+				if(optind + 1 >= argc){
+					usage(stdout);
+					return EXIT_OK;
+				}
+				name = argv[optind + 1];
+			}
+			if((sp = find_spec(name)) == NULL){
+				fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", name);
+				return EXIT_UNKNOWN_COMMAND;
+			}
+			command_help(sp);
+			return EXIT_OK;
+		}
 	}
 	if(o.port < 1 || o.port > 65535 || o.timeout < 1){
 		return fail_usage("%s", "-p must be a port and -W a positive number of seconds");

@@ -162,7 +162,7 @@ class CsrTest(unittest.TestCase):
         rc, out, err = ctl(self.b, "installCertificate", "websockets", csr_id, self.f("answer.pem"), "--default")
         self.assertEqual(rc, 0, err)
         rc, out, err = ctl(self.b, "installCertificate", "websockets", csr_id, self.f("answer.pem"))
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 13)
         self.assertIn("no CSR", err)
 
 

@@ -3,6 +3,7 @@ refuses to start, changing nothing, when it cannot do so safely."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -175,26 +176,35 @@ class FoundationTest(unittest.TestCase):
         self.stop_cleanly(b2)
 
     def test_the_shipped_configuration_serves_tls_from_the_store(self):
-        src = os.path.join(os.environ.get("CERTMGR_SOURCE_DIR", "../.."), "conf", "mosquitto.conf")
-        with open(src) as f:
+        # The configuration as configured for installation: the whole-broker
+        # file and the drop-in it includes.
+        built = os.path.join(os.environ["CERTMGR_BUILD_DIR"], "conf")
+        with open(os.path.join(built, "mosquitto.conf")) as f:
+            main = f.read()
+        with open(os.path.join(built, "certmgr.conf")) as f:
             conf = f.read()
         self.assertIn("set_tcp_nodelay true", conf)
         self.assertIn("per_listener_settings false", conf)
         port, admin_port = free_port(), free_port()
         acl = self.work.file("acl")
-        shutil.copy(os.path.join(os.path.dirname(src), "acl"), acl)
+        shutil.copy(os.path.join(os.environ.get("CERTMGR_SOURCE_DIR", "../.."), "conf", "acl"), acl)
         os.chmod(acl, 0o644)
         passwd = self.work.file("passwd")
         subprocess.run(["mosquitto_passwd", "-b", "-c", passwd, "backend", "backend-pw"], check=True)
         os.chmod(passwd, 0o644)
-        conf = (conf.replace("/usr/local/lib/mosquitto_certmgr.so", self.work.plugin)
-                .replace("/var/lib/mosquitto/certmgr", self.work.store)
-                .replace("/usr/local/etc/certmgr/acl", acl)
-                .replace("#password_file /usr/local/etc/certmgr/passwd", "password_file " + passwd)
+        conf = re.sub(r"(?m)^plugin /.*$", "plugin " + self.work.plugin, conf)
+        conf = re.sub(r"(?m)^acl_file .*$", "acl_file " + acl, conf)
+        conf = re.sub(r"(?m)^#password_file .*$", "password_file " + passwd, conf)
+        conf = (conf.replace("/var/lib/mosquitto/certmgr", self.work.store)
                 .replace("8883", str(port)).replace("8884", str(admin_port)))
+        confd = self.work.file("conf.d")
+        os.mkdir(confd)
+        os.chmod(confd, 0o755)
+        with open(os.path.join(confd, "certmgr.conf"), "w") as f:
+            f.write(conf)
         b = self.broker(port=port, conf_name="shipped.conf")
         with open(b.conf, "w") as f:
-            f.write(conf)
+            f.write(re.sub(r"(?m)^include_dir .*$", "include_dir " + confd, main))
         b.start()
         self.assertEqual(served_certificate(port)[1], store_default(self.work.store))
         self.assertEqual(served_certificate(admin_port, host="127.0.0.1")[1], store_default(self.work.store))

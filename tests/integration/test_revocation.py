@@ -260,7 +260,7 @@ class RevocationTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
         rc, out, err = ctl(self.b, "modifyCA", "acme", ca_id, "--crl-url", self.http.url("/404"))
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 13)
         self.assertIn("404", err)
         rc, out, err = ctl(self.b, "modifyCA", "acme", ca_id, "--crl-url", self.http.url("/files/crl-a-empty.pem"))
         self.assertEqual(rc, 0, err)

@@ -256,7 +256,7 @@ class ServerCertTest(unittest.TestCase):
         rc, out, err = ctl(self.b, "removeServerCertificate", "mqtt", self.id_of("leaf.pem"))
         self.assertEqual(rc, 0, err)
         rc, out, err = ctl(self.b, "addServerCertificate", "mqtt", "--certificate", self.f("chain.pem"))
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 13)
 
 
 class EncryptedAtRestTest(unittest.TestCase):

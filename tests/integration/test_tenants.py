@@ -385,23 +385,25 @@ class TenantTest(unittest.TestCase):
         rc, out, err = ctl(self.b, "modifyTenant", "acme", "--policy", "certificate+token")
         self.assertEqual(rc, 0, err)
         self.assertIn("certificate+token", out)
-        # Errors: the broker's reason and exit code 1; usage errors exit 2.
+        # Exit codes are libmosquitto's error numbers, as mosquitto_ctrl's:
+        # the broker's refusal 13 (MOSQ_ERR_UNKNOWN) with its reason, an
+        # unknown command 10, a bad argument 3, nothing listening 14.
         rc, out, err = ctl(self.b, "addCA", "acme", pki("leaf-not-ca.pem"))
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 13)
         self.assertIn("Error: not a CA certificate", err)
         rc, out, err = ctl(self.b, "getTenant", "nope")
-        self.assertEqual((rc, err.strip()), (1, "Error: no tenant 'nope'"))
+        self.assertEqual((rc, err.strip()), (13, "Error: no tenant 'nope'"))
         rc, out, err = ctl(self.b, "frobnicate")
-        self.assertEqual(rc, 2)
+        self.assertEqual(rc, 10)
         rc, out, err = ctl(self.b, "addCA", "acme", "/nonexistent.pem")
-        self.assertEqual(rc, 2)
+        self.assertEqual(rc, 3)
         rc, out, err = ctl(self.b, "removeCA", "acme", ca_id)
         self.assertEqual(rc, 0, err)
         rc, out, err = ctl(self.b, "deleteTenant", "acme")
         self.assertEqual((rc, out.strip()), (0, "OK"))
-        # No broker there: exit code 3.
+        # No broker there: MOSQ_ERR_ERRNO.
         rc, out, err = ctl(self.b, "listTenants", port=free_port())
-        self.assertEqual(rc, 3)
+        self.assertEqual(rc, 14)
 
 
 if __name__ == "__main__":

@@ -290,7 +290,7 @@ class TrustTest(unittest.TestCase):
         rc, out, err = ctl(self.b, "setCAState", "acme", ca, "--inactive")
         self.assertEqual(rc, 0, err)
         rc, out, err = ctl(self.b, "setCAState", "acme", ca)
-        self.assertEqual(rc, 2)
+        self.assertEqual(rc, 3)
         rc, out, err = ctl(self.b, "trustCertificate", "acme", pki("dev-b1.pem"))
         self.assertEqual(rc, 0, err)
         rc, out, err = ctl(self.b, "listCAs", "acme")
@@ -315,7 +315,7 @@ class TrustTest(unittest.TestCase):
         rc, out, err = ctl(self.b, "clearCAs", "acme")
         self.assertEqual(json.loads(out), {"removed": 1})
         rc, out, err = ctl(self.b, "getCA", "acme", ca, "--anchor", "x")
-        self.assertEqual(rc, 2)
+        self.assertEqual(rc, 3)
 
 
 if __name__ == "__main__":
