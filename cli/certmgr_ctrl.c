@@ -23,7 +23,12 @@
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <mosquitto.h>
 
 #include "fsutil.h"
@@ -50,6 +55,7 @@ struct opts {
 	const char *store;
 	const char *outfile;
 	bool insecure, no_tls, json;
+	bool pinned; /* cafile is the store's served certificate: trusted as it is */
 	int timeout;
 };
 
@@ -473,6 +479,56 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	cJSON_Delete(root);
 }
 
+static SSL_CTX *tls_fail(SSL_CTX *ctx, const char *what, const char *path)
+{
+	char buf[256];
+
+	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+	fprintf(stderr, "certmgr_ctrl: %s %s: %s\n", what, path, buf);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* The client's TLS context, made here rather than by libmosquitto so that
+ * a CA file holding the server's own certificate (the store's listener
+ * file, whatever CA signed it) is a trust anchor: OpenSSL's partial-chain
+ * flag. (libmosquitto 2.0.11 cannot combine its defaults with a context of
+ * ours: its verify callback then finds no client.) */
+static SSL_CTX *tls_context(const struct opts *o)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	unsigned char ip[16];
+
+	if(ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
+			|| !X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx), X509_V_FLAG_PARTIAL_CHAIN)){
+		return tls_fail(ctx, "cannot set up", "TLS");
+	}
+	if(SSL_CTX_load_verify_locations(ctx, o->cafile, NULL) != 1){
+		return tls_fail(ctx, "cannot read the CA file", o->cafile);
+	}
+	if(o->cert && SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1){
+		return tls_fail(ctx, "cannot read the certificate", o->cert);
+	}
+	if(o->cert && SSL_CTX_use_PrivateKey_file(ctx, o->key ? o->key : o->cert, SSL_FILETYPE_PEM) != 1){
+		return tls_fail(ctx, "cannot read the key", o->key ? o->key : o->cert);
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if(!o->insecure && !o->pinned){
+		/* The broker's name must be in its certificate. Pinned: the
+		 * server must present a certificate the store's own file holds
+		 * (or that a CA in it signed), whatever its names; after a CSR
+		 * for mqtt.example.com, "localhost" would not match, and need
+		 * not. */
+		X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
+		bool is_ip = inet_pton(AF_INET, o->host, ip) == 1 || inet_pton(AF_INET6, o->host, ip) == 1;
+		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if(!(is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, o->host) : X509_VERIFY_PARAM_set1_host(param, o->host, 0))){
+			return tls_fail(ctx, "cannot check the name", o->host);
+		}
+	}
+	return ctx;
+}
+
 static int exchange(const struct opts *o, struct session *s)
 {
 	struct mosquitto *mosq;
@@ -492,14 +548,21 @@ static int exchange(const struct opts *o, struct session *s)
 		mosquitto_username_pw_set(mosq, o->user, o->password);
 	}
 	if(!o->no_tls){
-		rc = mosquitto_tls_set(mosq, o->cafile, NULL, o->cert, o->key, NULL);
+		SSL_CTX *ctx = tls_context(o);
+		if(ctx == NULL){
+			mosquitto_destroy(mosq);
+			return MOSQ_ERR_TLS;
+		}
+		/* Ours as it is: libmosquitto's defaults are on unless told. */
+		rc = mosquitto_int_option(mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+		if(rc == MOSQ_ERR_SUCCESS){
+			rc = mosquitto_void_option(mosq, MOSQ_OPT_SSL_CTX, ctx);
+		}
+		SSL_CTX_free(ctx); /* libmosquitto holds its own reference */
 		if(rc != MOSQ_ERR_SUCCESS){
 			fprintf(stderr, "certmgr_ctrl: TLS setup failed: %s\n", mosquitto_strerror(rc));
 			mosquitto_destroy(mosq);
 			return rc;
-		}
-		if(o->insecure){
-			mosquitto_tls_insecure_set(mosq, true);
 		}
 	}
 	rc = mosquitto_connect(mosq, o->host, o->port, 30);
@@ -690,7 +753,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, '?'},
 		{NULL, 0, NULL, 0},
 	};
-	struct opts o = {"localhost", 8884, NULL, NULL, NULL, NULL, NULL, DEFAULT_STORE, NULL, false, false, false, 10};
+	struct opts o = {.host = "localhost", .port = 8884, .store = DEFAULT_STORE, .timeout = 10};
 	struct session s;
 	char cafile[4096], cert[4096], key[4096];
 	cJSON *req, *cmds, *cmd;
@@ -759,6 +822,7 @@ int main(int argc, char **argv)
 	snprintf(key, sizeof(key), "%s/admin/admin.key", o.store);
 	if(!o.no_tls && o.cafile == NULL && readable(cafile)){
 		o.cafile = cafile;
+		o.pinned = true;
 	}
 	if(!o.no_tls && o.cert == NULL && o.user == NULL && readable(cert) && readable(key)){
 		o.cert = cert;
