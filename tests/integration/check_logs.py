@@ -16,7 +16,11 @@ BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{56,}={0,2}")
 
 
 def is_body(run):
-    return any(c.isupper() for c in run) and any(c.islower() for c in run) and any(c.isdigit() for c in run)
+    """Base64 is random: mixed case and digits, and a '/' only every 64
+    characters or so, where a path or topic has short words between
+    slashes."""
+    mixed = any(c.isupper() for c in run) and any(c.islower() for c in run) and any(c.isdigit() for c in run)
+    return mixed and len(run) / (run.count("/") + 1) >= 12
 
 
 def findings(line):
@@ -44,7 +48,8 @@ def self_test():
         if not findings(line):
             raise AssertionError("the checker misses: " + line)
     for good in ["1795403652: certmgr: admin | addCA | tenant=acme id=8b2e78efd581fa5303bea2e497978a76d246cc3199761c12ae6ed930e7d3325f",
-                 "certmgr: cannot write /tmp/certmgr-it-spdjydbl/store/tenants/acme/crls/2592b0680a616b01df01fdc7657ad0ca44ec.crl"]:
+                 "certmgr: cannot write /tmp/certmgr-it-spdjydbl/store/tenants/acme/crls/2592b0680a616b01df01fdc7657ad0ca44ec.crl",
+                 "Sending PUBLISH to x (d0, q0, r1, m0, '$SYS/broker/certmgr/tenants/acme/cas/517c0ac5a9c6efa1/crl/revoked')"]:
         if findings(good):
             raise AssertionError("the checker flags a normal line: " + good)
 
