@@ -14,10 +14,14 @@
 
 #define PREFIX "$SYS/broker/certmgr/"
 
-/* A set of strings: the per-CA topic groups published last round, and the
- * certificates already announced as expiring. */
+/* A set of strings: the per-CA topic groups published last round (with
+ * the values published, so that an unchanged CA is not published again:
+ * retained messages stay), and the certificates already announced as
+ * expiring. */
 struct cm_name {
 	UT_hash_handle hh;
+	unsigned long long values[4]; /* in the order of ca_metrics */
+	bool has_crl, has_fetch;
 	char key[];
 };
 
@@ -25,30 +29,35 @@ static const char *const refusal_names[CM_REFUSED_COUNT] = {
 	"unknown_sni", "untrusted_chain", "revoked", "expired", "id_mismatch", "policy",
 };
 
-static bool set_add(struct cm_name **set, const char *key)
+static struct cm_name *set_add(struct cm_name **set, const char *key)
 {
 	struct cm_name *n = NULL;
 	size_t len = strlen(key);
 
 	HASH_FIND(hh, *set, key, len, n);
 	if(n){
-		return true;
+		return n;
 	}
-	n = malloc(sizeof(*n) + len + 1);
+	n = calloc(1, sizeof(*n) + len + 1);
 	if(n == NULL){
-		return false;
+		return NULL;
 	}
 	memcpy(n->key, key, len + 1);
 	HASH_ADD(hh, *set, key[0], len, n);
-	return true;
+	return n;
 }
 
-static bool set_has(struct cm_name *set, const char *key)
+static struct cm_name *set_find(struct cm_name *set, const char *key)
 {
 	struct cm_name *n = NULL;
 
 	HASH_FIND(hh, set, key, strlen(key), n);
-	return n != NULL;
+	return n;
+}
+
+static bool set_has(struct cm_name *set, const char *key)
+{
+	return set_find(set, key) != NULL;
 }
 
 static void set_free(struct cm_name **set)
@@ -105,21 +114,30 @@ static const char *const ca_metrics[] = {
 	"not_after_seconds", "crl/next_update_seconds", "crl/fetch_failures_total", "crl/revoked",
 };
 
-static void publish_ca(const char *group, const struct cm_ca *ca)
+/* A CA's metrics, when they differ from what was published last (prev,
+ * NULL when none was); now records what is in force. */
+static void publish_ca(const char *group, const struct cm_ca *ca, const struct cm_name *prev, struct cm_name *now)
 {
 	char name[400];
+	size_t i;
 
-	snprintf(name, sizeof(name), "%s/not_after_seconds", group);
-	metric(name, (unsigned long long)cm_pki_not_after(ca->cert));
-	if(ca->crl){
-		snprintf(name, sizeof(name), "%s/crl/next_update_seconds", group);
-		metric(name, (unsigned long long)ca->crl->next_update);
-		snprintf(name, sizeof(name), "%s/crl/revoked", group);
-		metric(name, (unsigned long long)ca->crl->count);
-	}
-	if(ca->crl || ca->crl_url || ca->crl_learned_url){
-		snprintf(name, sizeof(name), "%s/crl/fetch_failures_total", group);
-		metric(name, ca->crl_failures_total);
+	now->values[0] = (unsigned long long)cm_pki_not_after(ca->cert);
+	now->has_crl = ca->crl != NULL;
+	now->values[1] = ca->crl ? (unsigned long long)ca->crl->next_update : 0;
+	now->values[3] = ca->crl ? (unsigned long long)ca->crl->count : 0;
+	now->has_fetch = ca->crl || ca->crl_url || ca->crl_learned_url;
+	now->values[2] = ca->crl_failures_total;
+	for(i = 0; i < sizeof(ca_metrics) / sizeof(ca_metrics[0]); i++){
+		bool shown = i == 0 || (i == 2 ? now->has_fetch : now->has_crl);
+		bool was = prev && (i == 0 || (i == 2 ? prev->has_fetch : prev->has_crl));
+		if(shown && (!was || prev->values[i] != now->values[i])){
+			snprintf(name, sizeof(name), "%s/%s", group, ca_metrics[i]);
+			metric(name, now->values[i]);
+		}else if(!shown && was){
+			char topic[512];
+			snprintf(topic, sizeof(topic), PREFIX "%s/%s", group, ca_metrics[i]);
+			publish(topic, "", true);
+		}
 	}
 }
 
@@ -154,11 +172,13 @@ static void publish_all(struct cm_state *st)
 		segment(t->name, tseg, sizeof(tseg));
 		for(ca = t->cas; ca; ca = ca->next){
 			cas++;
+			struct cm_name *entry;
 			snprintf(group, sizeof(group), "tenants/%s/cas/%.16s", tseg, ca->id);
-			publish_ca(group, ca);
-			if(!set_add(&now, group)){
+			if((entry = set_add(&now, group)) == NULL){
 				cm_log(CM_LOG_WARNING, "metrics: out of memory");
+				continue;
 			}
+			publish_ca(group, ca, set_find(st->metric_cas, group), entry);
 		}
 	}
 	metric("tenants/count", HASH_COUNT(st->store->tenants));
@@ -189,7 +209,7 @@ static void announce_expiring(struct cm_state *st, time_t now)
 		char key[200];
 
 		snprintf(key, sizeof(key), "%s/%s", slot ? slot->valuestring : tenant->valuestring, id->valuestring);
-		if(!set_add(&seen, key)){
+		if(set_add(&seen, key) == NULL){
 			break;
 		}
 		if(!set_has(st->expiry_announced, key)){

@@ -121,6 +121,11 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(int(self.metric("slots/mqtt/not_after_seconds")), not_after(served))
         for name in self.seen:
             self.assertRegex(name, EXPORTER_NAME)
+        # Unchanged, a CA's metrics are not sent again (they are retained);
+        # the counters are, every sys_interval.
+        topics = [t for t, _ in mqtt_messages(self.sock, 2.5)]
+        self.assertIn(PREFIX + "handshakes/accepted_total", topics)
+        self.assertEqual([t for t in topics if "/cas/" in t], [])
         # A CA that goes takes its metrics with it (empty retained message).
         ok(self.b, "removeCA", tenant="acme", id=ca)
         self.wait_for(group + "not_after_seconds", lambda v: v == "")
