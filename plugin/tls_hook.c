@@ -30,6 +30,10 @@ struct cm_hs {
 	bool admin;
 	bool sni_unknown;       /* an SNI was sent that no tenant has */
 	uint64_t tenant_generation;
+	/* The tenant's CA that issued the verified leaf, "" for none (a
+	 * pinned leaf, an administrator): the ticket records it, so that a
+	 * resumption checks revocation without searching for the issuer. */
+	char issuer[CM_ID_LEN + 1];
 };
 
 /* ===================================================================
@@ -238,6 +242,13 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 			return 0;
 		}
 		cm_revocation_learn(st, tenant, chain);
+		hs->issuer[0] = '\0';
+		if(sk_X509_num(chain) >= 2){
+			const struct cm_ca *issuer = cm_tenant_ca_of(tenant, sk_X509_value(chain, 1));
+			if(issuer){
+				memcpy(hs->issuer, issuer->id, sizeof(hs->issuer));
+			}
+		}
 		why = cm_revocation_check(tenant, chain, time(NULL), &xerr, why_buf, sizeof(why_buf));
 		if(why){
 			peer_address(ssl, addr, sizeof(addr));
@@ -338,14 +349,14 @@ static int ticket_gen_cb(SSL *ssl, void *arg)
 {
 	struct cm_state *st = arg;
 	struct cm_hs *hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
-	char data[128];
+	char data[256];
 	int n;
 
 	if(hs == NULL || !hs->verified){
 		return 1;
 	}
-	n = snprintf(data, sizeof(data), "%s|%d|%s|%llu", TICKET_MAGIC, hs->admin ? 1 : 0, hs->tenant,
-			(unsigned long long)hs->tenant_generation);
+	n = snprintf(data, sizeof(data), "%s|%d|%s|%llu|%s", TICKET_MAGIC, hs->admin ? 1 : 0, hs->tenant,
+			(unsigned long long)hs->tenant_generation, hs->issuer[0] ? hs->issuer : "-");
 	if(n < 0 || (size_t)n >= sizeof(data)){
 		return 0;
 	}
@@ -357,7 +368,7 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 {
 	struct cm_state *st = arg;
 	struct cm_hs *hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
-	char data[128], tenant[65];
+	char data[256], tenant[65], issuer_id[CM_ID_LEN + 1] = "";
 	void *appdata = NULL;
 	size_t len = 0;
 	int admin = 0;
@@ -394,7 +405,8 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 	}
 	memcpy(data, appdata, len);
 	data[len] = '\0';
-	if(sscanf(data, TICKET_MAGIC "|%d|%64[^|]|%llu", &admin, tenant, &gen) != 3){
+	/* Tickets issued before the issuer was recorded have three fields. */
+	if(sscanf(data, TICKET_MAGIC "|%d|%64[^|]|%llu|%64s", &admin, tenant, &gen, issuer_id) < 3){
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
 	/* The session must have been made under the tenant this handshake's
@@ -408,7 +420,8 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 	 * tenant's generation, so this is the second line of defence.) */
 	if(!admin){
 		const struct cm_tenant *t = cm_store_find_tenant(st->store, hs->tenant);
-		struct cm_ca *issuer = t ? cm_rev_issuer_of(t, peer) : NULL;
+		struct cm_ca *issuer = t == NULL || !strcmp(issuer_id, "-") ? NULL
+			: issuer_id[0] ? cm_tenant_find_ca(t, issuer_id) : cm_rev_issuer_of(t, peer);
 		STACK_OF(X509) *two = sk_X509_new_null();
 		char why_buf[256];
 		int xerr;
@@ -420,6 +433,8 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 			cm_log(CM_LOG_INFO, "session resumption refused (revocation): full handshake");
 			return SSL_TICKET_RETURN_IGNORE_RENEW;
 		}
+		/* For the ticket this resumption issues. */
+		snprintf(hs->issuer, sizeof(hs->issuer), "%s", issuer ? issuer->id : "");
 	}
 	/* The resumed peer certificate is a fresh object: tag it. */
 	if(!tag_set(st, peer, admin == 1, hs, NULL)){
