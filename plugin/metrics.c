@@ -25,6 +25,9 @@ struct cm_name {
 	char key[];
 };
 
+_Static_assert(sizeof(((struct cm_state *)0)->hs_refused) / sizeof(uint64_t) == CM_REFUSED_COUNT,
+		"cm_state.hs_refused has one counter per enum cm_refusal");
+
 static const char *const refusal_names[CM_REFUSED_COUNT] = {
 	"unknown_sni", "untrusted_chain", "revoked", "expired", "id_mismatch", "policy",
 };
@@ -171,8 +174,9 @@ static void publish_all(struct cm_state *st)
 
 		segment(t->name, tseg, sizeof(tseg));
 		for(ca = t->cas; ca; ca = ca->next){
-			cas++;
 			struct cm_name *entry;
+
+			cas++;
 			snprintf(group, sizeof(group), "tenants/%s/cas/%.16s", tseg, ca->id);
 			if((entry = set_add(&now, group)) == NULL){
 				cm_log(CM_LOG_WARNING, "metrics: out of memory");
