@@ -71,8 +71,10 @@ def main():
                     print("%s:%d: %s: %s" % (name, n, what, line.rstrip()[:200]))
     print("checked %d lines in the logs of %d brokers: %d findings" % (lines, len(files), bad))
     if len(files) < 20:
+        # A part of the suite (ctest -R ...) leaves too little to judge:
+        # skipped, unless the whole suite ran (scripts/run-tests says so).
         print("too few broker logs: the suite did not run whole")
-        return 1
+        return 1 if os.environ.get("CERTMGR_REQUIRE_ALL_LOGS") else 77
     return 1 if bad else 0
 
 
