@@ -78,9 +78,7 @@ static void ca_unlink(struct cm_tenant *t, const char *id)
 		if(!strcmp((*pp)->id, id)){
 			gone = *pp;
 			*pp = gone->next;
-			X509_free(gone->cert);
-			free(gone->description);
-			free(gone);
+			cm_ca_free(&gone);
 			return;
 		}
 	}

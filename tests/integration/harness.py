@@ -157,7 +157,7 @@ class Broker:
         if VALGRIND:
             # The whole broker under memcheck: errors and definite leaks of
             # the plugin end up in the broker's log (and fail the exit code).
-            argv = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            argv = ["valgrind", "--error-exitcode=99", "--keep-debuginfo=yes", "--leak-check=full", "--errors-for-leak-kinds=definite",
                     "--show-leak-kinds=definite", "--num-callers=30",
                     "--suppressions=" + os.path.join(SOURCE_DIR, "tests", "valgrind.supp")] + argv
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
