@@ -274,9 +274,6 @@ CM_MUST_CHECK enum cm_rc cm_strlist_set(struct cm_strlist *list, const char *con
 void cm_strlist_clear(struct cm_strlist *list);
 
 struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id);
-/* The tenant's entry for this certificate (the same object or an equal
- * one), or NULL. */
-const struct cm_ca *cm_tenant_ca_of(const struct cm_tenant *t, const X509 *cert);
 /* Frees one trust-list entry not in a tenant; accepts NULL. */
 void cm_ca_free(struct cm_ca **ca);
 

@@ -260,23 +260,6 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 	return t;
 }
 
-const struct cm_ca *cm_tenant_ca_of(const struct cm_tenant *t, const X509 *cert)
-{
-	const struct cm_ca *ca;
-
-	for(ca = t->cas; ca; ca = ca->next){
-		if(ca->cert == cert){
-			return ca;
-		}
-	}
-	for(ca = t->cas; ca; ca = ca->next){
-		if(X509_cmp(ca->cert, cert) == 0){
-			return ca;
-		}
-	}
-	return NULL;
-}
-
 struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id)
 {
 	struct cm_ca *ca;

@@ -244,7 +244,7 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 		cm_revocation_learn(st, tenant, chain);
 		hs->issuer[0] = '\0';
 		if(sk_X509_num(chain) >= 2){
-			const struct cm_ca *issuer = cm_tenant_ca_of(tenant, sk_X509_value(chain, 1));
+			const struct cm_ca *issuer = cm_rev_entry_for(tenant, sk_X509_value(chain, 1));
 			if(issuer){
 				memcpy(hs->issuer, issuer->id, sizeof(hs->issuer));
 			}
