@@ -18,6 +18,9 @@ struct mosquitto fake_admin = {"fuzz-admin", "fuzzadmin", "127.0.0.1"};
 MOSQ_FUNC_generic_callback fake_control_cb, fake_tick_cb;
 void *fake_userdata;
 unsigned long fake_published;
+/* The last control response, kept for the harness's own requests. */
+char *fake_response;
+int fake_response_len;
 
 void mosquitto_log_printf(int level, const char *fmt, ...)
 {
@@ -66,13 +69,17 @@ void mosquitto_free(void *p)
 int mosquitto_broker_publish(const char *clientid, const char *topic, int len, void *payload, int qos, bool retain, mosquitto_property *props)
 {
 	(void)clientid;
-	(void)topic;
-	(void)len;
 	(void)qos;
 	(void)retain;
 	(void)props;
-	free(payload);
 	fake_published++;
+	if(strcmp(topic, "$CONTROL/certmgr/v1/response") == 0){
+		free(fake_response);
+		fake_response = payload;
+		fake_response_len = len;
+	}else{
+		free(payload);
+	}
 	return MOSQ_ERR_SUCCESS;
 }
 
