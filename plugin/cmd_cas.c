@@ -6,15 +6,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #include "control.h"
 #include "fetch.h"
+#include "fsutil.h"
 #include "refresh.h"
 #include "revocation.h"
 #include "json.h"
 #include "log.h"
+#include "worker.h"
 
 #define MAX_DESCRIPTION 256
 #define MAX_BUNDLE 100
@@ -202,11 +206,32 @@ static void crl_wait_free(struct crl_wait *w)
 
 static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format);
 
+/* What the answer to a command that waited for a CRL carries. */
+enum crl_answer {
+	ANSWER_CA,      /* the CA as listCAs shows it */
+	ANSWER_CA_FULL, /* the CA as getCA shows it, PEM included */
+	ANSWER_CRL,     /* the CA's id and its CRL's figures */
+};
+
+/* id, revoked, thisUpdate and nextUpdate of e's CRL into data. */
+static void add_crl_figures(cJSON *data, const struct cm_ca *e)
+{
+	cJSON_AddStringToObject(data, "id", e->id);
+	cJSON_AddNumberToObject(data, "revoked", (double)e->crl->count);
+	cm_json_add_time(data, "thisUpdate", e->crl->this_update);
+	if(e->crl->next_update){
+		cm_json_add_time(data, "nextUpdate", e->crl->next_update);
+	}
+}
+
+static void drop_checked(const struct cm_state *st, const char *tenant, struct cm_crl_check *res);
+
 /* The end of a command that waited for a CRL: t (the changed tenant, or
- * NULL after a failure) goes into the store, the answer carries the CA
- * (in full, or as listCAs shows it), the request goes on. Frees w. */
+ * NULL after a failure) goes into the store, the answer is made, the
+ * request goes on. A CRL file the worker wrote for the command (res) is
+ * removed when the command fails. Frees w. */
 static void crl_wait_finish(struct cm_state *st, struct crl_wait *w, const char *command, struct cm_tenant *t, enum cm_rc rc,
-		struct cm_err *err, bool full)
+		struct cm_err *err, enum crl_answer answer, struct cm_crl_check *res)
 {
 	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
 
@@ -214,70 +239,124 @@ static void crl_wait_finish(struct cm_state *st, struct crl_wait *w, const char 
 		rc = cm_cmd_put_tenant(st, &who, command, t, w->ca_id, err);
 		t = NULL;
 		if(rc == CM_OK){
-			cJSON *o = ca_json(cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id), full, full ? "pem" : NULL);
-			if(o && !cJSON_AddItemToObject(cm_control_pending_data(w->req), "ca", o)){
+			const struct cm_ca *e = cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id);
+			cJSON *data = cm_control_pending_data(w->req), *o;
+			if(answer == ANSWER_CRL){
+				add_crl_figures(data, e);
+			}else if((o = ca_json(e, answer == ANSWER_CA_FULL, answer == ANSWER_CA_FULL ? "pem" : NULL))
+					&& !cJSON_AddItemToObject(data, "ca", o)){
 				cJSON_Delete(o);
 			}
 		}
+	}
+	if(rc != CM_OK && res){
+		drop_checked(st, w->tenant, res);
 	}
 	cm_tenant_free(&t);
 	cm_control_resume(st, w->req, rc, err);
 	crl_wait_free(w);
 }
 
-/* Puts a downloaded or uploaded CRL in place on entry e of t, checking
- * who signed it: e itself, or (from e's distribution point) the issuer
- * of e when that issuer is in t. */
-static enum cm_rc attach_crl(struct cm_state *st, struct cm_tenant *t, struct cm_ca *e, const unsigned char *body, size_t len,
-		const char *source, const char *url, bool issuer_allowed, struct cm_err *err)
+/* Puts a checked CRL in place on entry e of t: signed by e itself or
+ * (issuer_allowed: from e's distribution point) by the issuer of e when
+ * that issuer is in t. Takes res->crl on success. */
+static enum cm_rc install_crl(struct cm_tenant *t, struct cm_ca *e, struct cm_crl_check *res, const char *source, const char *url,
+		bool issuer_allowed, struct cm_err *err)
 {
-	struct cm_crl *crl = NULL;
 	struct cm_ca *target = e;
-	struct cm_ca *issuer;
-	struct cm_err first;
 	time_t now = time(NULL);
 
-	if(cm_crl_load(body, len, st->fetch_opts.max_size, e->cert, now, &crl, &first) != CM_OK){
-		issuer = issuer_allowed ? cm_rev_issuer_of(t, e->cert) : NULL;
-		if(issuer == NULL || cm_crl_load(body, len, st->fetch_opts.max_size, issuer->cert, now, &crl, err) != CM_OK){
-			/* The reason against the CA itself says most. */
-			*err = first;
-			return CM_ERR_INVAL;
+	if(res->rc != CM_OK){
+		*err = res->err;
+		return res->rc;
+	}
+	if(X509_cmp(res->signer, e->cert) != 0){
+		char *learned;
+		target = issuer_allowed ? cm_rev_issuer_of(t, e->cert) : NULL;
+		if(target == NULL || X509_cmp(target->cert, res->signer) != 0){
+			/* Its issuer left the tenant while the CRL was checked. */
+			return cm_err_set(err, CM_ERR_INVAL, "the CRL is signed neither by this CA nor by its issuer in the tenant");
 		}
-		if(cm_crl_is_revoked(crl, X509_get0_serialNumber(e->cert))){
-			cm_crl_free(&crl);
+		if(cm_crl_is_revoked(res->crl, X509_get0_serialNumber(e->cert))){
 			return cm_err_set(err, CM_ERR_INVAL, "this CA is revoked by its issuer's CRL");
 		}
-		target = issuer;
-		source = "learned";
+		if(url && (learned = strdup(url)) == NULL){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
 		free(target->crl_learned_url);
-		target->crl_learned_url = url ? strdup(url) : NULL;
+		target->crl_learned_url = url ? learned : NULL;
+		source = "learned";
 	}
 	cm_crl_free(&target->crl);
-	target->crl = crl;
-	target->crl_dirty = true;
+	target->crl = res->crl;
+	res->crl = NULL;
+	/* A large CRL was written by the worker under a name of its own. */
+	target->crl_dirty = target->crl->der != NULL;
+	if(!target->crl_dirty){
+		memcpy(target->crl_file, res->file, sizeof(target->crl_file));
+	}
 	snprintf(target->crl_source, sizeof(target->crl_source), "%s", source);
 	target->crl_attempt = target->crl_success = now;
 	target->crl_error[0] = '\0';
 	return CM_OK;
 }
 
-static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
+/* Removes a CRL file the worker wrote for tenant that no tenant.json
+ * names (the command failed after all). */
+static void drop_checked(const struct cm_state *st, const char *tenant, struct cm_crl_check *res)
+{
+	char path[PATH_MAX];
+
+	if(res->file[0] && cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s", st->store_dir, tenant, res->file) == CM_OK){
+		(void)unlink(path);
+	}
+	res->file[0] = '\0';
+}
+
+/* Checks the CRL a command waits for against cands: here when it is
+ * small, on the worker (which also writes it) when it is large, so that
+ * a CRL of a million entries does not stall the broker. done gets the
+ * result either way. Takes body. */
+static void check_crl(struct cm_state *st, struct crl_wait *w, unsigned char *body, size_t len, STACK_OF(X509) *cands,
+		cm_worker_check_fn done)
+{
+	struct cm_crl_check res;
+	char dir[PATH_MAX];
+
+	if(len <= CM_CRL_WORKER_THRESHOLD){
+		cm_crl_check_issuers(&res, body, len, st->fetch_opts.max_size, cands, false, time(NULL), NULL);
+		free(body);
+		done(st, w, &res, false);
+		cm_crl_free(&res.crl);
+		return;
+	}
+	memset(&res, 0, sizeof(res));
+	res.rc = cm_fs_path(dir, sizeof(dir), &res.err, "%s/tenants/%s/crls", st->store_dir, w->tenant);
+	if(res.rc == CM_OK){
+		res.rc = cm_fs_mkdir(dir, 0700, &res.err);
+	}
+	if(res.rc != CM_OK){
+		free(body);
+		done(st, w, &res, false);
+	}else if((res.rc = cm_worker_check_crl(st, body, len, st->fetch_opts.max_size, cands, false, dir, done, w, &res.err)) != CM_OK){
+		done(st, w, &res, false);
+	}
+}
+
+static void add_ca_checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted)
 {
 	struct crl_wait *w = ctx;
-	const unsigned char *body = *pbody;
 	struct cm_tenant *cur, *t = NULL;
 	struct cm_ca *ca = NULL;
 	struct cm_err err = {{0}};
 	enum cm_rc rc;
 
 	if(aborted){
+		drop_checked(st, w->tenant, res);
 		crl_wait_free(w);
 		return;
 	}
-	if(frc != CM_OK){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "the CRL for this CA cannot be fetched from %s: %s", w->url, error);
-	}else if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
+	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
 		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
 	}else if((t = cm_tenant_clone(cur)) == NULL){
 		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
@@ -285,7 +364,7 @@ static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsig
 		if(w->url_given && (ca->crl_url = strdup(w->url)) == NULL){
 			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
 		}else{
-			rc = attach_crl(st, t, ca, body, len, w->url_given ? "url" : "distribution-point", w->url, true, &err);
+			rc = install_crl(t, ca, res, w->url_given ? "url" : "distribution-point", w->url, true, &err);
 			if(rc != CM_OK){
 				char reason[sizeof(err.msg)];
 				memcpy(reason, err.msg, sizeof(reason));
@@ -296,7 +375,42 @@ static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsig
 	if(rc == CM_OK){
 		memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
 	}
-	crl_wait_finish(st, w, "addCA", t, rc, &err, true);
+	crl_wait_finish(st, w, "addCA", t, rc, &err, ANSWER_CA_FULL, res);
+}
+
+static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
+{
+	struct crl_wait *w = ctx;
+	struct cm_tenant *cur;
+	struct cm_ca *issuer;
+	struct cm_err err = {{0}};
+	STACK_OF(X509) *cands;
+
+	if(aborted){
+		crl_wait_free(w);
+		return;
+	}
+	if(frc != CM_OK){
+		cm_err_set(&err, CM_ERR_INVAL, "the CRL for this CA cannot be fetched from %s: %s", w->url, error);
+		crl_wait_finish(st, w, "addCA", NULL, CM_ERR_INVAL, &err, ANSWER_CA_FULL, NULL);
+		return;
+	}
+	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
+		cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
+		crl_wait_finish(st, w, "addCA", NULL, CM_ERR_INVAL, &err, ANSWER_CA_FULL, NULL);
+		return;
+	}
+	/* Signed by the CA itself, or by its issuer when the tenant has it. */
+	issuer = cm_rev_issuer_of(cur, w->cert);
+	if((cands = sk_X509_new_null()) == NULL || !sk_X509_push(cands, w->cert) || (issuer && !sk_X509_push(cands, issuer->cert))){
+		sk_X509_free(cands);
+		cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+		crl_wait_finish(st, w, "addCA", NULL, CM_ERR_NOMEM, &err, ANSWER_CA_FULL, NULL);
+		return;
+	}
+	check_crl(st, w, *pbody, len, cands, add_ca_checked);
+	*pbody = NULL;
+	sk_X509_free(cands);
 }
 
 static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -380,58 +494,127 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 	return CM_OK;
 }
 
+static void upload_crl_checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted)
+{
+	struct crl_wait *w = ctx;
+	struct cm_tenant *cur, *t = NULL;
+	struct cm_ca *e;
+	struct cm_err err = {{0}};
+	enum cm_rc rc;
+
+	if(aborted){
+		drop_checked(st, w->tenant, res);
+		crl_wait_free(w);
+		return;
+	}
+	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
+		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
+	}else if(res->none_signed){
+		rc = cm_err_set(&err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", w->tenant);
+	}else if(res->rc != CM_OK){
+		err = res->err;
+		rc = res->rc;
+	}else if((t = cm_tenant_clone(cur)) == NULL){
+		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+	}else if((e = cm_rev_entry_for(t, res->signer)) == NULL || e->pinned){
+		rc = cm_err_set(&err, CM_ERR_INVAL, "the CA that issued this CRL was removed from tenant '%s' meanwhile", w->tenant);
+	}else if((rc = install_crl(t, e, res, "upload", NULL, false, &err)) == CM_OK){
+		memcpy(w->ca_id, e->id, sizeof(w->ca_id));
+	}
+	crl_wait_finish(st, w, "uploadCRL", t, rc, &err, ANSWER_CRL, res);
+}
+
 static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	const char *text = NULL;
 	struct cm_tenant *cur, *t;
 	STACK_OF(X509) *cands;
 	struct cm_ca *ca, *e;
-	unsigned char *der = NULL;
-	const unsigned char *body;
+	struct cm_crl_check res;
+	struct crl_wait *w;
+	unsigned char *body;
 	size_t len;
-	X509 *issuer;
-	char id[CM_ID_LEN + 1];
+	char id[CM_ID_LEN + 1], dir[PATH_MAX];
 	enum cm_rc rc;
 
 	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || cm_json_get_string(cmd, "crl", true, &text, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	len = strlen(text);
-	body = (const unsigned char *)text;
 	if(strstr(text, "-----BEGIN") == NULL){
 		/* base64 DER */
-		if(len > INT_MAX || (der = malloc(len / 4 * 3 + 4)) == NULL){
+		int n;
+		if(len > INT_MAX || (body = malloc(len / 4 * 3 + 4)) == NULL){
 			return cm_err_set(err, CM_ERR_INVAL, "'crl' is too large");
 		}
-		int n = EVP_DecodeBlock(der, (const unsigned char *)text, (int)len);
+		n = EVP_DecodeBlock(body, (const unsigned char *)text, (int)len);
 		if(n <= 0){
-			free(der);
+			free(body);
 			return cm_err_set(err, CM_ERR_INVAL, "'crl' is neither PEM nor base64 DER");
 		}
 		len = (size_t)n - (len >= 2 && text[len - 1] == '=' ? (text[len - 2] == '=' ? 2 : 1) : 0);
-		body = der;
+	}else if((body = malloc(len)) == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}else{
+		memcpy(body, text, len);
 	}
 	cands = sk_X509_new_null();
 	for(ca = cur->cas; cands && ca; ca = ca->next){
-		if(!ca->pinned){
-			sk_X509_push(cands, ca->cert);
+		if(!ca->pinned && !sk_X509_push(cands, ca->cert)){
+			sk_X509_free(cands);
+			cands = NULL;
 		}
 	}
-	issuer = cands ? cm_crl_find_issuer(body, len, cands) : NULL;
+	if(cands == NULL || sk_X509_num(cands) == 0){
+		free(body);
+		rc = cands ? cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name)
+				: cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		sk_X509_free(cands);
+		return rc;
+	}
+	if(len > CM_CRL_WORKER_THRESHOLD){
+		/* Found, verified, indexed and written on the worker: the
+		 * answer waits. */
+		if((w = calloc(1, sizeof(*w))) == NULL){
+			free(body);
+			sk_X509_free(cands);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		w->req = who->req;
+		snprintf(w->who, sizeof(w->who), "%s", who->name);
+		snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
+		rc = cm_fs_path(dir, sizeof(dir), err, "%s/tenants/%s/crls", st->store_dir, cur->name);
+		if(rc == CM_OK){
+			rc = cm_fs_mkdir(dir, 0700, err);
+		}
+		if(rc == CM_OK){
+			rc = cm_worker_check_crl(st, body, len, st->fetch_opts.max_size, cands, true, dir, upload_crl_checked, w, err);
+		}else{
+			free(body); /* cm_worker_check_crl takes it, even when it fails */
+		}
+		sk_X509_free(cands);
+		if(rc != CM_OK){
+			crl_wait_free(w);
+			return rc;
+		}
+		return CM_PENDING;
+	}
+	cm_crl_check_issuers(&res, body, len, st->fetch_opts.max_size, cands, true, time(NULL), NULL);
+	free(body);
 	sk_X509_free(cands);
-	if(issuer == NULL){
-		free(der);
+	if(res.none_signed){
 		return cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name);
 	}
-	t = cm_tenant_clone(cur);
-	e = t ? cm_rev_entry_for(t, issuer) : NULL;
-	if(e == NULL){
-		free(der);
-		cm_tenant_free(&t);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	t = NULL;
+	if(res.rc != CM_OK){
+		*err = res.err;
+		rc = res.rc;
+	}else if((t = cm_tenant_clone(cur)) == NULL || (e = cm_rev_entry_for(t, res.signer)) == NULL){
+		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}else{
+		rc = install_crl(t, e, &res, "upload", NULL, false, err);
 	}
-	rc = attach_crl(st, t, e, body, len, "upload", NULL, false, err);
-	free(der);
+	cm_crl_free(&res.crl);
 	if(rc != CM_OK){
 		cm_tenant_free(&t);
 		return rc;
@@ -439,33 +622,25 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 	memcpy(id, e->id, sizeof(id));
 	rc = cm_cmd_put_tenant(st, who, "uploadCRL", t, id, err);
 	if(rc == CM_OK){
-		e = cm_tenant_find_ca(t, id);
-		cJSON_AddStringToObject(data, "id", id);
-		cJSON_AddNumberToObject(data, "revoked", (double)e->crl->count);
-		cm_json_add_time(data, "thisUpdate", e->crl->this_update);
-		if(e->crl->next_update){
-			cm_json_add_time(data, "nextUpdate", e->crl->next_update);
-		}
+		add_crl_figures(data, cm_tenant_find_ca(t, id));
 	}
 	return rc;
 }
 
-static void modify_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
+static void modify_ca_checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted)
 {
 	struct crl_wait *w = ctx;
-	const unsigned char *body = *pbody;
 	struct cm_tenant *cur, *t = NULL;
 	struct cm_ca *e;
 	struct cm_err err = {{0}};
 	enum cm_rc rc;
 
 	if(aborted){
+		drop_checked(st, w->tenant, res);
 		crl_wait_free(w);
 		return;
 	}
-	if(frc != CM_OK){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "the CRL cannot be fetched from %s: %s", w->url, error);
-	}else if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL || cm_tenant_find_ca(cur, w->ca_id) == NULL){
+	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL || cm_tenant_find_ca(cur, w->ca_id) == NULL){
 		rc = cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
 	}else if((t = cm_tenant_clone(cur)) == NULL){
 		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
@@ -479,13 +654,46 @@ static void modify_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, un
 		}
 		if(e->crl_url == NULL || e->description == NULL){
 			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-		}else if((rc = attach_crl(st, t, e, body, len, "url", w->url, false, &err)) != CM_OK){
+		}else if((rc = install_crl(t, e, res, "url", w->url, false, &err)) != CM_OK){
 			char reason[sizeof(err.msg)];
 			memcpy(reason, err.msg, sizeof(reason));
 			cm_err_set(&err, rc, "the CRL from %s is refused: %s", w->url, reason);
 		}
 	}
-	crl_wait_finish(st, w, "modifyCA", t, rc, &err, false);
+	crl_wait_finish(st, w, "modifyCA", t, rc, &err, ANSWER_CA, res);
+}
+
+static void modify_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
+{
+	struct crl_wait *w = ctx;
+	struct cm_tenant *cur;
+	struct cm_ca *e;
+	struct cm_err err = {{0}};
+	STACK_OF(X509) *cands;
+
+	if(aborted){
+		crl_wait_free(w);
+		return;
+	}
+	if(frc != CM_OK){
+		cm_err_set(&err, CM_ERR_INVAL, "the CRL cannot be fetched from %s: %s", w->url, error);
+		crl_wait_finish(st, w, "modifyCA", NULL, CM_ERR_INVAL, &err, ANSWER_CA, NULL);
+		return;
+	}
+	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL || (e = cm_tenant_find_ca(cur, w->ca_id)) == NULL){
+		cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
+		crl_wait_finish(st, w, "modifyCA", NULL, CM_ERR_INVAL, &err, ANSWER_CA, NULL);
+		return;
+	}
+	if((cands = sk_X509_new_null()) == NULL || !sk_X509_push(cands, e->cert)){
+		sk_X509_free(cands);
+		cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+		crl_wait_finish(st, w, "modifyCA", NULL, CM_ERR_NOMEM, &err, ANSWER_CA, NULL);
+		return;
+	}
+	check_crl(st, w, *pbody, len, cands, modify_ca_checked);
+	*pbody = NULL;
+	sk_X509_free(cands);
 }
 
 static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)

@@ -16,9 +16,6 @@
 #include "revocation.h"
 #include "worker.h"
 
-/* CRLs above this size are verified and indexed on the worker thread. */
-#define WORKER_THRESHOLD (512 * 1024)
-
 /* Copies as much of src as fits, always terminated. */
 static void copy_trunc(char *dst, size_t len, const char *src)
 {
@@ -257,7 +254,7 @@ static void fetched(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char
 		finish(st, j, CM_ERR_INVAL, &err);
 		return;
 	}
-	if(len > WORKER_THRESHOLD){
+	if(len > CM_CRL_WORKER_THRESHOLD){
 		char path[PATH_MAX];
 		/* A name of its own: the CRL in force stays until tenant.json
 		 * names this one. */

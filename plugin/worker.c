@@ -4,9 +4,11 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <limits.h>
 #include <string.h>
 
 #include "fsutil.h"
+#include "log.h"
 #include "state.h"
 #include "worker.h"
 
@@ -218,6 +220,138 @@ enum cm_rc cm_worker_load_crl(struct cm_state *st, unsigned char *body, size_t l
 		free(j->write_path);
 		X509_free(j->issuer);
 		free(j);
+		return CM_ERR_NOMEM;
+	}
+	return CM_OK;
+}
+
+/* ===================================================================
+ * CRLs checked against candidate issuers
+ * =================================================================== */
+
+void cm_crl_check_issuers(struct cm_crl_check *res, const unsigned char *body, size_t len, size_t max_len, STACK_OF(X509) *cands,
+		bool any_of, time_t now, const char *write_dir)
+{
+	char id[CM_ID_LEN + 1], path[PATH_MAX];
+
+	memset(res, 0, sizeof(*res));
+	if(sk_X509_num(cands) < 1){
+		res->rc = cm_err_set(&res->err, CM_ERR_INVAL, "no CA to check the CRL against");
+		return;
+	}
+	res->signer = (any_of || sk_X509_num(cands) > 1) && len <= max_len ? cm_crl_find_issuer(body, len, cands) : NULL;
+	if(res->signer == NULL && any_of && len <= max_len){
+		res->none_signed = true;
+		res->rc = cm_err_set(&res->err, CM_ERR_INVAL, "the CRL is signed by none of the CAs it could be for (or is not a CRL)");
+		return;
+	}
+	if(res->signer == NULL){
+		res->signer = sk_X509_value(cands, 0);
+	}
+	res->rc = cm_crl_load(body, len, max_len, res->signer, now, &res->crl, &res->err);
+	if(res->rc != CM_OK){
+		res->signer = NULL;
+		return;
+	}
+	if(write_dir == NULL){
+		return;
+	}
+	if((res->rc = cm_pki_cert_id(res->signer, id, &res->err)) == CM_OK){
+		cm_store_crl_file_name(id, res->file, sizeof(res->file));
+		if((res->rc = cm_fs_path(path, sizeof(path), &res->err, "%s/%s", write_dir, res->file)) == CM_OK){
+			res->rc = cm_fs_write_atomic(path, res->crl->der, res->crl->der_len, 0600, &res->err);
+		}
+	}
+	if(res->rc == CM_OK){
+		cm_crl_drop_der(res->crl);
+	}else{
+		res->file[0] = '\0';
+		res->signer = NULL;
+		cm_crl_free(&res->crl);
+	}
+}
+
+struct check_job {
+	unsigned char *body;
+	size_t len, max_len;
+	STACK_OF(X509) *cands;
+	bool any_of;
+	time_t now;
+	double seconds; /* the work's own time */
+	char *write_dir;
+	cm_worker_check_fn done;
+	void *ctx;
+	struct cm_crl_check res;
+};
+
+static void check_job_free(struct check_job *j)
+{
+	free(j->body);
+	free(j->write_dir);
+	sk_X509_pop_free(j->cands, X509_free);
+	cm_crl_free(&j->res.crl);
+	free(j);
+}
+
+static void check_work(void *arg)
+{
+	struct check_job *j = arg;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cm_crl_check_issuers(&j->res, j->body, j->len, j->max_len, j->cands, j->any_of, j->now, j->write_dir);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	j->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	free(j->body);
+	j->body = NULL;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+static void check_done(struct cm_state *st, void *arg, bool aborted)
+{
+	struct check_job *j = arg;
+
+	if(!aborted){
+		cm_log(CM_LOG_INFO, "a CRL of %zu bytes was checked on the worker thread in %.2f s: %s", j->len, j->seconds,
+				j->res.rc == CM_OK ? "accepted" : j->res.err.msg);
+	}
+	j->done(st, j->ctx, &j->res, aborted);
+	check_job_free(j);
+}
+
+enum cm_rc cm_worker_check_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, STACK_OF(X509) *cands,
+		bool any_of, const char *write_dir, cm_worker_check_fn done, void *ctx, struct cm_err *err)
+{
+	struct check_job *j = calloc(1, sizeof(*j));
+	int i;
+
+	if(j == NULL){
+		free(body);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	j->body = body;
+	j->len = len;
+	j->max_len = max_len;
+	j->any_of = any_of;
+	j->now = time(NULL);
+	j->done = done;
+	j->ctx = ctx;
+	if((j->cands = sk_X509_new_null()) == NULL || (write_dir && (j->write_dir = strdup(write_dir)) == NULL)){
+		check_job_free(j);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	for(i = 0; i < sk_X509_num(cands); i++){
+		X509 *c = sk_X509_value(cands, i);
+		if(!sk_X509_push(j->cands, c)){
+			check_job_free(j);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		X509_up_ref(c);
+	}
+	if(cm_worker_submit(st, check_work, check_done, j, err) != CM_OK){
+		check_job_free(j);
 		return CM_ERR_NOMEM;
 	}
 	return CM_OK;

@@ -37,4 +37,36 @@ typedef void (*cm_worker_done_fn)(struct cm_state *st, void *ctx, struct cm_crl 
 CM_MUST_CHECK enum cm_rc cm_worker_load_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, X509 *issuer,
 		time_t now, const char *write_path, cm_worker_done_fn done, void *ctx, struct cm_err *err);
 
+/* CRLs above this size are verified, indexed and written on the worker. */
+#define CM_CRL_WORKER_THRESHOLD (512 * 1024)
+
+/* A CRL checked against candidate issuers (cm_crl_check_issuers). */
+struct cm_crl_check {
+	struct cm_crl *crl; /* on success; whoever uses it takes it (NULLs it) */
+	X509 *signer;       /* the candidate that signed it, or NULL; valid while the candidates are */
+	char file[96];      /* the name it was written under in write_dir, "" for none */
+	bool none_signed;   /* any_of, and no candidate signed it */
+	enum cm_rc rc;
+	struct cm_err err;
+};
+
+/* Verifies and indexes the CRL in body against the first of cands that
+ * signed it. When none did: with any_of, none_signed; otherwise the
+ * reason against the first of them. With
+ * write_dir, an accepted CRL is written there, under a name of its own
+ * (cm_store_crl_file_name of its signer), and its DER dropped. Plain
+ * OpenSSL and file calls: runs on either thread. */
+void cm_crl_check_issuers(struct cm_crl_check *res, const unsigned char *body, size_t len, size_t max_len, STACK_OF(X509) *cands,
+		bool any_of, time_t now, const char *write_dir);
+
+/* On the broker thread, with the result (res->crl is freed after unless
+ * taken; the signer is valid during the call). aborted: shutting down,
+ * free ctx only. */
+typedef void (*cm_worker_check_fn)(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted);
+
+/* cm_crl_check_issuers on the worker; takes body (malloc'd), up-refs the
+ * candidates. On failure body is freed and done is not called. */
+CM_MUST_CHECK enum cm_rc cm_worker_check_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, STACK_OF(X509) *cands,
+		bool any_of, const char *write_dir, cm_worker_check_fn done, void *ctx, struct cm_err *err);
+
 #endif

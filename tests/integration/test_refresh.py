@@ -2,6 +2,8 @@
 devices disconnected, large CRLs swapped in without stalling the broker:
 real broker, real loopback HTTP server."""
 
+import base64
+import json
 import os
 import shutil
 import subprocess
@@ -166,6 +168,84 @@ class RefreshTest(Base):
         self.assertTrue(results and all(results), "a good device was refused during the swap")
         self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
         print("\n1,000,001-entry CRL fetched, verified, indexed and swapped in %.2f s; %d connections meanwhile" % (took, len(results)))
+
+
+@unittest.skipUnless(BIG_CRL, "make_big_crl not built")
+class LargeCrlTest(Base):
+    """CRLs over 512 KiB that addCA, modifyCA and uploadCRL bring in are
+    verified, indexed and written on the worker thread, as refreshes are."""
+
+    def big_crl(self, name, count, issuer="ca-a"):
+        path = os.path.join(self.files, name)
+        subprocess.run([BIG_CRL, pki(issuer + ".pem"), pki(issuer + ".key"), str(count), path,
+                        serial_of(pki("dev-a2.pem"))], check=True)
+        self.assertGreater(os.path.getsize(path), 512 * 1024)
+        return path
+
+    def crl_files(self):
+        d = os.path.join(self.work.store, "tenants", "acme", "crls")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def named_crl_files(self):
+        with open(os.path.join(self.work.store, "tenants", "acme", "tenant.json")) as f:
+            cas = json.load(f)["cas"]
+        return sorted(c["crl"]["file"] for c in cas if c.get("crl", {}).get("file"))
+
+    def test_add_ca_checks_a_large_crl_on_the_worker(self):
+        self.big_crl("big.der", 30000)
+        r = ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-a.pem")), crlUrl=self.http.url("/files/big.der"))
+        self.assertEqual(r["ca"]["crl"]["revoked"], 30001)
+        self.b.wait_log("was checked on the worker thread in")
+        self.assertIn("accepted", [l for l in self.b.log().splitlines() if "checked on the worker thread" in l][-1])
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+        self.assertTrue(self.accepted("dev-a1", "d:acme:sensor:a1"))
+        # Written by the worker under a name of its own, and named.
+        self.assertEqual(len(self.crl_files()), 1)
+        self.assertEqual(self.crl_files(), self.named_crl_files())
+        self.assertEqual(self.b.stop(), 0)
+        self.b.start()
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+        self.assertTrue(self.accepted("dev-a1", "d:acme:sensor:a1"))
+
+    def test_a_large_crl_of_another_ca_is_refused_and_leaves_nothing(self):
+        self.big_crl("other.der", 30000, issuer="ca-b")
+        r = control(self.b, [{"command": "addCA", "tenant": "acme", "certificate": read(pki("ca-a.pem")),
+                              "crlUrl": self.http.url("/files/other.der")}])["responses"][0]
+        self.assertIn("is refused: the CRL is not signed by the CA it is for", r["error"])
+        self.assertEqual(ok(self.b, "listCAs", tenant="acme")["cas"], [])
+        self.assertEqual(self.crl_files(), [])
+        self.assertIn("not signed by the CA", [l for l in self.b.log().splitlines() if "checked on the worker thread" in l][-1])
+
+    def test_modify_ca_and_upload_crl_check_large_crls_on_the_worker(self):
+        ca = self.add_ca()
+        self.big_crl("big.der", 30000)
+        r = ok(self.b, "modifyCA", tenant="acme", id=ca, crlUrl=self.http.url("/files/big.der"))
+        self.assertEqual(r["ca"]["crl"]["revoked"], 30001)
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+        first = self.crl_files()
+        self.assertEqual(len(first), 1)
+        self.assertEqual(first, self.named_crl_files())
+
+        # An upload of another large CRL: found among the tenant's CAs,
+        # checked and written on the worker; it replaces the first file.
+        with open(self.big_crl("upload.der", 25000), "rb") as f:
+            der = base64.b64encode(f.read()).decode()
+        r = ok(self.b, "uploadCRL", tenant="acme", crl=der)
+        self.assertEqual((r["id"], r["revoked"]), (ca, 25001))
+        self.assertEqual(len([l for l in self.b.log().splitlines() if "checked on the worker thread" in l]), 2)
+        files = self.crl_files()
+        self.assertEqual(len(files), 1)
+        self.assertNotEqual(files, first)
+        self.assertEqual(files, self.named_crl_files())
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+
+        # One no CA of the tenant issued: refused, nothing changes.
+        with open(self.big_crl("foreign.der", 25000, issuer="ca-b"), "rb") as f:
+            der = base64.b64encode(f.read()).decode()
+        r = control(self.b, [{"command": "uploadCRL", "tenant": "acme", "crl": der}])["responses"][0]
+        self.assertIn("this CRL was not issued by any CA of tenant 'acme'", r["error"])
+        self.assertEqual(self.crl_files(), files)
+        self.assertEqual(ok(self.b, "getCA", tenant="acme", id=ca)["ca"]["crl"]["revoked"], 25001)
 
 
 class TimedRefreshTest(Base):
