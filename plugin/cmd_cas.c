@@ -338,7 +338,7 @@ static void check_crl(struct cm_state *st, struct crl_wait *w, unsigned char *bo
 	if(res.rc != CM_OK){
 		free(body);
 		done(st, w, &res, false);
-	}else if((res.rc = cm_worker_check_crl(st, body, len, st->fetch_opts.max_size, cands, false, dir, done, w, &res.err)) != CM_OK){
+	}else if((res.rc = cm_worker_check_crl(st, body, len, false, st->fetch_opts.max_size, cands, false, dir, done, w, &res.err)) != CM_OK){
 		done(st, w, &res, false);
 	}
 }
@@ -535,28 +535,22 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 	unsigned char *body;
 	size_t len;
 	char id[CM_ID_LEN + 1], dir[PATH_MAX];
+	bool pem;
 	enum cm_rc rc;
 
 	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || cm_json_get_string(cmd, "crl", true, &text, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	len = strlen(text);
-	if(strstr(text, "-----BEGIN") == NULL){
-		/* base64 DER */
-		int n;
-		if(len > INT_MAX || (body = malloc(len / 4 * 3 + 4)) == NULL){
-			return cm_err_set(err, CM_ERR_INVAL, "'crl' is too large");
+	pem = strstr(text, "-----BEGIN") != NULL;
+	if(len > CM_CRL_WORKER_THRESHOLD || pem){
+		/* A large one is decoded on the worker too. */
+		if((body = malloc(len)) == NULL){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
-		n = EVP_DecodeBlock(body, (const unsigned char *)text, (int)len);
-		if(n <= 0){
-			free(body);
-			return cm_err_set(err, CM_ERR_INVAL, "'crl' is neither PEM nor base64 DER");
-		}
-		len = (size_t)n - (len >= 2 && text[len - 1] == '=' ? (text[len - 2] == '=' ? 2 : 1) : 0);
-	}else if((body = malloc(len)) == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}else{
 		memcpy(body, text, len);
+	}else if(!cm_base64_decode(text, len, &body, &len)){
+		return cm_err_set(err, CM_ERR_INVAL, "'crl' is neither PEM nor base64 DER");
 	}
 	cands = sk_X509_new_null();
 	for(ca = cur->cas; cands && ca; ca = ca->next){
@@ -588,7 +582,7 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 			rc = cm_fs_mkdir(dir, 0700, err);
 		}
 		if(rc == CM_OK){
-			rc = cm_worker_check_crl(st, body, len, st->fetch_opts.max_size, cands, true, dir, upload_crl_checked, w, err);
+			rc = cm_worker_check_crl(st, body, len, !pem, st->fetch_opts.max_size, cands, true, dir, upload_crl_checked, w, err);
 		}else{
 			free(body); /* cm_worker_check_crl takes it, even when it fails */
 		}

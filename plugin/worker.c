@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "fsutil.h"
 #include "log.h"
 #include "state.h"
@@ -271,9 +273,29 @@ void cm_crl_check_issuers(struct cm_crl_check *res, const unsigned char *body, s
 	}
 }
 
+bool cm_base64_decode(const char *text, size_t len, unsigned char **out, size_t *outlen)
+{
+	unsigned char *buf;
+	int n;
+
+	*out = NULL;
+	if(len > INT_MAX || (buf = malloc(len / 4 * 3 + 4)) == NULL){
+		return false;
+	}
+	n = EVP_DecodeBlock(buf, (const unsigned char *)text, (int)len);
+	if(n <= 0){
+		free(buf);
+		return false;
+	}
+	*out = buf;
+	*outlen = (size_t)n - (len >= 2 && text[len - 1] == '=' ? (text[len - 2] == '=' ? 2 : 1) : 0);
+	return true;
+}
+
 struct check_job {
 	unsigned char *body;
 	size_t len, max_len;
+	bool base64;
 	STACK_OF(X509) *cands;
 	bool any_of;
 	time_t now;
@@ -299,7 +321,21 @@ static void check_work(void *arg)
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	cm_crl_check_issuers(&j->res, j->body, j->len, j->max_len, j->cands, j->any_of, j->now, j->write_dir);
+	if(j->base64){
+		unsigned char *der;
+		size_t n;
+		if(cm_base64_decode((const char *)j->body, j->len, &der, &n)){
+			free(j->body);
+			j->body = der;
+			j->len = n;
+			j->base64 = false;
+		}else{
+			j->res.rc = cm_err_set(&j->res.err, CM_ERR_INVAL, "'crl' is neither PEM nor base64 DER");
+		}
+	}
+	if(!j->base64){
+		cm_crl_check_issuers(&j->res, j->body, j->len, j->max_len, j->cands, j->any_of, j->now, j->write_dir);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	j->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	free(j->body);
@@ -321,8 +357,8 @@ static void check_done(struct cm_state *st, void *arg, bool aborted)
 	check_job_free(j);
 }
 
-enum cm_rc cm_worker_check_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, STACK_OF(X509) *cands,
-		bool any_of, const char *write_dir, cm_worker_check_fn done, void *ctx, struct cm_err *err)
+enum cm_rc cm_worker_check_crl(struct cm_state *st, unsigned char *body, size_t len, bool base64, size_t max_len,
+		STACK_OF(X509) *cands, bool any_of, const char *write_dir, cm_worker_check_fn done, void *ctx, struct cm_err *err)
 {
 	struct check_job *j = calloc(1, sizeof(*j));
 	int i;
@@ -333,6 +369,7 @@ enum cm_rc cm_worker_check_crl(struct cm_state *st, unsigned char *body, size_t 
 	}
 	j->body = body;
 	j->len = len;
+	j->base64 = base64;
 	j->max_len = max_len;
 	j->any_of = any_of;
 	j->now = time(NULL);

@@ -59,14 +59,19 @@ struct cm_crl_check {
 void cm_crl_check_issuers(struct cm_crl_check *res, const unsigned char *body, size_t len, size_t max_len, STACK_OF(X509) *cands,
 		bool any_of, time_t now, const char *write_dir);
 
+/* base64 DER in text (len bytes) into a malloc'd *out, the padding
+ * counted off; false when it is not base64 (or out of memory). */
+bool cm_base64_decode(const char *text, size_t len, unsigned char **out, size_t *outlen);
+
 /* On the broker thread, with the result (res->crl is freed after unless
  * taken; the signer is valid during the call). aborted: shutting down,
  * free ctx only. */
 typedef void (*cm_worker_check_fn)(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted);
 
 /* cm_crl_check_issuers on the worker; takes body (malloc'd), up-refs the
- * candidates. On failure body is freed and done is not called. */
-CM_MUST_CHECK enum cm_rc cm_worker_check_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, STACK_OF(X509) *cands,
-		bool any_of, const char *write_dir, cm_worker_check_fn done, void *ctx, struct cm_err *err);
+ * candidates. base64: body is base64 DER, decoded there first. On failure
+ * body is freed and done is not called. */
+CM_MUST_CHECK enum cm_rc cm_worker_check_crl(struct cm_state *st, unsigned char *body, size_t len, bool base64, size_t max_len,
+		STACK_OF(X509) *cands, bool any_of, const char *write_dir, cm_worker_check_fn done, void *ctx, struct cm_err *err);
 
 #endif
