@@ -73,16 +73,6 @@ void cm_csr_free(struct cm_csr **pcsr)
 	}
 }
 
-static void ca_free_one(struct cm_ca **pca)
-{
-	if(pca && *pca){
-		free((*pca)->description);
-		X509_free((*pca)->cert);
-		free(*pca);
-		*pca = NULL;
-	}
-}
-
 void cm_store_free(struct cm_store **pstore)
 {
 	struct cm_store *store;
@@ -595,6 +585,7 @@ static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **o
 	struct cm_ca *ca;
 	enum cm_rc rc;
 
+
 	*out = NULL;
 	ca = calloc(1, sizeof(*ca));
 	if(ca == NULL){
@@ -654,6 +645,85 @@ static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **o
 	}
 	*out = ca;
 	return CM_OK;
+}
+
+/* ===================================================================
+ * A tenant's CAs by id, for walks that look up every entry of another
+ * list: O(n log n) rather than O(n^2) for trust lists of thousands of
+ * pinned certificates.
+ * =================================================================== */
+
+static int ca_sort_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct cm_ca *const *)a)->id, (*(const struct cm_ca *const *)b)->id);
+}
+
+static int ca_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, (*(const struct cm_ca *const *)elem)->id);
+}
+
+struct ca_index {
+	const struct cm_tenant *t;
+	const struct cm_ca **v; /* NULL: none, or memory was short (lookups walk) */
+	size_t n;
+};
+
+static void ca_index_build(struct ca_index *x, const struct cm_tenant *t)
+{
+	const struct cm_ca *ca;
+	size_t n = 0;
+
+	x->t = t;
+	x->v = NULL;
+	x->n = 0;
+	for(ca = t ? t->cas : NULL; ca; ca = ca->next){
+		n++;
+	}
+	if(n == 0 || (x->v = malloc(n * sizeof(*x->v))) == NULL){
+		return;
+	}
+	for(ca = t->cas; ca; ca = ca->next){
+		x->v[x->n++] = ca;
+	}
+	qsort(x->v, x->n, sizeof(*x->v), ca_sort_cmp);
+}
+
+static const struct cm_ca *ca_index_find(const struct ca_index *x, const char *id)
+{
+	const struct cm_ca **hit;
+
+	if(x->t == NULL){
+		return NULL;
+	}
+	if(x->v == NULL){
+		return cm_tenant_find_ca(x->t, id);
+	}
+	hit = bsearch(id, x->v, x->n, sizeof(*x->v), ca_key_cmp);
+	return hit ? *hit : NULL;
+}
+
+/* The first id listed twice in t, or NULL. */
+static const char *ca_index_duplicate(const struct ca_index *x)
+{
+	const struct cm_ca *ca, *other;
+
+	if(x->v){
+		for(size_t i = 1; i < x->n; i++){
+			if(strcmp(x->v[i - 1]->id, x->v[i]->id) == 0){
+				return x->v[i]->id;
+			}
+		}
+		return NULL;
+	}
+	for(ca = x->t ? x->t->cas : NULL; ca; ca = ca->next){
+		for(other = ca->next; other; other = other->next){
+			if(strcmp(ca->id, other->id) == 0){
+				return ca->id;
+			}
+		}
+	}
+	return NULL;
 }
 
 static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenant **out, struct cm_err *err)
@@ -757,13 +827,21 @@ static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenan
 		if(rc != CM_OK){
 			goto fail_named;
 		}
-		if(cm_tenant_find_ca(t, ca->id)){
-			rc = cm_err_set(err, CM_ERR_CORRUPT, "CA %s is listed twice", ca->id);
-			ca_free_one(&ca);
-			goto fail;
-		}
 		*tail = ca;
 		tail = &ca->next;
+	}
+	{
+		struct ca_index x;
+		const char *twice;
+		ca_index_build(&x, t);
+		twice = ca_index_duplicate(&x);
+		if(twice){
+			rc = cm_err_set(err, CM_ERR_CORRUPT, "CA %s is listed twice", twice);
+		}
+		free(x.v);
+		if(twice){
+			goto fail;
+		}
 	}
 	cJSON_Delete(json);
 	*out = t;
@@ -1456,9 +1534,11 @@ static void remove_unnamed_files(const struct cm_store *store, const struct cm_t
 {
 	const struct cm_ca *ca, *now;
 	char path[PATH_MAX];
+	struct ca_index x;
 
+	ca_index_build(&x, t);
 	for(ca = old ? old->cas : NULL; ca; ca = ca->next){
-		now = t ? cm_tenant_find_ca(t, ca->id) : NULL;
+		now = ca_index_find(&x, ca->id);
 		if(now == NULL && cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, old->name, ca->id) == CM_OK){
 			(void)unlink(path);
 		}
@@ -1467,6 +1547,7 @@ static void remove_unnamed_files(const struct cm_store *store, const struct cm_t
 			(void)unlink(path);
 		}
 	}
+	free(x.v);
 }
 
 /* Undoes what a failed write_tenant of t wrote next to old (NULL: t was
@@ -1476,9 +1557,11 @@ static void write_tenant_undo(const struct cm_store *store, const struct cm_tena
 {
 	const struct cm_ca *ca, *was;
 	char path[PATH_MAX];
+	struct ca_index x;
 
+	ca_index_build(&x, old);
 	for(ca = t->cas; ca; ca = ca->next){
-		was = old ? cm_tenant_find_ca(old, ca->id) : NULL;
+		was = ca_index_find(&x, ca->id);
 		if(was == NULL && cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, t->name, ca->id) == CM_OK){
 			(void)unlink(path);
 		}
@@ -1487,6 +1570,7 @@ static void write_tenant_undo(const struct cm_store *store, const struct cm_tena
 			(void)unlink(path);
 		}
 	}
+	free(x.v);
 	/* crls/ is made on demand: gone again unless it holds a CRL. */
 	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls", store->dir, t->name) == CM_OK){
 		(void)rmdir(path);

@@ -284,6 +284,103 @@ static void test_damaged_tenant_files_are_refused(void **state)
 	drop(dir);
 }
 
+/* How many entries a directory holds. */
+static int count_files(const char *dir)
+{
+	char cmd[1200];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/* A trust list of hundreds: a write keeps exactly the files it names
+ * (the store looks every entry up in a sorted index), and a tenant file
+ * that lists a CA twice is refused at load. */
+static void test_large_trust_lists_keep_exactly_the_files_they_name(void **state)
+{
+	enum { N = 400 };
+	struct cm_store *s = NULL;
+	char *dir = open_fresh(&s);
+	char cas[1024], path[1200], before[65], after[65], ids[N][CM_ID_LEN + 1];
+	struct cm_tenant *t;
+	struct cm_ca *entry, **pp;
+	bool created;
+	struct cm_err err;
+	int i;
+
+	(void)state;
+	t = tenant("many", NULL, 0);
+	pp = &t->cas;
+	for(i = 0; i < N; i++){
+		EVP_PKEY *key = NULL;
+		char cn[32];
+		entry = calloc(1, sizeof(*entry));
+		assert_non_null(entry);
+		snprintf(cn, sizeof(cn), "CA %d", i);
+		assert_int_equal(cm_pki_make_ca(cn, 10, &entry->cert, &key, &err), CM_OK);
+		EVP_PKEY_free(key);
+		entry->description = strdup("");
+		entry->active = true;
+		entry->added = time(NULL);
+		assert_int_equal(cm_pki_cert_id(entry->cert, entry->id, &err), CM_OK);
+		memcpy(ids[i], entry->id, sizeof(ids[i]));
+		*pp = entry;
+		pp = &entry->next;
+	}
+	put(s, t);
+	snprintf(cas, sizeof(cas), "%s/tenants/many/cas", dir);
+	assert_int_equal(count_files(cas), N);
+
+	/* Every other one goes. */
+	t = cm_tenant_clone(cm_store_find_tenant(s, "many"));
+	assert_non_null(t);
+	for(pp = &t->cas, i = 0; *pp; i++){
+		if(i % 2 == 0){
+			entry = *pp;
+			*pp = entry->next;
+			cm_ca_free(&entry);
+		}else{
+			pp = &(*pp)->next;
+		}
+	}
+	put(s, t);
+	assert_int_equal(count_files(cas), N / 2);
+	for(i = 0; i < N; i++){
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%.64s.pem", cas, ids[i]);
+		assert_int_equal(stat(path, &st) == 0, i % 2 == 1);
+	}
+	cm_store_free(&s);
+	assert_int_equal(cm_store_open(dir, "h", &s, &created, &err), CM_OK);
+	for(i = 0, entry = cm_store_find_tenant(s, "many")->cas; entry; entry = entry->next){
+		i++;
+	}
+	assert_int_equal(i, N / 2);
+	cm_store_free(&s);
+
+	/* The last entry listed again, at the front: refused, nothing changed. */
+	{
+		char cmd[1400];
+		snprintf(path, sizeof(path), "%s/tenants/many/tenant.json", dir);
+		snprintf(cmd, sizeof(cmd), "python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d[\"cas\"].insert(0, d[\"cas\"][-1]); "
+				"json.dump(d, open(p, \"w\"))' '%s'", path);
+		assert_int_equal(system(cmd), 0);
+	}
+	tu_tree_digest(dir, before);
+	assert_int_equal(cm_store_open(dir, "h", &s, &created, &err), CM_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, "is listed twice"));
+	assert_non_null(strstr(err.msg, ids[N - 1]));
+	tu_tree_digest(dir, after);
+	assert_string_equal(before, after);
+	drop(dir);
+}
+
 static void test_names_and_host_names(void **state)
 {
 	char out[254];
@@ -320,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_trust_store_verifies_devices_of_active_cas_only),
 		cmocka_unit_test(test_schema_1_store_is_migrated_after_a_backup),
 		cmocka_unit_test(test_damaged_tenant_files_are_refused),
+		cmocka_unit_test(test_large_trust_lists_keep_exactly_the_files_they_name),
 		cmocka_unit_test(test_names_and_host_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
