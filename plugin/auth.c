@@ -89,7 +89,12 @@ static int remember(struct cm_state *st, struct mosquitto *client, enum cm_clien
 	if(ident){
 		c->ident = *ident;
 	}
+	/* Until the earliest notAfter of the chain, its trust anchor included:
+	 * a device is disconnected when its CA expires, too. */
 	c->not_after = asn1_time(X509_get0_notAfter(leaf));
+	if(tag->not_after && tag->not_after < c->not_after){
+		c->not_after = tag->not_after;
+	}
 	for(i = 0; i < sk_X509_num(c->chain); i++){
 		time_t t = asn1_time(X509_get0_notAfter(sk_X509_value(c->chain, i)));
 		if(t < c->not_after){

@@ -29,6 +29,9 @@ struct cm_tag {
 	char sni[254];          /* "" when none was sent */
 	enum cm_policy policy;  /* the tenant's policy at the handshake */
 	uint64_t tenant_generation;
+	/* The earliest notAfter of the chain verified, trust anchor included
+	 * (after a resumption: of the leaf and the issuing entry); 0: none. */
+	time_t not_after;
 	/* The intermediates the client sent (up-ref'd, never the leaf), to
 	 * verify again when the tenant's trust changes; none after a
 	 * resumption. */

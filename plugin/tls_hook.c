@@ -76,10 +76,24 @@ const struct cm_tag *cm_tls_cert_tag(const struct cm_state *st, X509 *cert)
 	return X509_get_ex_data(cert, st->x509_ex_index);
 }
 
+/* The earliest notAfter in chain (0 for none). */
+static time_t earliest_not_after(STACK_OF(X509) *chain)
+{
+	time_t min = 0;
+
+	for(int i = 0; i < sk_X509_num(chain); i++){
+		time_t t = cm_pki_not_after(sk_X509_value(chain, i));
+		if(t && (min == 0 || t < min)){
+			min = t;
+		}
+	}
+	return min;
+}
+
 /* Replaces the tag of cert with what hs established; chain is what the
  * client sent (NULL: the leaf alone). False when out of memory (cert then
  * has no tag, and will be refused). */
-static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const struct cm_hs *hs, STACK_OF(X509) *chain)
+static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const struct cm_hs *hs, STACK_OF(X509) *chain, time_t not_after)
 {
 	struct cm_tag *old = X509_get_ex_data(cert, st->x509_ex_index);
 	struct cm_tag *tag;
@@ -99,6 +113,7 @@ static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const struct cm
 	snprintf(tag->sni, sizeof(tag->sni), "%s", hs->sni);
 	tag->policy = hs->policy;
 	tag->tenant_generation = hs->tenant_generation;
+	tag->not_after = not_after;
 	/* The intermediates only: a reference to the leaf itself from its own
 	 * ex_data would keep it alive for ever. */
 	tag->chain = sk_X509_new_null();
@@ -261,7 +276,7 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 			return 0;
 		}
 	}
-	if(leaf == NULL || !tag_set(st, leaf, admin, hs, X509_STORE_CTX_get0_untrusted(ctx))){
+	if(leaf == NULL || !tag_set(st, leaf, admin, hs, X509_STORE_CTX_get0_untrusted(ctx), earliest_not_after(chain))){
 		X509_STORE_CTX_set_error(ctx, X509_V_ERR_OUT_OF_MEM);
 		return 0;
 	}
@@ -373,6 +388,7 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 	size_t len = 0;
 	int admin = 0;
 	unsigned long long gen = 0;
+	time_t not_after;
 	X509 *peer;
 
 	(void)keyname;
@@ -418,6 +434,7 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 	}
 	/* Revoked since the session began? (A new CRL also changes the
 	 * tenant's generation, so this is the second line of defence.) */
+	not_after = cm_pki_not_after(peer);
 	if(!admin){
 		const struct cm_tenant *t = cm_store_find_tenant(st->store, hs->tenant);
 		struct cm_ca *issuer = t == NULL || !strcmp(issuer_id, "-") ? NULL
@@ -435,9 +452,12 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 		}
 		/* For the ticket this resumption issues. */
 		snprintf(hs->issuer, sizeof(hs->issuer), "%s", issuer ? issuer->id : "");
+		if(issuer && cm_pki_not_after(issuer->cert) < not_after){
+			not_after = cm_pki_not_after(issuer->cert);
+		}
 	}
 	/* The resumed peer certificate is a fresh object: tag it. */
-	if(!tag_set(st, peer, admin == 1, hs, NULL)){
+	if(!tag_set(st, peer, admin == 1, hs, NULL, not_after)){
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
 	hs->verified = true;

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import select
 import ssl
 import subprocess
@@ -150,6 +151,41 @@ class TrustTest(unittest.TestCase):
         self.assertTrue(closed_within(r["sock"], 12), "not disconnected at expiry")
         self.assertGreater(time.time() - started, 1)
         self.b.wait_log("disconnecting 'd:acme:sensor:short' (tenant acme): its certificate no longer verifies: certificate has expired")
+
+    def test_a_device_is_disconnected_when_its_ca_expires(self):
+        ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
+        w = self.work.path
+        shutil.copy(os.path.join(test_pki(), "openssl.cnf"), w)
+        open(os.path.join(w, "index.txt"), "w").close()
+        with open(os.path.join(w, "serial"), "w") as f:
+            f.write("01\n")
+
+        def run(*args):
+            subprocess.run(args, check=True, capture_output=True, cwd=w)
+
+        def when(seconds):
+            return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() + seconds))
+
+        # A CA that expires in 6 s, and a device of it valid for a day.
+        for name, cn in (("sca", "Short-lived CA"), ("sdev", "d:sensor:sca")):
+            run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn, "-config", "openssl.cnf")
+            os.chmod(os.path.join(w, name + ".key"), 0o644)
+        run("openssl", "ca", "-batch", "-config", "openssl.cnf", "-selfsign", "-keyfile", "sca.key", "-in", "sca.csr",
+            "-startdate", "20200101000000Z", "-enddate", when(6), "-extfile", "openssl.cnf", "-extensions", "v3_ca",
+            "-notext", "-out", "sca.pem")
+        run("openssl", "ca", "-batch", "-config", "openssl.cnf", "-cert", "sca.pem", "-keyfile", "sca.key", "-in", "sdev.csr",
+            "-startdate", "20200101000000Z", "-enddate", when(86400), "-extfile", "openssl.cnf", "-extensions", "v3_dev",
+            "-notext", "-out", "sdev.pem")
+        ok(self.b, "addCA", tenant="acme", certificate=read(os.path.join(w, "sca.pem")))
+        r = mqtt_connect(self.b.port, "d:acme:sensor:sca", sni="acme.test", cafile=self.cafile,
+                         cert=os.path.join(w, "sdev.pem"), key=os.path.join(w, "sdev.key"), keep=True)
+        self.assertEqual(r["result"], "accepted")
+        self.socks.append(r["sock"])
+        started = time.time()
+        self.assertTrue(closed_within(r["sock"], 15), "not disconnected when its CA expired")
+        self.assertGreater(time.time() - started, 1)
+        self.b.wait_log("disconnecting 'd:acme:sensor:sca' (tenant acme): its certificate no longer verifies: certificate has expired")
 
     # ------------------------------------------------------------------
     # Trust lists as a whole
