@@ -183,11 +183,21 @@ static struct cm_ca *find_entry(const struct cm_tenant *t, const cJSON *cmd, int
 	return ca;
 }
 
+/* What the answer to a command that waited for a CRL carries. */
+enum crl_answer {
+	ANSWER_CA,      /* the CA as listCAs shows it */
+	ANSWER_CA_FULL, /* the CA as getCA shows it, PEM included */
+	ANSWER_CRL,     /* the CA's id and its CRL's figures */
+};
+
 /* A command waiting for a CRL download: what it needs to finish. */
 struct crl_wait {
 	struct cm_request *req;
 	char who[256];
-	char command[16];
+	char command[16];    /* addCA or modifyCA */
+	enum crl_answer answer;
+	/* What ends the command once the CRL is checked. */
+	void (*checked)(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res);
 	char tenant[65];
 	char ca_id[CM_ID_LEN + 1];
 	X509 *cert;          /* addCA: the CA to admit once its CRL is in */
@@ -205,13 +215,6 @@ static void crl_wait_free(struct crl_wait *w)
 }
 
 static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format);
-
-/* What the answer to a command that waited for a CRL carries. */
-enum crl_answer {
-	ANSWER_CA,      /* the CA as listCAs shows it */
-	ANSWER_CA_FULL, /* the CA as getCA shows it, PEM included */
-	ANSWER_CRL,     /* the CA's id and its CRL's figures */
-};
 
 /* id, revoked, thisUpdate and nextUpdate of e's CRL into data. */
 static void add_crl_figures(cJSON *data, const struct cm_ca *e)
@@ -313,12 +316,25 @@ static void drop_checked(const struct cm_state *st, const char *tenant, struct c
 	res->file[0] = '\0';
 }
 
+/* The worker's answer for a command waiting for a CRL (or, aborted, the
+ * broker shutting down: the file it wrote goes, and the command). */
+static void crl_checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted)
+{
+	struct crl_wait *w = ctx;
+
+	if(aborted){
+		drop_checked(st, w->tenant, res);
+		crl_wait_free(w);
+		return;
+	}
+	w->checked(st, w, res);
+}
+
 /* Checks the CRL a command waits for against cands: here when it is
  * small, on the worker (which also writes it) when it is large, so that
- * a CRL of a million entries does not stall the broker. done gets the
- * result either way. Takes body. */
-static void check_crl(struct cm_state *st, struct crl_wait *w, unsigned char *body, size_t len, STACK_OF(X509) *cands,
-		cm_worker_check_fn done)
+ * a CRL of a million entries does not stall the broker. w->checked gets
+ * the result either way. Takes body. */
+static void check_crl(struct cm_state *st, struct crl_wait *w, unsigned char *body, size_t len, STACK_OF(X509) *cands)
 {
 	struct cm_crl_check res;
 	char dir[PATH_MAX];
@@ -326,7 +342,7 @@ static void check_crl(struct cm_state *st, struct crl_wait *w, unsigned char *bo
 	if(len <= CM_CRL_WORKER_THRESHOLD){
 		cm_crl_check_issuers(&res, body, len, st->fetch_opts.max_size, cands, false, time(NULL), NULL);
 		free(body);
-		done(st, w, &res, false);
+		w->checked(st, w, &res);
 		cm_crl_free(&res.crl);
 		return;
 	}
@@ -337,25 +353,19 @@ static void check_crl(struct cm_state *st, struct crl_wait *w, unsigned char *bo
 	}
 	if(res.rc != CM_OK){
 		free(body);
-		done(st, w, &res, false);
-	}else if((res.rc = cm_worker_check_crl(st, body, len, false, st->fetch_opts.max_size, cands, false, dir, done, w, &res.err)) != CM_OK){
-		done(st, w, &res, false);
+		w->checked(st, w, &res);
+	}else if((res.rc = cm_worker_check_crl(st, body, len, false, st->fetch_opts.max_size, cands, false, dir, crl_checked, w, &res.err)) != CM_OK){
+		w->checked(st, w, &res);
 	}
 }
 
-static void add_ca_checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted)
+static void add_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
 {
-	struct crl_wait *w = ctx;
 	struct cm_tenant *cur, *t = NULL;
 	struct cm_ca *ca = NULL;
 	struct cm_err err = {{0}};
 	enum cm_rc rc;
 
-	if(aborted){
-		drop_checked(st, w->tenant, res);
-		crl_wait_free(w);
-		return;
-	}
 	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
 		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
 	}else if((t = cm_tenant_clone(cur)) == NULL){
@@ -378,37 +388,42 @@ static void add_ca_checked(struct cm_state *st, void *ctx, struct cm_crl_check *
 	crl_wait_finish(st, w, "addCA", t, rc, &err, ANSWER_CA_FULL, res);
 }
 
-static void add_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
+/* The download a command waited for is in: its CRL is checked against the
+ * CA (for addCA, or the CA's issuer in the tenant), then w->checked ends
+ * the command. */
+static void crl_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
 {
 	struct crl_wait *w = ctx;
-	struct cm_tenant *cur;
-	struct cm_ca *issuer;
+	struct cm_tenant *cur = NULL;
+	const struct cm_ca *e = NULL, *issuer;
 	struct cm_err err = {{0}};
-	STACK_OF(X509) *cands;
+	STACK_OF(X509) *cands = NULL;
+	enum cm_rc rc = CM_OK;
 
 	if(aborted){
 		crl_wait_free(w);
 		return;
 	}
 	if(frc != CM_OK){
-		cm_err_set(&err, CM_ERR_INVAL, "the CRL for this CA cannot be fetched from %s: %s", w->url, error);
-		crl_wait_finish(st, w, "addCA", NULL, CM_ERR_INVAL, &err, ANSWER_CA_FULL, NULL);
-		return;
+		rc = cm_err_set(&err, CM_ERR_INVAL, "the CRL for this CA cannot be fetched from %s: %s", w->url, error);
+	}else if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
+		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
+	}else if(w->cert == NULL && (e = cm_tenant_find_ca(cur, w->ca_id)) == NULL){
+		rc = cm_err_set(&err, CM_ERR_INVAL, "the CA was removed meanwhile");
+	}else{
+		/* A CA being added may take its CRL from its issuer in the tenant. */
+		issuer = w->cert ? cm_rev_issuer_of(cur, w->cert) : NULL;
+		if((cands = sk_X509_new_null()) == NULL || !sk_X509_push(cands, w->cert ? w->cert : e->cert)
+				|| (issuer && !sk_X509_push(cands, issuer->cert))){
+			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+		}
 	}
-	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
-		cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
-		crl_wait_finish(st, w, "addCA", NULL, CM_ERR_INVAL, &err, ANSWER_CA_FULL, NULL);
-		return;
-	}
-	/* Signed by the CA itself, or by its issuer when the tenant has it. */
-	issuer = cm_rev_issuer_of(cur, w->cert);
-	if((cands = sk_X509_new_null()) == NULL || !sk_X509_push(cands, w->cert) || (issuer && !sk_X509_push(cands, issuer->cert))){
+	if(rc != CM_OK){
 		sk_X509_free(cands);
-		cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-		crl_wait_finish(st, w, "addCA", NULL, CM_ERR_NOMEM, &err, ANSWER_CA_FULL, NULL);
+		crl_wait_finish(st, w, w->command, NULL, rc, &err, w->answer, NULL);
 		return;
 	}
-	check_crl(st, w, *pbody, len, cands, add_ca_checked);
+	check_crl(st, w, *pbody, len, cands);
 	*pbody = NULL;
 	sk_X509_free(cands);
 }
@@ -469,7 +484,10 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 			w->active = active;
 			w->url_given = crl_url != NULL;
 			snprintf(w->url, sizeof(w->url), "%s", crl_url ? crl_url : cdp);
-			rc = cm_fetch_start(st, w->url, add_ca_fetched, w, err);
+			snprintf(w->command, sizeof(w->command), "addCA");
+			w->answer = ANSWER_CA_FULL;
+			w->checked = add_ca_checked;
+			rc = cm_fetch_start(st, w->url, crl_fetched, w, err);
 			if(rc == CM_OK){
 				rc = CM_PENDING;
 			}else{
@@ -494,19 +512,13 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 	return CM_OK;
 }
 
-static void upload_crl_checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted)
+static void upload_crl_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
 {
-	struct crl_wait *w = ctx;
 	struct cm_tenant *cur, *t = NULL;
 	struct cm_ca *e;
 	struct cm_err err = {{0}};
 	enum cm_rc rc;
 
-	if(aborted){
-		drop_checked(st, w->tenant, res);
-		crl_wait_free(w);
-		return;
-	}
 	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
 		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
 	}else if(res->none_signed){
@@ -582,7 +594,8 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 			rc = cm_fs_mkdir(dir, 0700, err);
 		}
 		if(rc == CM_OK){
-			rc = cm_worker_check_crl(st, body, len, !pem, st->fetch_opts.max_size, cands, true, dir, upload_crl_checked, w, err);
+			w->checked = upload_crl_checked;
+			rc = cm_worker_check_crl(st, body, len, !pem, st->fetch_opts.max_size, cands, true, dir, crl_checked, w, err);
 		}else{
 			free(body); /* cm_worker_check_crl takes it, even when it fails */
 		}
@@ -621,19 +634,13 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 	return rc;
 }
 
-static void modify_ca_checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted)
+static void modify_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
 {
-	struct crl_wait *w = ctx;
 	struct cm_tenant *cur, *t = NULL;
 	struct cm_ca *e;
 	struct cm_err err = {{0}};
 	enum cm_rc rc;
 
-	if(aborted){
-		drop_checked(st, w->tenant, res);
-		crl_wait_free(w);
-		return;
-	}
 	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL || cm_tenant_find_ca(cur, w->ca_id) == NULL){
 		rc = cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
 	}else if((t = cm_tenant_clone(cur)) == NULL){
@@ -655,39 +662,6 @@ static void modify_ca_checked(struct cm_state *st, void *ctx, struct cm_crl_chec
 		}
 	}
 	crl_wait_finish(st, w, "modifyCA", t, rc, &err, ANSWER_CA, res);
-}
-
-static void modify_ca_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
-{
-	struct crl_wait *w = ctx;
-	struct cm_tenant *cur;
-	struct cm_ca *e;
-	struct cm_err err = {{0}};
-	STACK_OF(X509) *cands;
-
-	if(aborted){
-		crl_wait_free(w);
-		return;
-	}
-	if(frc != CM_OK){
-		cm_err_set(&err, CM_ERR_INVAL, "the CRL cannot be fetched from %s: %s", w->url, error);
-		crl_wait_finish(st, w, "modifyCA", NULL, CM_ERR_INVAL, &err, ANSWER_CA, NULL);
-		return;
-	}
-	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL || (e = cm_tenant_find_ca(cur, w->ca_id)) == NULL){
-		cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
-		crl_wait_finish(st, w, "modifyCA", NULL, CM_ERR_INVAL, &err, ANSWER_CA, NULL);
-		return;
-	}
-	if((cands = sk_X509_new_null()) == NULL || !sk_X509_push(cands, e->cert)){
-		sk_X509_free(cands);
-		cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-		crl_wait_finish(st, w, "modifyCA", NULL, CM_ERR_NOMEM, &err, ANSWER_CA, NULL);
-		return;
-	}
-	check_crl(st, w, *pbody, len, cands, modify_ca_checked);
-	*pbody = NULL;
-	sk_X509_free(cands);
 }
 
 static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -732,7 +706,10 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 		snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
 		memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
 		snprintf(w->url, sizeof(w->url), "%s", crl_url);
-		rc = cm_fetch_start(st, w->url, modify_ca_fetched, w, err);
+		snprintf(w->command, sizeof(w->command), "modifyCA");
+		w->answer = ANSWER_CA;
+		w->checked = modify_ca_checked;
+		rc = cm_fetch_start(st, w->url, crl_fetched, w, err);
 		if(rc != CM_OK){
 			crl_wait_free(w);
 			return rc;
