@@ -348,9 +348,6 @@ static void check_crl(struct cm_state *st, struct crl_wait *w, unsigned char *bo
 	}
 	memset(&res, 0, sizeof(res));
 	res.rc = cm_fs_path(dir, sizeof(dir), &res.err, "%s/tenants/%s/crls", st->store_dir, w->tenant);
-	if(res.rc == CM_OK){
-		res.rc = cm_fs_mkdir(dir, 0700, &res.err);
-	}
 	if(res.rc != CM_OK){
 		free(body);
 		w->checked(st, w, &res);
@@ -590,9 +587,6 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 		snprintf(w->who, sizeof(w->who), "%s", who->name);
 		snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
 		rc = cm_fs_path(dir, sizeof(dir), err, "%s/tenants/%s/crls", st->store_dir, cur->name);
-		if(rc == CM_OK){
-			rc = cm_fs_mkdir(dir, 0700, err);
-		}
 		if(rc == CM_OK){
 			w->checked = upload_crl_checked;
 			rc = cm_worker_check_crl(st, body, len, !pem, st->fetch_opts.max_size, cands, true, dir, crl_checked, w, err);

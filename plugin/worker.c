@@ -258,7 +258,9 @@ void cm_crl_check_issuers(struct cm_crl_check *res, const unsigned char *body, s
 	if(write_dir == NULL){
 		return;
 	}
-	if((res->rc = cm_pki_cert_id(res->signer, id, &res->err)) == CM_OK){
+	/* The directory too: a new one's fsync would otherwise stall the
+	 * broker thread. */
+	if((res->rc = cm_fs_mkdir(write_dir, 0700, &res->err)) == CM_OK && (res->rc = cm_pki_cert_id(res->signer, id, &res->err)) == CM_OK){
 		cm_store_crl_file_name(id, res->file, sizeof(res->file));
 		if((res->rc = cm_fs_path(path, sizeof(path), &res->err, "%s/%s", write_dir, res->file)) == CM_OK){
 			res->rc = cm_fs_write_atomic(path, res->crl->der, res->crl->der_len, 0600, &res->err);

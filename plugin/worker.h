@@ -52,8 +52,8 @@ struct cm_crl_check {
 
 /* Verifies and indexes the CRL in body against the first of cands that
  * signed it. When none did: with any_of, none_signed; otherwise the
- * reason against the first of them. With
- * write_dir, an accepted CRL is written there, under a name of its own
+ * reason against the first of them. With write_dir (made if need be), an
+ * accepted CRL is written there, under a name of its own
  * (cm_store_crl_file_name of its signer), and its DER dropped. Plain
  * OpenSSL and file calls: runs on either thread. */
 void cm_crl_check_issuers(struct cm_crl_check *res, const unsigned char *body, size_t len, size_t max_len, STACK_OF(X509) *cands,
