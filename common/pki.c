@@ -449,7 +449,6 @@ void cm_pki_subject_cn(X509 *cert, char *buf, size_t buflen)
 	ERR_clear_error();
 }
 
-static unsigned char *b64_decode(const char *text, size_t len, size_t *out_len);
 
 enum cm_rc cm_pki_parse_certs(const char *text, size_t len, STACK_OF(X509) **out, struct cm_err *err)
 {
@@ -479,7 +478,7 @@ enum cm_rc cm_pki_parse_certs(const char *text, size_t len, STACK_OF(X509) **out
 		return CM_OK;
 	}
 	/* base64 DER: white space is allowed, nothing else. */
-	der = b64_decode(text, len, &n);
+	der = cm_pki_base64_decode(text, len, &n);
 	if(der == NULL || n > INT_MAX){
 		free(der);
 		return cm_err_set(err, CM_ERR_INVAL, "not a PEM certificate nor base64 DER");
@@ -814,8 +813,7 @@ enum cm_rc cm_pki_make_client_cert(X509 *ca, EVP_PKEY *ca_key, const char *cn, i
 #include <openssl/decoder.h>
 #include <openssl/pkcs12.h>
 
-/* base64 (white space allowed) into a malloc'd buffer. */
-static unsigned char *b64_decode(const char *text, size_t len, size_t *out_len)
+unsigned char *cm_pki_base64_decode(const char *text, size_t len, size_t *out_len)
 {
 	char *clean = malloc(len + 1);
 	unsigned char *out;
@@ -862,7 +860,7 @@ enum cm_rc cm_pki_parse_key_any(const char *text, size_t len, const char *passph
 		p = (const unsigned char *)text;
 		plen = len;
 	}else{
-		der = b64_decode(text, len, &plen);
+		der = cm_pki_base64_decode(text, len, &plen);
 		if(der == NULL){
 			return cm_err_set(err, CM_ERR_INVAL, "the private key is neither PEM nor base64 DER");
 		}
@@ -901,7 +899,7 @@ enum cm_rc cm_pki_parse_key_any(const char *text, size_t len, const char *passph
 enum cm_rc cm_pki_parse_pkcs12(const char *b64, const char *passphrase, EVP_PKEY **key, STACK_OF(X509) **certs, struct cm_err *err)
 {
 	size_t len = 0;
-	unsigned char *der = b64_decode(b64, strlen(b64), &len);
+	unsigned char *der = cm_pki_base64_decode(b64, strlen(b64), &len);
 	const unsigned char *p = der;
 	PKCS12 *p12;
 	X509 *cert = NULL;

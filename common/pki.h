@@ -126,4 +126,8 @@ CM_MUST_CHECK enum cm_rc cm_pki_csr_to_pem(X509_REQ *req, char **out, struct cm_
 CM_MUST_CHECK enum cm_rc cm_pki_csr_to_der_b64(X509_REQ *req, char **out, struct cm_err *err);
 CM_MUST_CHECK enum cm_rc cm_pki_parse_csr_pem(const char *buf, size_t len, X509_REQ **out, struct cm_err *err);
 
+/* base64 (white space allowed) into a malloc'd buffer, the padding
+ * counted off; NULL when it is not base64 or memory is short. */
+unsigned char *cm_pki_base64_decode(const char *text, size_t len, size_t *out_len);
+
 #endif

@@ -558,7 +558,7 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 		memcpy(body, text, len);
-	}else if(!cm_base64_decode(text, len, &body, &len)){
+	}else if((body = cm_pki_base64_decode(text, len, &len)) == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "'crl' is neither PEM nor base64 DER");
 	}
 	cands = sk_X509_new_null();

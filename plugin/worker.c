@@ -7,8 +7,6 @@
 #include <limits.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "fsutil.h"
 #include "log.h"
 #include "state.h"
@@ -275,25 +273,6 @@ void cm_crl_check_issuers(struct cm_crl_check *res, const unsigned char *body, s
 	}
 }
 
-bool cm_base64_decode(const char *text, size_t len, unsigned char **out, size_t *outlen)
-{
-	unsigned char *buf;
-	int n;
-
-	*out = NULL;
-	if(len > INT_MAX || (buf = malloc(len / 4 * 3 + 4)) == NULL){
-		return false;
-	}
-	n = EVP_DecodeBlock(buf, (const unsigned char *)text, (int)len);
-	if(n <= 0){
-		free(buf);
-		return false;
-	}
-	*out = buf;
-	*outlen = (size_t)n - (len >= 2 && text[len - 1] == '=' ? (text[len - 2] == '=' ? 2 : 1) : 0);
-	return true;
-}
-
 struct check_job {
 	unsigned char *body;
 	size_t len, max_len;
@@ -324,9 +303,9 @@ static void check_work(void *arg)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if(j->base64){
-		unsigned char *der;
 		size_t n;
-		if(cm_base64_decode((const char *)j->body, j->len, &der, &n)){
+		unsigned char *der = cm_pki_base64_decode((const char *)j->body, j->len, &n);
+		if(der){
 			free(j->body);
 			j->body = der;
 			j->len = n;

@@ -59,10 +59,6 @@ struct cm_crl_check {
 void cm_crl_check_issuers(struct cm_crl_check *res, const unsigned char *body, size_t len, size_t max_len, STACK_OF(X509) *cands,
 		bool any_of, time_t now, const char *write_dir);
 
-/* base64 DER in text (len bytes) into a malloc'd *out, the padding
- * counted off; false when it is not base64 (or out of memory). */
-bool cm_base64_decode(const char *text, size_t len, unsigned char **out, size_t *outlen);
-
 /* On the broker thread, with the result (res->crl is freed after unless
  * taken; the signer is valid during the call). aborted: shutting down,
  * free ctx only. */
