@@ -585,7 +585,6 @@ static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **o
 	struct cm_ca *ca;
 	enum cm_rc rc;
 
-
 	*out = NULL;
 	ca = calloc(1, sizeof(*ca));
 	if(ca == NULL){

@@ -247,6 +247,12 @@ class LargeCrlTest(Base):
         self.assertEqual(self.crl_files(), files)
         self.assertEqual(ok(self.b, "getCA", tenant="acme", id=ca)["ca"]["crl"]["revoked"], 25001)
 
+        # Large, and not base64 at all (decoded on the worker): refused.
+        r = control(self.b, [{"command": "uploadCRL", "tenant": "acme", "crl": "!" * 700000}])["responses"][0]
+        self.assertIn("'crl' is neither PEM nor base64 DER", r["error"])
+        self.assertEqual(self.crl_files(), files)
+        self.assertEqual(ok(self.b, "getCA", tenant="acme", id=ca)["ca"]["crl"]["revoked"], 25001)
+
 
 class TimedRefreshTest(Base):
     interval = "2"
