@@ -232,13 +232,29 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	finish(st, j, CM_OK, NULL);
 }
 
+/* A large CRL back from the worker. */
+static void checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted)
+{
+	struct job *j = ctx;
+	struct cm_crl *crl = res->crl;
+
+	memcpy(j->crl_file, res->file, sizeof(j->crl_file));
+	if(aborted){
+		drop_written(st, j);
+		free(j);
+		return;
+	}
+	res->crl = NULL; /* apply takes it */
+	apply(st, j, crl, res->rc, res->rc == CM_OK ? NULL : res->err.msg, false);
+}
+
 static void fetched(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char **pbody, size_t len, const char *error, bool aborted)
 {
 	struct job *j = ctx;
 	struct cm_tenant *t;
 	struct cm_ca *e;
 	struct cm_crl *crl = NULL;
-	struct cm_err err;
+	struct cm_err err = {{0}};
 
 	if(aborted){
 		free(j);
@@ -255,21 +271,24 @@ static void fetched(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char
 		return;
 	}
 	if(len > CM_CRL_WORKER_THRESHOLD){
-		char path[PATH_MAX];
-		/* A name of its own: the CRL in force stays until tenant.json
-		 * names this one. */
-		cm_store_crl_file_name(e->id, j->crl_file, sizeof(j->crl_file));
-		if(cm_fs_path(path, sizeof(path), &err, "%s/tenants/%s/crls", st->store_dir, t->name) != CM_OK
-				|| cm_fs_mkdir(path, 0700, &err) != CM_OK
-				|| cm_fs_path(path, sizeof(path), &err, "%s/tenants/%s/crls/%s", st->store_dir, t->name, j->crl_file) != CM_OK){
-			failed(st, j, err.msg);
-			return;
-		}
-		/* The worker takes the downloaded buffer as it is: no copy. */
-		if(cm_worker_load_crl(st, *pbody, len, st->fetch_opts.max_size, e->cert, time(NULL), path, apply, j, &err) != CM_OK){
-			failed(st, j, err.msg);
+		char dir[PATH_MAX];
+		STACK_OF(X509) *cands = sk_X509_new_null();
+		/* Verified, indexed and written under a name of its own on the
+		 * worker (the CRL in force stays until tenant.json names the new
+		 * one), which takes the downloaded buffer as it is: no copy. */
+		if(cands == NULL || !sk_X509_push(cands, e->cert)){
+			free(*pbody);
+			cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+		}else if(cm_fs_path(dir, sizeof(dir), &err, "%s/tenants/%s/crls", st->store_dir, t->name) != CM_OK){
+			free(*pbody);
+		}else if(cm_worker_check_crl(st, *pbody, len, false, st->fetch_opts.max_size, cands, false, dir, checked, j, &err) == CM_OK){
+			err.msg[0] = '\0';
 		}
 		*pbody = NULL;
+		sk_X509_free(cands);
+		if(err.msg[0]){
+			failed(st, j, err.msg);
+		}
 		return;
 	}
 	rc = cm_crl_load(*pbody, len, st->fetch_opts.max_size, e->cert, time(NULL), &crl, &err);

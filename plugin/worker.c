@@ -142,90 +142,6 @@ void cm_worker_stop(struct cm_state *st)
 }
 
 /* ===================================================================
- * CRL loading
- * =================================================================== */
-
-struct crl_job {
-	unsigned char *body;
-	size_t len, max_len;
-	X509 *issuer;
-	time_t now;
-	char *write_path;
-	cm_worker_done_fn done;
-	void *ctx;
-	struct cm_crl *crl;
-	enum cm_rc rc;
-	struct cm_err err;
-};
-
-static void crl_work(void *arg)
-{
-	struct crl_job *j = arg;
-
-	j->rc = cm_crl_load(j->body, j->len, j->max_len, j->issuer, j->now, &j->crl, &j->err);
-	free(j->body);
-	j->body = NULL;
-	if(j->rc == CM_OK && j->write_path){
-		j->rc = cm_fs_write_atomic(j->write_path, j->crl->der, j->crl->der_len, 0600, &j->err);
-		if(j->rc == CM_OK){
-			cm_crl_drop_der(j->crl);
-		}else{
-			cm_crl_free(&j->crl);
-		}
-	}
-#ifdef __GLIBC__
-	/* Parsing a large CRL takes hundreds of megabytes of small OpenSSL
-	 * objects, all freed by now; give the pages back rather than keep
-	 * them as the broker's resident size. */
-	malloc_trim(0);
-#endif
-}
-
-static void crl_done(struct cm_state *st, void *arg, bool aborted)
-{
-	struct crl_job *j = arg;
-
-	/* Only the swap happens here, on the broker thread. */
-	j->done(st, j->ctx, aborted ? NULL : j->crl, aborted ? CM_ERR_IO : j->rc, j->rc == CM_OK ? NULL : j->err.msg, aborted);
-	if(aborted){
-		cm_crl_free(&j->crl);
-	}
-	free(j->body);
-	free(j->write_path);
-	X509_free(j->issuer);
-	free(j);
-}
-
-enum cm_rc cm_worker_load_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, X509 *issuer,
-		time_t now, const char *write_path, cm_worker_done_fn done, void *ctx, struct cm_err *err)
-{
-	struct crl_job *j = calloc(1, sizeof(*j));
-
-	if(j == NULL || (write_path && (j->write_path = strdup(write_path)) == NULL)){
-		free(j);
-		free(body);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	j->body = body;
-	j->len = len;
-	j->max_len = max_len;
-	X509_up_ref(issuer);
-	j->issuer = issuer;
-	j->now = now;
-	j->done = done;
-	j->ctx = ctx;
-	if(cm_worker_submit(st, crl_work, crl_done, j, err) != CM_OK){
-		/* The caller keeps ctx and reports the error itself. */
-		free(j->body);
-		free(j->write_path);
-		X509_free(j->issuer);
-		free(j);
-		return CM_ERR_NOMEM;
-	}
-	return CM_OK;
-}
-
-/* ===================================================================
  * CRLs checked against candidate issuers
  * =================================================================== */
 
@@ -322,6 +238,9 @@ static void check_work(void *arg)
 	free(j->body);
 	j->body = NULL;
 #ifdef __GLIBC__
+	/* Parsing a large CRL takes hundreds of megabytes of small OpenSSL
+	 * objects, all freed by now; give the pages back rather than keep
+	 * them as the broker's resident size. */
 	malloc_trim(0);
 #endif
 }

@@ -26,17 +26,6 @@ CM_MUST_CHECK enum cm_rc cm_worker_submit(struct cm_state *st, cm_work_fn work, 
 void cm_worker_drain(struct cm_state *st);
 void cm_worker_stop(struct cm_state *st);
 
-/* Called on the broker thread with the CRL (the callee owns it) or the
- * error. aborted: shutting down; free ctx only. */
-typedef void (*cm_worker_done_fn)(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc rc, const char *error, bool aborted);
-
-/* cm_crl_load(body, ...) on the worker; takes body (malloc'd); issuer is
- * up-ref'd for the job. With write_path, the accepted CRL is also written
- * there (atomically) by the worker and its DER dropped from memory: a
- * large file's fsync must not stall the broker either. */
-CM_MUST_CHECK enum cm_rc cm_worker_load_crl(struct cm_state *st, unsigned char *body, size_t len, size_t max_len, X509 *issuer,
-		time_t now, const char *write_path, cm_worker_done_fn done, void *ctx, struct cm_err *err);
-
 /* CRLs above this size are verified, indexed and written on the worker. */
 #define CM_CRL_WORKER_THRESHOLD (512 * 1024)
 
