@@ -10,12 +10,11 @@ the paths are built from the certificates themselves."""
 import base64
 import glob
 import os
-import re
 import warnings
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID
@@ -549,9 +548,3 @@ class Data:
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
 
-
-def pretty_name(stem):
-    """'ValidCertificatePathTest1' -> 'Valid Certificate Path Test1', for
-    the table (approximately PKITS's own spelling)."""
-    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", stem)
-    return re.sub(r" Test(\d+)$", r" Test\1", s)
