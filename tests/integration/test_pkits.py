@@ -26,19 +26,21 @@ on the listener and the client.
 Sections 4.1-4.7 and 4.13-4.15 are the path tests; 4.8-4.12 (certificate
 policies, with PKITS's default settings: anyPolicy as the initial set) are
 run and asserted separately. The table is printed and written as JSON to
-the build directory (pkits-results.json) for diffing runs."""
+the build directory (pkits-results.json) for diffing runs.
+CERTMGR_PKITS_ONLY=4.4,4.14.3 replays only those sections or tests."""
 
 import json
 import os
 import re
 import socket
 import ssl
+import subprocess
 import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import pkits
-from harness import Broker, SANITIZE, VALGRIND, Workdir, control, free_port
+from harness import Broker, SANITIZE, SOURCE_DIR, VALGRIND, Workdir, control, free_port
 
 MODES = ("every-ca", "root-only")
 REVOCATIONS = ("required", "when-available")
@@ -152,7 +154,9 @@ class PkitsTest(unittest.TestCase):
             raise unittest.SkipTest("PKITS data not installed (python3-cryptography-vectors; scripts/install-deps)")
         started = time.time()
         cls.data = pkits.Data()
-        cls.tests = cls.data.tests()
+        cls.all_tests = cls.data.tests()
+        only = [x.strip() for x in os.environ.get("CERTMGR_PKITS_ONLY", "").split(",") if x.strip()]
+        cls.tests = [t for t in cls.all_tests if not only or t.section in only or t.id in only]
         cls.work = Workdir()
         port = free_port()
         store = cls.work.store
@@ -288,7 +292,14 @@ class PkitsTest(unittest.TestCase):
                          % (k, v["agree"], v["paths"], v["fail-open"], v["valid-refused"], v["client-error"]))
         lines.append("PKITS replay took %.1f s" % cls.seconds)
         print("\n".join(lines), flush=True)
+        try:
+            commit = subprocess.run(["git", "-C", SOURCE_DIR, "rev-parse", "HEAD"], capture_output=True,
+                                    text=True, timeout=10).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            commit = None
         out = {
+            "commit": commit,
+            "sanitize": SANITIZE,
             "seconds": round(cls.seconds, 1),
             "summary": summary,
             "knownExceptions": KNOWN_EXCEPTIONS,
@@ -318,6 +329,8 @@ class PkitsTest(unittest.TestCase):
                                         (" (%s)" % why if why else "") + (("; setup refused: " + " | ".join(failed)) if failed else ""))
 
     def judge(self, sections):
+        if not any(t.section in sections for t in self.tests):
+            self.skipTest("CERTMGR_PKITS_ONLY picks none of these sections")
         fail_open, refused, unmeasured = [], [], []
         for t in self.tests:
             if t.section not in sections:
@@ -343,6 +356,8 @@ class PkitsTest(unittest.TestCase):
             self.fail("\n".join(msg))
 
     def test_every_test_of_the_sections_is_replayed(self):
+        if len(self.tests) != len(self.all_tests):
+            self.skipTest("CERTMGR_PKITS_ONLY picks part of PKITS")
         ids = [t.id for t in self.tests]
         self.assertEqual(len(ids), len(set(ids)))
         for section, n in pkits.SECTION_SIZES.items():
