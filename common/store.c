@@ -412,42 +412,152 @@ out:
  * Tenants and the admin CA: loading
  * =================================================================== */
 
+/* The registered CAs (not pins, not known issuers), by subject, to find
+ * which of them another one names as issuer. */
+static int subject_cmp(const void *a, const void *b)
+{
+	return X509_NAME_cmp(X509_get_subject_name((*(const struct cm_ca *const *)a)->cert),
+			X509_get_subject_name((*(const struct cm_ca *const *)b)->cert));
+}
+
+/* Is ca issued (by name, and key identifier where it names one) by
+ * another registered CA of the sorted v? Then it is validated through
+ * that one rather than trusted itself. Active or not: deactivating a
+ * root must not turn the intermediates under it into anchors. */
+static bool registered_issuer(const struct cm_ca **v, size_t n, const struct cm_ca *ca)
+{
+	const X509_NAME *want = X509_get_issuer_name(ca->cert);
+	AUTHORITY_KEYID *akid = X509_get_ext_d2i(ca->cert, NID_authority_key_identifier, NULL, NULL);
+	size_t lo = 0, hi = n;
+	bool found = false;
+
+	while(lo < hi){
+		size_t mid = lo + (hi - lo) / 2;
+		if(X509_NAME_cmp(X509_get_subject_name(v[mid]->cert), want) < 0){
+			lo = mid + 1;
+		}else{
+			hi = mid;
+		}
+	}
+	for(; !found && lo < n && X509_NAME_cmp(X509_get_subject_name(v[lo]->cert), want) == 0; lo++){
+		found = v[lo] != ca && X509_cmp(v[lo]->cert, ca->cert) != 0 && (akid == NULL || X509_check_akid(v[lo]->cert, akid) == X509_V_OK);
+	}
+	AUTHORITY_KEYID_free(akid);
+	ERR_clear_error();
+	return found;
+}
+
+static int x509_sk_cmp(const X509 *const *a, const X509 *const *b)
+{
+	return X509_cmp(*a, *b);
+}
+
+static bool push_ref(STACK_OF(X509) *sk, X509 *x)
+{
+	if(!sk_X509_push(sk, x)){
+		return false;
+	}
+	X509_up_ref(x);
+	return true;
+}
+
+static bool push_crls(struct cm_tenant *t, const struct cm_ca *ca)
+{
+	for(int i = 0; i <= CM_CA_MORE_CRLS; i++){
+		struct cm_crl *c = cm_ca_crl_at(ca, i);
+		if(c == NULL || c->hollow == NULL){
+			continue;
+		}
+		if(!sk_X509_CRL_push(t->crls, c->hollow)){
+			return false;
+		}
+		X509_CRL_up_ref(c->hollow);
+		if(c->next_update && (t->crls_next_update == 0 || c->next_update < t->crls_next_update)){
+			t->crls_next_update = c->next_update;
+		}
+	}
+	return true;
+}
+
+/* Sorts ca into its place: anchor, chain candidate, pin or refused. */
+static bool place_ca(struct cm_tenant *t, X509_STORE *trust, const struct cm_ca **v, size_t n, const struct cm_ca *ca)
+{
+	if(!push_crls(t, ca)){
+		return false;
+	}
+	if(ca->pinned){
+		return !ca->active || push_ref(t->pins, ca->cert);
+	}
+	if(!ca->active){
+		return ca->issuer_only || push_ref(t->inactive, ca->cert);
+	}
+	if(ca->issuer_only || registered_issuer(v, n, ca)){
+		return push_ref(t->candidates, ca->cert);
+	}
+	{
+		/* X509_STORE_add_cert re-sorts the store's objects to look for
+		 * a duplicate on every call: O(n^2 log n). The ids of a tenant's
+		 * entries are unique, so they go onto the object stack as they
+		 * are and it is sorted once. */
+		X509_OBJECT *o = X509_OBJECT_new();
+		if(o == NULL || !X509_OBJECT_set1_X509(o, ca->cert) || !sk_X509_OBJECT_push(X509_STORE_get0_objects(trust), o)){
+			X509_OBJECT_free(o);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* What t's handshakes are verified with (RFC 5280 path validation, see
+ * verdict.h): the anchors in an X509_STORE, the other CAs as chain
+ * candidates, the pins apart (a pin is never an issuer), the CRLs. */
 static enum cm_rc build_trust(struct cm_tenant *t, X509 *admin_ca, struct cm_err *err)
 {
 	X509_STORE *trust = X509_STORE_new();
-	STACK_OF(X509_OBJECT) *objs;
-	struct cm_ca *ca;
+	const struct cm_ca **v = NULL;
+	const struct cm_ca *ca;
+	size_t n = 0;
+	bool ok;
 
-	if(trust == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	ERR_clear_error();
-	/* X509_STORE_add_cert re-sorts the store's objects to look for a
-	 * duplicate on every call: O(n^2 log n) for n certificates, a quarter
-	 * of a second at 2,000 (a tenant that pins its devices). The ids of a
-	 * tenant's entries are unique, so they go onto the object stack as
-	 * they are and it is sorted once. */
-	objs = X509_STORE_get0_objects(trust);
+	cm_tenant_drop_trust(t);
 	for(ca = t->cas; ca; ca = ca->next){
-		X509_OBJECT *o;
-		if(!ca->active){
-			continue;
-		}
-		if((o = X509_OBJECT_new()) == NULL || !X509_OBJECT_set1_X509(o, ca->cert) || !sk_X509_OBJECT_push(objs, o)){
-			X509_OBJECT_free(o);
-			X509_STORE_free(trust);
-			ERR_clear_error();
-			return cm_err_set(err, CM_ERR_CRYPTO, "cannot add CA %s to the trust store", ca->id);
-		}
+		n++;
 	}
-	sk_X509_OBJECT_sort(objs);
+	t->pins = sk_X509_new(x509_sk_cmp);
+	t->inactive = sk_X509_new(x509_sk_cmp);
+	t->candidates = sk_X509_new_null();
+	t->crls = sk_X509_CRL_new_null();
+	ok = trust && t->pins && t->inactive && t->candidates && t->crls && (n == 0 || (v = malloc(n * sizeof(*v))) != NULL);
+	ERR_clear_error();
+	if(ok){
+		n = 0;
+		for(ca = t->cas; ca; ca = ca->next){
+			if(!ca->pinned && !ca->issuer_only){
+				v[n++] = ca;
+			}
+		}
+		qsort(v, n, sizeof(*v), subject_cmp);
+	}
+	for(ca = t->cas; ok && ca; ca = ca->next){
+		ok = place_ca(t, trust, v, n, ca);
+	}
+	free(v);
+	if(!ok){
+		X509_STORE_free(trust);
+		cm_tenant_drop_trust(t);
+		ERR_clear_error();
+		return cm_err_set(err, CM_ERR_NOMEM, "cannot build the trust store of tenant '%s'", t->name);
+	}
+	sk_X509_OBJECT_sort(X509_STORE_get0_objects(trust));
+	sk_X509_sort(t->pins);
+	sk_X509_sort(t->inactive);
 	if(admin_ca && !X509_STORE_add_cert(trust, admin_ca)){
 		/* The admin CA may also be a tenant's CA: a duplicate is fine. */
 		ERR_clear_error();
 	}
-	/* Every registered CA is a trust anchor, also an intermediate one. */
+	/* A registered CA whose issuer is not registered is an anchor, also
+	 * an intermediate one. */
 	X509_STORE_set_flags(trust, X509_V_FLAG_PARTIAL_CHAIN);
-	X509_STORE_free(t->trust);
 	t->trust = trust;
 	return CM_OK;
 }
@@ -514,15 +624,55 @@ bool cm_store_crl_file_valid(const char *ca_id, const char *name)
 	return true;
 }
 
+/* One CRL file of entry ca, into *out. */
+static enum cm_rc load_crl_file(const char *tdir, struct cm_ca *ca, const char *file, struct cm_crl **out, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	char *text = NULL;
+	size_t len = 0;
+	enum cm_rc rc;
+
+	if(cm_fs_path(path, sizeof(path), err, "%s/crls/%s", tdir, file) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_fs_read_file(path, CM_STORE_MAX_CRL, &text, &len, err);
+	if(rc == CM_OK){
+		/* Accepted once: loaded without the time checks, so that a broker
+		 * restarted without network still enforces what it knew. */
+		rc = cm_crl_load((unsigned char *)text, len, CM_STORE_MAX_CRL, ca->cert, 0, out, err);
+		free(text);
+		cm_crl_drop_der(*out); /* the file is the copy */
+	}
+	return rc == CM_OK ? CM_OK : in_file(err, CM_ERR_CORRUPT, path);
+}
+
+/* "moreFiles": the entry's CRLs of other scopes. */
+static enum cm_rc load_more_crls(const char *tdir, const cJSON *crl, struct cm_ca *ca, struct cm_err *err)
+{
+	const cJSON *more = NULL, *f;
+	int i = 0;
+	enum cm_rc rc = cm_json_get_array(crl, "moreFiles", false, &more, err);
+
+	cJSON_ArrayForEach(f, more){
+		if(rc != CM_OK){
+			break;
+		}
+		if(i >= CM_CA_MORE_CRLS || !cJSON_IsString(f) || !cm_store_crl_file_valid(ca->id, f->valuestring)){
+			return cm_err_set(err, CM_ERR_CORRUPT, "CA %s: malformed 'crl.moreFiles'", ca->id);
+		}
+		snprintf(ca->more_file[i], sizeof(ca->more_file[i]), "%s", f->valuestring);
+		rc = load_crl_file(tdir, ca, ca->more_file[i], &ca->more[i], err);
+		i++;
+	}
+	return rc == CM_OK ? CM_OK : CM_ERR_CORRUPT;
+}
+
 /* The "crl" object of a trust-list entry, and the CRL file it names. */
 static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca *ca, struct cm_err *err)
 {
 	const cJSON *crl = cJSON_GetObjectItemCaseSensitive(entry, "crl");
 	const char *url = NULL, *learned = NULL, *source = "", *error = "", *stale = "fail-closed", *file = NULL;
 	int64_t failures = 0;
-	char path[PATH_MAX];
-	char *text = NULL;
-	size_t len = 0;
 	enum cm_rc rc;
 
 	if(crl == NULL){
@@ -559,25 +709,18 @@ static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca
 	if(file){
 		snprintf(ca->crl_file, sizeof(ca->crl_file), "%s", file);
 	}
-	if(cm_fs_path(path, sizeof(path), err, "%s/crls/%s", tdir, ca->crl_file) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	rc = cm_fs_read_file(path, CM_STORE_MAX_CRL, &text, &len, err);
+	rc = load_crl_file(tdir, ca, ca->crl_file, &ca->crl, err);
 	if(rc == CM_OK){
-		/* Accepted once: loaded without the time checks, so that a broker
-		 * restarted without network still enforces what it knew. */
-		rc = cm_crl_load((unsigned char *)text, len, CM_STORE_MAX_CRL, ca->cert, 0, &ca->crl, err);
-		free(text);
-		cm_crl_drop_der(ca->crl); /* the file is the copy */
+		rc = load_more_crls(tdir, crl, ca, err);
 	}
-	return rc == CM_OK ? CM_OK : in_file(err, CM_ERR_CORRUPT, path);
+	return rc;
 }
 
 static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **out, struct cm_err *err)
 {
 	char path[PATH_MAX];
 	char id[CM_ID_LEN + 1];
-	const char *cid = NULL, *desc = "";
+	const char *cid = NULL, *desc = "", *role = "trust";
 	char *text = NULL;
 	size_t len = 0;
 	X509 *leaf = NULL;
@@ -595,10 +738,13 @@ static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **o
 			|| cm_json_get_string(entry, "description", false, &desc, err) != CM_OK
 			|| cm_json_get_bool(entry, "active", true, &ca->active, err) != CM_OK
 			|| cm_json_get_bool(entry, "pinned", false, &ca->pinned, err) != CM_OK
-			|| cm_json_get_time(entry, "added", true, &ca->added, err) != CM_OK){
+			|| cm_json_get_string(entry, "role", false, &role, err) != CM_OK
+			|| cm_json_get_time(entry, "added", true, &ca->added, err) != CM_OK
+			|| (strcmp(role, "trust") && strcmp(role, "issuer"))){
 		free(ca);
 		return cm_err_set(err, CM_ERR_CORRUPT, "a CA entry is malformed: %s", err ? err->msg : "");
 	}
+	ca->issuer_only = !strcmp(role, "issuer");
 	if(!cm_pki_id_valid(cid)){
 		free(ca);
 		return cm_err_set(err, CM_ERR_CORRUPT, "'%s' is not a certificate id", cid);
@@ -1394,6 +1540,22 @@ static bool add_strlist(cJSON *obj, const char *name, const struct cm_strlist *l
 	return true;
 }
 
+static bool add_more_files(cJSON *c, const struct cm_ca *ca)
+{
+	cJSON *arr = NULL;
+
+	for(int i = 0; i < CM_CA_MORE_CRLS; i++){
+		if(ca->more[i] == NULL || ca->more_file[i][0] == '\0'){
+			continue;
+		}
+		if((arr == NULL && (arr = cJSON_AddArrayToObject(c, "moreFiles")) == NULL)
+				|| !cJSON_AddItemToArray(arr, cJSON_CreateString(ca->more_file[i]))){
+			return false;
+		}
+	}
+	return true;
+}
+
 static enum cm_rc write_tenant_json(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -1440,6 +1602,7 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 				|| !cJSON_AddStringToObject(e, "description", ca->description)
 				|| !cJSON_AddBoolToObject(e, "active", ca->active)
 				|| !cJSON_AddBoolToObject(e, "pinned", ca->pinned)
+				|| (ca->issuer_only && !cJSON_AddStringToObject(e, "role", "issuer"))
 				|| !cm_json_add_time(e, "added", ca->added)){
 			goto nomem;
 		}
@@ -1455,7 +1618,8 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 					|| !cJSON_AddStringToObject(c, "lastError", ca->crl_error)
 					|| !cJSON_AddStringToObject(c, "stalePolicy", ca->stale_fail_open ? "fail-open" : "fail-closed")
 					|| (ca->crl_next_attempt && !cm_json_add_time(c, "nextAttempt", ca->crl_next_attempt))
-					|| !cJSON_AddNumberToObject(c, "failures", ca->crl_failures)){
+					|| !cJSON_AddNumberToObject(c, "failures", ca->crl_failures)
+					|| !add_more_files(c, ca)){
 				goto nomem;
 			}
 		}
@@ -1466,6 +1630,31 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 nomem:
 	cJSON_Delete(json);
 	return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+}
+
+/* A CRL of entry ca not yet on disk, under a name of its own (file): the
+ * old file stays in force until tenant.json names the new one. */
+static enum cm_rc write_crl_file(const struct cm_store *store, const struct cm_tenant *t, const struct cm_ca *ca, bool dirty,
+		const struct cm_crl *crl, char file[96], struct cm_err *err)
+{
+	char path[PATH_MAX];
+	enum cm_rc rc;
+
+	if(!dirty || crl == NULL || crl->der == NULL){
+		return CM_OK;
+	}
+	rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/crls", store->dir, t->name);
+	if(rc == CM_OK){
+		rc = cm_fs_mkdir(path, 0700, err);
+	}
+	if(rc == CM_OK){
+		cm_store_crl_file_name(ca->id, file, 96);
+		rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/crls/%s", store->dir, t->name, file);
+	}
+	if(rc == CM_OK){
+		rc = cm_fs_write_atomic(path, crl->der, crl->der_len, 0600, err);
+	}
+	return rc;
 }
 
 /* Writes the files of a tenant: the CA certificates first (a new one only
@@ -1503,27 +1692,45 @@ static enum cm_rc write_tenant(const struct cm_store *store, struct cm_tenant *t
 		free(pem);
 	}
 	for(ca = t->cas; rc == CM_OK && ca; ca = ca->next){
-		if(!ca->crl_dirty || ca->crl == NULL || ca->crl->der == NULL){
-			continue;
-		}
-		rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/crls", store->dir, t->name);
-		if(rc == CM_OK){
-			rc = cm_fs_mkdir(path, 0700, err);
-		}
-		if(rc == CM_OK){
-			/* A name of its own: the old file stays in force until
-			 * tenant.json names the new one. */
-			cm_store_crl_file_name(ca->id, ca->crl_file, sizeof(ca->crl_file));
-			rc = cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/crls/%s", store->dir, t->name, ca->crl_file);
-		}
-		if(rc == CM_OK){
-			rc = cm_fs_write_atomic(path, ca->crl->der, ca->crl->der_len, 0600, err);
+		rc = write_crl_file(store, t, ca, ca->crl_dirty, ca->crl, ca->crl_file, err);
+		for(int i = 0; rc == CM_OK && i < CM_CA_MORE_CRLS; i++){
+			rc = write_crl_file(store, t, ca, ca->more_dirty[i], ca->more[i], ca->more_file[i], err);
 		}
 	}
 	if(rc == CM_OK){
 		rc = write_tenant_json(store, t, err);
 	}
 	return rc;
+}
+
+static bool names_crl_file(const struct cm_ca *ca, const char *file)
+{
+	if(ca == NULL){
+		return false;
+	}
+	if(!strcmp(ca->crl_file, file)){
+		return true;
+	}
+	for(int i = 0; i < CM_CA_MORE_CRLS; i++){
+		if(ca->more[i] && !strcmp(ca->more_file[i], file)){
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Unlinks the CRL files of ca that keep (NULL: none) does not name. */
+static void unlink_crl_files(const struct cm_store *store, const char *tenant, const struct cm_ca *ca, const struct cm_ca *keep)
+{
+	char path[PATH_MAX];
+
+	for(int i = 0; i <= CM_CA_MORE_CRLS; i++){
+		const char *file = i == 0 ? ca->crl_file : ca->more[i - 1] ? ca->more_file[i - 1] : "";
+		if(file[0] && !names_crl_file(keep, file)
+				&& cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s", store->dir, tenant, file) == CM_OK){
+			(void)unlink(path);
+		}
+	}
 }
 
 /* Removes the files of old's trust list that t (the committed tenant, or
@@ -1541,10 +1748,7 @@ static void remove_unnamed_files(const struct cm_store *store, const struct cm_t
 		if(now == NULL && cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, old->name, ca->id) == CM_OK){
 			(void)unlink(path);
 		}
-		if(ca->crl_file[0] && (now == NULL || strcmp(now->crl_file, ca->crl_file))
-				&& cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s", store->dir, old->name, ca->crl_file) == CM_OK){
-			(void)unlink(path);
-		}
+		unlink_crl_files(store, old->name, ca, now);
 	}
 	free(x.v);
 }
@@ -1564,10 +1768,7 @@ static void write_tenant_undo(const struct cm_store *store, const struct cm_tena
 		if(was == NULL && cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas/%s.pem", store->dir, t->name, ca->id) == CM_OK){
 			(void)unlink(path);
 		}
-		if(ca->crl_file[0] && (was == NULL || strcmp(was->crl_file, ca->crl_file))
-				&& cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s", store->dir, t->name, ca->crl_file) == CM_OK){
-			(void)unlink(path);
-		}
+		unlink_crl_files(store, t->name, ca, was);
 	}
 	free(x.v);
 	/* crls/ is made on demand: gone again unless it holds a CRL. */
@@ -1632,6 +1833,7 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 	}
 	for(struct cm_ca *ca = t->cas; ca; ca = ca->next){
 		ca->crl_dirty = false;
+		memset(ca->more_dirty, 0, sizeof(ca->more_dirty));
 	}
 	sni_commit(store, prev, list);
 	if(prev){

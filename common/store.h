@@ -90,6 +90,8 @@ struct cm_strlist {
 	size_t n;
 };
 
+#define CM_CA_MORE_CRLS 7
+
 /* A certificate in a tenant's trust list: a CA, trust anchor for the
  * devices it signed, or (pinned) an endpoint certificate trusted for
  * exactly itself. */
@@ -119,6 +121,15 @@ struct cm_ca {
 	unsigned long crl_failures_total; /* since the broker started (not stored) */
 	bool crl_in_flight;     /* a download is under way (not stored) */
 	bool crl_stale_seen;    /* its going stale was acted on (not stored) */
+	/* Its CRLs of other scopes than crl (a delta CRL, a partition by
+	 * issuingDistributionPoint or reasons), each in a file of its own. */
+	struct cm_crl *more[CM_CA_MORE_CRLS];
+	char more_file[CM_CA_MORE_CRLS][96];
+	bool more_dirty[CM_CA_MORE_CRLS];
+	/* Not in the trust list: an intermediate CA certmgr knows of (sent
+	 * with an uploaded CRL, or in a device's verified chain), for its
+	 * CRLs and to complete chains. Never a trust anchor. */
+	bool issuer_only;
 	struct cm_ca *next;
 };
 
@@ -139,9 +150,15 @@ struct cm_tenant {
 	char server_cert[CM_SLOT_COUNT][CM_ID_LEN + 1];
 	time_t created;
 	uint64_t generation; /* the store generation of its last change */
-	/* The verification store of its handshakes: the active CAs and the
-	 * admin CA, built once per change, shared (up-ref'd) by handshakes. */
+	/* Built once per change (see cm_store_put_tenant), shared (up-ref'd)
+	 * by handshakes. trust: the trust anchors (the active registered CAs
+	 * that no registered CA issued) and the admin CA. */
 	X509_STORE *trust;
+	STACK_OF(X509) *pins;       /* active pinned certificates, sorted */
+	STACK_OF(X509) *inactive;   /* deactivated CAs: refused in any path, sorted */
+	STACK_OF(X509) *candidates; /* the other active CAs and known issuers: for chains */
+	STACK_OF(X509_CRL) *crls;   /* every CRL held, as path validation takes them */
+	time_t crls_next_update;    /* the earliest nextUpdate among them; 0: none */
 	UT_hash_handle hh;
 };
 
@@ -274,6 +291,15 @@ CM_MUST_CHECK enum cm_rc cm_strlist_set(struct cm_strlist *list, const char *con
 void cm_strlist_clear(struct cm_strlist *list);
 
 struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id);
+/* Frees what cm_store_put_tenant built for t's handshakes. */
+void cm_tenant_drop_trust(struct cm_tenant *t);
+/* CRL i of entry ca (0: ca->crl, then ca->more), or NULL. */
+struct cm_crl *cm_ca_crl_at(const struct cm_ca *ca, int i);
+/* Takes crl as one of e's CRLs: it replaces the one of the same scope,
+ * unless that one is newer (no rollback: refused, and crl is still the
+ * caller's), or joins the others. file: its name in crls/ when the worker
+ * wrote it (crl->der NULL), else it is written with the next commit. */
+CM_MUST_CHECK enum cm_rc cm_ca_put_crl(struct cm_ca *e, struct cm_crl *crl, const char *file, struct cm_err *err);
 /* Frees one trust-list entry not in a tenant; accepts NULL. */
 void cm_ca_free(struct cm_ca **ca);
 

@@ -144,6 +144,9 @@ static void ca_free(struct cm_ca **pca)
 		free((*pca)->crl_url);
 		free((*pca)->crl_learned_url);
 		cm_crl_free(&(*pca)->crl);
+		for(int i = 0; i < CM_CA_MORE_CRLS; i++){
+			cm_crl_free(&(*pca)->more[i]);
+		}
 		X509_free((*pca)->cert);
 		free(*pca);
 		*pca = NULL;
@@ -173,7 +176,7 @@ void cm_tenant_free(struct cm_tenant **pt)
 		next = ca->next;
 		ca_free(&ca);
 	}
-	X509_STORE_free(t->trust);
+	cm_tenant_drop_trust(t);
 	free(t);
 	*pt = NULL;
 }
@@ -254,6 +257,12 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 		copy->crl_failures_total = ca->crl_failures_total;
 		copy->crl_in_flight = ca->crl_in_flight;
 		copy->crl_stale_seen = ca->crl_stale_seen;
+		copy->issuer_only = ca->issuer_only;
+		for(int i = 0; i < CM_CA_MORE_CRLS; i++){
+			copy->more[i] = cm_crl_ref(ca->more[i]);
+			memcpy(copy->more_file[i], ca->more_file[i], sizeof(copy->more_file[i]));
+			copy->more_dirty[i] = ca->more_dirty[i];
+		}
 		*tail = copy;
 		tail = &copy->next;
 	}
@@ -270,4 +279,61 @@ struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id)
 		}
 	}
 	return NULL;
+}
+
+void cm_tenant_drop_trust(struct cm_tenant *t)
+{
+	X509_STORE_free(t->trust);
+	sk_X509_pop_free(t->pins, X509_free);
+	sk_X509_pop_free(t->inactive, X509_free);
+	sk_X509_pop_free(t->candidates, X509_free);
+	sk_X509_CRL_pop_free(t->crls, X509_CRL_free);
+	t->trust = NULL;
+	t->pins = t->inactive = t->candidates = NULL;
+	t->crls = NULL;
+	t->crls_next_update = 0;
+}
+
+struct cm_crl *cm_ca_crl_at(const struct cm_ca *ca, int i)
+{
+	return i == 0 ? ca->crl : i <= CM_CA_MORE_CRLS ? ca->more[i - 1] : NULL;
+}
+
+enum cm_rc cm_ca_put_crl(struct cm_ca *e, struct cm_crl *crl, const char *file, struct cm_err *err)
+{
+	struct cm_crl **slot = NULL;
+	char *fname = e->crl_file;
+	bool *dirty = &e->crl_dirty;
+
+	if(e->crl == NULL || !memcmp(e->crl->scope, crl->scope, sizeof(crl->scope))){
+		slot = &e->crl;
+	}
+	for(int i = 0; slot == NULL && i < CM_CA_MORE_CRLS; i++){
+		if(e->more[i] && !memcmp(e->more[i]->scope, crl->scope, sizeof(crl->scope))){
+			slot = &e->more[i];
+			fname = e->more_file[i];
+			dirty = &e->more_dirty[i];
+		}
+	}
+	for(int i = 0; slot == NULL && i < CM_CA_MORE_CRLS; i++){
+		if(e->more[i] == NULL){
+			slot = &e->more[i];
+			fname = e->more_file[i];
+			dirty = &e->more_dirty[i];
+		}
+	}
+	if(slot == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "CA %s holds %d CRLs of other scopes already", e->id, CM_CA_MORE_CRLS + 1);
+	}
+	if(*slot && cm_crl_older(crl, *slot)){
+		return cm_err_set(err, CM_ERR_INVAL, "the CRL is older than the one in force (a lower cRLNumber or an earlier thisUpdate): kept the current one");
+	}
+	cm_crl_free(slot);
+	*slot = crl;
+	/* A large CRL was written by the worker under a name of its own. */
+	*dirty = crl->der != NULL;
+	if(!*dirty){
+		snprintf(fname, 96, "%s", file ? file : "");
+	}
+	return CM_OK;
 }

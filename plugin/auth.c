@@ -13,6 +13,7 @@
 
 #include "metrics.h"
 #include "auth.h"
+#include "verdict.h"
 #include "revocation.h"
 #include "log.h"
 #include "tls_hook.h"
@@ -124,8 +125,7 @@ static void disconnect_event(struct cm_state *st, const struct cm_client *c, con
 static const char *refusal(const struct cm_state *st, const struct cm_client *c, char *buf, size_t len)
 {
 	const struct cm_tenant *t = cm_store_find_tenant(st->store, c->tenant);
-	X509_STORE_CTX *ctx;
-	int ok;
+	struct cm_verdict v;
 
 	if(t == NULL){
 		return "its tenant was deleted";
@@ -139,27 +139,11 @@ static const char *refusal(const struct cm_state *st, const struct cm_client *c,
 	if(t->policy != CM_POLICY_BRIDGE && strcmp(t->org_id, c->ident.org)){
 		return "its tenant's org id changed";
 	}
-	ctx = X509_STORE_CTX_new();
-	if(ctx == NULL || !X509_STORE_CTX_init(ctx, t->trust, c->leaf, c->chain)){
-		X509_STORE_CTX_free(ctx);
-		return NULL; /* out of memory: no verdict, keep it */
+	if(!cm_verdict_chain(t, st->store->admin_ca, c->leaf, c->chain, &v, NULL)){
+		snprintf(buf, len, "%s%.256s", v.revocation ? "" : "its certificate no longer verifies: ", v.why);
+		return buf;
 	}
-	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-	ok = X509_verify_cert(ctx);
-	if(ok != 1){
-		snprintf(buf, len, "its certificate no longer verifies: %s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
-	}else{
-		char why_buf[256];
-		int xerr;
-		const char *why = cm_revocation_check(t, X509_STORE_CTX_get0_chain(ctx), time(NULL), &xerr, why_buf, sizeof(why_buf));
-		if(why){
-			snprintf(buf, len, "%s", why);
-			ok = 0;
-		}
-	}
-	X509_STORE_CTX_free(ctx);
-	ERR_clear_error();
-	return ok == 1 ? NULL : buf;
+	return NULL;
 }
 
 void cm_auth_recheck(struct cm_state *st, const char *tenant)
@@ -170,7 +154,7 @@ void cm_auth_recheck(struct cm_state *st, const char *tenant)
 	time_t next = 0;
 
 	HASH_ITER(hh, st->clients, c, tmp){
-		char buf[200];
+		char buf[320];
 		const char *why;
 
 		if(c->kind != CM_CLIENT_DEVICE || (tenant && strcmp(c->tenant, tenant))){

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
@@ -201,6 +202,7 @@ struct crl_wait {
 	char tenant[65];
 	char ca_id[CM_ID_LEN + 1];
 	X509 *cert;          /* addCA: the CA to admit once its CRL is in */
+	STACK_OF(X509) *provided; /* uploadCRL: its issuerCertificates */
 	char *desc;
 	bool active;
 	bool url_given;      /* crlUrl (the CA's own CRL) or its distribution point */
@@ -210,6 +212,7 @@ struct crl_wait {
 static void crl_wait_free(struct crl_wait *w)
 {
 	X509_free(w->cert);
+	sk_X509_pop_free(w->provided, X509_free);
 	free(w->desc);
 	free(w);
 }
@@ -290,14 +293,10 @@ static enum cm_rc install_crl(struct cm_tenant *t, struct cm_ca *e, struct cm_cr
 		target->crl_learned_url = url ? learned : NULL;
 		source = "learned";
 	}
-	cm_crl_free(&target->crl);
-	target->crl = res->crl;
-	res->crl = NULL;
-	/* A large CRL was written by the worker under a name of its own. */
-	target->crl_dirty = target->crl->der != NULL;
-	if(!target->crl_dirty){
-		memcpy(target->crl_file, res->file, sizeof(target->crl_file));
+	if(cm_ca_put_crl(target, res->crl, res->file, err) != CM_OK){
+		return CM_ERR_INVAL;
 	}
+	res->crl = NULL;
 	snprintf(target->crl_source, sizeof(target->crl_source), "%s", source);
 	target->crl_attempt = target->crl_success = now;
 	target->crl_error[0] = '\0';
@@ -509,6 +508,57 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 	return CM_OK;
 }
 
+/* The entry of t that signer (the signer of an uploaded CRL) is: one of
+ * t's, or one of the issuerCertificates given with the upload, which must
+ * then chain to t's trust list; it joins t as a known issuer, with the
+ * certificates between it and the trust list. */
+static enum cm_rc entry_for_signer(struct cm_tenant *t, const struct cm_tenant *live, X509 *signer, STACK_OF(X509) *provided,
+		struct cm_ca **out, struct cm_err *err)
+{
+	STACK_OF(X509) *chain = NULL, *untrusted;
+	X509_STORE_CTX *ctx;
+	enum cm_rc rc = CM_OK;
+	int ok;
+
+	if((*out = cm_rev_entry_for(t, signer)) != NULL){
+		return (*out)->pinned ? cm_err_set(err, CM_ERR_INVAL, "a pinned certificate issues no CRL") : CM_OK;
+	}
+	/* Path validation of the signer over the live tenant's trust (t is
+	 * a staged copy, without one), revocation aside. */
+	untrusted = provided ? sk_X509_dup(provided) : sk_X509_new_null();
+	for(int i = 0; untrusted && i < sk_X509_num(live->candidates); i++){
+		if(!sk_X509_push(untrusted, sk_X509_value(live->candidates, i))){
+			sk_X509_free(untrusted);
+			untrusted = NULL;
+		}
+	}
+	ctx = X509_STORE_CTX_new();
+	ERR_clear_error();
+	ok = ctx && untrusted && live->trust && X509_STORE_CTX_init(ctx, live->trust, signer, untrusted) && X509_verify_cert(ctx) == 1;
+	sk_X509_free(untrusted);
+	if(!ok){
+		int e = ctx ? X509_STORE_CTX_get_error(ctx) : X509_V_ERR_OUT_OF_MEM;
+		X509_STORE_CTX_free(ctx);
+		ERR_clear_error();
+		return cm_err_set(err, CM_ERR_INVAL, "the CRL's issuer does not chain to the trust list of tenant '%s': %s", t->name,
+				X509_verify_cert_error_string(e));
+	}
+	chain = X509_STORE_CTX_get0_chain(ctx);
+	/* Leaf (the signer) up to, not including, the first entry t has. */
+	for(int i = 0; rc == CM_OK && i < sk_X509_num(chain) && cm_rev_entry_for(t, sk_X509_value(chain, i)) == NULL; i++){
+		struct cm_ca *e = NULL;
+		rc = cm_cmd_admit(t, sk_X509_value(chain, i), "issuer of an uploaded CRL", true, &e, err);
+		if(rc == CM_OK){
+			e->issuer_only = true;
+			e->pinned = false;
+			e->active = true;
+		}
+	}
+	X509_STORE_CTX_free(ctx);
+	*out = rc == CM_OK ? cm_rev_entry_for(t, signer) : NULL;
+	return *out ? CM_OK : rc != CM_OK ? rc : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+}
+
 static void upload_crl_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
 {
 	struct cm_tenant *cur, *t = NULL;
@@ -525,96 +575,163 @@ static void upload_crl_checked(struct cm_state *st, struct crl_wait *w, struct c
 		rc = res->rc;
 	}else if((t = cm_tenant_clone(cur)) == NULL){
 		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-	}else if((e = cm_rev_entry_for(t, res->signer)) == NULL || e->pinned){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "the CA that issued this CRL was removed from tenant '%s' meanwhile", w->tenant);
-	}else if((rc = install_crl(t, e, res, "upload", NULL, false, &err)) == CM_OK){
+	}else if((rc = entry_for_signer(t, cur, res->signer, w->provided, &e, &err)) == CM_OK
+			&& (rc = install_crl(t, e, res, "upload", NULL, false, &err)) == CM_OK){
 		memcpy(w->ca_id, e->id, sizeof(w->ca_id));
 	}
 	crl_wait_finish(st, w, "uploadCRL", t, rc, &err, ANSWER_CRL, res);
 }
 
+/* uploadCRL's issuerCertificates: a PEM string of one or more
+ * certificates, or an array of them. *out NULL when absent. */
+static enum cm_rc issuer_certificates(const cJSON *cmd, STACK_OF(X509) **out, struct cm_err *err)
+{
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(cmd, "issuerCertificates"), *item;
+	STACK_OF(X509) *all;
+	enum cm_rc rc = CM_OK;
+
+	*out = NULL;
+	if(f == NULL){
+		return CM_OK;
+	}
+	if(!cJSON_IsString(f) && !cJSON_IsArray(f)){
+		return cm_err_set(err, CM_ERR_INVAL, "'issuerCertificates' must be a PEM string or an array of them");
+	}
+	if((all = sk_X509_new_null()) == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	for(item = cJSON_IsString(f) ? f : f->child; rc == CM_OK && item; item = cJSON_IsString(f) ? NULL : item->next){
+		STACK_OF(X509) *some = NULL;
+		if(!cJSON_IsString(item)){
+			rc = cm_err_set(err, CM_ERR_INVAL, "'issuerCertificates' must hold PEM strings");
+		}else if((rc = cm_pki_parse_certs(item->valuestring, strlen(item->valuestring), &some, err)) == CM_OK){
+			while(rc == CM_OK && sk_X509_num(some) > 0){
+				X509 *x = sk_X509_shift(some);
+				if(sk_X509_num(all) >= MAX_BUNDLE || !sk_X509_push(all, x)){
+					X509_free(x);
+					rc = cm_err_set(err, CM_ERR_INVAL, "'issuerCertificates' holds too many certificates");
+				}
+			}
+		}
+		sk_X509_pop_free(some, X509_free);
+	}
+	if(rc != CM_OK){
+		sk_X509_pop_free(all, X509_free);
+		return rc;
+	}
+	*out = all;
+	return CM_OK;
+}
+
+/* Who may have signed a CRL uploaded to t: its CAs and known issuers, and
+ * the certificates given with the upload. */
+static STACK_OF(X509) *upload_candidates(const struct cm_tenant *t, STACK_OF(X509) *provided)
+{
+	STACK_OF(X509) *cands = sk_X509_new_null();
+
+	for(const struct cm_ca *ca = t->cas; cands && ca; ca = ca->next){
+		if(!ca->pinned && !sk_X509_push(cands, ca->cert)){
+			sk_X509_free(cands);
+			cands = NULL;
+		}
+	}
+	for(int i = 0; cands && i < sk_X509_num(provided); i++){
+		if(!sk_X509_push(cands, sk_X509_value(provided, i))){
+			sk_X509_free(cands);
+			cands = NULL;
+		}
+	}
+	return cands;
+}
+
+static enum cm_rc upload_crl_large(struct cm_state *st, const struct cm_caller *who, const struct cm_tenant *cur, unsigned char *body,
+		size_t len, bool pem, STACK_OF(X509) *cands, STACK_OF(X509) **provided, struct cm_err *err)
+{
+	struct crl_wait *w;
+	char dir[PATH_MAX];
+	enum cm_rc rc;
+
+	/* Found, verified, indexed and written on the worker: the answer
+	 * waits. */
+	if((w = calloc(1, sizeof(*w))) == NULL){
+		free(body);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	w->req = who->req;
+	w->provided = *provided;
+	*provided = NULL;
+	snprintf(w->who, sizeof(w->who), "%s", who->name);
+	snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
+	rc = cm_fs_path(dir, sizeof(dir), err, "%s/tenants/%s/crls", st->store_dir, cur->name);
+	if(rc == CM_OK){
+		w->checked = upload_crl_checked;
+		rc = cm_worker_check_crl(st, body, len, !pem, st->fetch_opts.max_size, cands, true, dir, crl_checked, w, err);
+	}else{
+		free(body); /* cm_worker_check_crl takes it, even when it fails */
+	}
+	if(rc != CM_OK){
+		crl_wait_free(w);
+		return rc;
+	}
+	return CM_PENDING;
+}
+
 static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	const char *text = NULL;
-	struct cm_tenant *cur, *t;
-	STACK_OF(X509) *cands;
-	struct cm_ca *ca, *e;
+	struct cm_tenant *cur, *t = NULL;
+	STACK_OF(X509) *cands = NULL, *provided = NULL;
+	struct cm_ca *e = NULL;
 	struct cm_crl_check res;
-	struct crl_wait *w;
 	unsigned char *body;
 	size_t len;
-	char id[CM_ID_LEN + 1], dir[PATH_MAX];
+	char id[CM_ID_LEN + 1];
 	bool pem;
 	enum cm_rc rc;
 
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || cm_json_get_string(cmd, "crl", true, &text, err) != CM_OK){
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || cm_json_get_string(cmd, "crl", true, &text, err) != CM_OK
+			|| issuer_certificates(cmd, &provided, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	len = strlen(text);
 	pem = strstr(text, "-----BEGIN") != NULL;
 	if(len > CM_CRL_WORKER_THRESHOLD || pem){
 		/* A large one is decoded on the worker too. */
-		if((body = malloc(len)) == NULL){
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		if((body = malloc(len)) != NULL){
+			memcpy(body, text, len);
 		}
-		memcpy(body, text, len);
 	}else if((body = cm_pki_base64_decode(text, len, &len)) == NULL){
+		sk_X509_pop_free(provided, X509_free);
 		return cm_err_set(err, CM_ERR_INVAL, "'crl' is neither PEM nor base64 DER");
 	}
-	cands = sk_X509_new_null();
-	for(ca = cur->cas; cands && ca; ca = ca->next){
-		if(!ca->pinned && !sk_X509_push(cands, ca->cert)){
-			sk_X509_free(cands);
-			cands = NULL;
-		}
-	}
-	if(cands == NULL || sk_X509_num(cands) == 0){
+	if(body == NULL || (cands = upload_candidates(cur, provided)) == NULL || sk_X509_num(cands) == 0){
 		free(body);
 		rc = cands ? cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name)
 				: cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		sk_X509_free(cands);
+		sk_X509_pop_free(provided, X509_free);
 		return rc;
 	}
 	if(len > CM_CRL_WORKER_THRESHOLD){
-		/* Found, verified, indexed and written on the worker: the
-		 * answer waits. */
-		if((w = calloc(1, sizeof(*w))) == NULL){
-			free(body);
-			sk_X509_free(cands);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}
-		w->req = who->req;
-		snprintf(w->who, sizeof(w->who), "%s", who->name);
-		snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
-		rc = cm_fs_path(dir, sizeof(dir), err, "%s/tenants/%s/crls", st->store_dir, cur->name);
-		if(rc == CM_OK){
-			w->checked = upload_crl_checked;
-			rc = cm_worker_check_crl(st, body, len, !pem, st->fetch_opts.max_size, cands, true, dir, crl_checked, w, err);
-		}else{
-			free(body); /* cm_worker_check_crl takes it, even when it fails */
-		}
+		rc = upload_crl_large(st, who, cur, body, len, pem, cands, &provided, err);
 		sk_X509_free(cands);
-		if(rc != CM_OK){
-			crl_wait_free(w);
-			return rc;
-		}
-		return CM_PENDING;
+		sk_X509_pop_free(provided, X509_free);
+		return rc;
 	}
 	cm_crl_check_issuers(&res, body, len, st->fetch_opts.max_size, cands, true, time(NULL), NULL);
 	free(body);
-	sk_X509_free(cands);
 	if(res.none_signed){
-		return cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name);
-	}
-	t = NULL;
-	if(res.rc != CM_OK){
+		rc = cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name);
+	}else if(res.rc != CM_OK){
 		*err = res.err;
 		rc = res.rc;
-	}else if((t = cm_tenant_clone(cur)) == NULL || (e = cm_rev_entry_for(t, res.signer)) == NULL){
+	}else if((t = cm_tenant_clone(cur)) == NULL){
 		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}else{
+	}else if((rc = entry_for_signer(t, cur, res.signer, provided, &e, err)) == CM_OK){
 		rc = install_crl(t, e, &res, "upload", NULL, false, err);
 	}
+	sk_X509_free(cands);
+	sk_X509_pop_free(provided, X509_free);
 	cm_crl_free(&res.crl);
 	if(rc != CM_OK){
 		cm_tenant_free(&t);
@@ -819,10 +936,8 @@ static enum cm_rc clear_cas(struct cm_state *st, const struct cm_caller *who, co
 			*keep = ca;
 			keep = &ca->next;
 		}else{
-			X509_free(ca->cert);
-			free(ca->description);
-			free(ca);
-			removed++;
+			removed += !ca->issuer_only;
+			cm_ca_free(&ca);
 		}
 	}
 	*keep = NULL;
@@ -837,7 +952,7 @@ static enum cm_rc list_cas(struct cm_state *st, const struct cm_caller *who, con
 {
 	struct cm_tenant *t;
 	const struct cm_ca *ca;
-	cJSON *cas, *pins;
+	cJSON *cas, *pins, *issuers;
 
 	(void)who;
 	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK){
@@ -845,14 +960,16 @@ static enum cm_rc list_cas(struct cm_state *st, const struct cm_caller *who, con
 	}
 	cas = cJSON_AddArrayToObject(data, "cas");
 	pins = cJSON_AddArrayToObject(data, "pinned");
-	for(ca = t->cas; cas && pins && ca; ca = ca->next){
+	/* Intermediates that are not in the trust list, with their CRLs. */
+	issuers = cJSON_AddArrayToObject(data, "issuers");
+	for(ca = t->cas; cas && pins && issuers && ca; ca = ca->next){
 		cJSON *o = ca_json(ca, false, NULL);
-		if(o == NULL || !cJSON_AddItemToArray(ca->pinned ? pins : cas, o)){
+		if(o == NULL || !cJSON_AddItemToArray(ca->issuer_only ? issuers : ca->pinned ? pins : cas, o)){
 			cJSON_Delete(o);
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 	}
-	return cas && pins ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return cas && pins && issuers ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 }
 
 static enum cm_rc get_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -897,6 +1014,9 @@ static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller 
 	for(ca = t->cas; bundle && ca; ca = ca->next){
 		char *pem = NULL, *grown;
 		size_t len = 0;
+		if(ca->issuer_only){
+			continue;
+		}
 		if(cm_pki_chain_to_pem(ca->cert, NULL, &pem, &len, err) != CM_OK || (grown = realloc(bundle, used + len + 1)) == NULL){
 			free(pem);
 			free(bundle);

@@ -163,7 +163,7 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 	int count = 0;
 
 	for(ca = t->cas; ca; ca = ca->next){
-		count++;
+		count += !ca->issuer_only;
 	}
 	if(o == NULL
 			|| !cJSON_AddStringToObject(o, "tenant", t->name)
@@ -195,8 +195,12 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 		return NULL;
 	}
 	for(ca = t->cas; ca; ca = ca->next){
-		cJSON *c = cJSON_CreateObject();
+		cJSON *c;
 		char cn[256];
+		if(ca->issuer_only){
+			continue;
+		}
+		c = cJSON_CreateObject();
 		cm_pki_subject_cn(ca->cert, cn, sizeof(cn));
 		if(c == NULL || !cJSON_AddItemToArray(cas, c)
 				|| !cJSON_AddStringToObject(c, "id", ca->id)

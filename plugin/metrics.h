@@ -9,19 +9,12 @@
 #include <time.h>
 #include <cjson/cJSON.h>
 
+#include "verdict.h"
+
 #define CM_EVENTS_TOPIC "$SYS/broker/certmgr/events"
 
 struct cm_state;
 
-enum cm_refusal {
-	CM_REFUSED_UNKNOWN_SNI,     /* an SNI no tenant has, and a chain its default tenant does not trust */
-	CM_REFUSED_UNTRUSTED_CHAIN,
-	CM_REFUSED_REVOKED,
-	CM_REFUSED_EXPIRED,
-	CM_REFUSED_ID_MISMATCH,     /* the client id does not match the certificate */
-	CM_REFUSED_POLICY,          /* the tenant's policy: a required CRL missing or stale, a token missing, a tenant gone */
-	CM_REFUSED_COUNT
-};
 
 void cm_metrics_accepted(struct cm_state *st);
 void cm_metrics_refused(struct cm_state *st, enum cm_refusal why);

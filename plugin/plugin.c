@@ -407,6 +407,7 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	cm_fetch_step(st);
 	cm_worker_drain(st);
 	cm_refresh_tick(st, time(NULL));
+	cm_revocation_tick(st);
 	log_expiry_daily(st, time(NULL));
 	cm_metrics_tick(st, time(NULL));
 	cm_auth_tick_cb(event, event_data, userdata);

@@ -191,11 +191,13 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	}
 	e = cm_tenant_find_ca(t, j->ca_id);
 	changed = e->crl == NULL || e->crl->this_update != crl->this_update || e->crl->count != crl->count;
-	cm_crl_free(&e->crl);
-	e->crl = crl;
-	e->crl_dirty = crl->der != NULL; /* the worker wrote a large one */
-	if(!e->crl_dirty){
-		memcpy(e->crl_file, j->crl_file, sizeof(e->crl_file));
+	if(cm_ca_put_crl(e, crl, j->crl_file, &err) != CM_OK){
+		/* An older CRL than the one in force (a replay): kept the
+		 * current one, and the refusal shows in the CRL's health. */
+		cm_crl_free(&crl);
+		cm_tenant_free(&t);
+		failed(st, j, err.msg);
+		return;
 	}
 	if(j->learned){
 		char *url = strdup(j->url);

@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include "auth.h"
+#include "control.h"
 #include "fetch.h"
 #include "log.h"
 #include "refresh.h"
@@ -45,68 +46,10 @@ struct cm_ca *cm_rev_issuer_of(const struct cm_tenant *t, X509 *cert)
 	struct cm_ca *ca;
 
 	for(ca = t->cas; ca; ca = ca->next){
-		if(!ca->pinned && ca->cert != cert && X509_cmp(ca->cert, cert) != 0
+		if(!ca->pinned && !ca->issuer_only && ca->cert != cert && X509_cmp(ca->cert, cert) != 0
 				&& X509_check_issued(ca->cert, cert) == X509_V_OK){
 			return ca;
 		}
-	}
-	return NULL;
-}
-
-static const char *cn_of(X509 *cert, char *buf, size_t len)
-{
-	cm_pki_subject_cn(cert, buf, len);
-	return buf;
-}
-
-/* Is cert revoked by issuer entry e? NULL when not; the reason when it is,
- * or when the policy refuses a missing or stale CRL. */
-static const char *check_level(const struct cm_tenant *t, const struct cm_ca *e, X509 *cert, X509 *issuer, time_t now,
-		int *x509_err, char *buf, size_t len)
-{
-	char cn[128], icn[128];
-	bool required = t->revocation == CM_REVOCATION_REQUIRED;
-
-	if(e == NULL || e->crl == NULL){
-		if(required){
-			*x509_err = X509_V_ERR_UNABLE_TO_GET_CRL;
-			snprintf(buf, len, "no CRL is known for CA '%s' (revocation required)", cn_of(issuer, icn, sizeof(icn)));
-			return buf;
-		}
-		return NULL;
-	}
-	if(e->crl->next_update && e->crl->next_update < now && (required || !e->stale_fail_open)){
-		*x509_err = X509_V_ERR_CRL_HAS_EXPIRED;
-		snprintf(buf, len, "the CRL of CA '%s' is out of date (%s)", cn_of(issuer, icn, sizeof(icn)),
-				required ? "revocation required" : "fail-closed");
-		return buf;
-	}
-	if(cm_crl_is_revoked(e->crl, X509_get0_serialNumber(cert))){
-		*x509_err = X509_V_ERR_CERT_REVOKED;
-		snprintf(buf, len, "certificate '%s' is revoked by the CRL of CA '%s'", cn_of(cert, cn, sizeof(cn)), cn_of(issuer, icn, sizeof(icn)));
-		return buf;
-	}
-	return NULL;
-}
-
-const char *cm_revocation_check(const struct cm_tenant *t, STACK_OF(X509) *chain, time_t now, int *x509_err, char *buf, size_t len)
-{
-	int n = sk_X509_num(chain), i;
-	const char *why;
-	X509 *top;
-	struct cm_ca *e;
-
-	for(i = 0; i + 1 < n; i++){
-		X509 *issuer = sk_X509_value(chain, i + 1);
-		why = check_level(t, cm_rev_entry_for(t, issuer), sk_X509_value(chain, i), issuer, now, x509_err, buf, len);
-		if(why){
-			return why;
-		}
-	}
-	/* The anchor itself, when its own issuer is in the trust list too. */
-	top = n > 0 ? sk_X509_value(chain, n - 1) : NULL;
-	if(top && (X509_get_extension_flags(top) & EXFLAG_CA) && (e = cm_rev_issuer_of(t, top)) != NULL){
-		return check_level(t, e, top, e->cert, now, x509_err, buf, len);
 	}
 	return NULL;
 }
@@ -146,20 +89,110 @@ static void learn_one(struct cm_state *st, const struct cm_tenant *t, struct cm_
 	cm_log(CM_LOG_INFO, "learning the CRL of CA %s (tenant %s) from %s", e->id, t->name, url);
 }
 
+/* An issuer of a verified chain that its tenant does not know yet. */
+struct cm_learn_item {
+	char tenant[65];
+	X509 *cert;
+	struct cm_learn_item *next;
+};
+
+#define LEARN_QUEUE_MAX 32
+
+static void enqueue(struct cm_state *st, const struct cm_tenant *t, X509 *cert)
+{
+	struct cm_learn_item *q;
+	int n = 0;
+
+	for(q = st->learn_queue; q; q = q->next, n++){
+		if(!strcmp(q->tenant, t->name) && X509_cmp(q->cert, cert) == 0){
+			return;
+		}
+	}
+	if(n >= LEARN_QUEUE_MAX || (q = calloc(1, sizeof(*q))) == NULL){
+		return;
+	}
+	snprintf(q->tenant, sizeof(q->tenant), "%s", t->name);
+	X509_up_ref(cert);
+	q->cert = cert;
+	q->next = st->learn_queue;
+	st->learn_queue = q;
+}
+
 void cm_revocation_learn(struct cm_state *st, const struct cm_tenant *t, STACK_OF(X509) *chain)
 {
 	int n = sk_X509_num(chain), i;
-	X509 *top;
 
-	if(st->fetcher == NULL){
+	for(i = 0; i + 1 < n; i++){
+		X509 *issuer = sk_X509_value(chain, i + 1);
+		struct cm_ca *e = cm_rev_entry_for(t, issuer);
+		if(e){
+			if(st->fetcher){
+				learn_one(st, t, e, sk_X509_value(chain, i));
+			}
+		}else{
+			enqueue(st, t, issuer);
+		}
+	}
+}
+
+static int issuers_known(const struct cm_tenant *t)
+{
+	int n = 0;
+
+	for(const struct cm_ca *ca = t->cas; ca; ca = ca->next){
+		n += ca->issuer_only;
+	}
+	return n;
+}
+
+/* Adds cert to tenant name as a known issuer. */
+static void learn_issuer(struct cm_state *st, const char *name, X509 *cert)
+{
+	struct cm_caller who = {"certmgr", CM_ADMIN_CERT, false, NULL};
+	const struct cm_tenant *cur = cm_store_find_tenant(st->store, name);
+	struct cm_tenant *t;
+	struct cm_ca *e = NULL, **tail;
+	struct cm_err err;
+	char id[CM_ID_LEN + 1];
+
+	if(cur == NULL || cm_pki_cert_id(cert, id, NULL) != CM_OK || cm_tenant_find_ca(cur, id)){
 		return;
 	}
-	for(i = 0; i + 1 < n; i++){
-		learn_one(st, t, cm_rev_entry_for(t, sk_X509_value(chain, i + 1)), sk_X509_value(chain, i));
+	if(issuers_known(cur) >= CM_LEARNED_ISSUERS_MAX){
+		cm_log(CM_LOG_WARNING, "tenant %s knows %d issuers already: CA %s is not learned", name, CM_LEARNED_ISSUERS_MAX, id);
+		return;
 	}
-	top = n > 0 ? sk_X509_value(chain, n - 1) : NULL;
-	if(top && (X509_get_extension_flags(top) & EXFLAG_CA)){
-		learn_one(st, t, cm_rev_issuer_of(t, top), top);
+	if((t = cm_tenant_clone(cur)) == NULL || (e = calloc(1, sizeof(*e))) == NULL
+			|| (e->description = strdup("learned from a device's chain")) == NULL){
+		if(e){
+			free(e);
+		}
+		cm_tenant_free(&t);
+		return;
+	}
+	memcpy(e->id, id, sizeof(e->id));
+	e->issuer_only = true;
+	e->active = true;
+	e->added = time(NULL);
+	X509_up_ref(cert);
+	e->cert = cert;
+	for(tail = &t->cas; *tail; tail = &(*tail)->next){
+	}
+	*tail = e;
+	if(cm_cmd_put_tenant(st, &who, "learnIssuer", t, id, &err) != CM_OK){
+		cm_log(CM_LOG_WARNING, "cannot learn CA %s for tenant %s: %s", id, name, err.msg);
+	}
+}
+
+void cm_revocation_tick(struct cm_state *st)
+{
+	struct cm_learn_item *q;
+
+	while((q = st->learn_queue) != NULL){
+		st->learn_queue = q->next;
+		learn_issuer(st, q->tenant, q->cert);
+		X509_free(q->cert);
+		free(q);
 	}
 }
 
@@ -170,5 +203,11 @@ void cm_revocation_cleanup(struct cm_state *st)
 	HASH_ITER(hh, st->learning, l, tmp){
 		HASH_DEL(st->learning, l);
 		free(l);
+	}
+	while(st->learn_queue){
+		struct cm_learn_item *q = st->learn_queue;
+		st->learn_queue = q->next;
+		X509_free(q->cert);
+		free(q);
 	}
 }

@@ -63,6 +63,7 @@ struct cm_client {
 struct cm_fetcher;
 struct cm_request;
 struct cm_learning;
+struct cm_learn_item;
 struct cm_worker;
 struct cm_name;
 
@@ -94,6 +95,7 @@ struct cm_state {
 	struct cm_fetcher *fetcher;      /* CRL downloads */
 	struct cm_request *requests;     /* control requests waiting on one */
 	struct cm_learning *learning;    /* CRLs being learned, by tenant/CA */
+	struct cm_learn_item *learn_queue; /* issuers to learn at the next tick */
 	struct cm_worker *worker;        /* large CRLs are indexed there */
 	time_t refresh_interval;         /* seconds between CRL downloads */
 	time_t retry_min, retry_max;     /* backoff after failures */

@@ -15,9 +15,12 @@
 #include "log.h"
 #include "sni.h"
 #include "revocation.h"
+#include "verdict.h"
 #include "tls_hook.h"
 
-#define TICKET_MAGIC "certmgr1"
+#define TICKET_MAGIC "certmgr2"
+/* Paths deeper than this are not resumed. */
+#define CM_TICKET_PATH_MAX 4
 
 
 /* Per handshake, in the SSL's ex_data, freed with the SSL. */
@@ -30,10 +33,12 @@ struct cm_hs {
 	bool admin;
 	bool sni_unknown;       /* an SNI was sent that no tenant has */
 	uint64_t tenant_generation;
-	/* The tenant's CA that issued the verified leaf, "" for none (a
-	 * pinned leaf, an administrator): the ticket records it, so that a
-	 * resumption checks revocation without searching for the issuer. */
-	char issuer[CM_ID_LEN + 1];
+	time_t not_after;       /* of the verified path */
+	/* The ids of the verified path's certificates between the leaf and
+	 * the anchor, for the ticket: a resumption rebuilds the chain that
+	 * connected devices are re-checked with from them. */
+	int path_n;
+	char path[CM_TICKET_PATH_MAX][CM_ID_LEN + 1];
 };
 
 /* ===================================================================
@@ -74,20 +79,6 @@ const struct cm_tag *cm_tls_cert_tag(const struct cm_state *st, X509 *cert)
 		return NULL;
 	}
 	return X509_get_ex_data(cert, st->x509_ex_index);
-}
-
-/* The earliest notAfter in chain (0 for none). */
-static time_t earliest_not_after(STACK_OF(X509) *chain)
-{
-	time_t min = 0;
-
-	for(int i = 0; i < sk_X509_num(chain); i++){
-		time_t t = cm_pki_not_after(sk_X509_value(chain, i));
-		if(t && (min == 0 || t < min)){
-			min = t;
-		}
-	}
-	return min;
 }
 
 /* Replaces the tag of cert with what hs established; chain is what the
@@ -192,96 +183,93 @@ static void peer_address(SSL *ssl, char *buf, size_t len)
 	}
 }
 
+/* A refused handshake: logged, counted, and its chain (as sent, leaf
+ * first) recorded in the rejected list. */
+static void refused(struct cm_state *st, const struct cm_hs *hs, SSL *ssl, X509_STORE_CTX *ctx, STACK_OF(X509) *sent,
+		const struct cm_verdict *v)
+{
+	char addr[64], cn[128] = "";
+	X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+	STACK_OF(X509) *one = NULL;
+
+	if(leaf){
+		cm_pki_subject_cn(leaf, cn, sizeof(cn));
+	}
+	peer_address(ssl, addr, sizeof(addr));
+	cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s at depth %d (CN '%s')",
+			addr, hs->sni, hs->tenant, v->why, v->depth, cn);
+	cm_metrics_refused(st, hs->sni_unknown && !v->revocation ? CM_REFUSED_UNKNOWN_SNI : v->refusal);
+	if(st->rejected == NULL){
+		return;
+	}
+	if((sent == NULL || sk_X509_num(sent) == 0) && leaf && (one = sk_X509_new_null()) != NULL){
+		sk_X509_push(one, leaf);
+		sent = one;
+	}
+	cm_rejected_record(st->rejected, sent, v->why, hs->sni, hs->tenant, addr, time(NULL));
+	sk_X509_free(one);
+}
+
+/* The ids of chain's certificates between the leaf and the anchor. */
+static void record_path(struct cm_hs *hs, STACK_OF(X509) *chain)
+{
+	int n = sk_X509_num(chain);
+
+	hs->path_n = 0;
+	if(n - 2 > CM_TICKET_PATH_MAX){
+		hs->path_n = -1; /* too deep to resume */
+		return;
+	}
+	for(int i = 1; i < n - 1; i++){
+		if(cm_pki_cert_id(sk_X509_value(chain, i), hs->path[hs->path_n], NULL) != CM_OK){
+			hs->path_n = -1;
+			return;
+		}
+		hs->path_n++;
+	}
+}
+
 /* The whole verification of a client chain, for every handshake of the
- * broker's server contexts. Replacing it, rather than hooking the
- * per-certificate verify callback, is what sees every verdict: OpenSSL
- * does not call the per-certificate callback on success when the chain is
- * a single trusted (pinned) certificate. */
+ * broker's server contexts: the verdict module decides. Replacing it,
+ * rather than hooking the per-certificate verify callback, is what sees
+ * every verdict: OpenSSL does not call the per-certificate callback on
+ * success when the chain is a single trusted certificate. */
 static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 {
 	struct cm_state *st = arg;
 	SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct cm_hs *hs = ssl ? SSL_get_ex_data(ssl, st->ssl_ex_index) : NULL;
-	STACK_OF(X509) *chain;
-	X509 *top, *leaf;
-	bool admin;
-	int ok;
+	const struct cm_tenant *tenant;
+	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(ctx), *chain;
+	X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+	struct cm_verdict v;
 
-	ok = X509_verify_cert(ctx);
 	if(hs == NULL){
-		return ok; /* a listener certmgr does not serve */
+		return X509_verify_cert(ctx); /* a listener certmgr does not serve */
 	}
-	if(ok != 1){
-		int e = X509_STORE_CTX_get_error(ctx);
-		char addr[64], cn[128] = "";
-		X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
-		STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(ctx);
-		STACK_OF(X509) *one = NULL;
-
-		if(cur == NULL){
-			cur = X509_STORE_CTX_get0_cert(ctx);
-		}
-		if(cur){
-			cm_pki_subject_cn(cur, cn, sizeof(cn));
-		}
-		peer_address(ssl, addr, sizeof(addr));
-		cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s at depth %d (CN '%s')",
-				addr, hs->sni, hs->tenant, X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx), cn);
-		cm_metrics_refused(st, hs->sni_unknown ? CM_REFUSED_UNKNOWN_SNI
-				: e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID ? CM_REFUSED_EXPIRED
-				: e == X509_V_ERR_CERT_REVOKED ? CM_REFUSED_REVOKED : CM_REFUSED_UNTRUSTED_CHAIN);
-		if(st->rejected){
-			X509 *leaf0 = X509_STORE_CTX_get0_cert(ctx);
-			if((sent == NULL || sk_X509_num(sent) == 0) && leaf0 && (one = sk_X509_new_null()) != NULL){
-				sk_X509_push(one, leaf0);
-				sent = one;
-			}
-			cm_rejected_record(st->rejected, sent, X509_verify_cert_error_string(e), hs->sni, hs->tenant, addr, time(NULL));
-			sk_X509_free(one);
-		}
-		return ok;
+	tenant = cm_store_find_tenant(st->store, hs->tenant);
+	if(tenant == NULL){
+		cm_metrics_refused(st, CM_REFUSED_POLICY);
+		X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	if(!cm_verdict_ctx(ctx, tenant, st->store->admin_ca, &v)){
+		refused(st, hs, ssl, ctx, sent, &v);
+		X509_STORE_CTX_set_error(ctx, v.error);
+		return 0;
 	}
 	chain = X509_STORE_CTX_get0_chain(ctx);
-	leaf = X509_STORE_CTX_get0_cert(ctx);
-	top = chain ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
-	admin = top && st->store->admin_ca && X509_cmp(top, st->store->admin_ca) == 0;
-	if(!admin){
-		const struct cm_tenant *tenant = cm_store_find_tenant(st->store, hs->tenant);
-		char why_buf[256], addr[64];
-		const char *why;
-		int xerr = X509_V_ERR_CERT_REVOKED;
-
-		if(tenant == NULL){
-			cm_metrics_refused(st, CM_REFUSED_POLICY);
-			X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
-			return 0;
-		}
+	if(!v.admin && chain){
 		cm_revocation_learn(st, tenant, chain);
-		hs->issuer[0] = '\0';
-		if(sk_X509_num(chain) >= 2){
-			const struct cm_ca *issuer = cm_rev_entry_for(tenant, sk_X509_value(chain, 1));
-			if(issuer){
-				memcpy(hs->issuer, issuer->id, sizeof(hs->issuer));
-			}
-		}
-		why = cm_revocation_check(tenant, chain, time(NULL), &xerr, why_buf, sizeof(why_buf));
-		if(why){
-			peer_address(ssl, addr, sizeof(addr));
-			cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s", addr, hs->sni, hs->tenant, why);
-			cm_metrics_refused(st, xerr == X509_V_ERR_CERT_REVOKED ? CM_REFUSED_REVOKED : CM_REFUSED_POLICY);
-			if(st->rejected){
-				cm_rejected_record(st->rejected, X509_STORE_CTX_get0_untrusted(ctx), why, hs->sni, hs->tenant, addr, time(NULL));
-			}
-			X509_STORE_CTX_set_error(ctx, xerr);
-			return 0;
-		}
 	}
-	if(leaf == NULL || !tag_set(st, leaf, admin, hs, X509_STORE_CTX_get0_untrusted(ctx), earliest_not_after(chain))){
+	record_path(hs, chain);
+	hs->not_after = v.not_after;
+	if(leaf == NULL || !tag_set(st, leaf, v.admin, hs, sent, v.not_after)){
 		X509_STORE_CTX_set_error(ctx, X509_V_ERR_OUT_OF_MEM);
 		return 0;
 	}
 	hs->verified = true;
-	hs->admin = admin;
+	hs->admin = v.admin;
 	return 1;
 }
 
@@ -364,18 +352,91 @@ static int ticket_gen_cb(SSL *ssl, void *arg)
 {
 	struct cm_state *st = arg;
 	struct cm_hs *hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
-	char data[256];
+	char data[512];
 	int n;
 
-	if(hs == NULL || !hs->verified){
+	if(hs == NULL || !hs->verified || hs->path_n < 0){
 		return 1;
 	}
-	n = snprintf(data, sizeof(data), "%s|%d|%s|%llu|%s", TICKET_MAGIC, hs->admin ? 1 : 0, hs->tenant,
-			(unsigned long long)hs->tenant_generation, hs->issuer[0] ? hs->issuer : "-");
+	n = snprintf(data, sizeof(data), "%s|%d|%s|%llu|%lld|", TICKET_MAGIC, hs->admin ? 1 : 0, hs->tenant,
+			(unsigned long long)hs->tenant_generation, (long long)hs->not_after);
+	for(int i = 0; n > 0 && (size_t)n < sizeof(data) && i < hs->path_n; i++){
+		n += snprintf(data + n, sizeof(data) - (size_t)n, "%s%s", i ? "," : "", hs->path[i]);
+	}
 	if(n < 0 || (size_t)n >= sizeof(data)){
 		return 0;
 	}
 	return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), data, (size_t)n);
+}
+
+/* The chain a ticket's path ids name ("id,id,..."), from the tenant's
+ * entries, the ids also into hs for the ticket this resumption issues;
+ * NULL when one is no longer known (or out of memory). */
+static STACK_OF(X509) *chain_of_ids(const struct cm_tenant *t, const char *ids, struct cm_hs *hs)
+{
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	const char *p = ids;
+
+	hs->path_n = 0;
+	while(chain && *p){
+		const struct cm_ca *e = NULL;
+		if(hs->path_n < CM_TICKET_PATH_MAX && strlen(p) >= CM_ID_LEN && (p[CM_ID_LEN] == ',' || p[CM_ID_LEN] == '\0')){
+			memcpy(hs->path[hs->path_n], p, CM_ID_LEN);
+			hs->path[hs->path_n][CM_ID_LEN] = '\0';
+			e = cm_pki_id_valid(hs->path[hs->path_n]) ? cm_tenant_find_ca(t, hs->path[hs->path_n]) : NULL;
+		}
+		if(e == NULL || !sk_X509_push(chain, e->cert)){
+			sk_X509_free(chain);
+			return NULL;
+		}
+		X509_up_ref(e->cert);
+		hs->path_n++;
+		p += CM_ID_LEN + (p[CM_ID_LEN] == ',');
+	}
+	return chain;
+}
+
+/* May the session of a ticket (appdata data, the peer certificate peer)
+ * be resumed in handshake hs? Then peer is tagged as the full handshake
+ * tagged it. Nothing has changed when the tenant and its generation are
+ * the same: only time can have, the path's expiry and a CRL's. */
+static bool ticket_still_holds(struct cm_state *st, struct cm_hs *hs, X509 *peer, char *data)
+{
+	const struct cm_tenant *t;
+	char tenant[65], ids[CM_TICKET_PATH_MAX * (CM_ID_LEN + 1) + 1] = "";
+	int admin = 0;
+	unsigned long long gen = 0;
+	long long not_after = 0;
+	time_t now = time(NULL);
+	STACK_OF(X509) *chain;
+	bool ok;
+
+	if(sscanf(data, TICKET_MAGIC "|%d|%64[^|]|%llu|%lld|%260[0-9a-f,]", &admin, tenant, &gen, &not_after, ids) < 4){
+		return false;
+	}
+	/* The session must have been made under the tenant this handshake's
+	 * SNI picks, whose trust has not changed since. */
+	if(strcmp(tenant, hs->tenant) || gen != hs->tenant_generation || hs->policy == CM_POLICY_TOKEN){
+		cm_log(CM_LOG_INFO, "session resumption refused (made for tenant %s generation %llu, now %s generation %llu): full handshake",
+				tenant, gen, hs->tenant, (unsigned long long)hs->tenant_generation);
+		return false;
+	}
+	t = cm_store_find_tenant(st->store, hs->tenant);
+	if(t == NULL || (not_after && now >= not_after) || (!admin && t->crls_next_update && now >= t->crls_next_update)){
+		cm_log(CM_LOG_INFO, "session resumption refused (a certificate or CRL of its path is out of date): full handshake");
+		return false;
+	}
+	chain = chain_of_ids(t, ids, hs);
+	ok = chain && tag_set(st, peer, admin == 1, hs, chain, (time_t)not_after);
+	sk_X509_pop_free(chain, X509_free);
+	if(ok){
+		hs->verified = true;
+		hs->admin = admin == 1;
+		hs->not_after = (time_t)not_after;
+	}else{
+		hs->path_n = -1;
+	}
+	return ok;
 }
 
 static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname, size_t keyname_len,
@@ -383,12 +444,9 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 {
 	struct cm_state *st = arg;
 	struct cm_hs *hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
-	char data[256], tenant[65], issuer_id[CM_ID_LEN + 1] = "";
+	char data[512];
 	void *appdata = NULL;
 	size_t len = 0;
-	int admin = 0;
-	unsigned long long gen = 0;
-	time_t not_after;
 	X509 *peer;
 
 	(void)keyname;
@@ -421,47 +479,9 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 	}
 	memcpy(data, appdata, len);
 	data[len] = '\0';
-	/* Tickets issued before the issuer was recorded have three fields. */
-	if(sscanf(data, TICKET_MAGIC "|%d|%64[^|]|%llu|%64s", &admin, tenant, &gen, issuer_id) < 3){
+	if(!ticket_still_holds(st, hs, peer, data)){
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
-	/* The session must have been made under the tenant this handshake's
-	 * SNI picks, whose trust has not changed since. */
-	if(strcmp(tenant, hs->tenant) || gen != hs->tenant_generation || hs->policy == CM_POLICY_TOKEN){
-		cm_log(CM_LOG_INFO, "session resumption refused (made for tenant %s generation %llu, now %s generation %llu): full handshake",
-				tenant, gen, hs->tenant, (unsigned long long)hs->tenant_generation);
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
-	}
-	/* Revoked since the session began? (A new CRL also changes the
-	 * tenant's generation, so this is the second line of defence.) */
-	not_after = cm_pki_not_after(peer);
-	if(!admin){
-		const struct cm_tenant *t = cm_store_find_tenant(st->store, hs->tenant);
-		struct cm_ca *issuer = t == NULL || !strcmp(issuer_id, "-") ? NULL
-			: issuer_id[0] ? cm_tenant_find_ca(t, issuer_id) : cm_rev_issuer_of(t, peer);
-		STACK_OF(X509) *two = sk_X509_new_null();
-		char why_buf[256];
-		int xerr;
-		bool refused = t == NULL || two == NULL || !sk_X509_push(two, peer)
-			|| (issuer && !sk_X509_push(two, issuer->cert))
-			|| cm_revocation_check(t, two, time(NULL), &xerr, why_buf, sizeof(why_buf)) != NULL;
-		sk_X509_free(two);
-		if(refused){
-			cm_log(CM_LOG_INFO, "session resumption refused (revocation): full handshake");
-			return SSL_TICKET_RETURN_IGNORE_RENEW;
-		}
-		/* For the ticket this resumption issues. */
-		snprintf(hs->issuer, sizeof(hs->issuer), "%s", issuer ? issuer->id : "");
-		if(issuer && cm_pki_not_after(issuer->cert) < not_after){
-			not_after = cm_pki_not_after(issuer->cert);
-		}
-	}
-	/* The resumed peer certificate is a fresh object: tag it. */
-	if(!tag_set(st, peer, admin == 1, hs, NULL, not_after)){
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
-	}
-	hs->verified = true;
-	hs->admin = admin == 1;
 	return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 }
 
