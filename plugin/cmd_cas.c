@@ -293,6 +293,10 @@ static enum cm_rc install_crl(struct cm_tenant *t, struct cm_ca *e, struct cm_cr
 		target->crl_learned_url = url ? learned : NULL;
 		source = "learned";
 	}
+	if(res->crl->delta && strcmp(source, "upload")){
+		/* A URL serves the CRL a CA is refreshed from: a complete one. */
+		return cm_err_set(err, CM_ERR_INVAL, "delta CRLs are not supported at a CRL URL: it must serve the full CRL (upload a delta with uploadCRL)");
+	}
 	if(cm_ca_put_crl(target, res->crl, res->file, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}

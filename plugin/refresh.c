@@ -191,6 +191,12 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	}
 	e = cm_tenant_find_ca(t, j->ca_id);
 	changed = e->crl == NULL || e->crl->this_update != crl->this_update || e->crl->count != crl->count;
+	if(crl->delta && cm_err_set(&err, CM_ERR_INVAL, "the URL serves a delta CRL, not the full CRL") != CM_OK){
+		cm_crl_free(&crl);
+		cm_tenant_free(&t);
+		failed(st, j, err.msg);
+		return;
+	}
 	if(cm_ca_put_crl(e, crl, j->crl_file, &err) != CM_OK){
 		/* An older CRL than the one in force (a replay): kept the
 		 * current one, and the refusal shows in the CRL's health. */

@@ -121,9 +121,13 @@ class RevocationTest(unittest.TestCase):
         self.assertEqual(up["revoked"], 1)
         self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
         self.assertTrue(self.accepted("dev-a1", "d:acme:sensor:a1"))
-        # A CRL of a CA the tenant does not have; a delta CRL; garbage.
+        # A delta CRL is held beside its base (path validation applies it
+        # on the base, never as a complete CRL).
+        ok(self.b, "uploadCRL", tenant="acme", crl=read(pki("crl-a-delta.pem")))
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+        self.assertTrue(self.accepted("dev-a1", "d:acme:sensor:a1"))
+        # A CRL of a CA the tenant does not have; garbage.
         for crl, error in ((read(pki("crl-b.pem")), "not issued by any CA of tenant 'acme'"),
-                           (read(pki("crl-a-delta.pem")), "delta CRLs are not supported"),
                            (read(pki("crl-a-expired.pem")), "out of date"),
                            ("garbage", "neither PEM nor base64 DER")):
             r = control(self.b, [{"command": "uploadCRL", "tenant": "acme", "crl": crl}])["responses"][0]

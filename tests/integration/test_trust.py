@@ -208,7 +208,7 @@ class TrustTest(unittest.TestCase):
                                  "certificate": read(pki("ca-a.pem")) + read(pki("ca-expired.pem"))}])
         self.assertIn("certificate 2 of 2: the CA certificate has expired", resp["responses"][0]["error"])
         self.assertEqual(tree_digest(self.work.store), digest)
-        self.assertEqual(ok(self.b, "listCAs", tenant="acme"), {"cas": [], "pinned": []})
+        self.assertEqual(ok(self.b, "listCAs", tenant="acme"), {"cas": [], "pinned": [], "issuers": []})
 
     def test_export_trust_list_round_trips(self):
         ok(self.b, "createTenant", tenant="acme")

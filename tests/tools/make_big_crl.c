@@ -46,7 +46,9 @@ int main(int argc, char **argv)
 	t = ASN1_TIME_new();
 	X509_CRL_set_version(crl, 1);
 	X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
-	X509_gmtime_adj(t, -60);
+	/* Now: newer than the test PKI's CRLs of the same CA, which it
+	 * replaces (certmgr refuses to roll back to an older CRL). */
+	X509_gmtime_adj(t, 0);
 	X509_CRL_set1_lastUpdate(crl, t);
 	X509_gmtime_adj(t, next);
 	X509_CRL_set1_nextUpdate(crl, t);
