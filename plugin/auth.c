@@ -229,6 +229,32 @@ enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client)
 	return cm_state_is_admin_user(st, mosquitto_client_username(client)) ? CM_ADMIN_USERNAME : CM_ADMIN_NONE;
 }
 
+/* Records a device and, when its handshake was made under trust its
+ * tenant has changed since (a CA removed or deactivated, a pin untrusted,
+ * a CRL), judges it again against the trust in force now: nothing else
+ * re-checks a connection that was not yet a client when trust changed.
+ * Takes leaf in every case. */
+static int remember_device(struct cm_state *st, struct mosquitto *client, const struct cm_tag *tag, const struct cm_tenant *tenant,
+		const struct cm_identity *ident, X509 *leaf)
+{
+	char buf[200];
+	const char *why;
+	int rc = remember(st, client, CM_CLIENT_DEVICE, tag, ident, leaf);
+
+	if(rc != MOSQ_ERR_SUCCESS || tag->tenant_generation == tenant->generation){
+		return rc;
+	}
+	why = refusal(st, client_find(st, client), buf, sizeof(buf));
+	if(why == NULL){
+		return MOSQ_ERR_SUCCESS;
+	}
+	cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): trust changed since its handshake: %s",
+			mosquitto_client_id(client), mosquitto_client_address(client), tenant->name, why);
+	cm_metrics_refused(st, CM_REFUSED_UNTRUSTED_CHAIN);
+	client_forget(st, client);
+	return MOSQ_ERR_AUTH;
+}
+
 int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ed = event_data;
@@ -285,7 +311,7 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 		/* A peer broker: its certificate, from the tenant's trust list,
 		 * is the whole proof; any client id. */
 		memset(&ident, 0, sizeof(ident));
-		rc = remember(st, ed->client, CM_CLIENT_DEVICE, tag, &ident, cert);
+		rc = remember_device(st, ed->client, tag, tenant, &ident, cert);
 		if(rc == MOSQ_ERR_SUCCESS){
 			cm_metrics_accepted(st);
 			cm_log(CM_LOG_INFO, "peer broker '%s' from %s accepted (tenant %s)", clientid, addr, tenant->name);
@@ -298,7 +324,7 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 		cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
 		return MOSQ_ERR_AUTH;
 	}
-	rc = remember(st, ed->client, CM_CLIENT_DEVICE, tag, &ident, cert);
+	rc = remember_device(st, ed->client, tag, tenant, &ident, cert);
 	if(rc != MOSQ_ERR_SUCCESS){
 		return rc;
 	}

@@ -1,0 +1,145 @@
+"""Issue 18: the ways around certmgr's checks that the review found,
+each with a real broker and real clients."""
+
+import hashlib
+import json
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (Broker, Workdir, control, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages,
+                     mqtt_publish, _client_context, _mqtt_string)
+
+
+def cert_id(path):
+    with open(path) as f:
+        return hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
+
+
+def tls_open(port, sni, cert, key, cafile):
+    """A finished TLS handshake with no MQTT on it yet."""
+    ctx = _client_context(cafile, cert, key)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname=sni)
+    # TLS 1.3: the broker reads the client's certificate after the
+    # client's side is done; give it the time to verify and tag it.
+    time.sleep(0.5)
+    return s
+
+
+def mqtt_send_connect(s, clientid):
+    """CONNECT on an open socket; "accepted", "refused:<code>" or "closed"."""
+    body = _mqtt_string("MQTT") + bytes([4, 0x02, 0, 60]) + _mqtt_string(clientid)
+    try:
+        s.sendall(bytes([0x10, len(body)]) + body)
+        ack = s.recv(4)
+    except (ssl.SSLError, OSError):
+        return "closed"
+    if len(ack) < 4:
+        return "closed"
+    return "accepted" if ack[3] == 0 else "refused:%d" % ack[3]
+
+
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+
+
+def make_cert(directory, name, cn, issuer=None, ca=False, email=None):
+    """A P-256 key and certificate NAME in directory: self-signed, or
+    signed by issuer (a path prefix with .pem and .key)."""
+    key, crt = os.path.join(directory, name + ".key"), os.path.join(directory, name + ".pem")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    ext = os.path.join(directory, name + ".ext")
+    with open(ext, "w") as f:
+        if ca:
+            f.write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+        else:
+            f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n")
+        if email:
+            f.write("subjectAltName=email:%s\n" % email)
+    if issuer is None:
+        openssl("req", "-new", "-x509", "-key", key, "-out", crt, "-days", "30", "-subj", "/CN=" + cn,
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    else:
+        csr = os.path.join(directory, name + ".csr")
+        openssl("req", "-new", "-key", key, "-out", csr, "-subj", "/CN=" + cn)
+        openssl("x509", "-req", "-in", csr, "-CA", issuer + ".pem", "-CAkey", issuer + ".key", "-CAcreateserial",
+                "-out", crt, "-days", "30", "-extfile", ext)
+    os.chmod(key, 0o644)
+    return crt, key
+
+
+class HardenTest(unittest.TestCase):
+    plugin_opts = {}
+    extra = ""
+
+    def setUp(self):
+        self.work = Workdir()
+        self.b = Broker(self.work, plugin_opts=dict(self.plugin_opts), extra=self.extra)
+        self.b.start()
+        self.cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        rc = self.b.stop()
+        log = self.b.log()
+        self.work.cleanup()
+        self.assertEqual(rc, 0, "broker exit code\n" + log)
+        self.assertNotIn("AddressSanitizer", log)
+
+    def acme(self, **extra):
+        ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"], **extra)
+        return ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-a.pem")))["ca"]["id"]
+
+    def connect(self, dev, clientid, sni="acme.test", **kw):
+        return mqtt_connect(self.b.port, clientid, sni=sni, cafile=self.cafile, cert=pki(dev + ".pem"),
+                            key=pki(dev + ".key"), **kw)
+
+
+class TrustChangeBeforeConnectTest(HardenTest):
+    """Item 2: a handshake made under the old trust, CONNECT after the
+    change."""
+
+    def late_connect(self, change, dev="dev-a1", clientid="d:acme:sensor:a1"):
+        s = tls_open(self.b.port, "acme.test", pki(dev + ".pem"), pki(dev + ".key"), self.cafile)
+        self.socks.append(s)
+        change()
+        return mqtt_send_connect(s, clientid)
+
+    def test_connect_after_deactivating_the_ca_is_refused(self):
+        ca = self.acme()
+        self.assertEqual(self.late_connect(lambda: ok(self.b, "setCAState", tenant="acme", id=ca, active=False)),
+                         "refused:5")
+        self.b.wait_log("refused client 'd:acme:sensor:a1'")
+
+    def test_connect_after_removing_the_ca_is_refused(self):
+        ca = self.acme()
+        self.assertEqual(self.late_connect(lambda: ok(self.b, "removeCA", tenant="acme", id=ca)), "refused:5")
+
+    def test_connect_after_untrusting_the_pin_is_refused(self):
+        ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
+        ok(self.b, "trustCertificate", tenant="acme", certificate=read(pki("dev-a1.pem")))
+        pin = cert_id(pki("dev-a1.pem"))
+        self.assertEqual(self.late_connect(lambda: ok(self.b, "untrustCertificate", tenant="acme", id=pin)),
+                         "refused:5")
+
+    def test_connect_after_a_crl_revokes_it_is_refused(self):
+        self.acme()
+        self.assertEqual(self.late_connect(lambda: ok(self.b, "uploadCRL", tenant="acme", crl=read(pki("crl-a.pem"))),
+                                           "dev-a2", "d:acme:meter:a2"), "refused:5")
+
+    def test_connect_after_an_unrelated_change_is_accepted(self):
+        self.acme()
+        ok(self.b, "createTenant", tenant="other", hostnames=["other.test"])
+        self.assertEqual(self.late_connect(lambda: ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-b.pem")))),
+                         "accepted")
+
+
+if __name__ == "__main__":
+    unittest.main()
