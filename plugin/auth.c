@@ -220,12 +220,22 @@ int cm_auth_tick_cb(int event, void *event_data, void *userdata)
 enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client)
 {
 	const struct cm_client *c = client_find(st, client);
+	X509 *cert;
 
 	if(c){
 		return c->kind == CM_CLIENT_ADMIN ? CM_ADMIN_CERT : CM_ADMIN_NONE;
 	}
 	/* Not one certmgr authenticated: an administrator by name, once the
-	 * broker's own means (password file, another plugin) accepted it. */
+	 * broker's own means (password file, another plugin) accepted it. A
+	 * client with a certificate certmgr did not authenticate is none: its
+	 * user name may be its certificate's CN (use_identity_as_username on
+	 * a listener certmgr does not serve), which anyone with a certificate
+	 * from that listener's CAs chooses. */
+	cert = mosquitto_client_certificate(client);
+	if(cert){
+		X509_free(cert);
+		return CM_ADMIN_NONE;
+	}
 	return cm_state_is_admin_user(st, mosquitto_client_username(client)) ? CM_ADMIN_USERNAME : CM_ADMIN_NONE;
 }
 

@@ -141,5 +141,60 @@ class TrustChangeBeforeConnectTest(HardenTest):
                          "accepted")
 
 
+class IdentityAsUsernameTest(unittest.TestCase):
+    """Item 3: use_identity_as_username / use_subject_as_username switch
+    the basic-auth event, and with it certmgr's checks, off."""
+
+    def setUp(self):
+        self.work = Workdir()
+
+    def tearDown(self):
+        self.work.cleanup()
+
+    def refused(self, option):
+        port = 0
+        b = Broker(self.work)
+        port = b.port
+        listener = b.tls_listener(port) + "\nrequire_certificate true\n%s true" % option
+        b = Broker(self.work, port=port, listeners=[listener])
+        rc = b.start(expect_running=False)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("%s is true on listener %d" % (option, port), b.log())
+
+    def test_use_identity_as_username_on_a_served_listener_refuses_to_start(self):
+        self.refused("use_identity_as_username")
+
+    def test_use_subject_as_username_on_a_served_listener_refuses_to_start(self):
+        self.refused("use_subject_as_username")
+
+    def test_a_listener_certmgr_does_not_serve_may_keep_it(self):
+        served, other = Broker(self.work).port, Broker(self.work).port
+        b0 = Broker(self.work, port=served)
+        listeners = [b0.tls_listener(served),
+                     b0.tls_listener(other) + "\nrequire_certificate true\ncafile %s\nuse_identity_as_username true" % pki("ca-b.pem")]
+        b = Broker(self.work, port=served, listeners=listeners, plugin_opts={"mqtt_ports": str(served), "admin_users": "admin"})
+        b.start()
+        try:
+            d = tempfile.mkdtemp(dir=self.work.path)
+            ca = os.path.join(d, "ca-b")
+            for ext in ("pem", "key"):
+                with open(pki("ca-b." + ext)) as src, open(ca + "." + ext, "w") as dst:
+                    dst.write(src.read())
+            crt, key = make_cert(d, "admin-dev", "admin", issuer=ca)
+            # A certificate-authenticated client is no administrator by
+            # the name its certificate gave it.
+            r = mqtt_connect(other, "intruder", cert=crt, key=key, keep=True)
+            self.assertEqual(r["result"], "accepted")
+            s = r["sock"]
+            try:
+                mqtt_subscribe(s, "$CONTROL/certmgr/v1/response")
+                mqtt_publish(s, "$CONTROL/certmgr/v1", json.dumps({"commands": [{"command": "listTenants"}]}))
+                self.assertEqual(mqtt_messages(s, 2, first_only=True), [])
+            finally:
+                s.close()
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
