@@ -265,6 +265,51 @@ static int remember_device(struct cm_state *st, struct mosquitto *client, const 
 	return MOSQ_ERR_AUTH;
 }
 
+/* The tenant whose devices authenticate by certificate that a d:/g:
+ * client id names by its org, or NULL: such an id is held only by a
+ * client certmgr authenticated for that tenant. Otherwise anyone the
+ * broker admits could take a device's id, and Mosquitto would disconnect
+ * the device ("already connected"). */
+static const struct cm_tenant *claimed_tenant(const struct cm_state *st, const char *clientid)
+{
+	const struct cm_tenant *t, *tmp;
+	const char *org, *end;
+
+	if(clientid == NULL || (clientid[0] != 'd' && clientid[0] != 'g') || clientid[1] != ':'){
+		return NULL;
+	}
+	org = clientid + 2;
+	end = strchr(org, ':');
+	if(end == NULL){
+		end = org + strlen(org);
+	}
+	HASH_ITER(hh, st->store->tenants, t, tmp){
+		if((t->policy == CM_POLICY_CERTIFICATE || t->policy == CM_POLICY_CERT_TOKEN)
+				&& strlen(t->org_id) == (size_t)(end - org) && !strncmp(t->org_id, org, (size_t)(end - org))){
+			return t;
+		}
+	}
+	return NULL;
+}
+
+/* For a client certmgr leaves to the broker's other mechanisms: refused
+ * when its client id is a certificate tenant's (claimed_tenant), else
+ * deferred. Takes cert (NULL or a reference). */
+static int defer_unless_claimed(struct cm_state *st, struct mosquitto *client, X509 *cert)
+{
+	const char *clientid = mosquitto_client_id(client);
+	const struct cm_tenant *t = claimed_tenant(st, clientid);
+
+	X509_free(cert);
+	if(t == NULL){
+		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	cm_log(CM_LOG_NOTICE, "refused client '%s' from %s: that client id belongs to tenant %s, whose devices authenticate by certificate",
+			clientid, mosquitto_client_address(client), t->name);
+	cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
+	return MOSQ_ERR_AUTH;
+}
+
 int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ed = event_data;
@@ -286,8 +331,9 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	cert = mosquitto_client_certificate(ed->client);
 	if(cert == NULL){
 		/* No certificate: a plain listener, or a tenant under the token
-		 * policy. The broker's other mechanisms decide. */
-		return MOSQ_ERR_PLUGIN_DEFER;
+		 * policy. The broker's other mechanisms decide, but not for a
+		 * certificate tenant's client id. */
+		return defer_unless_claimed(st, ed->client, NULL);
 	}
 	tag = cm_tls_cert_tag(st, cert);
 	if(tag == NULL){
@@ -314,12 +360,15 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	if(tenant->policy == CM_POLICY_TOKEN){
 		/* The tenant's policy changed since the handshake: it asks for no
 		 * certificate now, so this one proves nothing to certmgr. */
-		X509_free(cert);
-		return MOSQ_ERR_PLUGIN_DEFER;
+		return defer_unless_claimed(st, ed->client, cert);
 	}
 	if(tenant->policy == CM_POLICY_BRIDGE){
 		/* A peer broker: its certificate, from the tenant's trust list,
-		 * is the whole proof; any client id. */
+		 * is the whole proof; any client id but another certificate
+		 * tenant's. */
+		if(claimed_tenant(st, clientid)){
+			return defer_unless_claimed(st, ed->client, cert);
+		}
 		memset(&ident, 0, sizeof(ident));
 		rc = remember_device(st, ed->client, tag, tenant, &ident, cert);
 		if(rc == MOSQ_ERR_SUCCESS){

@@ -196,5 +196,52 @@ class IdentityAsUsernameTest(unittest.TestCase):
             self.assertEqual(b.stop(), 0)
 
 
+class ClientIdTakeoverTest(HardenTest):
+    """Item 4: a client certmgr did not authenticate cannot hold the
+    client id of a certificate tenant's device."""
+    extra = "listener %d 127.0.0.1\nallow_anonymous true"
+
+    def setUp(self):
+        self.plain = Broker.__init__ and None
+        from harness import free_port
+        self.plain_port = free_port()
+        self.extra = self.extra % self.plain_port
+        super().setUp()
+
+    def plain_connect(self, clientid):
+        raw = socket.create_connection(("127.0.0.1", self.plain_port), timeout=10)
+        body = _mqtt_string("MQTT") + bytes([4, 0x02, 0, 60]) + _mqtt_string(clientid)
+        raw.sendall(bytes([0x10, len(body)]) + body)
+        ack = raw.recv(4)
+        raw.close()
+        return "accepted" if len(ack) == 4 and ack[3] == 0 else "refused:%d" % ack[3] if len(ack) == 4 else "closed"
+
+    def test_a_plain_client_cannot_take_a_device_client_id(self):
+        self.acme()
+        dev = self.connect("dev-a1", "d:acme:sensor:a1", keep=True)
+        self.assertEqual(dev["result"], "accepted")
+        self.socks.append(dev["sock"])
+        self.assertEqual(self.plain_connect("d:acme:sensor:a1"), "refused:5")
+        self.assertEqual(self.plain_connect("g:acme:gw:a3"), "refused:5")
+        self.b.wait_log("refused client 'd:acme:sensor:a1'")
+        # The device is still there.
+        mqtt_publish(dev["sock"], "acme/x", "still here")
+        self.assertEqual(mqtt_messages(dev["sock"], 0.5), [])
+
+    def test_a_token_tenant_client_cannot_take_a_device_client_id(self):
+        self.acme()
+        ok(self.b, "createTenant", tenant="tok", hostnames=["tok.test"], policy="token")
+        r = mqtt_connect(self.b.port, "d:acme:sensor:a1", sni="tok.test", cafile=self.cafile)
+        self.assertEqual(r["result"], "refused:5")
+        # Its own ids are the token mechanism's to judge.
+        r = mqtt_connect(self.b.port, "d:tok:sensor:1", sni="tok.test", cafile=self.cafile)
+        self.assertEqual(r["result"], "accepted")
+
+    def test_other_client_ids_are_left_to_the_broker(self):
+        self.acme()
+        self.assertEqual(self.plain_connect("d:nosuchorg:sensor:1"), "accepted")
+        self.assertEqual(self.plain_connect("backend-1"), "accepted")
+
+
 if __name__ == "__main__":
     unittest.main()
