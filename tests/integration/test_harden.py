@@ -243,5 +243,40 @@ class ClientIdTakeoverTest(HardenTest):
         self.assertEqual(self.plain_connect("backend-1"), "accepted")
 
 
+class RejectedPoisoningTest(HardenTest):
+    """Item 7: an entry of the rejected list is the chain as seen."""
+
+    def test_a_forged_root_does_not_poison_the_victims_entry(self):
+        ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
+        d = tempfile.mkdtemp(dir=self.work.path)
+        evil, _ = make_cert(d, "evil-root", "Evil Root", ca=True)
+        forged = os.path.join(d, "forged.pem")
+        with open(forged, "w") as f:
+            f.write(read(pki("dev-a1.pem")) + read(evil))
+        genuine = os.path.join(d, "genuine.pem")
+        with open(genuine, "w") as f:
+            f.write(read(pki("dev-a1.pem")) + read(pki("ca-a.pem")))
+        # The attacker first, the device after.
+        for chain in (forged, genuine):
+            r = mqtt_connect(self.b.port, "d:acme:sensor:a1", sni="acme.test", cafile=self.cafile, cert=chain,
+                             key=pki("dev-a1.key"))
+            self.assertNotEqual(r["result"], "accepted")
+        listed = ok(self.b, "listRejected")["rejected"]
+        self.assertEqual(len(listed), 2, listed)
+        by_top = {}
+        for e in listed:
+            got = ok(self.b, "getRejected", id=e["id"])["rejected"]
+            self.assertEqual(got["leafId"], cert_id(pki("dev-a1.pem")))
+            top = got["chain"].split("-----BEGIN CERTIFICATE-----")[-1]
+            by_top["-----BEGIN CERTIFICATE-----\n" + top.strip()] = e["id"]
+        forged_id = by_top[read(evil).strip()]
+        genuine_id = by_top[read(pki("ca-a.pem")).strip()]
+        r = control(self.b, [{"command": "trustRejected", "id": forged_id, "tenant": "acme", "anchor": "root"}])
+        self.assertIn("did not issue", r["responses"][0].get("error", ""), r)
+        self.assertEqual(ok(self.b, "listCAs", tenant="acme")["cas"], [])
+        ok(self.b, "trustRejected", id=genuine_id, tenant="acme", anchor="root")
+        self.assertEqual(self.connect("dev-a1", "d:acme:sensor:a1")["result"], "accepted")
+
+
 if __name__ == "__main__":
     unittest.main()
