@@ -13,6 +13,7 @@
 
 #include "metrics.h"
 #include "auth.h"
+#include "control.h"
 #include "revocation.h"
 #include "log.h"
 #include "tls_hook.h"
@@ -461,5 +462,6 @@ int cm_auth_disconnect_cb(int event, void *event_data, void *userdata)
 
 	(void)event;
 	client_forget(userdata, ed->client);
+	cm_control_forget_client(userdata, ed->client);
 	return MOSQ_ERR_SUCCESS;
 }

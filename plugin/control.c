@@ -161,6 +161,10 @@ enum cm_rc cm_cmd_strings(const cJSON *cmd, const char *name, size_t max, const 
 
 struct cm_request {
 	char *clientid;
+	/* The connection that asked (struct mosquitto *); NULL once it is
+	 * gone: the answer is for that session only, not for whoever holds
+	 * its client id by then (it may carry a private key). */
+	const void *client;
 	struct cm_caller who;
 	cJSON *root;                 /* the request */
 	cJSON *out, *responses;      /* the response being built */
@@ -302,11 +306,16 @@ static void request_free(struct cm_request *req)
 
 static void deliver(struct cm_request *req)
 {
-	char *text = cJSON_PrintUnformatted(req->out);
+	char *text;
 	char *payload;
 	size_t len;
 	int rc;
 
+	if(req->client == NULL){
+		cm_log(CM_LOG_NOTICE, "dropped the control response for '%s': the connection that asked is gone", req->clientid);
+		return;
+	}
+	text = cJSON_PrintUnformatted(req->out);
 	if(text == NULL || strlen(text) > INT_MAX){
 		free(text);
 		cm_log(CM_LOG_WARNING, "cannot build the control response for '%s'", req->clientid);
@@ -379,6 +388,15 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 	}
 }
 
+void cm_control_forget_client(struct cm_state *st, const void *client)
+{
+	for(struct cm_request *req = st->requests; req; req = req->next){
+		if(req->client == client){
+			req->client = NULL;
+		}
+	}
+}
+
 void cm_control_cleanup(struct cm_state *st)
 {
 	while(st->requests){
@@ -418,6 +436,7 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 		}
 		return MOSQ_ERR_NOMEM;
 	}
+	req->client = ed->client;
 	req->who.name = req->clientid;
 	req->who.via = via;
 	req->who.loopback = is_loopback(mosquitto_client_address(ed->client));

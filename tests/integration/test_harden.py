@@ -278,5 +278,36 @@ class RejectedPoisoningTest(HardenTest):
         self.assertEqual(self.connect("dev-a1", "d:acme:sensor:a1")["result"], "accepted")
 
 
+class PendingAnswerTest(HardenTest):
+    """A control answer that waits on a download goes to the connection
+    that asked, not to whoever holds its client id by then."""
+    plugin_opts = {"crl_timeout": "3", "crl_connect_timeout": "2"}
+
+    def admin(self, clientid):
+        r = mqtt_connect(self.b.port, clientid, keep=True, cert=os.path.join(self.work.store, "admin", "admin.pem"),
+                         key=os.path.join(self.work.store, "admin", "admin.key"))
+        self.assertEqual(r["result"], "accepted")
+        self.socks.append(r["sock"])
+        self.assertEqual(mqtt_subscribe(r["sock"], "$CONTROL/certmgr/v1/response"), 0)
+        return r["sock"]
+
+    def test_a_pending_answer_does_not_follow_the_client_id(self):
+        from crlserver import CrlServer
+        http = CrlServer(self.work.path)
+        try:
+            ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
+            first = self.admin("ops-1")
+            mqtt_publish(first, "$CONTROL/certmgr/v1", json.dumps({"commands": [
+                {"command": "addCA", "tenant": "acme", "certificate": read(pki("ca-a.pem")), "crlUrl": http.url("/hang")}]}))
+            time.sleep(0.5)
+            # Another session takes the client id over while the download
+            # is under way.
+            second = self.admin("ops-1")
+            self.assertEqual(mqtt_messages(second, 6, first_only=True), [])
+            self.b.wait_log("dropped the control response for 'ops-1'")
+        finally:
+            http.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
