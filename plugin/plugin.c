@@ -83,6 +83,7 @@ static void state_free(struct cm_state **pst)
 	st = *pst;
 	cm_worker_stop(st);
 	cm_fetch_cleanup(st);
+	cm_fetch_options_clear(&st->fetch_opts);
 	cm_control_cleanup(st);
 	cm_revocation_cleanup(st);
 	cm_metrics_cleanup(st);
@@ -218,6 +219,10 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			st->key_passphrase = text;
 		}else if(!strcmp(key, "admin_users")){
 			if(parse_admin_users(st, value, err) != CM_OK){
+				return CM_ERR_INVAL;
+			}
+		}else if(!strcmp(key, "crl_allowed_hosts")){
+			if(cm_fetch_parse_allowed_hosts(&st->fetch_opts, value, err) != CM_OK){
 				return CM_ERR_INVAL;
 			}
 		}else if(!strncmp(key, "crl_", 4)){

@@ -309,5 +309,53 @@ class PendingAnswerTest(HardenTest):
             http.stop()
 
 
+class CrlAllowedHostsTest(HardenTest):
+    """plugin_opt_crl_allowed_hosts: the broker connects for CRLs only to
+    the hosts listed, redirects included."""
+    plugin_opts = {"crl_allowed_hosts": "127.0.0.1, *.crl.test", "crl_timeout": "5"}
+
+    def setUp(self):
+        from crlserver import CrlServer
+        super().setUp()
+        files = self.work.file("crls")
+        os.mkdir(files)
+        with open(pki("crl-a.pem"), "rb") as src, open(os.path.join(files, "crl-a.pem"), "wb") as dst:
+            dst.write(src.read())
+        self.http = CrlServer(files)
+        ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
+
+    def tearDown(self):
+        self.http.stop()
+        super().tearDown()
+
+    def add(self, url):
+        return control(self.b, [{"command": "addCA", "tenant": "acme", "certificate": read(pki("ca-a.pem")),
+                                 "crlUrl": url}], timeout=20)["responses"][0]
+
+    def test_a_host_not_listed_is_not_fetched(self):
+        r = self.add("http://localhost:%d/files/crl-a.pem" % self.http.port)
+        self.assertIn("'localhost' is not in plugin_opt_crl_allowed_hosts", r.get("error", ""), r)
+        self.assertEqual(self.http.hits, {})
+
+    def test_a_redirect_to_a_host_not_listed_is_refused(self):
+        r = self.add(self.http.url("/to-localhost/crl-a.pem"))
+        self.assertIn("'localhost' is not in plugin_opt_crl_allowed_hosts", r.get("error", ""), r)
+        self.assertNotIn("/files/crl-a.pem", self.http.hits)
+
+    def test_a_listed_host_is_fetched_redirects_too(self):
+        r = self.add(self.http.url("/redirect/crl-a.pem"))
+        self.assertNotIn("error", r)
+        self.assertEqual(self.http.hits.get("/files/crl-a.pem"), 1)
+
+    def test_a_malformed_list_refuses_to_start(self):
+        work = Workdir()
+        try:
+            b = Broker(work, plugin_opts={"crl_allowed_hosts": "crl.example.com,bad host/x"})
+            self.assertNotEqual(b.start(expect_running=False), 0)
+            self.assertIn("plugin_opt_crl_allowed_hosts", b.log())
+        finally:
+            work.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()
