@@ -74,6 +74,19 @@ enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_caller *who, c
 	return CM_OK;
 }
 
+enum cm_rc cm_cmd_private_keys(const struct cm_caller *who, const char *move, struct cm_err *err)
+{
+	/* Mosquitto 2.0 does not tell a plugin whether a connection is TLS;
+	 * a client certificate certmgr verified shows it is. A user name's
+	 * connection may be plain TCP, and loopback proves nothing: a local
+	 * reverse proxy connects from there for anyone. */
+	if(who->via == CM_ADMIN_CERT){
+		return CM_OK;
+	}
+	return cm_err_set(err, CM_ERR_INVAL, "private keys are %s only over TLS connections certmgr authenticated with an admin certificate;"
+			" this one has none (a user name's connection may be plain TCP, and a loopback address may be a local proxy's)", move);
+}
+
 enum cm_rc cm_cmd_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err)
 {
 	const char *name = NULL;

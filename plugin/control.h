@@ -13,11 +13,14 @@
 #define CM_CONTROL_TOPIC "$CONTROL/certmgr/v1"
 #define CM_CONTROL_RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
 
-/* Who sent a command, for the audit log and the private-key rule. */
+/* Who sent a command, for the audit log and the private-key rule
+ * (cm_cmd_private_keys). */
 struct cm_caller {
 	const char *name;      /* client id */
 	enum cm_admin_via via;
-	bool loopback;         /* connected from 127.0.0.0/8 or ::1 */
+	/* Connected from 127.0.0.0/8 or ::1. Grants nothing: a local reverse
+	 * proxy connects from there for anyone. */
+	bool loopback;
 	struct cm_request *req;
 };
 
@@ -74,6 +77,11 @@ CM_MUST_CHECK enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_
  * checks of addCA) or, for any other certificate, a pin (valid now).
  * Refuses a certificate already there. *out (may be NULL) is the entry. */
 CM_MUST_CHECK enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool active, struct cm_ca **out, struct cm_err *err);
+
+/* CM_OK when who may send or receive a private key (move: "given",
+ * "accepted"): only over a connection known to be TLS, an admin
+ * certificate's; else the error says why. */
+CM_MUST_CHECK enum cm_rc cm_cmd_private_keys(const struct cm_caller *who, const char *move, struct cm_err *err);
 
 /* The command's "slot" field. */
 CM_MUST_CHECK enum cm_rc cm_cmd_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err);

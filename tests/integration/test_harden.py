@@ -357,5 +357,46 @@ class CrlAllowedHostsTest(HardenTest):
             work.cleanup()
 
 
+class PrivateKeysOverTlsTest(unittest.TestCase):
+    """A private key travels only over a connection certmgr knows is TLS:
+    an administrator's by user name on plain TCP from loopback (a local
+    reverse proxy looks the same) gets none, and may send none."""
+
+    def setUp(self):
+        from harness import free_port
+        self.work = Workdir()
+        self.passwd = self.work.file("passwd")
+        subprocess.run(["mosquitto_passwd", "-b", "-c", self.passwd, "opsadmin", "ops-pw"], check=True)
+        os.chmod(self.passwd, 0o644)
+        self.plain = free_port()
+        self.b = Broker(self.work, plugin_opts={"admin_users": "opsadmin"},
+                        extra="password_file %s\nlistener %d 127.0.0.1" % (self.passwd, self.plain))
+        self.b.start()
+
+    def tearDown(self):
+        rc = self.b.stop()
+        log = self.b.log()
+        self.work.cleanup()
+        self.assertEqual(rc, 0, "broker exit code\n" + log)
+
+    def test_no_private_key_over_plain_tcp_even_from_loopback(self):
+        key, pem = self.work.file("leaf.key"), self.work.file("leaf.pem")
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                "-out", pem, "-subj", "/CN=plain.test", "-days", "30")
+        default = [c["id"] for c in ok(self.b, "listServerCertificates", slot="mqtt")["certificates"] if c["default"]][0]
+        commands = [{"command": "getServerCertificate", "slot": "mqtt", "id": default, "includePrivateKey": True},
+                    {"command": "addServerCertificate", "slot": "bridge", "certificate": read(pem), "privateKey": read(key)},
+                    {"command": "getServerCertificate", "slot": "mqtt", "id": default}]
+        r = control(self.b, commands, extra_args=["-p", str(self.plain), "-u", "opsadmin", "-P", "ops-pw"])
+        self.assertIsNotNone(r)
+        got = r["responses"]
+        # (No message dumping the answers: one could hold a key.)
+        self.assertIn("private keys", got[0].get("error", ""))
+        self.assertIn("only over TLS", got[0]["error"])
+        self.assertIn("only over TLS", got[1].get("error", ""))
+        self.assertNotIn("error", got[2])
+        self.assertEqual(len(ok(self.b, "listServerCertificates", slot="bridge")["certificates"]), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
