@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "control.h"
@@ -81,6 +82,113 @@ cJSON *cm_status_hostname_warnings(struct cm_state *st)
 	return arr;
 }
 
+/* Certificates of a chain walked up through the store's CAs. */
+#define SHARED_MAX_DEPTH 8
+
+/* True when parent issued child: names, and the signature. */
+static bool issued(X509 *parent, X509 *child)
+{
+	EVP_PKEY *key = X509_get0_pubkey(parent);
+	bool ok = X509_check_issued(parent, child) == X509_V_OK && key && X509_verify(child, key) == 1;
+
+	ERR_clear_error();
+	return ok;
+}
+
+/* A CA of any tenant, other than cert itself, that issued cert; or NULL. */
+static X509 *store_issuer(const struct cm_store *store, X509 *cert)
+{
+	const struct cm_tenant *t, *tmp;
+	const struct cm_ca *ca;
+
+	HASH_ITER(hh, store->tenants, t, tmp){
+		for(ca = t->cas; ca; ca = ca->next){
+			if(!ca->pinned && X509_cmp(ca->cert, cert) != 0 && issued(ca->cert, cert)){
+				return ca->cert;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* True when anc is cert, or above it through the store's CAs. */
+static bool at_or_above(const struct cm_store *store, X509 *anc, X509 *cert)
+{
+	for(int depth = 0; cert && depth < SHARED_MAX_DEPTH; depth++){
+		if(X509_cmp(anc, cert) == 0 || issued(anc, cert)){
+			return true;
+		}
+		cert = store_issuer(store, cert);
+	}
+	return false;
+}
+
+static bool add_shared(cJSON *arr, const struct cm_tenant *t, const struct cm_ca *ca, const struct cm_tenant *other, const struct cm_ca *via)
+{
+	cJSON *w = cJSON_CreateObject();
+	char msg[400];
+
+	snprintf(msg, sizeof(msg), "tenant %s also trusts %s %.64s: the devices of tenant %s's CA %.64s can log in to %s under its host names"
+			" (a device's certificate names no tenant)", other->name, via == ca ? "this CA" : "a CA above it,", via->id, t->name, ca->id,
+			other->name);
+	if(w == NULL || !cJSON_AddItemToArray(arr, w)){
+		cJSON_Delete(w);
+		return false;
+	}
+	return cJSON_AddStringToObject(w, "tenant", t->name) && cJSON_AddStringToObject(w, "ca", ca->id)
+		&& cJSON_AddStringToObject(w, "alsoTrustedBy", other->name) && cJSON_AddStringToObject(w, "via", via->id)
+		&& cJSON_AddStringToObject(w, "warning", msg);
+}
+
+/* Into arr, the other tenants' active CAs at or above t's CA ca; with a
+ * tenant, only the pairs where ca is tenant's CA id, or the CA above is. */
+static bool shared_for(const struct cm_store *store, cJSON *arr, const struct cm_tenant *t, const struct cm_ca *ca, const char *tenant,
+		const char *id)
+{
+	const struct cm_tenant *o, *tmp;
+	const struct cm_ca *via;
+	bool mine = tenant && !strcmp(t->name, tenant) && !strcmp(ca->id, id);
+
+	HASH_ITER(hh, store->tenants, o, tmp){
+		for(via = o == t ? NULL : o->cas; via; via = via->next){
+			bool wanted = tenant == NULL || mine || (!strcmp(o->name, tenant) && !strcmp(via->id, id));
+			if(via->pinned || !via->active || !wanted || !at_or_above(store, via->cert, ca->cert)){
+				continue;
+			}
+			if(!add_shared(arr, t, ca, o, via)){
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char *id)
+{
+	const struct cm_tenant *t, *tmp;
+	const struct cm_ca *ca;
+	cJSON *arr = cJSON_CreateArray();
+
+	HASH_ITER(hh, st->store->tenants, t, tmp){
+		for(ca = t->cas; arr && ca; ca = ca->next){
+			if(!ca->pinned && !shared_for(st->store, arr, t, ca, tenant, id)){
+				cJSON_Delete(arr);
+				return NULL;
+			}
+		}
+	}
+	return arr;
+}
+
+void cm_status_add_ca_warnings(struct cm_state *st, const char *tenant, const char *id, cJSON *data)
+{
+	cJSON *arr = cm_status_shared_cas(st, tenant, id);
+
+	if(cJSON_GetArraySize(arr) == 0 || !cJSON_AddItemToObject(data, "warnings", arr)){
+		cJSON_Delete(arr);
+	}
+}
+
 static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	const struct cm_tenant *t, *tmp;
@@ -136,8 +244,10 @@ static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, c
 	{
 		cJSON *exp = cm_status_expiring(st, time(NULL));
 		cJSON *warn = cm_status_hostname_warnings(st);
+		cJSON *shared = cm_status_shared_cas(st, NULL, NULL);
 		if(exp == NULL || !cJSON_AddItemToObject(o, "expiring", exp)
-				|| warn == NULL || !cJSON_AddItemToObject(o, "hostnameWarnings", warn)){
+				|| warn == NULL || !cJSON_AddItemToObject(o, "hostnameWarnings", warn)
+				|| shared == NULL || !cJSON_AddItemToObject(o, "sharedCAs", shared)){
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 	}

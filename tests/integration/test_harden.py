@@ -398,5 +398,46 @@ class PrivateKeysOverTlsTest(unittest.TestCase):
         self.assertEqual(len(ok(self.b, "listServerCertificates", slot="bridge")["certificates"]), 1)
 
 
+class SharedCaWarningTest(HardenTest):
+    """A CA trusted by two tenants, or one tenant trusting a CA above
+    another's: devices of one log in to the other under its host names
+    (the CN carries no org). addCA and getStatus say so."""
+
+    def test_a_ca_in_two_tenants_is_warned_about(self):
+        ca = self.acme()
+        ok(self.b, "createTenant", tenant="other", hostnames=["other.test"])
+        data = ok(self.b, "addCA", tenant="other", certificate=read(pki("ca-a.pem")))
+        # Both ways: each tenant's devices log in to the other.
+        got = sorted((w["tenant"], w["ca"], w["alsoTrustedBy"], w["via"]) for w in data.get("warnings", []))
+        self.assertEqual(got, [("acme", ca, "other", ca), ("other", ca, "acme", ca)], data.get("warnings"))
+        self.assertIn("tenant other also trusts", data["warnings"][0]["warning"] + data["warnings"][1]["warning"])
+        shared = ok(self.b, "getStatus")["status"]["sharedCAs"]
+        self.assertEqual(sorted((w["tenant"], w["alsoTrustedBy"]) for w in shared), [("acme", "other"), ("other", "acme")])
+
+    def test_a_ca_above_another_tenants_ca_is_warned_about(self):
+        ca = self.acme()
+        ok(self.b, "createTenant", tenant="other", hostnames=["other.test"])
+        data = ok(self.b, "addCA", tenant="other", certificate=read(pki("ca-int.pem")))
+        w = data.get("warnings", [])
+        self.assertEqual([(x["tenant"], x["alsoTrustedBy"], x["via"]) for x in w], [("other", "acme", ca)], data)
+        # A device of other's intermediate is admitted under acme's name.
+        r = mqtt_connect(self.b.port, "d:acme:sensor:i1", sni="acme.test", cafile=self.cafile,
+                         cert=self.chain_file(), key=pki("dev-i1.key"))
+        self.assertEqual(r["result"], "accepted")
+
+    def chain_file(self):
+        path = self.work.file("i1-chain.pem")
+        with open(path, "w") as f:
+            f.write(read(pki("dev-i1.pem")) + read(pki("ca-int.pem")))
+        return path
+
+    def test_unrelated_cas_are_not_warned_about(self):
+        self.acme()
+        ok(self.b, "createTenant", tenant="other", hostnames=["other.test"])
+        data = ok(self.b, "addCA", tenant="other", certificate=read(pki("ca-b.pem")))
+        self.assertNotIn("warnings", data)
+        self.assertEqual(ok(self.b, "getStatus")["status"]["sharedCAs"], [])
+
+
 if __name__ == "__main__":
     unittest.main()
