@@ -311,6 +311,64 @@ static int defer_unless_claimed(struct cm_state *st, struct mosquitto *client, X
 	return MOSQ_ERR_AUTH;
 }
 
+/* A peer broker: its certificate, from the tenant's trust list, is the
+ * whole proof; any client id but a certificate tenant's. Takes cert. */
+static int admit_peer_broker(struct cm_state *st, struct mosquitto *client, const struct cm_tag *tag, const struct cm_tenant *tenant,
+		X509 *cert)
+{
+	const char *clientid = mosquitto_client_id(client);
+	struct cm_identity ident;
+	int rc;
+
+	if(claimed_tenant(st, clientid)){
+		return defer_unless_claimed(st, client, cert);
+	}
+	memset(&ident, 0, sizeof(ident));
+	rc = remember_device(st, client, tag, tenant, &ident, cert);
+	if(rc == MOSQ_ERR_SUCCESS){
+		cm_metrics_accepted(st);
+		cm_log(CM_LOG_INFO, "peer broker '%s' from %s accepted (tenant %s)", clientid, mosquitto_client_address(client), tenant->name);
+	}
+	return rc;
+}
+
+/* A device of a certificate or certificate+token tenant: the client id
+ * must match the certificate. Takes cert. */
+static int admit_device(struct cm_state *st, struct mosquitto *client, const struct cm_tag *tag, const struct cm_tenant *tenant, X509 *cert)
+{
+	const char *clientid = mosquitto_client_id(client);
+	struct cm_identity ident;
+	struct cm_err err;
+	int rc;
+
+	if(cm_identity_check(clientid, tenant->org_id, cert, &ident, &err) != CM_OK){
+		X509_free(cert);
+		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", clientid, mosquitto_client_address(client), tenant->name, err.msg);
+		cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
+		return MOSQ_ERR_AUTH;
+	}
+	rc = remember_device(st, client, tag, tenant, &ident, cert);
+	if(rc != MOSQ_ERR_SUCCESS){
+		return rc;
+	}
+	/* Under certificate+token the broker's password check follows; a
+	 * refusal there is the broker's, not counted here. */
+	cm_metrics_accepted(st);
+	if(tenant->policy == CM_POLICY_CERT_TOKEN){
+		/* Certificate and client id are right; the username and password
+		 * are for the broker's other mechanisms to check. */
+		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	/* The username becomes the client id: unique across tenants, never an
+	 * administrator's name (refused at start). */
+	rc = mosquitto_set_username(client, clientid);
+	if(rc != MOSQ_ERR_SUCCESS){
+		client_forget(st, client);
+		return rc;
+	}
+	return MOSQ_ERR_SUCCESS;
+}
+
 int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ed = event_data;
@@ -319,8 +377,6 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	const char *addr = mosquitto_client_address(ed->client);
 	const struct cm_tag *tag;
 	const struct cm_tenant *tenant;
-	struct cm_identity ident;
-	struct cm_err err;
 	X509 *cert;
 	int rc;
 
@@ -364,46 +420,9 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 		return defer_unless_claimed(st, ed->client, cert);
 	}
 	if(tenant->policy == CM_POLICY_BRIDGE){
-		/* A peer broker: its certificate, from the tenant's trust list,
-		 * is the whole proof; any client id but another certificate
-		 * tenant's. */
-		if(claimed_tenant(st, clientid)){
-			return defer_unless_claimed(st, ed->client, cert);
-		}
-		memset(&ident, 0, sizeof(ident));
-		rc = remember_device(st, ed->client, tag, tenant, &ident, cert);
-		if(rc == MOSQ_ERR_SUCCESS){
-			cm_metrics_accepted(st);
-			cm_log(CM_LOG_INFO, "peer broker '%s' from %s accepted (tenant %s)", clientid, addr, tenant->name);
-		}
-		return rc;
+		return admit_peer_broker(st, ed->client, tag, tenant, cert);
 	}
-	if(cm_identity_check(clientid, tenant->org_id, cert, &ident, &err) != CM_OK){
-		X509_free(cert);
-		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", clientid, addr, tenant->name, err.msg);
-		cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
-		return MOSQ_ERR_AUTH;
-	}
-	rc = remember_device(st, ed->client, tag, tenant, &ident, cert);
-	if(rc != MOSQ_ERR_SUCCESS){
-		return rc;
-	}
-	/* Under certificate+token the broker's password check follows; a
-	 * refusal there is the broker's, not counted here. */
-	cm_metrics_accepted(st);
-	if(tenant->policy == CM_POLICY_CERT_TOKEN){
-		/* Certificate and client id are right; the username and password
-		 * are for the broker's other mechanisms to check. */
-		return MOSQ_ERR_PLUGIN_DEFER;
-	}
-	/* The username becomes the client id: unique across tenants, never an
-	 * administrator's name (refused at start). */
-	rc = mosquitto_set_username(ed->client, clientid);
-	if(rc != MOSQ_ERR_SUCCESS){
-		client_forget(st, ed->client);
-		return rc;
-	}
-	return MOSQ_ERR_SUCCESS;
+	return admit_device(st, ed->client, tag, tenant, cert);
 }
 
 static bool device_allowed(const struct cm_tenant *tenant, const struct cm_client *c, const char *topic, int access)
