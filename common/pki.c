@@ -169,22 +169,53 @@ out:
 	return rc;
 }
 
-enum cm_rc cm_pki_cert_id(X509 *cert, char out[CM_ID_LEN + 1], struct cm_err *err)
+static void id_hex(const unsigned char *md, unsigned int mdlen, char out[CM_ID_LEN + 1])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	unsigned int i;
 	static const char hex[] = "0123456789abcdef";
+	unsigned int i;
 
-	ERR_clear_error();
-	if(!X509_digest(cert, EVP_sha256(), md, &mdlen) || mdlen * 2 != CM_ID_LEN){
-		return openssl_fail(err, CM_ERR_CRYPTO, "cannot compute the certificate's fingerprint");
-	}
 	for(i = 0; i < mdlen; i++){
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 0xf];
 	}
 	out[CM_ID_LEN] = '\0';
+}
+
+enum cm_rc cm_pki_cert_id(X509 *cert, char out[CM_ID_LEN + 1], struct cm_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	ERR_clear_error();
+	if(!X509_digest(cert, EVP_sha256(), md, &mdlen) || mdlen * 2 != CM_ID_LEN){
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot compute the certificate's fingerprint");
+	}
+	id_hex(md, mdlen, out);
+	return CM_OK;
+}
+
+enum cm_rc cm_pki_chain_id(STACK_OF(X509) *chain, int n, char out[CM_ID_LEN + 1], struct cm_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok;
+	int i;
+
+	ERR_clear_error();
+	ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	for(i = 0; ok && i < n && i < sk_X509_num(chain); i++){
+		unsigned char *der = NULL;
+		int len = i2d_X509(sk_X509_value(chain, i), &der);
+		ok = len > 0 && EVP_DigestUpdate(ctx, der, (size_t)len) == 1;
+		OPENSSL_free(der);
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen * 2 == CM_ID_LEN;
+	EVP_MD_CTX_free(ctx);
+	if(!ok){
+		return openssl_fail(err, CM_ERR_CRYPTO, "cannot compute the chain's fingerprint");
+	}
+	id_hex(md, mdlen, out);
 	return CM_OK;
 }
 

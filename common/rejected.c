@@ -77,6 +77,37 @@ static void copy_field(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%s", src ? src : "");
 }
 
+/* The first CM_REJECTED_MAX_CHAIN certificates of chain, up-ref'd. */
+static STACK_OF(X509) *bounded_copy(STACK_OF(X509) *chain)
+{
+	STACK_OF(X509) *out = sk_X509_new_null();
+
+	for(int i = 0; out && i < sk_X509_num(chain) && i < CM_REJECTED_MAX_CHAIN; i++){
+		if(!sk_X509_push(out, sk_X509_value(chain, i))){
+			sk_X509_pop_free(out, X509_free);
+			return NULL;
+		}
+		X509_up_ref(sk_X509_value(chain, i));
+	}
+	return out;
+}
+
+/* Makes room for one more entry. */
+static void evict_oldest(struct cm_rejected_list *list)
+{
+	struct cm_rejected *oldest = NULL, *x, *tmp;
+
+	HASH_ITER(hh, list->entries, x, tmp){
+		if(oldest == NULL || x->last_seen < oldest->last_seen){
+			oldest = x;
+		}
+	}
+	if(oldest){
+		HASH_DEL(list->entries, oldest);
+		entry_free(oldest);
+	}
+}
+
 void cm_rejected_record(struct cm_rejected_list *list, STACK_OF(X509) *chain, const char *reason,
 		const char *sni, const char *tenant, const char *address, time_t now)
 {
@@ -84,24 +115,20 @@ void cm_rejected_record(struct cm_rejected_list *list, STACK_OF(X509) *chain, co
 	char id[CM_ID_LEN + 1];
 
 	if(chain == NULL || sk_X509_num(chain) < 1 || list->max == 0
-			|| cm_pki_cert_id(sk_X509_value(chain, 0), id, NULL) != CM_OK){
+			|| cm_pki_chain_id(chain, CM_REJECTED_MAX_CHAIN, id, NULL) != CM_OK){
 		return;
 	}
 	r = cm_rejected_find(list, id);
 	if(r == NULL){
 		if(cm_rejected_count(list) >= list->max){
-			struct cm_rejected *oldest = NULL, *x, *tmp;
-			HASH_ITER(hh, list->entries, x, tmp){
-				if(oldest == NULL || x->last_seen < oldest->last_seen){
-					oldest = x;
-				}
-			}
-			HASH_DEL(list->entries, oldest);
-			entry_free(oldest);
+			evict_oldest(list);
 		}
 		r = calloc(1, sizeof(*r));
-		if(r == NULL || (r->chain = X509_chain_up_ref(chain)) == NULL){
-			free(r);
+		if(r == NULL || (r->chain = bounded_copy(chain)) == NULL
+				|| cm_pki_cert_id(sk_X509_value(chain, 0), r->leaf_id, NULL) != CM_OK){
+			if(r){
+				entry_free(r);
+			}
 			return;
 		}
 		memcpy(r->id, id, sizeof(r->id));
@@ -127,6 +154,7 @@ cJSON *cm_rejected_json(const struct cm_rejected *r, bool with_chain)
 	}
 	cm_pki_subject_cn(sk_X509_value(r->chain, 0), cn, sizeof(cn));
 	if(!cJSON_AddStringToObject(o, "id", r->id)
+			|| !cJSON_AddStringToObject(o, "leafId", r->leaf_id)
 			|| !cJSON_AddStringToObject(o, "commonName", cn)
 			|| !cJSON_AddStringToObject(o, "reason", r->reason)
 			|| !cJSON_AddStringToObject(o, "sni", r->sni)
@@ -240,7 +268,7 @@ enum cm_rc cm_rejected_load(struct cm_rejected_list *list, const char *dir, stru
 			cm_rejected_clear(list);
 			return cm_err_set(err, CM_ERR_CORRUPT, "%s holds a damaged entry", path);
 		}
-		if(cm_pki_cert_id(leaf, id, NULL) == CM_OK){
+		if(cm_pki_chain_id(rest, CM_REJECTED_MAX_CHAIN, id, NULL) == CM_OK){
 			cm_rejected_record(list, rest, reason, sni, tenant, address, last);
 			if((r = cm_rejected_find(list, id)) != NULL){
 				r->first_seen = first;

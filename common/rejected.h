@@ -1,7 +1,9 @@
 #ifndef CM_REJECTED_H
 #define CM_REJECTED_H
 /* Client chains refused at the handshake, kept for an operator to look at
- * and trust later: bounded, deduplicated by the leaf's id, kept in memory
+ * and trust later: bounded, deduplicated by the chain as the client sent
+ * it (a chain is not proof of anything: anyone can send a device's public
+ * leaf under a root of their own), kept in memory
  * and written to <store>/rejected.json in batches (a flood of bad
  * handshakes costs no disk write each). */
 
@@ -17,15 +19,21 @@
 #include "error.h"
 #include "pki.h"
 
+/* Certificates of a sent chain that are kept, leaf first. */
+#define CM_REJECTED_MAX_CHAIN 10
+
 struct cm_rejected {
-	char id[CM_ID_LEN + 1]; /* of the leaf */
+	char id[CM_ID_LEN + 1];      /* of the chain kept (cm_pki_chain_id) */
+	char leaf_id[CM_ID_LEN + 1];
 	char reason[128];
 	char sni[254];
 	char tenant[65];
 	char address[64];
 	time_t first_seen, last_seen;
 	uint64_t count;
-	STACK_OF(X509) *chain; /* as the client sent it, leaf first */
+	/* As the client sent it, leaf first, its first CM_REJECTED_MAX_CHAIN
+	 * certificates; never changes once recorded. */
+	STACK_OF(X509) *chain;
 	UT_hash_handle hh;
 };
 
@@ -40,8 +48,8 @@ struct cm_rejected_list *cm_rejected_new(size_t max);
 void cm_rejected_free(struct cm_rejected_list **list);
 
 /* Records a refused chain (leaf first; the stack is copied, certificates
- * up-ref'd). A known leaf updates its entry; a full list forgets the
- * entry seen longest ago. */
+ * up-ref'd, at most CM_REJECTED_MAX_CHAIN). A known chain updates its
+ * entry; a full list forgets the entry seen longest ago. */
 void cm_rejected_record(struct cm_rejected_list *list, STACK_OF(X509) *chain, const char *reason,
 		const char *sni, const char *tenant, const char *address, time_t now);
 

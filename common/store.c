@@ -1884,7 +1884,8 @@ enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, stru
 	return CM_OK;
 }
 
-static enum cm_rc write_pem_pair(const char *dir, const char *base, X509 *cert, EVP_PKEY *key, struct cm_err *err)
+/* <dir>/<base>.pem and <base>.key (0600, encrypted with pass unless NULL). */
+static enum cm_rc write_pem_pair(const char *dir, const char *base, X509 *cert, EVP_PKEY *key, const char *pass, struct cm_err *err)
 {
 	char path[PATH_MAX];
 	char *pem = NULL;
@@ -1901,7 +1902,7 @@ static enum cm_rc write_pem_pair(const char *dir, const char *base, X509 *cert, 
 	free(pem);
 	pem = NULL;
 	if(rc == CM_OK){
-		rc = cm_pki_key_to_pem(key, &pem, &len, err);
+		rc = pass ? cm_pki_key_to_pem_encrypted(key, pass, &pem, &len, err) : cm_pki_key_to_pem(key, &pem, &len, err);
 	}
 	if(rc == CM_OK){
 		rc = cm_fs_path(path, sizeof(path), err, "%s/%s.key", dir, base);
@@ -1913,9 +1914,11 @@ static enum cm_rc write_pem_pair(const char *dir, const char *base, X509 *cert, 
 	return rc;
 }
 
-/* Creates admin/: certmgr's admin CA, and one admin client certificate
- * and key for the local operator. */
-static enum cm_rc create_admin(const char *dir, const char *hostname, struct cm_err *err)
+/* Creates admin/: certmgr's admin CA, its key encrypted with pass unless
+ * NULL (whoever reads it mints administrators), and one admin client
+ * certificate and key for the local operator (plain, 0600: it is the
+ * operator's credential, which certmgr_ctrl reads). */
+static enum cm_rc create_admin(const char *dir, const char *hostname, const char *pass, struct cm_err *err)
 {
 	char path[PATH_MAX], cn[128];
 	X509 *ca = NULL, *client = NULL;
@@ -1935,10 +1938,10 @@ static enum cm_rc create_admin(const char *dir, const char *hostname, struct cm_
 	}
 	/* The client first: ca.pem is what loading requires, so it goes last. */
 	if(rc == CM_OK){
-		rc = write_pem_pair(path, "admin", client, client_key, err);
+		rc = write_pem_pair(path, "admin", client, client_key, NULL, err);
 	}
 	if(rc == CM_OK){
-		rc = write_pem_pair(path, "ca", ca, ca_key, err);
+		rc = write_pem_pair(path, "ca", ca, ca_key, pass, err);
 	}
 	X509_free(ca);
 	X509_free(client);
@@ -2041,7 +2044,7 @@ static enum cm_rc migrate_1_to_2(struct cm_store *store, const char *hostname, s
 
 	rc = backup_store(store->dir, 1, err);
 	if(rc == CM_OK){
-		rc = create_admin(store->dir, hostname, err);
+		rc = create_admin(store->dir, hostname, NULL, err);
 	}
 	if(rc == CM_OK){
 		rc = create_default_tenant(store->dir, err);
@@ -2475,7 +2478,7 @@ static enum cm_rc store_create(const char *dir, const char *hostname, const char
 		}
 	}
 	if(rc == CM_OK){
-		rc = create_admin(dir, hostname, err);
+		rc = create_admin(dir, hostname, pass, err);
 	}
 	if(rc == CM_OK){
 		rc = create_default_tenant(dir, err);
@@ -2490,6 +2493,44 @@ static enum cm_rc store_create(const char *dir, const char *hostname, const char
 	}
 	/* Read back what was written: one loading path for every start. */
 	return cm_store_load_ex(dir, pass, out, err);
+}
+
+/* A store written without a passphrase holds the admin CA's key plain:
+ * encrypt it in place. An encrypted one, or none, is left alone. */
+static enum cm_rc encrypt_admin_key(const struct cm_store *store, const char *pass, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	char *text = NULL, *pem = NULL;
+	size_t len = 0, pem_len = 0;
+	EVP_PKEY *key = NULL;
+	enum cm_rc rc;
+
+	if(cm_fs_path(path, sizeof(path), err, "%s/admin/ca.key", store->dir) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(access(path, F_OK) != 0){
+		return CM_OK;
+	}
+	rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
+	if(rc != CM_OK || strstr(text, "-----BEGIN ENCRYPTED PRIVATE KEY-----")){
+		cm_pki_free_secret(text, len);
+		return rc;
+	}
+	rc = cm_pki_parse_key_pem(text, len, &key, err);
+	cm_pki_free_secret(text, len);
+	if(rc == CM_OK){
+		rc = cm_pki_key_to_pem_encrypted(key, pass, &pem, &pem_len, err);
+	}
+	if(rc == CM_OK){
+		rc = cm_fs_write_atomic(path, pem, pem_len, 0600, err);
+	}
+	cm_pki_free_secret(pem, pem_len);
+	EVP_PKEY_free(key);
+	if(rc != CM_OK){
+		return in_file(err, rc, path);
+	}
+	cm_log(CM_LOG_NOTICE, "encrypted the admin CA's key at rest (%s)", path);
+	return CM_OK;
 }
 
 /* Keys encrypted at rest from now on: the store remembers the passphrase,
@@ -2521,7 +2562,10 @@ static enum cm_rc encrypt_at_rest(struct cm_store *store, const char *pass, stru
 			}
 		}
 	}
-	rc = cm_pki_generate_key(&p256, &key, err);
+	rc = encrypt_admin_key(store, pass, err);
+	if(rc == CM_OK){
+		rc = cm_pki_generate_key(&p256, &key, err);
+	}
 	if(rc == CM_OK){
 		rc = cm_pki_make_self_signed(key, "certmgr placeholder", names, 1, 825, &cert, err);
 	}

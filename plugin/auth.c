@@ -13,6 +13,7 @@
 
 #include "metrics.h"
 #include "auth.h"
+#include "control.h"
 #include "verdict.h"
 #include "revocation.h"
 #include "log.h"
@@ -204,13 +205,152 @@ int cm_auth_tick_cb(int event, void *event_data, void *userdata)
 enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client)
 {
 	const struct cm_client *c = client_find(st, client);
+	X509 *cert;
 
 	if(c){
 		return c->kind == CM_CLIENT_ADMIN ? CM_ADMIN_CERT : CM_ADMIN_NONE;
 	}
 	/* Not one certmgr authenticated: an administrator by name, once the
-	 * broker's own means (password file, another plugin) accepted it. */
+	 * broker's own means (password file, another plugin) accepted it. A
+	 * client with a certificate certmgr did not authenticate is none: its
+	 * user name may be its certificate's CN (use_identity_as_username on
+	 * a listener certmgr does not serve), which anyone with a certificate
+	 * from that listener's CAs chooses. */
+	cert = mosquitto_client_certificate(client);
+	if(cert){
+		X509_free(cert);
+		return CM_ADMIN_NONE;
+	}
 	return cm_state_is_admin_user(st, mosquitto_client_username(client)) ? CM_ADMIN_USERNAME : CM_ADMIN_NONE;
+}
+
+/* Records a device and, when its handshake was made under trust its
+ * tenant has changed since (a CA removed or deactivated, a pin untrusted,
+ * a CRL), judges it again against the trust in force now: nothing else
+ * re-checks a connection that was not yet a client when trust changed.
+ * Takes leaf in every case. */
+static int remember_device(struct cm_state *st, struct mosquitto *client, const struct cm_tag *tag, const struct cm_tenant *tenant,
+		const struct cm_identity *ident, X509 *leaf)
+{
+	char buf[200];
+	const char *why;
+	int rc = remember(st, client, CM_CLIENT_DEVICE, tag, ident, leaf);
+
+	if(rc != MOSQ_ERR_SUCCESS || tag->tenant_generation == tenant->generation){
+		return rc;
+	}
+	why = refusal(st, client_find(st, client), buf, sizeof(buf));
+	if(why == NULL){
+		return MOSQ_ERR_SUCCESS;
+	}
+	cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): trust changed since its handshake: %s",
+			mosquitto_client_id(client), mosquitto_client_address(client), tenant->name, why);
+	cm_metrics_refused(st, CM_REFUSED_UNTRUSTED_CHAIN);
+	client_forget(st, client);
+	return MOSQ_ERR_AUTH;
+}
+
+/* The tenant whose devices authenticate by certificate that a d:/g:
+ * client id names by its org, or NULL: such an id is held only by a
+ * client certmgr authenticated for that tenant. Otherwise anyone the
+ * broker admits could take a device's id, and Mosquitto would disconnect
+ * the device ("already connected"). */
+static const struct cm_tenant *claimed_tenant(const struct cm_state *st, const char *clientid)
+{
+	const struct cm_tenant *t, *tmp;
+	const char *org, *end;
+
+	if(clientid == NULL || (clientid[0] != 'd' && clientid[0] != 'g') || clientid[1] != ':'){
+		return NULL;
+	}
+	org = clientid + 2;
+	end = strchr(org, ':');
+	if(end == NULL){
+		end = org + strlen(org);
+	}
+	HASH_ITER(hh, st->store->tenants, t, tmp){
+		if((t->policy == CM_POLICY_CERTIFICATE || t->policy == CM_POLICY_CERT_TOKEN)
+				&& strlen(t->org_id) == (size_t)(end - org) && !strncmp(t->org_id, org, (size_t)(end - org))){
+			return t;
+		}
+	}
+	return NULL;
+}
+
+/* For a client certmgr leaves to the broker's other mechanisms: refused
+ * when its client id is a certificate tenant's (claimed_tenant), else
+ * deferred. Takes cert (NULL or a reference). */
+static int defer_unless_claimed(struct cm_state *st, struct mosquitto *client, X509 *cert)
+{
+	const char *clientid = mosquitto_client_id(client);
+	const struct cm_tenant *t = claimed_tenant(st, clientid);
+
+	X509_free(cert);
+	if(t == NULL){
+		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	cm_log(CM_LOG_NOTICE, "refused client '%s' from %s: that client id belongs to tenant %s, whose devices authenticate by certificate",
+			clientid, mosquitto_client_address(client), t->name);
+	cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
+	return MOSQ_ERR_AUTH;
+}
+
+/* A peer broker: its certificate, from the tenant's trust list, is the
+ * whole proof; any client id but a certificate tenant's. Takes cert. */
+static int admit_peer_broker(struct cm_state *st, struct mosquitto *client, const struct cm_tag *tag, const struct cm_tenant *tenant,
+		X509 *cert)
+{
+	const char *clientid = mosquitto_client_id(client);
+	struct cm_identity ident;
+	int rc;
+
+	if(claimed_tenant(st, clientid)){
+		return defer_unless_claimed(st, client, cert);
+	}
+	memset(&ident, 0, sizeof(ident));
+	rc = remember_device(st, client, tag, tenant, &ident, cert);
+	if(rc == MOSQ_ERR_SUCCESS){
+		cm_metrics_accepted(st);
+		cm_log(CM_LOG_INFO, "peer broker '%s' from %s accepted (tenant %s)", clientid, mosquitto_client_address(client), tenant->name);
+	}
+	return rc;
+}
+
+/* A device of a certificate or certificate+token tenant: the client id
+ * must match the certificate. Takes cert. */
+static int admit_device(struct cm_state *st, struct mosquitto *client, const struct cm_tag *tag, const struct cm_tenant *tenant, X509 *cert)
+{
+	const char *clientid = mosquitto_client_id(client);
+	struct cm_identity ident;
+	struct cm_err err;
+	int rc;
+
+	if(cm_identity_check(clientid, tenant->org_id, cert, &ident, &err) != CM_OK){
+		X509_free(cert);
+		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", clientid, mosquitto_client_address(client), tenant->name, err.msg);
+		cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
+		return MOSQ_ERR_AUTH;
+	}
+	rc = remember_device(st, client, tag, tenant, &ident, cert);
+	if(rc != MOSQ_ERR_SUCCESS){
+		return rc;
+	}
+	/* Under certificate+token the broker's password check follows; a
+	 * refusal there is the broker's, not counted here. */
+	cm_metrics_accepted(st);
+	if(tenant->policy == CM_POLICY_CERT_TOKEN){
+		/* Certificate and client id are right; the username and password
+		 * are for the broker's other mechanisms to check. */
+		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	/* The username becomes the client id: unique across tenants, never an
+	 * administrator's name (refused at start). */
+	rc = mosquitto_set_username(client, clientid);
+	if(rc != MOSQ_ERR_SUCCESS){
+		client_forget(st, client);
+		return rc;
+	}
+	return MOSQ_ERR_SUCCESS;
 }
 
 int cm_auth_basic_cb(int event, void *event_data, void *userdata)
@@ -221,8 +361,6 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	const char *addr = mosquitto_client_address(ed->client);
 	const struct cm_tag *tag;
 	const struct cm_tenant *tenant;
-	struct cm_identity ident;
-	struct cm_err err;
 	X509 *cert;
 	int rc;
 
@@ -234,8 +372,9 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	cert = mosquitto_client_certificate(ed->client);
 	if(cert == NULL){
 		/* No certificate: a plain listener, or a tenant under the token
-		 * policy. The broker's other mechanisms decide. */
-		return MOSQ_ERR_PLUGIN_DEFER;
+		 * policy. The broker's other mechanisms decide, but not for a
+		 * certificate tenant's client id. */
+		return defer_unless_claimed(st, ed->client, NULL);
 	}
 	tag = cm_tls_cert_tag(st, cert);
 	if(tag == NULL){
@@ -262,46 +401,12 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	if(tenant->policy == CM_POLICY_TOKEN){
 		/* The tenant's policy changed since the handshake: it asks for no
 		 * certificate now, so this one proves nothing to certmgr. */
-		X509_free(cert);
-		return MOSQ_ERR_PLUGIN_DEFER;
+		return defer_unless_claimed(st, ed->client, cert);
 	}
 	if(tenant->policy == CM_POLICY_BRIDGE){
-		/* A peer broker: its certificate, from the tenant's trust list,
-		 * is the whole proof; any client id. */
-		memset(&ident, 0, sizeof(ident));
-		rc = remember(st, ed->client, CM_CLIENT_DEVICE, tag, &ident, cert);
-		if(rc == MOSQ_ERR_SUCCESS){
-			cm_metrics_accepted(st);
-			cm_log(CM_LOG_INFO, "peer broker '%s' from %s accepted (tenant %s)", clientid, addr, tenant->name);
-		}
-		return rc;
+		return admit_peer_broker(st, ed->client, tag, tenant, cert);
 	}
-	if(cm_identity_check(clientid, tenant->org_id, cert, &ident, &err) != CM_OK){
-		X509_free(cert);
-		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", clientid, addr, tenant->name, err.msg);
-		cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
-		return MOSQ_ERR_AUTH;
-	}
-	rc = remember(st, ed->client, CM_CLIENT_DEVICE, tag, &ident, cert);
-	if(rc != MOSQ_ERR_SUCCESS){
-		return rc;
-	}
-	/* Under certificate+token the broker's password check follows; a
-	 * refusal there is the broker's, not counted here. */
-	cm_metrics_accepted(st);
-	if(tenant->policy == CM_POLICY_CERT_TOKEN){
-		/* Certificate and client id are right; the username and password
-		 * are for the broker's other mechanisms to check. */
-		return MOSQ_ERR_PLUGIN_DEFER;
-	}
-	/* The username becomes the client id: unique across tenants, never an
-	 * administrator's name (refused at start). */
-	rc = mosquitto_set_username(ed->client, clientid);
-	if(rc != MOSQ_ERR_SUCCESS){
-		client_forget(st, ed->client);
-		return rc;
-	}
-	return MOSQ_ERR_SUCCESS;
+	return admit_device(st, ed->client, tag, tenant, cert);
 }
 
 static bool device_allowed(const struct cm_tenant *tenant, const struct cm_client *c, const char *topic, int access)
@@ -360,5 +465,6 @@ int cm_auth_disconnect_cb(int event, void *event_data, void *userdata)
 
 	(void)event;
 	client_forget(userdata, ed->client);
+	cm_control_forget_client(userdata, ed->client);
 	return MOSQ_ERR_SUCCESS;
 }

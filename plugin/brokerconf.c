@@ -117,6 +117,32 @@ static enum cm_rc parse_include_dir(const char *dir, struct cm_brokerconf *value
 	return rc;
 }
 
+/* Mosquitto's booleans; anything else leaves *out as it was. */
+static void parse_bool(const char *val, bool *out)
+{
+	if(!strcmp(val, "true") || !strcmp(val, "1")){
+		*out = true;
+	}else if(!strcmp(val, "false") || !strcmp(val, "0")){
+		*out = false;
+	}
+}
+
+/* A "listener PORT [ADDRESS]" line: the options after it are its own. */
+static enum cm_rc new_listener(struct cm_brokerconf *value, const char *val, const char *path, struct cm_err *err)
+{
+	struct cm_brokerconf_listener *l;
+	char *end;
+	long port = strtol(val, &end, 10);
+
+	if(value->listener_count == CM_BROKERCONF_MAX_LISTENERS){
+		return cm_err_set(err, CM_ERR_INVAL, "%s: more than %d listeners", path, CM_BROKERCONF_MAX_LISTENERS - 1);
+	}
+	l = &value->listeners[value->listener_count++];
+	memset(l, 0, sizeof(*l));
+	l->port = end != val && port >= 0 && port <= 65535 ? (int)port : -1;
+	return CM_OK;
+}
+
 static enum cm_rc parse_file(const char *path, bool main_file, struct cm_brokerconf *value, struct cm_err *err)
 {
 	char *text = NULL;
@@ -152,17 +178,19 @@ static enum cm_rc parse_file(const char *path, bool main_file, struct cm_brokerc
 			}
 		}
 		if(!strcmp(key, "per_listener_settings") && val){
-			if(!strcmp(val, "true") || !strcmp(val, "1")){
-				value->per_listener_settings = true;
-			}else if(!strcmp(val, "false") || !strcmp(val, "0")){
-				value->per_listener_settings = false;
-			}
+			parse_bool(val, &value->per_listener_settings);
 		}else if(!strcmp(key, "sys_interval") && val){
 			char *end;
 			long v = strtol(val, &end, 10);
 			if(end != val && *end == '\0' && v >= 0 && v <= 65535){
 				value->sys_interval = (int)v;
 			}
+		}else if(!strcmp(key, "listener") && val){
+			rc = new_listener(value, val, path, err);
+		}else if(!strcmp(key, "use_identity_as_username") && val){
+			parse_bool(val, &value->listeners[value->listener_count - 1].use_identity_as_username);
+		}else if(!strcmp(key, "use_subject_as_username") && val){
+			parse_bool(val, &value->listeners[value->listener_count - 1].use_subject_as_username);
 		}else if(!strcmp(key, "include_dir") && val && main_file){
 			rc = parse_include_dir(val, value, err);
 		}
@@ -173,8 +201,10 @@ static enum cm_rc parse_file(const char *path, bool main_file, struct cm_brokerc
 
 enum cm_rc cm_brokerconf_read(const char *path, struct cm_brokerconf *out, struct cm_err *err)
 {
-	out->per_listener_settings = false;
+	memset(out, 0, sizeof(*out));
 	out->sys_interval = 10; /* Mosquitto's default */
+	out->listeners[0].port = 1883;
+	out->listener_count = 1;
 	return parse_file(path, true, out, err);
 }
 

@@ -19,10 +19,23 @@ CM_MUST_CHECK enum cm_rc cm_brokerconf_path_from_cmdline(const char *cmdline, si
 /* The configuration file of the running broker. */
 CM_MUST_CHECK enum cm_rc cm_brokerconf_own_path(char *out, size_t outlen, struct cm_err *err);
 
+/* Listeners read, the default one (before any "listener" line) first. */
+#define CM_BROKERCONF_MAX_LISTENERS 65
+
+/* What certmgr needs to know of one listener: the options with which
+ * Mosquitto skips MOSQ_EVT_BASIC_AUTH, and certmgr's checks with it. */
+struct cm_brokerconf_listener {
+	int port;                     /* 1883 for the default listener */
+	bool use_identity_as_username;
+	bool use_subject_as_username;
+};
+
 /* The options certmgr reads, with Mosquitto's defaults. */
 struct cm_brokerconf {
 	bool per_listener_settings;
 	int sys_interval;        /* seconds; 0: no $SYS topics */
+	struct cm_brokerconf_listener listeners[CM_BROKERCONF_MAX_LISTENERS];
+	int listener_count;      /* the default listener included */
 };
 CM_MUST_CHECK enum cm_rc cm_brokerconf_read(const char *path, struct cm_brokerconf *out, struct cm_err *err);
 

@@ -253,6 +253,9 @@ static void crl_wait_finish(struct cm_state *st, struct crl_wait *w, const char 
 					&& !cJSON_AddItemToObject(data, "ca", o)){
 				cJSON_Delete(o);
 			}
+			if(answer == ANSWER_CA_FULL){ /* addCA's */
+				cm_status_add_ca_warnings(st, w->tenant, w->ca_id, data);
+			}
 		}
 	}
 	if(rc != CM_OK && res){
@@ -509,6 +512,7 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 	if(o == NULL || !cJSON_AddItemToObject(data, "ca", o)){
 		cJSON_Delete(o);
 	}
+	cm_status_add_ca_warnings(st, t->name, id, data);
 	return CM_OK;
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "control.h"
@@ -77,6 +78,25 @@ static enum cm_rc get_rejected(struct cm_state *st, const struct cm_caller *who,
 	return CM_OK;
 }
 
+/* The depth of the first certificate of chain that the next one did not
+ * issue (names and signature), or -1 when each was issued by the next:
+ * the top certificate is then the one the whole chain hangs from. */
+static int unissued_depth(STACK_OF(X509) *chain)
+{
+	int i, n = sk_X509_num(chain);
+
+	for(i = 0; i + 1 < n; i++){
+		X509 *child = sk_X509_value(chain, i), *parent = sk_X509_value(chain, i + 1);
+		EVP_PKEY *key = X509_get0_pubkey(parent);
+
+		if(X509_check_issued(parent, child) != X509_V_OK || key == NULL || X509_verify(child, key) != 1){
+			ERR_clear_error();
+			return i;
+		}
+	}
+	return -1;
+}
+
 static enum cm_rc trust_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	struct cm_rejected *r;
@@ -94,8 +114,15 @@ static enum cm_rc trust_rejected(struct cm_state *st, const struct cm_caller *wh
 	if(!strcmp(anchor, "root")){
 		/* The top certificate the client sent: it must be a CA. */
 		cert = sk_X509_value(r->chain, sk_X509_num(r->chain) - 1);
+		int bad;
 		if(!(X509_get_extension_flags(cert) & EXFLAG_CA)){
 			return cm_err_set(err, CM_ERR_INVAL, "the top certificate of this chain is not a CA: trust its leaf instead");
+		}
+		/* Anyone can send a device's public leaf under a root of their
+		 * own: the root must have issued what it came with. */
+		if((bad = unissued_depth(r->chain)) >= 0){
+			return cm_err_set(err, CM_ERR_INVAL, "the certificate at depth %d of this chain did not issue the one at depth %d:"
+					" its top certificate did not issue this chain, which may be forged; not trusted", bad + 1, bad);
 		}
 	}else if(!strcmp(anchor, "leaf")){
 		cert = sk_X509_value(r->chain, 0);

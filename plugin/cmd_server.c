@@ -88,8 +88,8 @@ static enum cm_rc get_server(struct cm_state *st, const struct cm_caller *who, c
 	if((c = cm_store_find_server_cert(st->store, slot, id)) == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, cm_slot_name(slot));
 	}
-	if(with_key && who->via != CM_ADMIN_CERT && !who->loopback){
-		return cm_err_set(err, CM_ERR_INVAL, "private keys are given only to administrators with an admin certificate or on loopback");
+	if(with_key && cm_cmd_private_keys(who, "given", err) != CM_OK){
+		return CM_ERR_INVAL;
 	}
 	o = cert_json(st, slot, c, true);
 	if(o == NULL || !cJSON_AddItemToObject(data, "certificate", o)){
@@ -235,8 +235,8 @@ static enum cm_rc add_server(struct cm_state *st, const struct cm_caller *who, c
 	if(strlen(desc) > MAX_DESCRIPTION){
 		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", MAX_DESCRIPTION);
 	}
-	if(who->via != CM_ADMIN_CERT && !who->loopback){
-		return cm_err_set(err, CM_ERR_INVAL, "private keys are accepted only from administrators with an admin certificate or on loopback");
+	if(cm_cmd_private_keys(who, "accepted", err) != CM_OK){
+		return CM_ERR_INVAL;
 	}
 	u = calloc(1, sizeof(*u));
 	if(u == NULL){

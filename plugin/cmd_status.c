@@ -1,7 +1,9 @@
 /* getStatus. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "control.h"
@@ -81,6 +83,203 @@ cJSON *cm_status_hostname_warnings(struct cm_state *st)
 	return arr;
 }
 
+/* ===================================================================
+ * CAs shared between tenants. Every CA of every tenant goes into one
+ * index by subject name hash, so that finding the issuers of a
+ * certificate costs a lookup, not a walk of the store: getStatus and
+ * addCA stay cheap with thousands of CAs.
+ * =================================================================== */
+
+/* Levels walked up from a CA through the store's CAs. */
+#define SHARED_MAX_DEPTH 8
+/* Pairs reported for one CA, at most. */
+#define SHARED_MAX_PER_CA 64
+
+struct ca_ref {
+	unsigned long subject; /* X509_subject_name_hash */
+	const struct cm_tenant *t;
+	const struct cm_ca *ca;
+};
+
+struct ca_index {
+	struct ca_ref *v;
+	size_t n;
+};
+
+static int cmp_ref(const void *a, const void *b)
+{
+	unsigned long x = ((const struct ca_ref *)a)->subject, y = ((const struct ca_ref *)b)->subject;
+	return x < y ? -1 : x > y;
+}
+
+/* The CAs (not pins) of every tenant, sorted by subject hash. */
+static bool index_build(const struct cm_store *store, struct ca_index *ix)
+{
+	const struct cm_tenant *t, *tmp;
+	const struct cm_ca *ca;
+	size_t cap = 0;
+
+	memset(ix, 0, sizeof(*ix));
+	HASH_ITER(hh, store->tenants, t, tmp){
+		for(ca = t->cas; ca; ca = ca->next){
+			cap += ca->pinned ? 0 : 1;
+		}
+	}
+	ix->v = calloc(cap + 1, sizeof(*ix->v));
+	if(ix->v == NULL){
+		return false;
+	}
+	HASH_ITER(hh, store->tenants, t, tmp){
+		for(ca = t->cas; ca; ca = ca->next){
+			if(!ca->pinned){
+				ix->v[ix->n++] = (struct ca_ref){X509_subject_name_hash(ca->cert), t, ca};
+			}
+		}
+	}
+	qsort(ix->v, ix->n, sizeof(*ix->v), cmp_ref);
+	return true;
+}
+
+/* The first entry whose subject hash is h (ix->n when none). */
+static size_t index_first(const struct ca_index *ix, unsigned long h)
+{
+	size_t lo = 0, hi = ix->n;
+
+	while(lo < hi){
+		size_t mid = lo + (hi - lo) / 2;
+		if(ix->v[mid].subject < h){
+			lo = mid + 1;
+		}else{
+			hi = mid;
+		}
+	}
+	return lo;
+}
+
+/* True when parent issued child: names, and the signature. */
+static bool issued(X509 *parent, X509 *child)
+{
+	EVP_PKEY *key = X509_get0_pubkey(parent);
+	bool ok = X509_check_issued(parent, child) == X509_V_OK && key && X509_verify(child, key) == 1;
+
+	ERR_clear_error();
+	return ok;
+}
+
+static bool add_shared(cJSON *arr, const struct ca_ref *a, const struct ca_ref *via)
+{
+	cJSON *w = cJSON_CreateObject();
+	char msg[400];
+
+	snprintf(msg, sizeof(msg), "tenant %s also trusts %s %.64s: the devices of tenant %s's CA %.64s can log in to %s under its host names"
+			" (a device's certificate names no tenant)", via->t->name, via->ca == a->ca || X509_cmp(via->ca->cert, a->ca->cert) == 0
+			? "this CA" : "a CA above it,", via->ca->id, a->t->name, a->ca->id, via->t->name);
+	if(w == NULL || !cJSON_AddItemToArray(arr, w)){
+		cJSON_Delete(w);
+		return false;
+	}
+	return cJSON_AddStringToObject(w, "tenant", a->t->name) && cJSON_AddStringToObject(w, "ca", a->ca->id)
+		&& cJSON_AddStringToObject(w, "alsoTrustedBy", via->t->name) && cJSON_AddStringToObject(w, "via", via->ca->id)
+		&& cJSON_AddStringToObject(w, "warning", msg);
+}
+
+/* Whether the pair (a, via) is wanted: every pair, or with a tenant only
+ * those in which tenant's CA id takes part. */
+static bool wanted(const struct ca_ref *a, const struct ca_ref *via, const char *tenant, const char *id)
+{
+	return tenant == NULL || (!strcmp(a->t->name, tenant) && !strcmp(a->ca->id, id))
+		|| (!strcmp(via->t->name, tenant) && !strcmp(via->ca->id, id));
+}
+
+/* The pairs of one CA found so far, so that a CA reached twice (issuer
+ * of two levels, say) is reported once. */
+struct found {
+	const struct ca_ref *a;
+	const struct ca_ref *seen[SHARED_MAX_PER_CA];
+	size_t n;
+	cJSON *arr;
+	const char *tenant, *id;
+};
+
+/* Reports r for f->a unless it is of a's own tenant, inactive, not
+ * wanted or reported already. False when out of memory. */
+static bool report(struct found *f, const struct ca_ref *r)
+{
+	size_t k;
+
+	if(r->t == f->a->t || !r->ca->active || !wanted(f->a, r, f->tenant, f->id)){
+		return true;
+	}
+	for(k = 0; k < f->n && f->seen[k] != r; k++){
+	}
+	if(k < f->n || f->n == SHARED_MAX_PER_CA){
+		return true;
+	}
+	f->seen[f->n++] = r;
+	return add_shared(f->arr, f->a, r);
+}
+
+/* Into arr, the pairs of a: other tenants' active CAs equal to a, or that
+ * issued a or a CA above it. */
+static bool shared_for(const struct ca_index *ix, const struct ca_ref *a, cJSON *arr, const char *tenant, const char *id)
+{
+	struct found f = {a, {NULL}, 0, arr, tenant, id};
+	X509 *cur = a->ca->cert;
+	size_t i;
+
+	for(i = index_first(ix, a->subject); i < ix->n && ix->v[i].subject == a->subject; i++){
+		if(X509_cmp(ix->v[i].ca->cert, cur) == 0 && !report(&f, &ix->v[i])){
+			return false;
+		}
+	}
+	for(int depth = 0; cur && depth < SHARED_MAX_DEPTH; depth++){
+		unsigned long h = X509_issuer_name_hash(cur);
+		X509 *up = NULL;
+
+		for(i = index_first(ix, h); i < ix->n && ix->v[i].subject == h; i++){
+			const struct ca_ref *r = &ix->v[i];
+			if(X509_cmp(r->ca->cert, cur) == 0 || !issued(r->ca->cert, cur)){
+				continue;
+			}
+			up = up ? up : r->ca->cert;
+			if(!report(&f, r)){
+				return false;
+			}
+		}
+		cur = up;
+	}
+	return true;
+}
+
+cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char *id)
+{
+	struct ca_index ix;
+	cJSON *arr = cJSON_CreateArray();
+
+	if(arr == NULL || !index_build(st->store, &ix)){
+		cJSON_Delete(arr);
+		return NULL;
+	}
+	for(size_t i = 0; i < ix.n; i++){
+		if(!shared_for(&ix, &ix.v[i], arr, tenant, id)){
+			cJSON_Delete(arr);
+			arr = NULL;
+			break;
+		}
+	}
+	free(ix.v);
+	return arr;
+}
+
+void cm_status_add_ca_warnings(struct cm_state *st, const char *tenant, const char *id, cJSON *data)
+{
+	cJSON *arr = cm_status_shared_cas(st, tenant, id);
+
+	if(cJSON_GetArraySize(arr) == 0 || !cJSON_AddItemToObject(data, "warnings", arr)){
+		cJSON_Delete(arr);
+	}
+}
+
 static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	const struct cm_tenant *t, *tmp;
@@ -136,8 +335,10 @@ static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, c
 	{
 		cJSON *exp = cm_status_expiring(st, time(NULL));
 		cJSON *warn = cm_status_hostname_warnings(st);
+		cJSON *shared = cm_status_shared_cas(st, NULL, NULL);
 		if(exp == NULL || !cJSON_AddItemToObject(o, "expiring", exp)
-				|| warn == NULL || !cJSON_AddItemToObject(o, "hostnameWarnings", warn)){
+				|| warn == NULL || !cJSON_AddItemToObject(o, "hostnameWarnings", warn)
+				|| shared == NULL || !cJSON_AddItemToObject(o, "sharedCAs", shared)){
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 	}

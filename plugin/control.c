@@ -74,6 +74,19 @@ enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_caller *who, c
 	return CM_OK;
 }
 
+enum cm_rc cm_cmd_private_keys(const struct cm_caller *who, const char *move, struct cm_err *err)
+{
+	/* Mosquitto 2.0 does not tell a plugin whether a connection is TLS;
+	 * a client certificate certmgr verified shows it is. A user name's
+	 * connection may be plain TCP, and loopback proves nothing: a local
+	 * reverse proxy connects from there for anyone. */
+	if(who->via == CM_ADMIN_CERT){
+		return CM_OK;
+	}
+	return cm_err_set(err, CM_ERR_INVAL, "private keys are %s only over TLS connections certmgr authenticated with an admin certificate;"
+			" this one has none (a user name's connection may be plain TCP, and a loopback address may be a local proxy's)", move);
+}
+
 enum cm_rc cm_cmd_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err)
 {
 	const char *name = NULL;
@@ -161,6 +174,10 @@ enum cm_rc cm_cmd_strings(const cJSON *cmd, const char *name, size_t max, const 
 
 struct cm_request {
 	char *clientid;
+	/* The connection that asked (struct mosquitto *); NULL once it is
+	 * gone: the answer is for that session only, not for whoever holds
+	 * its client id by then (it may carry a private key). */
+	const void *client;
 	struct cm_caller who;
 	cJSON *root;                 /* the request */
 	cJSON *out, *responses;      /* the response being built */
@@ -302,11 +319,16 @@ static void request_free(struct cm_request *req)
 
 static void deliver(struct cm_request *req)
 {
-	char *text = cJSON_PrintUnformatted(req->out);
+	char *text;
 	char *payload;
 	size_t len;
 	int rc;
 
+	if(req->client == NULL){
+		cm_log(CM_LOG_NOTICE, "dropped the control response for '%s': the connection that asked is gone", req->clientid);
+		return;
+	}
+	text = cJSON_PrintUnformatted(req->out);
 	if(text == NULL || strlen(text) > INT_MAX){
 		free(text);
 		cm_log(CM_LOG_WARNING, "cannot build the control response for '%s'", req->clientid);
@@ -379,6 +401,15 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 	}
 }
 
+void cm_control_forget_client(struct cm_state *st, const void *client)
+{
+	for(struct cm_request *req = st->requests; req; req = req->next){
+		if(req->client == client){
+			req->client = NULL;
+		}
+	}
+}
+
 void cm_control_cleanup(struct cm_state *st)
 {
 	while(st->requests){
@@ -418,6 +449,7 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 		}
 		return MOSQ_ERR_NOMEM;
 	}
+	req->client = ed->client;
 	req->who.name = req->clientid;
 	req->who.via = via;
 	req->who.loopback = is_loopback(mosquitto_client_address(ed->client));

@@ -13,11 +13,14 @@
 #define CM_CONTROL_TOPIC "$CONTROL/certmgr/v1"
 #define CM_CONTROL_RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
 
-/* Who sent a command, for the audit log and the private-key rule. */
+/* Who sent a command, for the audit log and the private-key rule
+ * (cm_cmd_private_keys). */
 struct cm_caller {
 	const char *name;      /* client id */
 	enum cm_admin_via via;
-	bool loopback;         /* connected from 127.0.0.0/8 or ::1 */
+	/* Connected from 127.0.0.0/8 or ::1. Grants nothing: a local reverse
+	 * proxy connects from there for anyone. */
+	bool loopback;
 	struct cm_request *req;
 };
 
@@ -42,6 +45,9 @@ cJSON *cm_control_pending_data(struct cm_request *req);
 /* Ends the waiting command (rc CM_OK, or an error with err) and runs the
  * rest of the request; the response goes out when all are done. */
 void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc rc, const struct cm_err *err);
+/* The connection client (struct mosquitto *) is gone: the requests it
+ * made that still wait run to their end, and their answers are dropped. */
+void cm_control_forget_client(struct cm_state *st, const void *client);
 /* Drops the requests still waiting (plugin cleanup). */
 void cm_control_cleanup(struct cm_state *st);
 
@@ -50,6 +56,15 @@ void cm_control_cleanup(struct cm_state *st);
  * for getStatus and the daily log. */
 cJSON *cm_status_expiring(struct cm_state *st, time_t now);
 cJSON *cm_status_hostname_warnings(struct cm_state *st);
+
+/* A CA of one tenant with a CA at or above it trusted by another tenant
+ * (the same CA, or one that issued it): the devices it issued log in to
+ * the other tenant too, their certificates naming no tenant. Each pair as
+ * {tenant, ca, alsoTrustedBy, via, warning}; with tenant, only the pairs
+ * that tenant's CA id is part of. NULL when out of memory. */
+cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char *id);
+/* Adds data.warnings, the pairs of tenant's CA id, when there are any. */
+void cm_status_add_ca_warnings(struct cm_state *st, const char *tenant, const char *id, cJSON *data);
 
 /* Command tables of the entities (cmd_*.c). */
 extern const struct cm_command cm_tenant_commands[];
@@ -71,6 +86,11 @@ CM_MUST_CHECK enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_
  * checks of addCA) or, for any other certificate, a pin (valid now).
  * Refuses a certificate already there. *out (may be NULL) is the entry. */
 CM_MUST_CHECK enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool active, struct cm_ca **out, struct cm_err *err);
+
+/* CM_OK when who may send or receive a private key (move: "given",
+ * "accepted"): only over a connection known to be TLS, an admin
+ * certificate's; else the error says why. */
+CM_MUST_CHECK enum cm_rc cm_cmd_private_keys(const struct cm_caller *who, const char *move, struct cm_err *err);
 
 /* The command's "slot" field. */
 CM_MUST_CHECK enum cm_rc cm_cmd_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err);

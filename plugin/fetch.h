@@ -2,8 +2,9 @@
 #define CM_FETCH_H
 /* CRL downloads on libcurl's multi interface, stepped from MOSQ_EVT_TICK:
  * the broker thread never waits for the network. Only http and https,
- * bounded redirects, connect and total timeouts, a maximum size, https
- * verified against the system CAs. */
+ * bounded redirects (followed here, so that each one's host is checked
+ * against plugin_opt_crl_allowed_hosts), connect and total timeouts, a
+ * maximum size, https verified against the system CAs. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,12 +13,27 @@
 
 struct cm_state;
 
+/* Longest host name of plugin_opt_crl_allowed_hosts. */
+#define CM_FETCH_HOST_MAX 253
+
 struct cm_fetch_options {
 	long connect_timeout; /* seconds */
 	long timeout;         /* seconds, the whole transfer */
 	long max_redirects;
 	size_t max_size;      /* bytes */
+	/* plugin_opt_crl_allowed_hosts, lower case: "name", "*.suffix" or an
+	 * address as written in a URL; none: any host. */
+	char **allowed_hosts;
+	size_t allowed_count;
 };
+
+/* "crl.example.com, *.pki.example.net, 10.0.0.5" into o->allowed_hosts. */
+CM_MUST_CHECK enum cm_rc cm_fetch_parse_allowed_hosts(struct cm_fetch_options *o, const char *list, struct cm_err *err);
+/* Frees o->allowed_hosts. */
+void cm_fetch_options_clear(struct cm_fetch_options *o);
+/* CM_OK when the host of url may be fetched from under o; else the error
+ * names the host. */
+CM_MUST_CHECK enum cm_rc cm_fetch_host_allowed(const struct cm_fetch_options *o, const char *url, struct cm_err *err);
 
 /* Called once per fetch, on the broker thread: rc CM_OK with the body, or
  * an error with a sentence in error. The callee may take the body (a

@@ -83,6 +83,7 @@ static void state_free(struct cm_state **pst)
 	st = *pst;
 	cm_worker_stop(st);
 	cm_fetch_cleanup(st);
+	cm_fetch_options_clear(&st->fetch_opts);
 	cm_control_cleanup(st);
 	cm_revocation_cleanup(st);
 	cm_metrics_cleanup(st);
@@ -220,6 +221,10 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			if(parse_admin_users(st, value, err) != CM_OK){
 				return CM_ERR_INVAL;
 			}
+		}else if(!strcmp(key, "crl_allowed_hosts")){
+			if(cm_fetch_parse_allowed_hosts(&st->fetch_opts, value, err) != CM_OK){
+				return CM_ERR_INVAL;
+			}
 		}else if(!strncmp(key, "crl_", 4)){
 			char *end;
 			unsigned long long v;
@@ -305,9 +310,31 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 	return CM_OK;
 }
 
+/* With use_identity_as_username or use_subject_as_username, Mosquitto
+ * takes the user name from the certificate and skips MOSQ_EVT_BASIC_AUTH:
+ * no identity check, a CN that is an administrator's or a backend's name.
+ * Refused on every listener certmgr serves. */
+static enum cm_rc check_listeners(const struct cm_state *st, const struct cm_brokerconf *conf, const char *path, struct cm_err *err)
+{
+	for(int i = 0; i < conf->listener_count; i++){
+		const struct cm_brokerconf_listener *l = &conf->listeners[i];
+		const char *option = l->use_identity_as_username ? "use_identity_as_username"
+			: l->use_subject_as_username ? "use_subject_as_username" : NULL;
+
+		/* A port not read (-1) is judged as served. */
+		if(option && (l->port < 0 || l->port > 65535 || cm_state_slot_for_port(st, (uint16_t)l->port) >= 0)){
+			return cm_err_set(err, CM_ERR_INVAL, "%s is true on listener %d in %s, which certmgr serves: certmgr needs it false"
+					" (with it, Mosquitto takes the user name from the certificate and skips the authentication event,"
+					" and with it certmgr's device identity checks)", option, l->port, path);
+		}
+	}
+	return CM_OK;
+}
+
 /* per_listener_settings true loads a plugin once per listener and never
  * sends MOSQ_EVT_TICK: certmgr cannot work that way. Also reads
- * sys_interval, the period of certmgr's $SYS metrics. */
+ * sys_interval, the period of certmgr's $SYS metrics, and checks the
+ * listeners' options (check_listeners). */
 static enum cm_rc check_broker_config(struct cm_state *st, const char *given, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -338,7 +365,7 @@ static enum cm_rc check_broker_config(struct cm_state *st, const char *given, st
 		return cm_err_set(err, CM_ERR_INVAL, "per_listener_settings is true in %s: certmgr needs it false"
 				" (with it, Mosquitto 2.0 loads the plugin once per listener and never sends it timer events)", path);
 	}
-	return CM_OK;
+	return check_listeners(st, &conf, path, err);
 }
 
 static enum cm_rc open_rejected(struct cm_state *st, struct cm_err *err)

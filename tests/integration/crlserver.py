@@ -11,6 +11,7 @@
     /endless         200 without a length, then bytes as fast as they go
     /to-ftp          302 to an ftp:// URL
     /to-file         302 to file:///etc/passwd
+    /to-localhost/NAME  302 to /files/NAME on http://localhost (another host name)
 With certfile and keyfile it serves https with that certificate.
 Every request is counted by path in `hits`."""
 
@@ -79,6 +80,9 @@ class CrlServer:
                     return self.reply(302, b"", {"Location": "ftp://127.0.0.1/crl.pem"})
                 if p == "/to-file":
                     return self.reply(302, b"", {"Location": "file:///etc/passwd"})
+                if p.startswith("/to-localhost/"):
+                    return self.reply(302, b"", {"Location": "http://localhost:%d/files/%s" % (
+                        outer.port, p[len("/to-localhost/"):])})
                 if p.startswith("/redirect/"):
                     return self.reply(302, b"", {"Location": "/files/" + p[len("/redirect/"):]})
                 return self.reply(404, b"unknown")

@@ -270,8 +270,12 @@ class TrustTest(unittest.TestCase):
         rejected = ok(self.b, "listRejected")["rejected"]
         self.assertEqual(len(rejected), 1)
         r = rejected[0]
-        self.assertEqual((r["id"], r["count"], r["sni"], r["tenant"], r["address"], r["chainLength"], r["commonName"]),
-                         (cert_id(pki("dev-a1.pem")), 2, "acme.test", "acme", "127.0.0.1", 2, "d:sensor:a1"))
+        # An entry is the chain as sent: its id is the SHA-256 of the
+        # certificates' DER one after the other.
+        sent = b"".join(ssl.PEM_cert_to_DER_cert(read(pki(n + ".pem"))) for n in ("dev-a1", "ca-a"))
+        self.assertEqual((r["id"], r["leafId"], r["count"], r["sni"], r["tenant"], r["address"], r["chainLength"], r["commonName"]),
+                         (hashlib.sha256(sent).hexdigest(), cert_id(pki("dev-a1.pem")), 2, "acme.test", "acme", "127.0.0.1", 2,
+                          "d:sensor:a1"))
         self.assertIn("self-signed certificate in certificate chain", r["reason"])
         full = ok(self.b, "getRejected", id=r["id"])["rejected"]
         self.assertEqual(full["chain"].strip(), (read(pki("dev-a1.pem")) + read(pki("ca-a.pem"))).strip())

@@ -87,12 +87,38 @@ static void test_unreadable_configuration_is_an_error_naming_it(void **state)
 	free(dir);
 }
 
+static void test_identity_as_username_is_read_per_listener(void **state)
+{
+	char *dir = tu_mkdtemp();
+	char path[600];
+	struct cm_brokerconf conf;
+	struct cm_err err;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	tu_write_file(path, "use_subject_as_username true\n"
+			"listener 8883 localhost\nuse_identity_as_username true\nuse_identity_as_username false\n"
+			"listener 9883\nuse_identity_as_username 1\n");
+	assert_int_equal(cm_brokerconf_read(path, &conf, &err), CM_OK);
+	assert_int_equal(conf.listener_count, 3);
+	assert_int_equal(conf.listeners[0].port, 1883);
+	assert_true(conf.listeners[0].use_subject_as_username);
+	assert_int_equal(conf.listeners[1].port, 8883);
+	assert_false(conf.listeners[1].use_identity_as_username);
+	assert_int_equal(conf.listeners[2].port, 9883);
+	assert_true(conf.listeners[2].use_identity_as_username);
+	assert_false(conf.listeners[2].use_subject_as_username);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_path_comes_from_the_command_line),
 		cmocka_unit_test(test_per_listener_settings_is_read_with_includes),
 		cmocka_unit_test(test_unreadable_configuration_is_an_error_naming_it),
+		cmocka_unit_test(test_identity_as_username_is_read_per_listener),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,66 @@ static void test_first_open_creates_every_slot_with_builtin_default(void **state
 	cleanup(dir);
 }
 
+static char *read_rel(const char *dir, const char *rel)
+{
+	char path[1024];
+	char *text = NULL;
+	size_t len = 0;
+	struct cm_err err;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	assert_int_equal(cm_fs_read_file(path, 65536, &text, &len, &err), CM_OK);
+	return text;
+}
+
+/* With a passphrase the admin CA's key is encrypted like the others (the
+ * local operator's client key stays the plain 0600 credential it is); a
+ * store written without one is converted when opened with one. */
+static void test_admin_ca_key_is_encrypted_at_rest(void **state)
+{
+	static const char pass[] = "correct horse battery";
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store), *text;
+	bool created = true;
+	struct cm_err err;
+
+	(void)state;
+	text = read_rel(dir, "admin/ca.key");
+	assert_non_null(strstr(text, "BEGIN PRIVATE KEY"));
+	free(text);
+	cm_store_free(&store);
+	assert_int_equal(cm_store_open_ex(dir, "host.example", pass, &store, &created, &err), CM_OK);
+	assert_false(created);
+	text = read_rel(dir, "admin/ca.key");
+	assert_non_null(strstr(text, "BEGIN ENCRYPTED PRIVATE KEY"));
+	free(text);
+	assert_mode(dir, "admin/ca.key", 0600);
+	text = read_rel(dir, "admin/admin.key");
+	assert_non_null(strstr(text, "BEGIN PRIVATE KEY"));
+	free(text);
+	cm_store_free(&store);
+	/* Opened again with the passphrase: it loads, nothing to convert. */
+	assert_int_equal(cm_store_open_ex(dir, "host.example", pass, &store, &created, &err), CM_OK);
+	cm_store_free(&store);
+	cleanup(dir);
+
+	/* A store created with a passphrase never holds it plain. */
+	dir = tu_mkdtemp();
+	{
+		char *sd;
+		assert_true(asprintf(&sd, "%s/store", dir) > 0);
+		free(dir);
+		dir = sd;
+	}
+	assert_int_equal(cm_store_open_ex(dir, "host.example", pass, &store, &created, &err), CM_OK);
+	assert_true(created);
+	text = read_rel(dir, "admin/ca.key");
+	assert_non_null(strstr(text, "BEGIN ENCRYPTED PRIVATE KEY"));
+	free(text);
+	cm_store_free(&store);
+	cleanup(dir);
+}
+
 static void test_reopen_loads_the_same_certificates(void **state)
 {
 	struct cm_store *store = NULL, *again = NULL;
@@ -361,6 +421,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_first_open_creates_every_slot_with_builtin_default),
 		cmocka_unit_test(test_reopen_loads_the_same_certificates),
+		cmocka_unit_test(test_admin_ca_key_is_encrypted_at_rest),
 		cmocka_unit_test(test_listener_files_are_restored_to_the_default),
 		cmocka_unit_test(test_corrupt_stores_are_refused_and_left_untouched),
 		cmocka_unit_test(test_swapped_files_are_refused),
