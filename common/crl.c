@@ -556,48 +556,6 @@ enum cm_rc cm_crl_load(const unsigned char *buf, size_t len, size_t max_len, X50
 	return rc;
 }
 
-enum cm_rc cm_crl_load_all(const unsigned char *buf, size_t len, size_t max_len, X509 *issuer, time_t now,
-		struct cm_crl **out, size_t max, size_t *n, struct cm_err *err)
-{
-	const unsigned char *p = buf, *end = buf + len;
-	enum cm_rc rc = CM_OK;
-
-	*n = 0;
-	if(len > 10 && memmem(buf, len < 1024 ? len : 1024, "-----BEGIN", 10)){
-		/* PEM: one CRL, as stores before bundles wrote them. */
-		if(max < 1){
-			return cm_err_set(err, CM_ERR_INVAL, "no room for the CRL");
-		}
-		rc = cm_crl_load(buf, len, max_len, issuer, now, &out[0], err);
-		*n = rc == CM_OK ? 1 : 0;
-		return rc;
-	}
-	while(rc == CM_OK && p < end){
-		const unsigned char *q = p, *start = p;
-		long olen;
-		int tag, cls;
-
-		if(*n == max){
-			rc = cm_err_set(err, CM_ERR_INVAL, "more than %zu CRLs in one file", max);
-		}else if(end - p > INT_MAX || (ASN1_get_object(&q, &olen, &tag, &cls, (long)(end - p)) & 0x80) || olen > end - q){
-			rc = cm_err_set(err, CM_ERR_INVAL, "not a CRL (neither PEM nor DER)");
-		}else{
-			p = q + olen;
-			rc = cm_crl_load(start, (size_t)(p - start), max_len, issuer, now, &out[*n], err);
-			if(rc == CM_OK){
-				(*n)++;
-			}
-		}
-	}
-	ERR_clear_error();
-	if(rc != CM_OK){
-		while(*n > 0){
-			cm_crl_free(&out[--*n]);
-		}
-	}
-	return rc;
-}
-
 X509 *cm_crl_find_issuer(const unsigned char *buf, size_t len, STACK_OF(X509) *candidates)
 {
 	X509_CRL *crl = parse(buf, len);

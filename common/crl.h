@@ -57,12 +57,6 @@ struct cm_crl {
  * with cm_crl_free. */
 CM_MUST_CHECK enum cm_rc cm_crl_load(const unsigned char *buf, size_t len, size_t max_len, X509 *issuer, time_t now, struct cm_crl **out, struct cm_err *err);
 
-/* Several CRLs stored in one buffer (DER back to back, or PEM blocks), as
- * cm_crl_load checks each, into out[0..max-1]; *n is how many. On failure
- * none is kept. */
-CM_MUST_CHECK enum cm_rc cm_crl_load_all(const unsigned char *buf, size_t len, size_t max_len, X509 *issuer, time_t now,
-		struct cm_crl **out, size_t max, size_t *n, struct cm_err *err);
-
 /* The CA among candidates whose name the CRL names as issuer and whose key
  * signed it, or NULL. For uploads: which CA does this CRL belong to. */
 X509 *cm_crl_find_issuer(const unsigned char *buf, size_t len, STACK_OF(X509) *candidates);
