@@ -215,7 +215,9 @@ class PkitsTest(unittest.TestCase):
                 name, cmds = setup_commands(data, t, mode, rev)
                 jobs.append((t, mode, rev, name, cmds))
                 cls.results[(t.id, mode, rev)] = {"tenant": name, "setup": []}
-        timeout = 120 if (SANITIZE or VALGRIND) else 30
+        # Generous: a guard against a hang, not a measure (the suite runs
+        # two tests at a time on two cores).
+        timeout = 300 if (SANITIZE or VALGRIND) else 120
         for i in range(0, len(jobs), TENANTS_PER_REQUEST):
             batch = jobs[i:i + TENANTS_PER_REQUEST]
             cmds = [c for j in batch for c in j[4]]
