@@ -536,7 +536,9 @@ static enum cm_rc build_trust(struct cm_tenant *t, X509 *admin_ca, struct cm_err
 				v[n++] = ca;
 			}
 		}
-		qsort(v, n, sizeof(*v), subject_cmp);
+		if(n > 1){
+			qsort(v, n, sizeof(*v), subject_cmp);
+		}
 	}
 	for(ca = t->cas; ok && ca; ca = ca->next){
 		ok = place_ca(t, trust, v, n, ca);
