@@ -254,6 +254,13 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 		return 0;
 	}
 	if(!cm_verdict_ctx(ctx, tenant, st->store->admin_ca, &v)){
+		STACK_OF(X509) *path = NULL;
+		/* Refused only for want of a CRL, with a path otherwise valid:
+		 * learn where its CRLs come from, for the next attempt. */
+		if(v.error == X509_V_ERR_UNABLE_TO_GET_CRL && leaf && cm_verdict_path(tenant, st->store->admin_ca, leaf, sent, &path)){
+			cm_revocation_learn(st, tenant, path);
+		}
+		sk_X509_pop_free(path, X509_free);
 		refused(st, hs, ssl, ctx, sent, &v);
 		X509_STORE_CTX_set_error(ctx, v.error);
 		return 0;
