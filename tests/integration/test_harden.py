@@ -348,13 +348,15 @@ class CrlAllowedHostsTest(HardenTest):
         self.assertEqual(self.http.hits.get("/files/crl-a.pem"), 1)
 
     def test_a_malformed_list_refuses_to_start(self):
-        work = Workdir()
-        try:
-            b = Broker(work, plugin_opts={"crl_allowed_hosts": "crl.example.com,bad host/x"})
-            self.assertNotEqual(b.start(expect_running=False), 0)
-            self.assertIn("plugin_opt_crl_allowed_hosts", b.log())
-        finally:
-            work.cleanup()
+        for value, why in (("crl.example.com,bad/x", "'bad/x' is not a host name"), (" , ", "names no host")):
+            work = Workdir()
+            try:
+                b = Broker(work, plugin_opts={"crl_allowed_hosts": value})
+                self.assertNotEqual(b.start(expect_running=False), 0)
+                self.assertIn("plugin_opt_crl_allowed_hosts", b.log())
+                self.assertIn(why, b.log())
+            finally:
+                work.cleanup()
 
 
 class PrivateKeysOverTlsTest(unittest.TestCase):
