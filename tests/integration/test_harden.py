@@ -11,7 +11,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (Broker, Workdir, control, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages,
+from crlserver import CrlServer
+from harness import (Broker, Workdir, control, free_port, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages,
                      mqtt_publish, _client_context, _mqtt_string)
 
 
@@ -152,9 +153,8 @@ class IdentityAsUsernameTest(unittest.TestCase):
         self.work.cleanup()
 
     def refused(self, option):
-        port = 0
-        b = Broker(self.work)
-        port = b.port
+        port = free_port()
+        b = Broker(self.work, port=port)
         listener = b.tls_listener(port) + "\nrequire_certificate true\n%s true" % option
         b = Broker(self.work, port=port, listeners=[listener])
         rc = b.start(expect_running=False)
@@ -168,7 +168,7 @@ class IdentityAsUsernameTest(unittest.TestCase):
         self.refused("use_subject_as_username")
 
     def test_a_listener_certmgr_does_not_serve_may_keep_it(self):
-        served, other = Broker(self.work).port, Broker(self.work).port
+        served, other = free_port(), free_port()
         b0 = Broker(self.work, port=served)
         listeners = [b0.tls_listener(served),
                      b0.tls_listener(other) + "\nrequire_certificate true\ncafile %s\nuse_identity_as_username true" % pki("ca-b.pem")]
@@ -202,8 +202,6 @@ class ClientIdTakeoverTest(HardenTest):
     extra = "listener %d 127.0.0.1\nallow_anonymous true"
 
     def setUp(self):
-        self.plain = Broker.__init__ and None
-        from harness import free_port
         self.plain_port = free_port()
         self.extra = self.extra % self.plain_port
         super().setUp()
@@ -292,7 +290,6 @@ class PendingAnswerTest(HardenTest):
         return r["sock"]
 
     def test_a_pending_answer_does_not_follow_the_client_id(self):
-        from crlserver import CrlServer
         http = CrlServer(self.work.path)
         try:
             ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
@@ -315,7 +312,6 @@ class CrlAllowedHostsTest(HardenTest):
     plugin_opts = {"crl_allowed_hosts": "127.0.0.1, *.crl.test", "crl_timeout": "5"}
 
     def setUp(self):
-        from crlserver import CrlServer
         super().setUp()
         files = self.work.file("crls")
         os.mkdir(files)
@@ -365,7 +361,6 @@ class PrivateKeysOverTlsTest(unittest.TestCase):
     reverse proxy looks the same) gets none, and may send none."""
 
     def setUp(self):
-        from harness import free_port
         self.work = Workdir()
         self.passwd = self.work.file("passwd")
         subprocess.run(["mosquitto_passwd", "-b", "-c", self.passwd, "opsadmin", "ops-pw"], check=True)
