@@ -12,7 +12,7 @@ import time
 import unittest
 
 from crlserver import CrlServer
-from harness import (Broker, Workdir, control, free_port, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages,
+from harness import (Broker, BrokerTest, Workdir, control, free_port, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages,
                      mqtt_publish, _client_context, _mqtt_string)
 
 
@@ -74,26 +74,7 @@ def make_cert(directory, name, cn, issuer=None, ca=False, email=None):
     return crt, key
 
 
-class HardenTest(unittest.TestCase):
-    plugin_opts = {}
-    extra = ""
-
-    def setUp(self):
-        self.work = Workdir()
-        self.b = Broker(self.work, plugin_opts=dict(self.plugin_opts), extra=self.extra)
-        self.b.start()
-        self.cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
-        self.socks = []
-
-    def tearDown(self):
-        for s in self.socks:
-            s.close()
-        rc = self.b.stop()
-        log = self.b.log()
-        self.work.cleanup()
-        self.assertEqual(rc, 0, "broker exit code\n" + log)
-        self.assertNotIn("AddressSanitizer", log)
-
+class HardenTest(BrokerTest):
     def acme(self, **extra):
         ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"], **extra)
         return ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-a.pem")))["ca"]["id"]
