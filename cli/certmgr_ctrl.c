@@ -144,12 +144,12 @@ static const struct spec specs[] = {
 	{"listRejected", {NULL}, "", "", "Lists the client chains certmgr refused, most recent first."},
 	{"getRejected", {"id"}, "", "ID", "Shows a refused chain; -o FILE writes it."},
 	{"trustRejected", {"id", "tenant"}, "R", "ID TENANT --anchor root|leaf",
-		"Trusts a refused chain in a tenant: by its root (a CA) or by its leaf (pinned)."},
+		"Trusts a refused chain in a tenant: by its root (a CA that issued the chain) or by its leaf (pinned)."},
 	{"clearRejected", {NULL}, "", "", "Empties the list of refused chains."},
 	{"getStatus", {NULL}, "", "", "Shows certmgr's state: store, slots, expiring certificates, CRL health."},
 	{"listServerCertificates", {"slot"}, "", "SLOT", "Lists a slot's certificates (slots: mqtt, websockets, bridge)."},
 	{"getServerCertificate", {"slot", "id"}, "FK", "SLOT ID [--format pem|der] [--include-private-key]",
-		"Shows a server certificate; -o FILE writes it. The key only for an admin certificate or on loopback."},
+		"Shows a server certificate; -o FILE writes it. The key only over TLS with an admin certificate."},
 	{"addServerCertificate", {"slot"}, "DPCYX1",
 		"SLOT --certificate FILE --key FILE [--passphrase P] [--description TEXT] [--default]\n"
 		"  addServerCertificate SLOT --pkcs12 FILE --passphrase P [--description TEXT] [--default]",
@@ -697,8 +697,12 @@ static int print_answer(const struct opts *o, const char *command, const cJSON *
 		printf("%-64s %-6s %-20s %-12s %s\n", "ID", "COUNT", "LAST SEEN", "TENANT", "REASON");
 		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "rejected")){
 			const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, "count");
-			printf("%-64s %-6.0f %-20s %-12s %s (CN '%s', SNI '%s')\n", str(v, "id"), cJSON_IsNumber(n) ? n->valuedouble : 0,
-					str(v, "lastSeen"), str(v, "tenant"), str(v, "reason"), str(v, "commonName"), str(v, "sni"));
+			const cJSON *len = cJSON_GetObjectItemCaseSensitive(v, "chainLength");
+			/* The id is the chain's: the same leaf under another chain is
+			 * another entry, so the chain's length is shown too. */
+			printf("%-64s %-6.0f %-20s %-12s %s (CN '%s', SNI '%s', %.0f certificates)\n", str(v, "id"),
+					cJSON_IsNumber(n) ? n->valuedouble : 0, str(v, "lastSeen"), str(v, "tenant"), str(v, "reason"), str(v, "commonName"),
+					str(v, "sni"), cJSON_IsNumber(len) ? len->valuedouble : 0);
 		}
 	}else if(!strcmp(command, "listServerCertificates")){
 		printf("%-64s %-7s %-20s %-5s %s\n", "ID", "DEFAULT", "NOT AFTER", "CHAIN", "COMMON NAME (DESCRIPTION)");

@@ -92,6 +92,10 @@ enum cm_rc cm_fetch_parse_allowed_hosts(struct cm_fetch_options *o, const char *
 		o->allowed_hosts[o->allowed_count++] = h;
 		p = end;
 	}
+	if(o->allowed_count == 0){
+		/* Not "any host", which leaving the option out says. */
+		return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_crl_allowed_hosts names no host (leave the option out to allow any)");
+	}
 	return CM_OK;
 }
 

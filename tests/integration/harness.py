@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 
 PLUGIN = os.environ.get("CERTMGR_PLUGIN")
 SANITIZE = os.environ.get("CERTMGR_SANITIZE") == "1"
@@ -217,6 +218,35 @@ class Broker:
                 return
             time.sleep(0.05)
         raise AssertionError("'%s' not in the broker's log:\n%s" % (text, self.log()))
+
+
+class BrokerTest(unittest.TestCase):
+    """One broker per test, with the class's plugin_opts and extra lines;
+    sockets the test appends to self.socks are closed after it. The
+    broker must stop cleanly, without a sanitizer report (and pass the
+    class's check_log)."""
+    plugin_opts = {}
+    extra = ""
+
+    def setUp(self):
+        self.work = Workdir()
+        self.b = Broker(self.work, plugin_opts=dict(self.plugin_opts), extra=self.extra)
+        self.b.start()
+        self.cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        rc = self.b.stop()
+        log = self.b.log()
+        self.work.cleanup()
+        self.assertEqual(rc, 0, "broker exit code\n" + log)
+        self.assertNotIn("AddressSanitizer", log)
+        self.check_log(log)
+
+    def check_log(self, log):
+        """For a test class's own checks of the broker's whole log."""
 
 
 def served_certificate(port, servername=None, host="localhost"):

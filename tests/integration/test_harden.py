@@ -11,7 +11,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (Broker, Workdir, control, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages,
+from crlserver import CrlServer
+from harness import (Broker, BrokerTest, Workdir, control, free_port, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages,
                      mqtt_publish, _client_context, _mqtt_string)
 
 
@@ -73,26 +74,7 @@ def make_cert(directory, name, cn, issuer=None, ca=False, email=None):
     return crt, key
 
 
-class HardenTest(unittest.TestCase):
-    plugin_opts = {}
-    extra = ""
-
-    def setUp(self):
-        self.work = Workdir()
-        self.b = Broker(self.work, plugin_opts=dict(self.plugin_opts), extra=self.extra)
-        self.b.start()
-        self.cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
-        self.socks = []
-
-    def tearDown(self):
-        for s in self.socks:
-            s.close()
-        rc = self.b.stop()
-        log = self.b.log()
-        self.work.cleanup()
-        self.assertEqual(rc, 0, "broker exit code\n" + log)
-        self.assertNotIn("AddressSanitizer", log)
-
+class HardenTest(BrokerTest):
     def acme(self, **extra):
         ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"], **extra)
         return ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-a.pem")))["ca"]["id"]
@@ -152,9 +134,8 @@ class IdentityAsUsernameTest(unittest.TestCase):
         self.work.cleanup()
 
     def refused(self, option):
-        port = 0
-        b = Broker(self.work)
-        port = b.port
+        port = free_port()
+        b = Broker(self.work, port=port)
         listener = b.tls_listener(port) + "\nrequire_certificate true\n%s true" % option
         b = Broker(self.work, port=port, listeners=[listener])
         rc = b.start(expect_running=False)
@@ -168,7 +149,7 @@ class IdentityAsUsernameTest(unittest.TestCase):
         self.refused("use_subject_as_username")
 
     def test_a_listener_certmgr_does_not_serve_may_keep_it(self):
-        served, other = Broker(self.work).port, Broker(self.work).port
+        served, other = free_port(), free_port()
         b0 = Broker(self.work, port=served)
         listeners = [b0.tls_listener(served),
                      b0.tls_listener(other) + "\nrequire_certificate true\ncafile %s\nuse_identity_as_username true" % pki("ca-b.pem")]
@@ -202,8 +183,6 @@ class ClientIdTakeoverTest(HardenTest):
     extra = "listener %d 127.0.0.1\nallow_anonymous true"
 
     def setUp(self):
-        self.plain = Broker.__init__ and None
-        from harness import free_port
         self.plain_port = free_port()
         self.extra = self.extra % self.plain_port
         super().setUp()
@@ -292,7 +271,6 @@ class PendingAnswerTest(HardenTest):
         return r["sock"]
 
     def test_a_pending_answer_does_not_follow_the_client_id(self):
-        from crlserver import CrlServer
         http = CrlServer(self.work.path)
         try:
             ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
@@ -315,7 +293,6 @@ class CrlAllowedHostsTest(HardenTest):
     plugin_opts = {"crl_allowed_hosts": "127.0.0.1, *.crl.test", "crl_timeout": "5"}
 
     def setUp(self):
-        from crlserver import CrlServer
         super().setUp()
         files = self.work.file("crls")
         os.mkdir(files)
@@ -348,13 +325,15 @@ class CrlAllowedHostsTest(HardenTest):
         self.assertEqual(self.http.hits.get("/files/crl-a.pem"), 1)
 
     def test_a_malformed_list_refuses_to_start(self):
-        work = Workdir()
-        try:
-            b = Broker(work, plugin_opts={"crl_allowed_hosts": "crl.example.com,bad host/x"})
-            self.assertNotEqual(b.start(expect_running=False), 0)
-            self.assertIn("plugin_opt_crl_allowed_hosts", b.log())
-        finally:
-            work.cleanup()
+        for value, why in (("crl.example.com,bad/x", "'bad/x' is not a host name"), (" , ", "names no host")):
+            work = Workdir()
+            try:
+                b = Broker(work, plugin_opts={"crl_allowed_hosts": value})
+                self.assertNotEqual(b.start(expect_running=False), 0)
+                self.assertIn("plugin_opt_crl_allowed_hosts", b.log())
+                self.assertIn(why, b.log())
+            finally:
+                work.cleanup()
 
 
 class PrivateKeysOverTlsTest(unittest.TestCase):
@@ -363,7 +342,6 @@ class PrivateKeysOverTlsTest(unittest.TestCase):
     reverse proxy looks the same) gets none, and may send none."""
 
     def setUp(self):
-        from harness import free_port
         self.work = Workdir()
         self.passwd = self.work.file("passwd")
         subprocess.run(["mosquitto_passwd", "-b", "-c", self.passwd, "opsadmin", "ops-pw"], check=True)

@@ -11,7 +11,7 @@ import subprocess
 import time
 import unittest
 
-from harness import (Broker, Workdir, control, ctl, ok, pki, read, mqtt_connect, served_certificate, tree_digest,
+from harness import (Broker, BrokerTest, Workdir, control, ctl, ok, pki, read, mqtt_connect, served_certificate, tree_digest,
                      free_port)
 from test_trust import closed_within
 
@@ -20,31 +20,20 @@ def run(*args, cwd=None):
     subprocess.run(list(args), check=True, capture_output=True, cwd=cwd)
 
 
-class ServerCertTest(unittest.TestCase):
+class ServerCertTest(BrokerTest):
     def setUp(self):
-        self.work = Workdir()
+        super().setUp()
         self.d = self.work.file("srv")
         os.mkdir(self.d)
         self.make_material()
-        self.b = Broker(self.work)
-        self.b.start()
-        self.cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
         # The administrator trusts the built-in certificate and the server
         # CA of the uploads: this test rotates between them.
         self.work.admin_cafile = self.f("admin-trust.pem")
         with open(self.work.admin_cafile, "w") as fh:
             fh.write(read(self.cafile) + read(self.f("sca.pem")))
         os.chmod(self.work.admin_cafile, 0o644)
-        self.socks = []
 
-    def tearDown(self):
-        for s in self.socks:
-            s.close()
-        rc = self.b.stop()
-        log = self.b.log()
-        self.work.cleanup()
-        self.assertEqual(rc, 0, "broker exit code\n" + log)
-        self.assertNotIn("AddressSanitizer", log)
+    def check_log(self, log):
         # Keys, passphrases and PEM bodies never reach the log.
         for secret in ("secret-pass", "p12-pass", "PRIVATE KEY", "BEGIN CERTIFICATE"):
             self.assertNotIn(secret, log)

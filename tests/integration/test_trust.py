@@ -12,7 +12,7 @@ import subprocess
 import time
 import unittest
 
-from harness import (Broker, Workdir, control, ctl, ok, pki, read, mqtt_connect, tree_digest, test_pki)
+from harness import (Broker, BrokerTest, Workdir, control, ctl, ok, pki, read, mqtt_connect, tree_digest, test_pki)
 
 
 def cert_id(path):
@@ -34,22 +34,8 @@ def closed_within(sock, seconds):
     return False
 
 
-class TrustTest(unittest.TestCase):
-    def setUp(self):
-        self.work = Workdir()
-        self.b = Broker(self.work, plugin_opts={"rejected_max": "3"})
-        self.b.start()
-        self.cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
-        self.socks = []
-
-    def tearDown(self):
-        for s in self.socks:
-            s.close()
-        rc = self.b.stop()
-        log = self.b.log()
-        self.work.cleanup()
-        self.assertEqual(rc, 0, "broker exit code\n" + log)
-        self.assertNotIn("AddressSanitizer", log)
+class TrustTest(BrokerTest):
+    plugin_opts = {"rejected_max": "3"}
 
     def acme(self, **extra):
         ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"], **extra)
