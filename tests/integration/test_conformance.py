@@ -6,6 +6,7 @@ registered hierarchy. Real broker, real TLS clients."""
 
 import os
 import subprocess
+import time
 import unittest
 
 from crlserver import CrlServer
@@ -209,6 +210,43 @@ class ConformanceTest(unittest.TestCase):
                               "issuerCertificates": [read(p.p("sinter.pem"))]}])["responses"][0]
         self.assertIn("does not chain to the trust list of tenant 'acme'", r.get("error", ""))
         self.assertEqual(ok(self.b, "listCAs", tenant="acme")["issuers"], [])
+
+    def test_an_intermediate_and_its_crl_are_learned_from_the_devices(self):
+        """Only the root registered, revocation required, and the devices'
+        certificates name their issuer's CRL: the first attempts are
+        refused for want of it, and teach certmgr the intermediate and
+        where its CRL is; then the device is admitted and the one that CRL
+        revokes is not."""
+        p = self.pki
+        files = os.path.join(p.d, "www")
+        os.makedirs(files)
+        self.http = CrlServer(files)
+        with open(p.p("openssl.cnf"), "a") as f:
+            f.write("[devcdp]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+                    "extendedKeyUsage = clientAuth\ncrlDistributionPoints = URI:%s\n" % self.http.url("/files/inter.crl"))
+        p.root("root", "Conformance Root")
+        p.issue("inter", "Conformance Intermediate", "root", "ca")
+        p.issue("dev1", "d:sensor:one", "inter", "devcdp")
+        p.issue("dev2", "d:sensor:two", "inter", "devcdp")
+        with open(os.path.join(files, "inter.crl"), "w") as f:
+            f.write(p.crl("inter-crl", "inter", revoked=["dev2"]))
+        self.tenant(revocation="required")
+        ok(self.b, "addCA", tenant="acme", certificate=read(p.p("root.pem")))
+        ok(self.b, "uploadCRL", tenant="acme", crl=p.crl("root-crl", "root"))
+        chain1, chain2 = p.chain("c1.pem", "dev1", "inter"), p.chain("c2.pem", "dev2", "inter")
+        results = []
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            results.append(self.connect("d:acme:sensor:one", chain1, p.p("dev1.key"))["result"])
+            if results[-1] == "accepted":
+                break
+            time.sleep(0.5)
+        self.assertNotEqual(results[0], "accepted")
+        self.assertEqual(results[-1], "accepted", results)
+        issuers = ok(self.b, "listCAs", tenant="acme")["issuers"]
+        self.assertEqual([(i["commonName"], i["crl"]["source"]) for i in issuers], [("Conformance Intermediate", "learned")])
+        self.assertNotEqual(self.connect("d:acme:sensor:two", chain2, p.p("dev2.key"))["result"], "accepted")
+        self.b.wait_log("certificate 'd:sensor:two' is revoked by the CRL of CA 'Conformance Intermediate'")
 
     # ------------------------------------------------------------------
     # No rollback to an older CRL (18, 6)
