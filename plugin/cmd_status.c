@@ -92,6 +92,8 @@ cJSON *cm_status_hostname_warnings(struct cm_state *st)
 
 /* Levels walked up from a CA through the store's CAs. */
 #define SHARED_MAX_DEPTH 8
+/* Pairs getStatus reports, at most. */
+#define SHARED_MAX 1000
 /* Pairs reported for one CA, at most. */
 #define SHARED_MAX_PER_CA 64
 
@@ -156,11 +158,12 @@ static size_t index_first(const struct ca_index *ix, unsigned long h)
 	return lo;
 }
 
-/* True when parent issued child: names, and the signature. */
+/* True when parent issued child, by names and key identifiers: for a
+ * warning, not a trust decision, so no signature is checked (a store with
+ * the same root in every tenant would verify it n^2 times). */
 static bool issued(X509 *parent, X509 *child)
 {
-	EVP_PKEY *key = X509_get0_pubkey(parent);
-	bool ok = X509_check_issued(parent, child) == X509_V_OK && key && X509_verify(child, key) == 1;
+	bool ok = X509_check_issued(parent, child) == X509_V_OK;
 
 	ERR_clear_error();
 	return ok;
@@ -227,7 +230,7 @@ static bool shared_for(const struct ca_index *ix, const struct ca_ref *a, cJSON 
 	X509 *cur = a->ca->cert;
 	size_t i;
 
-	for(i = index_first(ix, a->subject); i < ix->n && ix->v[i].subject == a->subject; i++){
+	for(i = index_first(ix, a->subject); i < ix->n && ix->v[i].subject == a->subject && f.n < SHARED_MAX_PER_CA; i++){
 		if(X509_cmp(ix->v[i].ca->cert, cur) == 0 && !report(&f, &ix->v[i])){
 			return false;
 		}
@@ -236,7 +239,7 @@ static bool shared_for(const struct ca_index *ix, const struct ca_ref *a, cJSON 
 		unsigned long h = X509_issuer_name_hash(cur);
 		X509 *up = NULL;
 
-		for(i = index_first(ix, h); i < ix->n && ix->v[i].subject == h; i++){
+		for(i = index_first(ix, h); i < ix->n && ix->v[i].subject == h && f.n < SHARED_MAX_PER_CA; i++){
 			const struct ca_ref *r = &ix->v[i];
 			if(X509_cmp(r->ca->cert, cur) == 0 || !issued(r->ca->cert, cur)){
 				continue;
@@ -251,8 +254,50 @@ static bool shared_for(const struct ca_index *ix, const struct ca_ref *a, cJSON 
 	return true;
 }
 
+/* The pairs that name self (tenant's CA id), without the pairs of every
+ * CA of the store (an addCA would be O(n^2) when one root is in every
+ * tenant): self's own (other tenants' CAs equal to it or above it), and
+ * the other tenants' CAs equal to self or that self issued directly,
+ * with self as their via. */
+static bool shared_of_self(const struct ca_index *ix, const struct ca_ref *self, cJSON *arr, const char *tenant, const char *id)
+{
+	int n = 0;
+
+	if(!shared_for(ix, self, arr, tenant, id)){
+		return false;
+	}
+	for(size_t i = 0; i < ix->n && n < SHARED_MAX_PER_CA; i++){
+		const struct ca_ref *r = &ix->v[i];
+		bool same;
+		if(r->t == self->t || !self->ca->active){
+			continue;
+		}
+		same = X509_cmp(r->ca->cert, self->ca->cert) == 0;
+		if(!same && (X509_NAME_cmp(X509_get_subject_name(self->ca->cert), X509_get_issuer_name(r->ca->cert)) != 0
+				|| !issued(self->ca->cert, r->ca->cert))){
+			continue;
+		}
+		if(!add_shared(arr, r, self)){
+			return false;
+		}
+		n++;
+	}
+	return true;
+}
+
+static const struct ca_ref *find_ref(const struct ca_index *ix, const char *tenant, const char *id)
+{
+	for(size_t i = 0; tenant && i < ix->n; i++){
+		if(!strcmp(ix->v[i].t->name, tenant) && !strcmp(ix->v[i].ca->id, id)){
+			return &ix->v[i];
+		}
+	}
+	return NULL;
+}
+
 cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char *id)
 {
+	const struct ca_ref *self;
 	struct ca_index ix;
 	cJSON *arr = cJSON_CreateArray();
 
@@ -260,8 +305,18 @@ cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char 
 		cJSON_Delete(arr);
 		return NULL;
 	}
-	for(size_t i = 0; i < ix.n; i++){
-		if(!shared_for(&ix, &ix.v[i], arr, tenant, id)){
+	self = find_ref(&ix, tenant, id);
+	if(tenant){
+		if(self && !shared_of_self(&ix, self, arr, tenant, id)){
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+		free(ix.v);
+		return arr;
+	}
+	/* getStatus: every pair, up to SHARED_MAX in all. */
+	for(size_t i = 0; i < ix.n && cJSON_GetArraySize(arr) < SHARED_MAX; i++){
+		if(!shared_for(&ix, &ix.v[i], arr, NULL, NULL)){
 			cJSON_Delete(arr);
 			arr = NULL;
 			break;

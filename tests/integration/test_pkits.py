@@ -51,6 +51,26 @@ KNOWN_EXCEPTIONS = {
     "4.1.5": "DSA parameter inheritance (RFC 5280 6.1.4 (i)): the end entity's DSA key has no "
              "parameters of its own and OpenSSL 3.0 does not take them from the issuer's key; the "
              "client cannot even pair that certificate with its key, so no handshake is made",
+    "4.14.30": "an indirect CRL whose cRLIssuer certificate is covered only by that same CRL: OpenSSL 3.0 "
+               "validates the CRL issuer's path in a context of its own (check_crl_path), which finds no "
+               "CRL for the cRLIssuer certificate and refuses ('CRL path validation error'); refused, "
+               "which fails closed",
+}
+
+# Under revocation `when-available` a level is checked when a CRL of its
+# issuer is known, and admitted when none is: that is what the policy
+# says. PKITS's cases of a missing or unusable CRL are such levels, since
+# certmgr refuses an unusable CRL when it is uploaded (a bad signature, a
+# wrong issuer name, a nextUpdate in the past) rather than hold it. They
+# are refused under `required`, in both registration modes.
+WHEN_AVAILABLE_ADMITS = {
+    "4.4.1": "the CA has no CRL",
+    "4.4.4": "the CRL's signature is bad: refused at upload, so no CRL of the CA is known",
+    "4.4.5": "the CRL names another issuer: refused at upload, so no CRL of the CA is known",
+    "4.4.6": "the only CRL is another CA's: no CRL of the EE's issuer is known",
+    "4.4.11": "the CRL's nextUpdate has passed: refused at upload, so no CRL of the CA is known",
+    "4.4.12": "the CRL's nextUpdate (1999) has passed: refused at upload, so no CRL of the CA is known",
+    "4.14.26": "the CRL the EE's distribution point names is not in the test data: none is known",
 }
 
 TENANTS_PER_REQUEST = 8
