@@ -302,11 +302,22 @@ class ContainerReadmeTest(unittest.TestCase):
         self.assertSameStore()
         self.assertAdmitted()
 
-    def test_08_the_image_runs_as_the_mosquitto_user(self):
-        out = self.block(7, "docker run --rm certmgr id")
+    def test_08_a_store_in_a_directory_of_the_host(self):
+        out = self.block(7, '-v "$PWD/store:/var/lib/mosquitto/certmgr"')
+        self.assertRegex(out, r'"generation":\s*1\b')
+        store = os.path.join(self.work, "store")
+        self.assertIn("certmgr: created store %s" % STORE, self.docker("logs", "certmgr").stdout)
+        self.assertMounted(STORE, store)
+        st = os.stat(os.path.join(store, "admin", "admin.key"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o077), (1883, 0), "the admin key is not the broker user's alone")
+        self.assertEqual(served_certificate(8883, host="localhost")[1],
+                         pem_digest(os.path.join(store, "listener", "mqtt.crt")))
+
+    def test_09_the_image_runs_as_the_mosquitto_user(self):
+        out = self.block(8, "docker run --rm certmgr id")
         self.assertIn("uid=1883(mosquitto) gid=1883(mosquitto)", out)
 
-    def test_09_every_block_ran_and_nothing_is_left(self):
+    def test_10_every_block_ran_and_nothing_is_left(self):
         self.assertEqual(sorted(self.ran), list(range(len(self.blocks))), "a README block no step runs")
         out = self.docker("_cleanup")
         self.assertEqual(out.returncode, 0, out.stderr)
