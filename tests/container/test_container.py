@@ -198,6 +198,21 @@ class ContainerReadmeTest(unittest.TestCase):
         return mqtt_connect(8883, "d:default:sensor:1", cert=os.path.join(self.work, "dev.pem"),
                             key=os.path.join(self.work, "dev.key"), host="localhost")["result"]
 
+    def assertSameStore(self):
+        """The container's broker runs on the store of the first: the same
+        certificate, loaded, not made."""
+        log = self.docker("logs", "certmgr").stdout
+        self.assertIn("certmgr: loaded store %s" % STORE, log)
+        self.assertNotIn("created store", log)
+        self.assertEqual(served_certificate(8883, host="localhost")[1], self.served)
+
+    def assertAdmitted(self):
+        result = self.device()
+        if result != "accepted":
+            logs = self.docker("logs", "certmgr")
+            self.fail("the device is not admitted (%s); the container's log:\n%s" % (
+                result, (logs.stdout + logs.stderr)[-5000:]))
+
     # ------------------------------------------------------------------
 
     def test_01_the_image_builds_small_and_without_the_build(self):
@@ -262,35 +277,47 @@ class ContainerReadmeTest(unittest.TestCase):
 
     def test_04_a_ca_added_through_it_admits_a_device_from_the_host(self):
         self.block(3, "mosquitto_pub -h localhost -p 8883")
-        self.assertEqual(self.device(), "accepted")
+        self.assertAdmitted()
         self.assertEqual(pem_digest(os.path.join(self.work, "broker.crt")), self.served)
 
     def test_05_a_restart_and_a_new_container_on_the_volume_keep_the_state(self):
         out = self.block(4, "docker restart certmgr")
         self.assertRegex(out, r"(?m)^acme\b.*mqtt\.acme\.example")
         self.assertRegex(out, r"(?m)^[0-9a-f]{64} +active +\S+ +My Devices CA$")
-        self.assertEqual(served_certificate(8883, host="localhost")[1], self.served)
-        self.assertEqual(self.device(), "accepted")
-        self.assertNotIn("created store", self.docker("logs", "certmgr").stdout)
+        self.assertSameStore()
+        self.assertAdmitted()
 
     def test_06_a_drop_in_of_ones_own_is_mounted_over_the_images(self):
         self.block(5, "docker cp certmgr:/etc/mosquitto/conf.d/certmgr.conf .")
         self.assertMounted("/etc/mosquitto/conf.d/certmgr.conf", os.path.join(self.work, "certmgr.conf"))
         self.assertIn("Loading config file /etc/mosquitto/conf.d/certmgr.conf", self.docker("logs", "certmgr").stdout)
-        self.assertEqual(self.device(), "accepted")
+        self.assertSameStore()
+        self.assertAdmitted()
 
     def test_07_files_added_beside_it_are_read(self):
         self.block(6, "mosquitto_passwd -c -b passwd monitor")
         self.assertMounted("/etc/mosquitto/conf.d/zz-extra.conf", os.path.join(self.work, "extra.conf"))
         self.assertMounted("/etc/certmgr/passwd", os.path.join(self.work, "passwd"))
         self.assertIn("Loading config file /etc/mosquitto/conf.d/zz-extra.conf", self.docker("logs", "certmgr").stdout)
-        self.assertEqual(self.device(), "accepted")
+        self.assertSameStore()
+        self.assertAdmitted()
 
-    def test_08_the_image_runs_as_the_mosquitto_user(self):
-        out = self.block(7, "docker run --rm certmgr id")
+    def test_08_a_store_in_a_directory_of_the_host(self):
+        out = self.block(7, '-v "$PWD/store:/var/lib/mosquitto/certmgr"')
+        self.assertRegex(out, r'"generation":\s*1\b')
+        store = os.path.join(self.work, "store")
+        self.assertIn("certmgr: created store %s" % STORE, self.docker("logs", "certmgr").stdout)
+        self.assertMounted(STORE, store)
+        st = os.stat(os.path.join(store, "admin", "admin.key"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o077), (1883, 0), "the admin key is not the broker user's alone")
+        self.assertEqual(served_certificate(8883, host="localhost")[1],
+                         pem_digest(os.path.join(store, "listener", "mqtt.crt")))
+
+    def test_09_the_image_runs_as_the_mosquitto_user(self):
+        out = self.block(8, "docker run --rm certmgr id")
         self.assertIn("uid=1883(mosquitto) gid=1883(mosquitto)", out)
 
-    def test_09_every_block_ran_and_nothing_is_left(self):
+    def test_10_every_block_ran_and_nothing_is_left(self):
         self.assertEqual(sorted(self.ran), list(range(len(self.blocks))), "a README block no step runs")
         out = self.docker("_cleanup")
         self.assertEqual(out.returncode, 0, out.stderr)
