@@ -75,7 +75,10 @@ static time_t asn1_to_time(const ASN1_TIME *t)
 /* ===================================================================
  * What every hollow CRL shares: its method, a throwaway signing key, and
  * two template entries (revoked; removeFromCRL) whose reason OpenSSL read
- * when it parsed them, for the lookup to hand back.
+ * when it parsed them, for the lookup to hand back. Made once, they live
+ * as long as the process (a few hundred bytes): a CRL of certmgr's may be
+ * freed after the plugin's cleanup, and CRLs made by others during a
+ * parse point to the method.
  * =================================================================== */
 
 struct hollow_data {
@@ -213,17 +216,6 @@ static void shared_init(void)
 	X509_CRL_free(t);
 	X509_NAME_free(name);
 	ERR_clear_error();
-}
-
-void cm_crl_cleanup(void)
-{
-	X509_CRL_free(templates);
-	templates = NULL;
-	tpl_revoked = tpl_removed = NULL;
-	EVP_PKEY_free(throwaway_key);
-	throwaway_key = NULL;
-	/* The method stays: CRLs made by others in the window of a parse
-	 * would point to it. It is a few bytes. */
 }
 
 /* ===================================================================

@@ -78,10 +78,6 @@ struct cm_crl *cm_crl_ref(struct cm_crl *crl);
 /* Drops one reference; frees at the last. Accepts NULL, sets *crl NULL. */
 void cm_crl_free(struct cm_crl **crl);
 
-/* Frees what the hollow CRLs share (the method, the templates); for the
- * end of the process, after every cm_crl is freed. */
-void cm_crl_cleanup(void);
-
 /* The first http(s) URL of the certificate's CRL distribution points into
  * buf; false when there is none. */
 bool cm_crl_distribution_point(X509 *cert, char *buf, size_t buflen);
