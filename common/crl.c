@@ -75,10 +75,9 @@ static time_t asn1_to_time(const ASN1_TIME *t)
 /* ===================================================================
  * What every hollow CRL shares: its method, a throwaway signing key, and
  * two template entries (revoked; removeFromCRL) whose reason OpenSSL read
- * when it parsed them, for the lookup to hand back. Made once, they live
- * as long as the process (a few hundred bytes): a CRL of certmgr's may be
- * freed after the plugin's cleanup, and CRLs made by others during a
- * parse point to the method.
+ * when it parsed them, for the lookup to hand back. Made at the first
+ * load, freed by cm_crl_cleanup once every CRL of certmgr's is (the
+ * broker unloads the plugin, whose static pointers would then leak them).
  * =================================================================== */
 
 struct hollow_data {
@@ -86,7 +85,8 @@ struct hollow_data {
 	EVP_PKEY *key;              /* the key that signed the real CRL */
 };
 
-static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool shared_ready;
 static pthread_mutex_t method_lock = PTHREAD_MUTEX_INITIALIZER;
 static X509_CRL_METHOD *hollow_method;
 static EVP_PKEY *throwaway_key;
@@ -216,6 +216,35 @@ static void shared_init(void)
 	X509_CRL_free(t);
 	X509_NAME_free(name);
 	ERR_clear_error();
+}
+
+/* The shared objects, made once (again after a cleanup). */
+static bool shared_get(void)
+{
+	bool ok;
+
+	pthread_mutex_lock(&shared_lock);
+	if(!shared_ready){
+		shared_init();
+		shared_ready = true;
+	}
+	ok = hollow_method && tpl_revoked;
+	pthread_mutex_unlock(&shared_lock);
+	return ok;
+}
+
+void cm_crl_cleanup(void)
+{
+	pthread_mutex_lock(&shared_lock);
+	X509_CRL_free(templates);
+	templates = NULL;
+	tpl_revoked = tpl_removed = NULL;
+	EVP_PKEY_free(throwaway_key);
+	throwaway_key = NULL;
+	X509_CRL_METHOD_free(hollow_method);
+	hollow_method = NULL;
+	shared_ready = false;
+	pthread_mutex_unlock(&shared_lock);
 }
 
 /* ===================================================================
@@ -535,8 +564,7 @@ enum cm_rc cm_crl_load(const unsigned char *buf, size_t len, size_t max_len, X50
 	if(len > max_len){
 		return cm_err_set(err, CM_ERR_INVAL, "the CRL is larger than the limit of %zu bytes", max_len);
 	}
-	pthread_once(&shared_once, shared_init);
-	if(hollow_method == NULL || tpl_revoked == NULL){
+	if(!shared_get()){
 		return cm_err_set(err, CM_ERR_CRYPTO, "cannot set up CRL checking");
 	}
 	crl = parse(buf, len);

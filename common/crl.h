@@ -78,6 +78,10 @@ struct cm_crl *cm_crl_ref(struct cm_crl *crl);
 /* Drops one reference; frees at the last. Accepts NULL, sets *crl NULL. */
 void cm_crl_free(struct cm_crl **crl);
 
+/* Frees what the hollow CRLs share (made again by the next load): once
+ * every cm_crl is freed, at the plugin's end. */
+void cm_crl_cleanup(void);
+
 /* The first http(s) URL of the certificate's CRL distribution points into
  * buf; false when there is none. */
 bool cm_crl_distribution_point(X509 *cert, char *buf, size_t buflen);

@@ -98,6 +98,7 @@ static void state_free(struct cm_state **pst)
 	}
 	free(st->admin_users);
 	cm_store_free(&st->store);
+	cm_crl_cleanup();
 	free(st->store_dir);
 	free(st->hostname);
 	if(st->key_passphrase){
