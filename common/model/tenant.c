@@ -1,12 +1,12 @@
 /* Tenants in memory: creation, copies, names, trust stores. Persistence
- * is in store.c. */
+ * is in the store (store/). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
 
-#include "store.h"
+#include "tenant.h"
 
 const char *cm_revocation_name(enum cm_revocation r)
 {
@@ -47,7 +47,7 @@ bool cm_tenant_name_valid(const char *name)
 {
 	size_t i, n;
 
-	if(name == NULL || (n = strlen(name)) == 0 || n > 64){
+	if(name == NULL || (n = strlen(name)) == 0 || n > CM_TENANT_NAME_MAX){
 		return false;
 	}
 	for(i = 0; i < n; i++){
@@ -60,13 +60,13 @@ bool cm_tenant_name_valid(const char *name)
 	return true;
 }
 
-enum cm_rc cm_hostname_normalize(const char *in, char out[254], struct cm_err *err)
+enum cm_rc cm_hostname_normalize(const char *in, char out[CM_HOSTNAME_MAX + 1], struct cm_err *err)
 {
 	size_t n, i, label = 0;
 	const char *p = in;
 	size_t start = 0;
 
-	if(in == NULL || (n = strlen(in)) == 0 || n > 253){
+	if(in == NULL || (n = strlen(in)) == 0 || n > CM_HOSTNAME_MAX){
 		return cm_err_set(err, CM_ERR_INVAL, "a host name must hold 1 to 253 characters");
 	}
 	if(!strncmp(in, "*.", 2)){

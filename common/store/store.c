@@ -24,54 +24,9 @@
 /* The built-in certificate's validity: regenerate before it runs out. */
 #define CM_BUILTIN_DAYS 825
 
-static const char *const slot_names[CM_SLOT_COUNT] = {"mqtt", "websockets", "bridge"};
-
-const char *cm_slot_name(enum cm_slot_id slot)
-{
-	return (slot >= 0 && slot < CM_SLOT_COUNT) ? slot_names[slot] : "?";
-}
-
-int cm_slot_parse(const char *name)
-{
-	int i;
-
-	for(i = 0; name && i < CM_SLOT_COUNT; i++){
-		if(!strcmp(name, slot_names[i])){
-			return i;
-		}
-	}
-	return -1;
-}
-
 /* ===================================================================
  * Memory
  * =================================================================== */
-
-void cm_server_cert_free(struct cm_server_cert **pcert)
-{
-	struct cm_server_cert *cert;
-
-	if(pcert == NULL || *pcert == NULL){
-		return;
-	}
-	cert = *pcert;
-	free(cert->description);
-	X509_free(cert->leaf);
-	sk_X509_pop_free(cert->extra, X509_free);
-	EVP_PKEY_free(cert->key);
-	free(cert);
-	*pcert = NULL;
-}
-
-void cm_csr_free(struct cm_csr **pcsr)
-{
-	if(pcsr && *pcsr){
-		X509_REQ_free((*pcsr)->req);
-		EVP_PKEY_free((*pcsr)->key);
-		free(*pcsr);
-		*pcsr = NULL;
-	}
-}
 
 void cm_store_free(struct cm_store **pstore)
 {
@@ -932,7 +887,7 @@ static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenan
 		goto fail;
 	}
 	for(i = 0; i < t->hostnames.n; i++){
-		char norm[254];
+		char norm[CM_HOSTNAME_MAX + 1];
 		if(cm_hostname_normalize(t->hostnames.v[i], norm, err) != CM_OK || strcmp(norm, t->hostnames.v[i])){
 			rc = cm_err_set(err, CM_ERR_CORRUPT, "invalid host name '%s'", t->hostnames.v[i]);
 			goto fail;
@@ -2080,34 +2035,6 @@ const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, 
 	const struct cm_server_cert *c = t && t->server_cert[slot][0] ? cm_store_find_server_cert(store, slot, t->server_cert[slot]) : NULL;
 
 	return c ? c : store->slots[slot].def;
-}
-
-enum cm_rc cm_server_cert_new(X509 *leaf, STACK_OF(X509) *extra, EVP_PKEY *key, const char *description, bool builtin,
-		struct cm_server_cert **out, struct cm_err *err)
-{
-	struct cm_server_cert *c = calloc(1, sizeof(*c));
-
-	*out = NULL;
-	if(c == NULL || (c->description = strdup(description ? description : "")) == NULL
-			|| (c->extra = extra ? X509_chain_up_ref(extra) : sk_X509_new_null()) == NULL){
-		if(c){
-			free(c->description);
-			free(c);
-		}
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	if(cm_pki_cert_id(leaf, c->id, err) != CM_OK){
-		cm_server_cert_free(&c);
-		return CM_ERR_CRYPTO;
-	}
-	X509_up_ref(leaf);
-	c->leaf = leaf;
-	EVP_PKEY_up_ref(key);
-	c->key = key;
-	c->builtin = builtin;
-	c->added = time(NULL);
-	*out = c;
-	return CM_OK;
 }
 
 static enum cm_rc write_slot_files(const struct cm_store *store, enum cm_slot_id slot, const struct cm_server_cert *c, struct cm_err *err)

@@ -28,163 +28,16 @@
 #include "error.h"
 #include "crl.h"
 #include "pki.h"
+#include "slot.h"
+#include "store-t.h"
+#include "tenant.h"
 
 /* 1: slots only. 2: adds tenants/ and admin/ (the admin CA). */
 #define CM_STORE_SCHEMA 2
-#define CM_DEFAULT_TENANT "default"
 /* No file of the store is legitimately larger than this. */
 #define CM_STORE_MAX_FILE (1024 * 1024)
 /* A CRL of millions of entries is tens of MB. */
 #define CM_STORE_MAX_CRL (256 * 1024 * 1024)
-
-enum cm_slot_id {
-	CM_SLOT_MQTT,
-	CM_SLOT_WEBSOCKETS,
-	CM_SLOT_BRIDGE,
-	CM_SLOT_COUNT
-};
-
-struct cm_server_cert {
-	char id[CM_ID_LEN + 1];
-	char *description;
-	bool builtin;
-	time_t added;
-	X509 *leaf;
-	STACK_OF(X509) *extra; /* intermediates, never NULL */
-	EVP_PKEY *key;
-	struct cm_server_cert *next;
-};
-
-/* A pending certificate signing request and its key. */
-struct cm_csr {
-	char id[CM_ID_LEN + 1]; /* SHA-256 of the CSR's DER */
-	X509_REQ *req;
-	EVP_PKEY *key;
-	time_t created;
-	bool reused_key;
-	struct cm_csr *next;
-};
-
-struct cm_slot {
-	struct cm_server_cert *certs;
-	struct cm_csr *csrs;
-	struct cm_server_cert *def; /* borrowed: one of certs */
-	uint64_t generation;
-};
-
-enum cm_revocation {
-	CM_REVOCATION_WHEN_AVAILABLE, /* levels whose CRL is known are checked */
-	CM_REVOCATION_REQUIRED,       /* a level without a fresh CRL refuses */
-};
-
-enum cm_policy {
-	CM_POLICY_CERTIFICATE,
-	CM_POLICY_CERT_TOKEN,
-	CM_POLICY_TOKEN,
-	CM_POLICY_BRIDGE,  /* peer brokers: a trusted certificate, any client id */
-	CM_POLICY_COUNT
-};
-
-struct cm_strlist {
-	char **v;
-	size_t n;
-};
-
-#define CM_CA_MORE_CRLS 7
-
-/* A certificate in a tenant's trust list: a CA, trust anchor for the
- * devices it signed, or (pinned) an endpoint certificate trusted for
- * exactly itself. */
-struct cm_ca {
-	char id[CM_ID_LEN + 1];
-	char *description;
-	bool pinned;
-	bool active;
-	time_t added;
-	X509 *cert;
-	/* The CRL this CA issues, and where it comes from. */
-	char *crl_url;          /* given by the operator; NULL: none */
-	char *crl_learned_url;  /* from a certificate it issued; NULL: none */
-	char crl_source[24];    /* "url", "distribution-point", "upload", "learned", "" */
-	struct cm_crl *crl;     /* shared by the tenant's copies; NULL: unknown */
-	bool crl_dirty;         /* crl not yet written to the store */
-	char crl_file[96];      /* its file in crls/ ("" until written); a new
-	                         * CRL gets a new name, so that tenant.json
-	                         * commits it */
-	time_t crl_attempt, crl_success;
-	char crl_error[160];
-	bool stale_fail_open;   /* past nextUpdate: accept (true) or refuse */
-	/* Refresh scheduling: kept on the live entry (and copied with it),
-	 * written to the store with the next change of the tenant. */
-	time_t crl_next_attempt;
-	int crl_failures;
-	unsigned long crl_failures_total; /* since the broker started (not stored) */
-	bool crl_in_flight;     /* a download is under way (not stored) */
-	bool crl_stale_seen;    /* its going stale was acted on (not stored) */
-	/* Its CRLs of other scopes than crl (a delta CRL, a partition by
-	 * issuingDistributionPoint or reasons), each in a file of its own. */
-	struct cm_crl *more[CM_CA_MORE_CRLS];
-	char more_file[CM_CA_MORE_CRLS][96];
-	bool more_dirty[CM_CA_MORE_CRLS];
-	/* Not in the trust list: an intermediate CA certmgr knows of (sent
-	 * with an uploaded CRL, or in a device's verified chain), for its
-	 * CRLs and to complete chains. Never a trust anchor. */
-	bool issuer_only;
-	struct cm_ca *next;
-};
-
-/* An organisation, chosen by the SNI host name of a handshake. A tenant in
- * the store is never modified in place: a change builds a new one (see
- * cm_tenant_clone) and cm_store_put_tenant swaps it in. */
-struct cm_tenant {
-	char *name;
-	char *org_id;
-	enum cm_policy policy;
-	enum cm_revocation revocation;
-	struct cm_strlist hostnames; /* lower case; "*.example.com" wildcards */
-	struct cm_strlist publish;   /* topic patterns */
-	struct cm_strlist subscribe;
-	struct cm_ca *cas;
-	/* Per slot, the server certificate its host names are served with
-	 * ("": the slot's default). */
-	char server_cert[CM_SLOT_COUNT][CM_ID_LEN + 1];
-	time_t created;
-	uint64_t generation; /* the store generation of its last change */
-	/* Built once per change (see cm_store_put_tenant), shared (up-ref'd)
-	 * by handshakes. trust: the trust anchors (the active registered CAs
-	 * that no registered CA issued) and the admin CA. */
-	X509_STORE *trust;
-	STACK_OF(X509) *pins;       /* active pinned certificates, sorted */
-	STACK_OF(X509) *inactive;   /* deactivated CAs: refused in any path, sorted */
-	STACK_OF(X509) *candidates; /* the other active CAs and known issuers: for chains */
-	STACK_OF(X509_CRL) *crls;   /* every CRL held, as path validation takes them */
-	time_t crls_next_update;    /* the earliest nextUpdate among them; 0: none */
-	UT_hash_handle hh;
-};
-
-struct cm_sni_entry {
-	char *host;
-	struct cm_tenant *tenant; /* borrowed */
-	UT_hash_handle hh;
-};
-
-struct cm_store {
-	char *dir;
-	int schema;
-	uint64_t generation;
-	struct cm_slot slots[CM_SLOT_COUNT];
-	struct cm_tenant *tenants;  /* by name */
-	struct cm_sni_entry *sni;   /* host name (or "*.rest") to tenant */
-	X509 *admin_ca;
-	/* Keys encrypted at rest with this passphrase; NULL: plain, 0600. */
-	char *key_passphrase;
-	struct cm_server_cert *placeholder; /* the listener files' then */
-};
-
-/* "mqtt", "websockets", "bridge". */
-const char *cm_slot_name(enum cm_slot_id slot);
-/* The slot of that name, or -1. */
-int cm_slot_parse(const char *name);
 
 /* Opens the store in dir, creating dir (mode 0700; its parent must exist)
  * and a fresh store when it holds no store.json: for each slot a built-in
@@ -231,13 +84,6 @@ const struct cm_server_cert *cm_store_slot_default(const struct cm_store *store,
 
 struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *store, enum cm_slot_id slot, const char *id);
 
-/* A new entry for leaf (extra: intermediates, may be NULL) and key; takes
- * its own references. The caller frees it with cm_server_cert_free unless
- * a store took it. */
-CM_MUST_CHECK enum cm_rc cm_server_cert_new(X509 *leaf, STACK_OF(X509) *extra, EVP_PKEY *key, const char *description, bool builtin,
-		struct cm_server_cert **out, struct cm_err *err);
-void cm_server_cert_free(struct cm_server_cert **cert);
-
 /* Each of these writes the files, then slot.json (the commit), and only
  * then changes memory; on failure nothing changed and the caller keeps
  * what it passed. The listener files follow the default. */
@@ -256,52 +102,9 @@ CM_MUST_CHECK enum cm_rc cm_store_remove_csr(struct cm_store *store, enum cm_slo
 /* The CA's answer to a CSR: cert (made with the CSR's key) joins the
  * slot and the CSR leaves it, in one commit. Takes cert on success. */
 CM_MUST_CHECK enum cm_rc cm_store_install_csr(struct cm_store *store, enum cm_slot_id slot, const char *csr_id, struct cm_server_cert *cert, bool make_default, struct cm_err *err);
-void cm_csr_free(struct cm_csr **csr);
 
 /* The certificate that serves a tenant's handshakes on a slot. */
 const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, const struct cm_tenant *t, enum cm_slot_id slot);
-
-/* ===================================================================
- * Tenants
- * =================================================================== */
-
-const char *cm_revocation_name(enum cm_revocation r);
-/* The revocation policy of that name, or -1. */
-int cm_revocation_parse(const char *name);
-
-const char *cm_policy_name(enum cm_policy policy);
-/* The policy of that name, or -1. */
-int cm_policy_parse(const char *name);
-
-/* A tenant name: 1 to 64 of [a-z0-9_-], starting with a letter or digit. */
-bool cm_tenant_name_valid(const char *name);
-
-/* Lower-cases and checks a host name or "*.host" wildcard into out. */
-CM_MUST_CHECK enum cm_rc cm_hostname_normalize(const char *in, char out[254], struct cm_err *err);
-
-/* A new tenant with the defaults: org id = name, policy certificate,
- * patterns "{org}/{type}/{id}/#". NULL when out of memory. */
-struct cm_tenant *cm_tenant_new(const char *name);
-/* A deep copy sharing the CA certificates (up-ref'd); no trust store. */
-struct cm_tenant *cm_tenant_clone(const struct cm_tenant *t);
-/* Frees a tenant not in a store; accepts NULL and *t NULL. */
-void cm_tenant_free(struct cm_tenant **t);
-
-CM_MUST_CHECK enum cm_rc cm_strlist_set(struct cm_strlist *list, const char *const *v, size_t n);
-void cm_strlist_clear(struct cm_strlist *list);
-
-struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id);
-/* Frees what cm_store_put_tenant built for t's handshakes. */
-void cm_tenant_drop_trust(struct cm_tenant *t);
-/* CRL i of entry ca (0: ca->crl, then ca->more), or NULL. */
-struct cm_crl *cm_ca_crl_at(const struct cm_ca *ca, int i);
-/* Takes crl as one of e's CRLs: it replaces the one of the same scope,
- * unless that one is newer (no rollback: refused, and crl is still the
- * caller's), or joins the others. file: its name in crls/ when the worker
- * wrote it (crl->der NULL), else it is written with the next commit. */
-CM_MUST_CHECK enum cm_rc cm_ca_put_crl(struct cm_ca *e, struct cm_crl *crl, const char *file, struct cm_err *err);
-/* Frees one trust-list entry not in a tenant; accepts NULL. */
-void cm_ca_free(struct cm_ca **ca);
 
 struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char *name);
 
