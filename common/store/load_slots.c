@@ -45,6 +45,21 @@ enum cm_rc read_json(const char *path, cJSON **out, struct cm_err *err)
 	return CM_OK;
 }
 
+/* A private key file of the store (encrypted with pass, or plain). */
+static enum cm_rc read_key(const char *path, const char *pass, EVP_PKEY **key, struct cm_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	enum cm_rc rc;
+
+	rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
+	if(rc == CM_OK){
+		rc = cm_pki_parse_key_any(text, len, pass, key, err);
+		cm_pki_free_secret(text, len);
+	}
+	return rc;
+}
+
 static enum cm_rc load_server_cert_files(const char *slotdir, struct cm_server_cert *cert, const char *pass, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -75,13 +90,9 @@ static enum cm_rc load_server_cert_files(const char *slotdir, struct cm_server_c
 	if(cm_fs_path(path, sizeof(path), err, "%s/%s.key", slotdir, cert->id) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
-	if(rc == CM_OK){
-		rc = cm_pki_parse_key_any(text, len, pass, &cert->key, err);
-		cm_pki_free_secret(text, len);
-		if(rc == CM_OK && !cm_pki_key_matches(cert->leaf, cert->key)){
-			rc = cm_err_set(err, CM_ERR_CORRUPT, "the key does not match certificate %s", cert->id);
-		}
+	rc = read_key(path, pass, &cert->key, err);
+	if(rc == CM_OK && !cm_pki_key_matches(cert->leaf, cert->key)){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "the key does not match certificate %s", cert->id);
 	}
 	if(rc != CM_OK){
 		return in_file(err, CM_ERR_CORRUPT, path);
@@ -168,11 +179,7 @@ static enum cm_rc load_csr(const char *slotdir, const cJSON *entry, struct cm_cs
 	}
 	rc = cm_fs_path(path, sizeof(path), err, "%s/csrs/%s.key", slotdir, csr->id);
 	if(rc == CM_OK){
-		rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
-	}
-	if(rc == CM_OK){
-		rc = cm_pki_parse_key_any(text, len, pass, &csr->key, err);
-		cm_pki_free_secret(text, len);
+		rc = read_key(path, pass, &csr->key, err);
 	}
 	if(rc == CM_OK && EVP_PKEY_eq(X509_REQ_get0_pubkey(csr->req), csr->key) != 1){
 		rc = cm_err_set(err, CM_ERR_CORRUPT, "the key does not match CSR %s", csr->id);
@@ -185,15 +192,80 @@ static enum cm_rc load_csr(const char *slotdir, const cJSON *entry, struct cm_cs
 	return CM_OK;
 }
 
+/* Errors from an entry's own files already name them; others are
+ * prefixed with slot.json's name. */
+static enum cm_rc entry_failed(struct cm_err *err, enum cm_rc rc, const char *path)
+{
+	if(err && strncmp(err->msg, "store file ", 11)){
+		in_file(err, rc, path);
+	}
+	return CM_ERR_CORRUPT;
+}
+
+/* slot.json's "certificates" (at path) into slot->certs, counting the
+ * built-in ones into *builtins; slot->def is the one named def. */
+static enum cm_rc load_slot_certs(const char *slotdir, const char *path, const cJSON *certs, const char *def,
+		struct cm_slot *slot, int *builtins, const char *pass, struct cm_err *err)
+{
+	const cJSON *entry;
+	struct cm_server_cert *cert, *other, **tail = &slot->certs;
+	enum cm_rc rc;
+
+	cJSON_ArrayForEach(entry, certs){
+		rc = load_server_cert(slotdir, entry, &cert, pass, err);
+		if(rc != CM_OK){
+			return entry_failed(err, rc, path);
+		}
+		*tail = cert;
+		tail = &cert->next;
+		if(cert->builtin){
+			(*builtins)++;
+		}
+		if(!strcmp(cert->id, def)){
+			slot->def = cert;
+		}
+	}
+	for(cert = slot->certs; cert; cert = cert->next){
+		for(other = cert->next; other; other = other->next){
+			if(!strcmp(cert->id, other->id)){
+				cm_err_set(err, CM_ERR_CORRUPT, "certificate %s is listed twice", cert->id);
+				return in_file(err, CM_ERR_CORRUPT, path);
+			}
+		}
+	}
+	return CM_OK;
+}
+
+/* slot.json's "csrs" (optional) into slot->csrs. */
+static enum cm_rc load_slot_csrs(const char *slotdir, const char *path, const cJSON *json, struct cm_slot *slot,
+		const char *pass, struct cm_err *err)
+{
+	const cJSON *csrs = NULL, *entry;
+	struct cm_csr **tail = &slot->csrs;
+	enum cm_rc rc;
+
+	if(cm_json_get_array(json, "csrs", false, &csrs, err) != CM_OK){
+		return in_file(err, CM_ERR_CORRUPT, path);
+	}
+	cJSON_ArrayForEach(entry, csrs){
+		struct cm_csr *csr = NULL;
+		rc = load_csr(slotdir, entry, &csr, pass, err);
+		if(rc != CM_OK){
+			return entry_failed(err, rc, path);
+		}
+		*tail = csr;
+		tail = &csr->next;
+	}
+	return CM_OK;
+}
+
 enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_slot *slot, const char *pass, struct cm_err *err)
 {
 	char slotdir[PATH_MAX];
 	char path[PATH_MAX];
 	cJSON *json = NULL;
 	const cJSON *certs = NULL;
-	const cJSON *entry;
 	const char *def = NULL;
-	struct cm_server_cert *cert, **tail = &slot->certs;
 	int64_t gen = 0;
 	int builtins = 0;
 	enum cm_rc rc;
@@ -213,55 +285,12 @@ enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_slot *s
 		goto out;
 	}
 	slot->generation = (uint64_t)gen;
-	cJSON_ArrayForEach(entry, certs){
-		rc = load_server_cert(slotdir, entry, &cert, pass, err);
-		if(rc != CM_OK){
-			/* Errors from the certificate's own files already name them. */
-			if(err && strncmp(err->msg, "store file ", 11)){
-				in_file(err, rc, path);
-			}
-			rc = CM_ERR_CORRUPT;
-			goto out;
-		}
-		*tail = cert;
-		tail = &cert->next;
-		if(cert->builtin){
-			builtins++;
-		}
-		if(!strcmp(cert->id, def)){
-			slot->def = cert;
-		}
+	rc = load_slot_certs(slotdir, path, certs, def, slot, &builtins, pass, err);
+	if(rc == CM_OK){
+		rc = load_slot_csrs(slotdir, path, json, slot, pass, err);
 	}
-	for(cert = slot->certs; cert; cert = cert->next){
-		struct cm_server_cert *other;
-		for(other = cert->next; other; other = other->next){
-			if(!strcmp(cert->id, other->id)){
-				cm_err_set(err, CM_ERR_CORRUPT, "certificate %s is listed twice", cert->id);
-				rc = in_file(err, CM_ERR_CORRUPT, path);
-				goto out;
-			}
-		}
-	}
-	{
-		const cJSON *csrs = NULL;
-		struct cm_csr **ctail = &slot->csrs;
-		if(cm_json_get_array(json, "csrs", false, &csrs, err) != CM_OK){
-			rc = in_file(err, CM_ERR_CORRUPT, path);
-			goto out;
-		}
-		cJSON_ArrayForEach(entry, csrs){
-			struct cm_csr *csr = NULL;
-			rc = load_csr(slotdir, entry, &csr, pass, err);
-			if(rc != CM_OK){
-				if(err && strncmp(err->msg, "store file ", 11)){
-					in_file(err, rc, path);
-				}
-				rc = CM_ERR_CORRUPT;
-				goto out;
-			}
-			*ctail = csr;
-			ctail = &csr->next;
-		}
+	if(rc != CM_OK){
+		goto out;
 	}
 	if(builtins != 1){
 		cm_err_set(err, CM_ERR_CORRUPT, "the slot must hold exactly one built-in certificate, it holds %d", builtins);
