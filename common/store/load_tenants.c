@@ -176,15 +176,47 @@ static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca
 	return rc;
 }
 
-static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **out, struct cm_err *err)
+/* cas/<id>.pem of a trust-list entry: exactly one certificate, whose
+ * fingerprint is the entry's id. */
+static enum cm_rc load_ca_cert(const char *tdir, struct cm_ca *ca, struct cm_err *err)
 {
 	char path[PATH_MAX];
 	char id[CM_ID_LEN + 1];
-	const char *cid = NULL, *desc = "", *role = "trust";
 	char *text = NULL;
 	size_t len = 0;
 	X509 *leaf = NULL;
 	STACK_OF(X509) *extra = NULL;
+	enum cm_rc rc;
+
+	if(cm_fs_path(path, sizeof(path), err, "%s/cas/%s.pem", tdir, ca->id) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
+	if(rc == CM_OK){
+		rc = cm_pki_parse_chain_pem(text, len, &leaf, &extra, err);
+		free(text);
+	}
+	if(rc == CM_OK && sk_X509_num(extra) != 0){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "holds more than one certificate");
+	}
+	sk_X509_pop_free(extra, X509_free);
+	if(rc == CM_OK){
+		rc = cm_pki_cert_id(leaf, id, err);
+	}
+	if(rc == CM_OK && strcmp(id, ca->id)){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "the certificate's fingerprint is not its id");
+	}
+	if(rc != CM_OK){
+		X509_free(leaf);
+		return in_file(err, CM_ERR_CORRUPT, path);
+	}
+	ca->cert = leaf;
+	return CM_OK;
+}
+
+static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **out, struct cm_err *err)
+{
+	const char *cid = NULL, *desc = "", *role = "trust";
 	struct cm_ca *ca;
 	enum cm_rc rc;
 
@@ -215,34 +247,12 @@ static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **o
 		free(ca);
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
-	if(cm_fs_path(path, sizeof(path), err, "%s/cas/%s.pem", tdir, ca->id) != CM_OK){
-		ca->cert = NULL;
-		free(ca->description);
-		free(ca);
-		return CM_ERR_INVAL;
-	}
-	rc = cm_fs_read_file(path, CM_STORE_MAX_FILE, &text, &len, err);
-	if(rc == CM_OK){
-		rc = cm_pki_parse_chain_pem(text, len, &leaf, &extra, err);
-		free(text);
-	}
-	if(rc == CM_OK && sk_X509_num(extra) != 0){
-		rc = cm_err_set(err, CM_ERR_CORRUPT, "holds more than one certificate");
-	}
-	sk_X509_pop_free(extra, X509_free);
-	if(rc == CM_OK){
-		rc = cm_pki_cert_id(leaf, id, err);
-	}
-	if(rc == CM_OK && strcmp(id, ca->id)){
-		rc = cm_err_set(err, CM_ERR_CORRUPT, "the certificate's fingerprint is not its id");
-	}
+	rc = load_ca_cert(tdir, ca, err);
 	if(rc != CM_OK){
-		X509_free(leaf);
 		free(ca->description);
 		free(ca);
-		return in_file(err, CM_ERR_CORRUPT, path);
+		return rc;
 	}
-	ca->cert = leaf;
 	rc = load_ca_crl(tdir, entry, ca, err);
 	if(rc != CM_OK){
 		cm_ca_free(&ca);
@@ -252,17 +262,116 @@ static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **o
 	return CM_OK;
 }
 
+/* The names a tenant holds: its orgId, host names (already normalized)
+ * and topic patterns. */
+static enum cm_rc check_tenant_names(const struct cm_tenant *t, const char *org, struct cm_err *err)
+{
+	size_t i;
+
+	if(!cm_identity_part_valid(org)){
+		return cm_err_set(err, CM_ERR_CORRUPT, "invalid orgId '%s'", org);
+	}
+	for(i = 0; i < t->hostnames.n; i++){
+		char norm[CM_HOSTNAME_MAX + 1];
+		if(cm_hostname_normalize(t->hostnames.v[i], norm, err) != CM_OK || strcmp(norm, t->hostnames.v[i])){
+			return cm_err_set(err, CM_ERR_CORRUPT, "invalid host name '%s'", t->hostnames.v[i]);
+		}
+	}
+	for(i = 0; i < t->publish.n + t->subscribe.n; i++){
+		const char *pat = i < t->publish.n ? t->publish.v[i] : t->subscribe.v[i - t->publish.n];
+		if(cm_topic_pattern_valid(pat, err) != CM_OK){
+			return CM_ERR_CORRUPT;
+		}
+	}
+	return CM_OK;
+}
+
+/* tenant.json's "serverCertificates": slot name to certificate id. */
+static enum cm_rc load_server_cert_refs(const cJSON *json, struct cm_tenant *t, struct cm_err *err)
+{
+	const cJSON *sc = cJSON_GetObjectItemCaseSensitive(json, "serverCertificates"), *item;
+
+	if(sc && !cJSON_IsObject(sc)){
+		return cm_err_set(err, CM_ERR_CORRUPT, "'serverCertificates' must be an object");
+	}
+	cJSON_ArrayForEach(item, sc){
+		int slot = cm_slot_parse(item->string);
+		if(slot < 0 || !cJSON_IsString(item) || !cm_pki_id_valid(item->valuestring)){
+			return cm_err_set(err, CM_ERR_CORRUPT, "'serverCertificates' names an unknown slot or a bad id");
+		}
+		memcpy(t->server_cert[slot], item->valuestring, CM_ID_LEN + 1);
+	}
+	return CM_OK;
+}
+
+/* Every field of tenant.json but the CAs into t (the tenant of directory
+ * name); *cas: the "cas" array. */
+static enum cm_rc load_tenant_fields(const cJSON *json, const char *name, struct cm_tenant *t, const cJSON **cas, struct cm_err *err)
+{
+	const char *jname = NULL, *org = NULL, *policy = NULL, *revocation = "when-available";
+	int64_t gen = 0;
+	int pol;
+	enum cm_rc rc;
+
+	if(cm_json_get_string(json, "name", true, &jname, err) != CM_OK
+			|| cm_json_get_string(json, "orgId", true, &org, err) != CM_OK
+			|| cm_json_get_string(json, "policy", true, &policy, err) != CM_OK
+			|| cm_json_get_string(json, "revocation", false, &revocation, err) != CM_OK
+			|| cm_json_get_int(json, "generation", true, 0, INT64_MAX, &gen, err) != CM_OK
+			|| cm_json_get_time(json, "created", true, &t->created, err) != CM_OK
+			|| json_strlist(json, "hostnames", &t->hostnames, err) != CM_OK
+			|| json_strlist(json, "publishPatterns", &t->publish, err) != CM_OK
+			|| json_strlist(json, "subscribePatterns", &t->subscribe, err) != CM_OK
+			|| cm_json_get_array(json, "cas", true, cas, err) != CM_OK){
+		return CM_ERR_CORRUPT;
+	}
+	if(strcmp(jname, name)){
+		return cm_err_set(err, CM_ERR_CORRUPT, "names tenant '%s' but lives in directory '%s'", jname, name);
+	}
+	if((pol = cm_policy_parse(policy)) < 0){
+		return cm_err_set(err, CM_ERR_CORRUPT, "unknown policy '%s'", policy);
+	}
+	if(cm_revocation_parse(revocation) < 0){
+		return cm_err_set(err, CM_ERR_CORRUPT, "unknown revocation policy '%s'", revocation);
+	}
+	t->revocation = (enum cm_revocation)cm_revocation_parse(revocation);
+	if((rc = check_tenant_names(t, org, err)) != CM_OK
+			|| (rc = load_server_cert_refs(json, t, err)) != CM_OK){
+		return rc;
+	}
+	free(t->org_id);
+	t->org_id = strdup(org);
+	t->policy = (enum cm_policy)pol;
+	t->generation = (uint64_t)gen;
+	if(t->org_id == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return CM_OK;
+}
+
+/* No CA listed twice in t's trust list. */
+static enum cm_rc check_cas_once(const struct cm_tenant *t, struct cm_err *err)
+{
+	struct ca_index x;
+	const char *twice;
+	enum cm_rc rc = CM_OK;
+
+	ca_index_build(&x, t);
+	twice = ca_index_duplicate(&x);
+	if(twice){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "CA %s is listed twice", twice);
+	}
+	free(x.v);
+	return rc;
+}
+
 static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenant **out, struct cm_err *err)
 {
 	char tdir[PATH_MAX], path[PATH_MAX];
 	cJSON *json = NULL;
 	const cJSON *cas = NULL, *entry;
-	const char *jname = NULL, *org = NULL, *policy = NULL, *revocation = "when-available";
 	struct cm_tenant *t = NULL;
 	struct cm_ca **tail;
-	int64_t gen = 0;
-	int pol;
-	size_t i;
 	enum cm_rc rc;
 
 	*out = NULL;
@@ -280,71 +389,8 @@ static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenan
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	tail = &t->cas;
-	if(cm_json_get_string(json, "name", true, &jname, err) != CM_OK
-			|| cm_json_get_string(json, "orgId", true, &org, err) != CM_OK
-			|| cm_json_get_string(json, "policy", true, &policy, err) != CM_OK
-			|| cm_json_get_string(json, "revocation", false, &revocation, err) != CM_OK
-			|| cm_json_get_int(json, "generation", true, 0, INT64_MAX, &gen, err) != CM_OK
-			|| cm_json_get_time(json, "created", true, &t->created, err) != CM_OK
-			|| json_strlist(json, "hostnames", &t->hostnames, err) != CM_OK
-			|| json_strlist(json, "publishPatterns", &t->publish, err) != CM_OK
-			|| json_strlist(json, "subscribePatterns", &t->subscribe, err) != CM_OK
-			|| cm_json_get_array(json, "cas", true, &cas, err) != CM_OK){
-		rc = CM_ERR_CORRUPT;
-		goto fail;
-	}
-	if(strcmp(jname, name)){
-		rc = cm_err_set(err, CM_ERR_CORRUPT, "names tenant '%s' but lives in directory '%s'", jname, name);
-		goto fail;
-	}
-	if((pol = cm_policy_parse(policy)) < 0){
-		rc = cm_err_set(err, CM_ERR_CORRUPT, "unknown policy '%s'", policy);
-		goto fail;
-	}
-	if(cm_revocation_parse(revocation) < 0){
-		rc = cm_err_set(err, CM_ERR_CORRUPT, "unknown revocation policy '%s'", revocation);
-		goto fail;
-	}
-	t->revocation = (enum cm_revocation)cm_revocation_parse(revocation);
-	if(!cm_identity_part_valid(org)){
-		rc = cm_err_set(err, CM_ERR_CORRUPT, "invalid orgId '%s'", org);
-		goto fail;
-	}
-	for(i = 0; i < t->hostnames.n; i++){
-		char norm[CM_HOSTNAME_MAX + 1];
-		if(cm_hostname_normalize(t->hostnames.v[i], norm, err) != CM_OK || strcmp(norm, t->hostnames.v[i])){
-			rc = cm_err_set(err, CM_ERR_CORRUPT, "invalid host name '%s'", t->hostnames.v[i]);
-			goto fail;
-		}
-	}
-	for(i = 0; i < t->publish.n + t->subscribe.n; i++){
-		const char *pat = i < t->publish.n ? t->publish.v[i] : t->subscribe.v[i - t->publish.n];
-		if(cm_topic_pattern_valid(pat, err) != CM_OK){
-			rc = CM_ERR_CORRUPT;
-			goto fail;
-		}
-	}
-	{
-		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(json, "serverCertificates"), *item;
-		if(sc && !cJSON_IsObject(sc)){
-			rc = cm_err_set(err, CM_ERR_CORRUPT, "'serverCertificates' must be an object");
-			goto fail;
-		}
-		cJSON_ArrayForEach(item, sc){
-			int slot = cm_slot_parse(item->string);
-			if(slot < 0 || !cJSON_IsString(item) || !cm_pki_id_valid(item->valuestring)){
-				rc = cm_err_set(err, CM_ERR_CORRUPT, "'serverCertificates' names an unknown slot or a bad id");
-				goto fail;
-			}
-			memcpy(t->server_cert[slot], item->valuestring, CM_ID_LEN + 1);
-		}
-	}
-	free(t->org_id);
-	t->org_id = strdup(org);
-	t->policy = (enum cm_policy)pol;
-	t->generation = (uint64_t)gen;
-	if(t->org_id == NULL){
-		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	rc = load_tenant_fields(json, name, t, &cas, err);
+	if(rc != CM_OK){
 		goto fail;
 	}
 	cJSON_ArrayForEach(entry, cas){
@@ -356,18 +402,9 @@ static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenan
 		*tail = ca;
 		tail = &ca->next;
 	}
-	{
-		struct ca_index x;
-		const char *twice;
-		ca_index_build(&x, t);
-		twice = ca_index_duplicate(&x);
-		if(twice){
-			rc = cm_err_set(err, CM_ERR_CORRUPT, "CA %s is listed twice", twice);
-		}
-		free(x.v);
-		if(twice){
-			goto fail;
-		}
+	rc = check_cas_once(t, err);
+	if(rc != CM_OK){
+		goto fail;
 	}
 	cJSON_Delete(json);
 	*out = t;
