@@ -301,17 +301,12 @@ enum cm_rc cm_store_open(const char *dir, const char *hostname, struct cm_store 
 	return cm_store_open_ex(dir, hostname, NULL, out, created, err);
 }
 
-enum cm_rc cm_store_open_ex(const char *dir, const char *hostname, const char *pass, struct cm_store **out, bool *created, struct cm_err *err)
+/* dir exists (made 0700 if it did not) and is a directory this user may
+ * write in. */
+static enum cm_rc store_dir_ready(const char *dir, struct cm_err *err)
 {
-	char path[PATH_MAX];
 	struct stat st;
-	enum cm_rc rc;
 
-	*out = NULL;
-	*created = false;
-	if(dir == NULL || dir[0] != '/'){
-		return cm_err_set(err, CM_ERR_INVAL, "the store directory must be an absolute path");
-	}
 	if(stat(dir, &st) != 0){
 		if(errno != ENOENT){
 			return cm_err_set(err, CM_ERR_IO, "store directory %s: %s", dir, strerror(errno));
@@ -326,6 +321,51 @@ enum cm_rc cm_store_open_ex(const char *dir, const char *hostname, const char *p
 		return cm_err_set(err, CM_ERR_IO, "store directory %s is not writable by this user (uid %ld): %s",
 				dir, (long)geteuid(), strerror(errno));
 	}
+	return CM_OK;
+}
+
+/* Loads the existing store in dir, migrated first when an older certmgr
+ * wrote it. */
+static enum cm_rc load_current(const char *dir, const char *hostname, const char *pass, struct cm_store **out, struct cm_err *err)
+{
+	enum cm_rc rc;
+
+	rc = cm_store_load_ex(dir, pass, out, err);
+	if(rc != CM_OK){
+		return rc;
+	}
+	if((*out)->schema < CM_STORE_SCHEMA){
+		/* Validated as it is; now bring it forward. */
+		int from = (*out)->schema;
+		rc = migrate_1_to_2(*out, hostname, err);
+		cm_store_free(out);
+		if(rc != CM_OK){
+			return rc;
+		}
+		rc = cm_store_load_ex(dir, pass, out, err);
+		if(rc != CM_OK){
+			return rc;
+		}
+		cm_log(CM_LOG_NOTICE, "migrated store %s from schema %d to %d (backup in %s/backups)", dir, from, CM_STORE_SCHEMA, dir);
+	}
+	return CM_OK;
+}
+
+enum cm_rc cm_store_open_ex(const char *dir, const char *hostname, const char *pass, struct cm_store **out, bool *created, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	enum cm_rc rc;
+
+	*out = NULL;
+	*created = false;
+	if(dir == NULL || dir[0] != '/'){
+		return cm_err_set(err, CM_ERR_INVAL, "the store directory must be an absolute path");
+	}
+	rc = store_dir_ready(dir, err);
+	if(rc != CM_OK){
+		return rc;
+	}
 	if(cm_fs_path(path, sizeof(path), err, "%s/store.json", dir) != CM_OK){
 		return CM_ERR_INVAL;
 	}
@@ -336,23 +376,9 @@ enum cm_rc cm_store_open_ex(const char *dir, const char *hostname, const char *p
 		}
 		*created = true;
 	}else{
-		rc = cm_store_load_ex(dir, pass, out, err);
+		rc = load_current(dir, hostname, pass, out, err);
 		if(rc != CM_OK){
 			return rc;
-		}
-		if((*out)->schema < CM_STORE_SCHEMA){
-			/* Validated as it is; now bring it forward. */
-			int from = (*out)->schema;
-			rc = migrate_1_to_2(*out, hostname, err);
-			cm_store_free(out);
-			if(rc != CM_OK){
-				return rc;
-			}
-			rc = cm_store_load_ex(dir, pass, out, err);
-			if(rc != CM_OK){
-				return rc;
-			}
-			cm_log(CM_LOG_NOTICE, "migrated store %s from schema %d to %d (backup in %s/backups)", dir, from, CM_STORE_SCHEMA, dir);
 		}
 	}
 	if(pass){

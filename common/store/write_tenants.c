@@ -49,6 +49,60 @@ static bool add_more_files(cJSON *c, const struct cm_ca *ca)
 	return true;
 }
 
+/* tenant.json's "serverCertificates", when the tenant names any. */
+static bool add_server_certs(cJSON *json, const struct cm_tenant *t)
+{
+	cJSON *sc = NULL;
+	int i;
+
+	for(i = 0; i < CM_SLOT_COUNT; i++){
+		if(t->server_cert[i][0]){
+			if((sc == NULL && (sc = cJSON_AddObjectToObject(json, "serverCertificates")) == NULL)
+					|| !cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), t->server_cert[i])){
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* One entry of tenant.json's "cas", with its CRL state. */
+static bool add_ca(cJSON *arr, const struct cm_ca *ca)
+{
+	cJSON *e = cJSON_CreateObject();
+
+	if(e == NULL || !cJSON_AddItemToArray(arr, e)){
+		cJSON_Delete(e);
+		return false;
+	}
+	if(!cJSON_AddStringToObject(e, "id", ca->id)
+			|| !cJSON_AddStringToObject(e, "description", ca->description)
+			|| !cJSON_AddBoolToObject(e, "active", ca->active)
+			|| !cJSON_AddBoolToObject(e, "pinned", ca->pinned)
+			|| (ca->issuer_only && !cJSON_AddStringToObject(e, "role", "issuer"))
+			|| !cm_json_add_time(e, "added", ca->added)){
+		return false;
+	}
+	if(ca->crl_url || ca->crl_learned_url || ca->crl_source[0] || ca->crl_attempt || ca->stale_fail_open){
+		cJSON *c = cJSON_AddObjectToObject(e, "crl");
+		if(c == NULL
+				|| (ca->crl_url && !cJSON_AddStringToObject(c, "url", ca->crl_url))
+				|| (ca->crl_learned_url && !cJSON_AddStringToObject(c, "learnedUrl", ca->crl_learned_url))
+				|| !cJSON_AddStringToObject(c, "source", ca->crl ? ca->crl_source : "")
+				|| (ca->crl && ca->crl_file[0] && !cJSON_AddStringToObject(c, "file", ca->crl_file))
+				|| (ca->crl_attempt && !cm_json_add_time(c, "lastAttempt", ca->crl_attempt))
+				|| (ca->crl_success && !cm_json_add_time(c, "lastSuccess", ca->crl_success))
+				|| !cJSON_AddStringToObject(c, "lastError", ca->crl_error)
+				|| !cJSON_AddStringToObject(c, "stalePolicy", ca->stale_fail_open ? "fail-open" : "fail-closed")
+				|| (ca->crl_next_attempt && !cm_json_add_time(c, "nextAttempt", ca->crl_next_attempt))
+				|| !cJSON_AddNumberToObject(c, "failures", ca->crl_failures)
+				|| !add_more_files(c, ca)){
+			return false;
+		}
+	}
+	return true;
+}
+
 static enum cm_rc write_tenant_json(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -73,48 +127,12 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 			|| (arr = cJSON_AddArrayToObject(json, "cas")) == NULL){
 		goto nomem;
 	}
-	{
-		cJSON *sc = NULL;
-		int i;
-		for(i = 0; i < CM_SLOT_COUNT; i++){
-			if(t->server_cert[i][0]){
-				if((sc == NULL && (sc = cJSON_AddObjectToObject(json, "serverCertificates")) == NULL)
-						|| !cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), t->server_cert[i])){
-					goto nomem;
-				}
-			}
-		}
+	if(!add_server_certs(json, t)){
+		goto nomem;
 	}
 	for(ca = t->cas; ca; ca = ca->next){
-		cJSON *e = cJSON_CreateObject();
-		if(e == NULL || !cJSON_AddItemToArray(arr, e)){
-			cJSON_Delete(e);
+		if(!add_ca(arr, ca)){
 			goto nomem;
-		}
-		if(!cJSON_AddStringToObject(e, "id", ca->id)
-				|| !cJSON_AddStringToObject(e, "description", ca->description)
-				|| !cJSON_AddBoolToObject(e, "active", ca->active)
-				|| !cJSON_AddBoolToObject(e, "pinned", ca->pinned)
-				|| (ca->issuer_only && !cJSON_AddStringToObject(e, "role", "issuer"))
-				|| !cm_json_add_time(e, "added", ca->added)){
-			goto nomem;
-		}
-		if(ca->crl_url || ca->crl_learned_url || ca->crl_source[0] || ca->crl_attempt || ca->stale_fail_open){
-			cJSON *c = cJSON_AddObjectToObject(e, "crl");
-			if(c == NULL
-					|| (ca->crl_url && !cJSON_AddStringToObject(c, "url", ca->crl_url))
-					|| (ca->crl_learned_url && !cJSON_AddStringToObject(c, "learnedUrl", ca->crl_learned_url))
-					|| !cJSON_AddStringToObject(c, "source", ca->crl ? ca->crl_source : "")
-					|| (ca->crl && ca->crl_file[0] && !cJSON_AddStringToObject(c, "file", ca->crl_file))
-					|| (ca->crl_attempt && !cm_json_add_time(c, "lastAttempt", ca->crl_attempt))
-					|| (ca->crl_success && !cm_json_add_time(c, "lastSuccess", ca->crl_success))
-					|| !cJSON_AddStringToObject(c, "lastError", ca->crl_error)
-					|| !cJSON_AddStringToObject(c, "stalePolicy", ca->stale_fail_open ? "fail-open" : "fail-closed")
-					|| (ca->crl_next_attempt && !cm_json_add_time(c, "nextAttempt", ca->crl_next_attempt))
-					|| !cJSON_AddNumberToObject(c, "failures", ca->crl_failures)
-					|| !add_more_files(c, ca)){
-				goto nomem;
-			}
 		}
 	}
 	rc = write_json(path, json, err);
