@@ -11,16 +11,49 @@
 #include "store.h"
 #include "store-int.h"
 
-struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *store, enum cm_slot_id slot, const char *id)
-{
-	struct cm_server_cert *c;
+/* One list helper for a slot's two lists, its certificates and its CSRs:
+ * entries with an id and a next. find: the entry of that id (none for
+ * NULL); link: where e is linked in the list that starts at *pp, for an
+ * unlink the caller can undo. */
+#define SLOT_LIST(prefix, type) \
+	static type *prefix##_find(type *e, const char *id) \
+	{ \
+		for(e = id ? e : NULL; e; e = e->next){ \
+			if(!strcmp(e->id, id)){ \
+				return e; \
+			} \
+		} \
+		return NULL; \
+	} \
+	static type **prefix##_link(type **pp, const type *e) \
+	{ \
+		while(*pp && *pp != e){ \
+			pp = &(*pp)->next; \
+		} \
+		return pp; \
+	}
 
-	for(c = id ? store->slots[slot].certs : NULL; c; c = c->next){
-		if(!strcmp(c->id, id)){
-			return c;
+SLOT_LIST(cert_list, struct cm_server_cert)
+SLOT_LIST(csr_list, struct cm_csr)
+
+/* Removes slots/<slot>/<sub><id><ext> and its .key; a file left behind
+ * is named by nothing, and harmless. */
+static void remove_entry_files(const struct cm_store *store, enum cm_slot_id slot, const char *sub, const char *id, const char *ext)
+{
+	const char *const exts[2] = {ext, ".key"};
+	char path[PATH_MAX];
+	int i;
+
+	for(i = 0; i < 2; i++){
+		if(cm_fs_path(path, sizeof(path), NULL, "%s/slots/%s/%s%s%s", store->dir, cm_slot_name(slot), sub, id, exts[i]) == CM_OK){
+			(void)unlink(path);
 		}
 	}
-	return NULL;
+}
+
+struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *store, enum cm_slot_id slot, const char *id)
+{
+	return cert_list_find(store->slots[slot].certs, id);
 }
 
 const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, const struct cm_tenant *t, enum cm_slot_id slot)
@@ -42,14 +75,7 @@ static enum cm_rc write_slot_files(const struct cm_store *store, enum cm_slot_id
 
 static void remove_slot_files(const struct cm_store *store, enum cm_slot_id slot, const struct cm_server_cert *c)
 {
-	char path[PATH_MAX];
-
-	if(cm_fs_path(path, sizeof(path), NULL, "%s/slots/%s/%s.crt", store->dir, cm_slot_name(slot), c->id) == CM_OK){
-		(void)unlink(path);
-	}
-	if(cm_fs_path(path, sizeof(path), NULL, "%s/slots/%s/%s.key", store->dir, cm_slot_name(slot), c->id) == CM_OK){
-		(void)unlink(path);
-	}
+	remove_entry_files(store, slot, "", c->id, ".crt");
 }
 
 /* Commits view as the slot's new state: slot.json first, then memory,
@@ -73,9 +99,11 @@ static enum cm_rc commit_slot(struct cm_store *store, enum cm_slot_id slot, stru
 	return CM_OK;
 }
 
-enum cm_rc cm_store_add_server_cert(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert, bool make_default, struct cm_err *err)
+/* A new certificate into view, not yet committed: its files written, it
+ * heads the list (and is the default with make_default). */
+static enum cm_rc stage_cert(struct cm_store *store, enum cm_slot_id slot, struct cm_slot *view, struct cm_server_cert *cert,
+		bool make_default, struct cm_err *err)
 {
-	struct cm_slot view = store->slots[slot];
 	enum cm_rc rc;
 
 	if(cm_store_find_server_cert(store, slot, cert->id)){
@@ -85,15 +113,34 @@ enum cm_rc cm_store_add_server_cert(struct cm_store *store, enum cm_slot_id slot
 	if(rc != CM_OK){
 		return rc;
 	}
-	cert->next = view.certs;
-	view.certs = cert;
+	cert->next = view->certs;
+	view->certs = cert;
 	if(make_default){
-		view.def = cert;
+		view->def = cert;
+	}
+	return CM_OK;
+}
+
+/* Undoes a staged certificate whose commit failed; it is the caller's
+ * again. */
+static void unstage_cert(const struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert)
+{
+	cert->next = NULL;
+	remove_slot_files(store, slot, cert);
+}
+
+enum cm_rc cm_store_add_server_cert(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert, bool make_default, struct cm_err *err)
+{
+	struct cm_slot view = store->slots[slot];
+	enum cm_rc rc;
+
+	rc = stage_cert(store, slot, &view, cert, make_default, err);
+	if(rc != CM_OK){
+		return rc;
 	}
 	rc = commit_slot(store, slot, &view, err);
 	if(rc != CM_OK){
-		cert->next = NULL;
-		remove_slot_files(store, slot, cert);
+		unstage_cert(store, slot, cert);
 	}
 	return rc;
 }
@@ -122,16 +169,6 @@ static bool named_by_a_tenant(const struct cm_store *store, enum cm_slot_id slot
 	return false;
 }
 
-/* view without old, which is unlinked; relinked by the caller on failure. */
-static struct cm_server_cert **link_of(struct cm_slot *view, const struct cm_server_cert *c)
-{
-	struct cm_server_cert **pp;
-
-	for(pp = &view->certs; *pp && *pp != c; pp = &(*pp)->next){
-	}
-	return pp;
-}
-
 enum cm_rc cm_store_remove_server_cert(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err)
 {
 	struct cm_slot view = store->slots[slot];
@@ -151,7 +188,7 @@ enum cm_rc cm_store_remove_server_cert(struct cm_store *store, enum cm_slot_id s
 	if(named_by_a_tenant(store, slot, id, &who)){
 		return cm_err_set(err, CM_ERR_INVAL, "tenant '%s' is served with certificate %s", who, id);
 	}
-	pp = link_of(&view, c);
+	pp = cert_list_link(&view.certs, c);
 	*pp = c->next;
 	rc = commit_slot(store, slot, &view, err);
 	if(rc != CM_OK){
@@ -181,7 +218,7 @@ enum cm_rc cm_store_replace_builtin(struct cm_store *store, enum cm_slot_id slot
 		return rc;
 	}
 	cert->builtin = true;
-	pp = old ? link_of(&view, old) : NULL;
+	pp = old ? cert_list_link(&view.certs, old) : NULL;
 	if(pp){
 		*pp = old->next;
 	}
@@ -193,8 +230,7 @@ enum cm_rc cm_store_replace_builtin(struct cm_store *store, enum cm_slot_id slot
 		if(pp){
 			*pp = old;
 		}
-		cert->next = NULL;
-		remove_slot_files(store, slot, cert);
+		unstage_cert(store, slot, cert);
 		return rc;
 	}
 	if(old){
@@ -207,14 +243,7 @@ enum cm_rc cm_store_replace_builtin(struct cm_store *store, enum cm_slot_id slot
 
 struct cm_csr *cm_store_find_csr(const struct cm_store *store, enum cm_slot_id slot, const char *id)
 {
-	struct cm_csr *c;
-
-	for(c = id ? store->slots[slot].csrs : NULL; c; c = c->next){
-		if(!strcmp(c->id, id)){
-			return c;
-		}
-	}
-	return NULL;
+	return csr_list_find(store->slots[slot].csrs, id);
 }
 
 static enum cm_rc csr_path(const struct cm_store *store, enum cm_slot_id slot, const char *id, const char *ext, char *buf, size_t len, struct cm_err *err)
@@ -224,14 +253,7 @@ static enum cm_rc csr_path(const struct cm_store *store, enum cm_slot_id slot, c
 
 static void remove_csr_files(const struct cm_store *store, enum cm_slot_id slot, const char *id)
 {
-	char path[PATH_MAX];
-
-	if(csr_path(store, slot, id, ".csr", path, sizeof(path), NULL) == CM_OK){
-		(void)unlink(path);
-	}
-	if(csr_path(store, slot, id, ".key", path, sizeof(path), NULL) == CM_OK){
-		(void)unlink(path);
-	}
+	remove_entry_files(store, slot, "csrs/", id, ".csr");
 }
 
 enum cm_rc cm_store_add_csr(struct cm_store *store, enum cm_slot_id slot, struct cm_csr *csr, struct cm_err *err)
@@ -288,16 +310,6 @@ enum cm_rc cm_store_add_csr(struct cm_store *store, enum cm_slot_id slot, struct
 	return rc;
 }
 
-/* Unlinks csr from the view's list (live nodes); returns where it was. */
-static struct cm_csr **csr_link(struct cm_slot *view, const struct cm_csr *csr)
-{
-	struct cm_csr **pp;
-
-	for(pp = &view->csrs; *pp && *pp != csr; pp = &(*pp)->next){
-	}
-	return pp;
-}
-
 enum cm_rc cm_store_remove_csr(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err)
 {
 	struct cm_slot view = store->slots[slot];
@@ -307,7 +319,7 @@ enum cm_rc cm_store_remove_csr(struct cm_store *store, enum cm_slot_id slot, con
 	if(csr == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", id, cm_slot_name(slot));
 	}
-	pp = csr_link(&view, csr);
+	pp = csr_list_link(&view.csrs, csr);
 	*pp = csr->next;
 	rc = commit_slot(store, slot, &view, err);
 	if(rc != CM_OK){
@@ -329,25 +341,16 @@ enum cm_rc cm_store_install_csr(struct cm_store *store, enum cm_slot_id slot, co
 	if(csr == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", csr_id, cm_slot_name(slot));
 	}
-	if(cm_store_find_server_cert(store, slot, cert->id)){
-		return cm_err_set(err, CM_ERR_INVAL, "certificate %s is already in slot %s", cert->id, cm_slot_name(slot));
-	}
-	rc = write_slot_files(store, slot, cert, err);
+	rc = stage_cert(store, slot, &view, cert, make_default, err);
 	if(rc != CM_OK){
 		return rc;
 	}
-	pp = csr_link(&view, csr);
+	pp = csr_list_link(&view.csrs, csr);
 	*pp = csr->next;
-	cert->next = view.certs;
-	view.certs = cert;
-	if(make_default){
-		view.def = cert;
-	}
 	rc = commit_slot(store, slot, &view, err);
 	if(rc != CM_OK){
 		*pp = csr;
-		cert->next = NULL;
-		remove_slot_files(store, slot, cert);
+		unstage_cert(store, slot, cert);
 		return rc;
 	}
 	remove_csr_files(store, slot, csr->id);
