@@ -44,6 +44,7 @@ enum cm_rc check_unique_org(const struct cm_store *store, const struct cm_tenant
 
 /* write.c */
 enum cm_rc write_json(const char *path, const cJSON *json, struct cm_err *err);
+enum cm_rc write_json_done(const char *path, cJSON *json, bool ok, struct cm_err *err);
 enum cm_rc write_slot_view(const struct cm_store *store, enum cm_slot_id slot_id, const struct cm_slot *slot, struct cm_err *err);
 enum cm_rc write_slot_json(const struct cm_store *store, enum cm_slot_id slot_id, struct cm_err *err);
 enum cm_rc write_store_json(const struct cm_store *store, struct cm_err *err);

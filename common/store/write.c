@@ -25,6 +25,16 @@ enum cm_rc write_json(const char *path, const cJSON *json, struct cm_err *err)
 	return rc;
 }
 
+/* The end of a JSON file's writing: json is written to path when ok (it
+ * was built completely), and freed either way. */
+enum cm_rc write_json_done(const char *path, cJSON *json, bool ok, struct cm_err *err)
+{
+	enum cm_rc rc = ok ? write_json(path, json, err) : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+
+	cJSON_Delete(json);
+	return rc;
+}
+
 enum cm_rc write_slot_json(const struct cm_store *store, enum cm_slot_id slot_id, struct cm_err *err)
 {
 	return write_slot_view(store, slot_id, &store->slots[slot_id], err);
@@ -55,7 +65,6 @@ enum cm_rc write_slot_view(const struct cm_store *store, enum cm_slot_id slot_id
 	const struct cm_server_cert *cert;
 	char path[PATH_MAX];
 	cJSON *json, *arr, *entry;
-	enum cm_rc rc;
 
 	if(cm_fs_path(path, sizeof(path), err, "%s/slots/%s/slot.json", store->dir, cm_slot_name(slot_id)) != CM_OK){
 		return CM_ERR_INVAL;
@@ -97,12 +106,9 @@ enum cm_rc write_slot_view(const struct cm_store *store, enum cm_slot_id slot_id
 			}
 		}
 	}
-	rc = write_json(path, json, err);
-	cJSON_Delete(json);
-	return rc;
+	return write_json_done(path, json, true, err);
 nomem:
-	cJSON_Delete(json);
-	return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return write_json_done(path, json, false, err);
 }
 
 /* Writes <base>.crt and <base>.key (0600) for cert, skipping a file that

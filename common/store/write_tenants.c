@@ -108,7 +108,6 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 	char path[PATH_MAX];
 	cJSON *json, *arr;
 	const struct cm_ca *ca;
-	enum cm_rc rc;
 
 	if(cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/tenant.json", store->dir, t->name) != CM_OK){
 		return CM_ERR_INVAL;
@@ -135,12 +134,9 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 			goto nomem;
 		}
 	}
-	rc = write_json(path, json, err);
-	cJSON_Delete(json);
-	return rc;
+	return write_json_done(path, json, true, err);
 nomem:
-	cJSON_Delete(json);
-	return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return write_json_done(path, json, false, err);
 }
 
 /* A CRL of entry ca not yet on disk, under a name of its own (file): the
