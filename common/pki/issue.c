@@ -59,7 +59,53 @@ static int add_ext(X509 *cert, int nid, const char *value)
 }
 
 /* SAN entries are built as typed GENERAL_NAMEs rather than a config string,
- * so that a host name holding a comma cannot inject another entry. */
+ * so that a host name holding a comma cannot inject another entry. One
+ * entry of type (GEN_DNS, GEN_EMAIL, GEN_URI) holding value, or NULL. */
+static GENERAL_NAME *ia5_name(int type, const char *value)
+{
+	GENERAL_NAME *gen = GENERAL_NAME_new();
+	ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+
+	if(gen == NULL || ia5 == NULL || strlen(value) > INT_MAX
+			|| !ASN1_STRING_set(ia5, value, (int)strlen(value))){
+		GENERAL_NAME_free(gen);
+		ASN1_IA5STRING_free(ia5);
+		return NULL;
+	}
+	GENERAL_NAME_set0_value(gen, type, ia5);
+	return gen;
+}
+
+/* An entry written "DNS:name", "IP:addr", "email:addr" or "URI:uri", or
+ * NULL when it is none of those or memory is short. */
+static GENERAL_NAME *san_entry(const char *san)
+{
+	static const struct { const char *prefix; int type; } kinds[] = {{"DNS:", GEN_DNS}, {"IP:", GEN_IPADD}, {"email:", GEN_EMAIL}, {"URI:", GEN_URI}};
+	GENERAL_NAME *gen;
+	ASN1_OCTET_STRING *ip;
+	size_t k, pl;
+
+	for(k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++){
+		pl = strlen(kinds[k].prefix);
+		if(strncmp(san, kinds[k].prefix, pl) || san[pl] == '\0'){
+			continue;
+		}
+		if(kinds[k].type != GEN_IPADD){
+			return ia5_name(kinds[k].type, san + pl);
+		}
+		if((ip = a2i_IPADDRESS(san + pl)) == NULL){
+			return NULL;
+		}
+		if((gen = GENERAL_NAME_new()) == NULL){
+			ASN1_OCTET_STRING_free(ip);
+			return NULL;
+		}
+		GENERAL_NAME_set0_value(gen, GEN_IPADD, ip);
+		return gen;
+	}
+	return NULL;
+}
+
 static int add_san_dns(X509 *cert, const char *const *names, size_t count)
 {
 	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
@@ -70,15 +116,10 @@ static int add_san_dns(X509 *cert, const char *const *names, size_t count)
 		return 0;
 	}
 	for(i = 0; i < count; i++){
-		GENERAL_NAME *gen = GENERAL_NAME_new();
-		ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
-		if(gen == NULL || ia5 == NULL || strlen(names[i]) > INT_MAX
-				|| !ASN1_STRING_set(ia5, names[i], (int)strlen(names[i]))){
-			GENERAL_NAME_free(gen);
-			ASN1_IA5STRING_free(ia5);
+		GENERAL_NAME *gen = ia5_name(GEN_DNS, names[i]);
+		if(gen == NULL){
 			goto out;
 		}
-		GENERAL_NAME_set0_value(gen, GEN_DNS, ia5);
 		if(!sk_GENERAL_NAME_push(gens, gen)){
 			GENERAL_NAME_free(gen);
 			goto out;
@@ -232,17 +273,71 @@ enum cm_rc cm_pki_make_client_cert(X509 *ca, EVP_PKEY *ca_key, const char *cn, i
 	return sign_new(ca, ca_key, cn, days, false, cert, key, err);
 }
 
-enum cm_rc cm_pki_make_csr(EVP_PKEY *key, const struct cm_subject *sub, const char *const *sans, size_t nsans, X509_REQ **out, struct cm_err *err)
+/* The subject of a CSR: every field given, at least one. */
+static enum cm_rc csr_subject(X509_NAME *name, const struct cm_subject *sub, struct cm_err *err)
 {
-	X509_REQ *req = X509_REQ_new();
-	X509_NAME *name = X509_NAME_new();
-	GENERAL_NAMES *gens = NULL;
-	STACK_OF(X509_EXTENSION) *exts = NULL;
 	const struct { const char *field; const char *value; } parts[] = {
 		{"C", sub->c}, {"ST", sub->st}, {"L", sub->l}, {"O", sub->o}, {"OU", sub->ou}, {"CN", sub->cn}, {"emailAddress", sub->email},
 	};
 	size_t i;
-	enum cm_rc rc = CM_ERR_INVAL;
+
+	for(i = 0; i < sizeof(parts) / sizeof(parts[0]); i++){
+		if(parts[i].value && !X509_NAME_add_entry_by_txt(name, parts[i].field, MBSTRING_UTF8, (const unsigned char *)parts[i].value, -1, -1, 0)){
+			return cm_err_set(err, CM_ERR_INVAL, "subject field %s is not valid (%s)", parts[i].field,
+					!strcmp(parts[i].field, "C") ? "two letters" : "too long or bad characters");
+		}
+	}
+	if(X509_NAME_entry_count(name) == 0){
+		return cm_err_set(err, CM_ERR_INVAL, "the subject is empty: give at least CN");
+	}
+	return CM_OK;
+}
+
+/* The subjectAltName extension of a CSR, in *out (NULL when nsans is 0). */
+static enum cm_rc csr_san_exts(const char *const *sans, size_t nsans, STACK_OF(X509_EXTENSION) **out, struct cm_err *err)
+{
+	GENERAL_NAMES *gens = NULL;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	X509_EXTENSION *ext = NULL;
+	enum cm_rc rc = CM_ERR_NOMEM;
+	size_t i;
+
+	*out = NULL;
+	if(nsans == 0){
+		return CM_OK;
+	}
+	gens = sk_GENERAL_NAME_new_null();
+	for(i = 0; gens && i < nsans; i++){
+		GENERAL_NAME *gen = san_entry(sans[i]);
+		if(gen == NULL || !sk_GENERAL_NAME_push(gens, gen)){
+			GENERAL_NAME_free(gen);
+			ERR_clear_error();
+			rc = cm_err_set(err, CM_ERR_INVAL, "subjectAltName '%.80s' must be DNS:, IP:, email: or URI: with a value", sans[i]);
+			goto out;
+		}
+	}
+	exts = sk_X509_EXTENSION_new_null();
+	if(gens == NULL || exts == NULL
+			|| (ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens)) == NULL || !sk_X509_EXTENSION_push(exts, ext)){
+		X509_EXTENSION_free(ext);
+		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*out = exts;
+	exts = NULL;
+	rc = CM_OK;
+out:
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return rc;
+}
+
+enum cm_rc cm_pki_make_csr(EVP_PKEY *key, const struct cm_subject *sub, const char *const *sans, size_t nsans, X509_REQ **out, struct cm_err *err)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	enum cm_rc rc;
 
 	*out = NULL;
 	ERR_clear_error();
@@ -250,67 +345,8 @@ enum cm_rc cm_pki_make_csr(EVP_PKEY *key, const struct cm_subject *sub, const ch
 		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	for(i = 0; i < sizeof(parts) / sizeof(parts[0]); i++){
-		if(parts[i].value && !X509_NAME_add_entry_by_txt(name, parts[i].field, MBSTRING_UTF8, (const unsigned char *)parts[i].value, -1, -1, 0)){
-			rc = cm_err_set(err, CM_ERR_INVAL, "subject field %s is not valid (%s)", parts[i].field,
-					!strcmp(parts[i].field, "C") ? "two letters" : "too long or bad characters");
-			goto out;
-		}
-	}
-	if(X509_NAME_entry_count(name) == 0){
-		rc = cm_err_set(err, CM_ERR_INVAL, "the subject is empty: give at least CN");
+	if((rc = csr_subject(name, sub, err)) != CM_OK || (rc = csr_san_exts(sans, nsans, &exts, err)) != CM_OK){
 		goto out;
-	}
-	if(nsans > 0){
-		gens = sk_GENERAL_NAME_new_null();
-		for(i = 0; gens && i < nsans; i++){
-			static const struct { const char *prefix; int type; } kinds[] = {{"DNS:", GEN_DNS}, {"IP:", GEN_IPADD}, {"email:", GEN_EMAIL}, {"URI:", GEN_URI}};
-			GENERAL_NAME *gen = NULL;
-			size_t k;
-			for(k = 0; k < 4; k++){
-				size_t pl = strlen(kinds[k].prefix);
-				if(!strncmp(sans[i], kinds[k].prefix, pl) && sans[i][pl]){
-					if(kinds[k].type == GEN_IPADD){
-						ASN1_OCTET_STRING *ip = a2i_IPADDRESS(sans[i] + pl);
-						if(ip){
-							gen = GENERAL_NAME_new();
-							if(gen){
-								GENERAL_NAME_set0_value(gen, GEN_IPADD, ip);
-							}else{
-								ASN1_OCTET_STRING_free(ip);
-							}
-						}
-					}else{
-						ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
-						if(ia5 && ASN1_STRING_set(ia5, sans[i] + pl, -1) && (gen = GENERAL_NAME_new()) != NULL){
-							GENERAL_NAME_set0_value(gen, kinds[k].type, ia5);
-						}else{
-							ASN1_IA5STRING_free(ia5);
-						}
-					}
-					break;
-				}
-			}
-			if(gen == NULL || !sk_GENERAL_NAME_push(gens, gen)){
-				GENERAL_NAME_free(gen);
-				ERR_clear_error();
-				rc = cm_err_set(err, CM_ERR_INVAL, "subjectAltName '%.80s' must be DNS:, IP:, email: or URI: with a value", sans[i]);
-				goto out;
-			}
-		}
-		exts = sk_X509_EXTENSION_new_null();
-		if(gens == NULL || exts == NULL){
-			rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		{
-			X509_EXTENSION *ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
-			if(ext == NULL || !sk_X509_EXTENSION_push(exts, ext)){
-				X509_EXTENSION_free(ext);
-				rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-		}
 	}
 	if(!X509_REQ_set_version(req, X509_REQ_VERSION_1) || !X509_REQ_set_subject_name(req, name) || !X509_REQ_set_pubkey(req, key)
 			|| (exts && !X509_REQ_add_extensions(req, exts))
@@ -324,7 +360,6 @@ enum cm_rc cm_pki_make_csr(EVP_PKEY *key, const struct cm_subject *sub, const ch
 out:
 	X509_REQ_free(req);
 	X509_NAME_free(name);
-	GENERAL_NAMES_free(gens);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	return rc;
 }
