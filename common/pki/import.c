@@ -117,6 +117,23 @@ enum cm_rc cm_pki_parse_pkcs12(const char *b64, const char *passphrase, EVP_PKEY
 	return CM_OK;
 }
 
+/* Every certificate of leaf and its chain is valid at now. */
+static enum cm_rc chain_valid_at(X509 *leaf, STACK_OF(X509) *chain, time_t now, struct cm_err *err)
+{
+	int i;
+
+	for(i = -1; i < sk_X509_num(chain); i++){
+		X509 *c = i < 0 ? leaf : sk_X509_value(chain, i);
+		char cn[128];
+		if(X509_cmp_time(X509_get0_notBefore(c), &now) > 0 || X509_cmp_time(X509_get0_notAfter(c), &now) < 0){
+			cm_pki_subject_cn(c, cn, sizeof(cn));
+			return cm_err_set(err, CM_ERR_INVAL, "certificate '%s' is %s", cn,
+					X509_cmp_time(X509_get0_notAfter(c), &now) < 0 ? "expired" : "not valid yet");
+		}
+	}
+	return CM_OK;
+}
+
 enum cm_rc cm_pki_order_chain(EVP_PKEY *key, STACK_OF(X509) *certs, time_t now, X509 **leaf, STACK_OF(X509) **extra, struct cm_err *err)
 {
 	STACK_OF(X509) *rest = sk_X509_dup(certs), *ordered = sk_X509_new_null();
@@ -163,16 +180,10 @@ enum cm_rc cm_pki_order_chain(EVP_PKEY *key, STACK_OF(X509) *certs, time_t now, 
 		cur = next;
 	}
 	sk_X509_free(rest);
-	for(i = -1; i < sk_X509_num(ordered); i++){
-		X509 *c = i < 0 ? *leaf : sk_X509_value(ordered, i);
-		char cn[128];
-		if(X509_cmp_time(X509_get0_notBefore(c), &now) > 0 || X509_cmp_time(X509_get0_notAfter(c), &now) < 0){
-			cm_pki_subject_cn(c, cn, sizeof(cn));
-			sk_X509_free(ordered);
-			*leaf = NULL;
-			return cm_err_set(err, CM_ERR_INVAL, "certificate '%s' is %s", cn,
-					X509_cmp_time(X509_get0_notAfter(c), &now) < 0 ? "expired" : "not valid yet");
-		}
+	if(chain_valid_at(*leaf, ordered, now, err) != CM_OK){
+		sk_X509_free(ordered);
+		*leaf = NULL;
+		return CM_ERR_INVAL;
 	}
 	/* Hand out references of our own. */
 	X509_up_ref(*leaf);

@@ -131,6 +131,46 @@ out:
 	return ok;
 }
 
+/* What every certificate certmgr makes has: a random serial, version 3,
+ * subject CN=cn (in name), the issuer's name (NULL: self-issued), valid
+ * from an hour ago for days, key. 0 on failure. */
+static int set_basics(X509 *cert, BIGNUM *serial, X509_NAME *name, const char *cn, const X509_NAME *issuer, int days, EVP_PKEY *key)
+{
+	/* 159 random bits: positive, unique, within RFC 5280's 20 octets. */
+	return BN_rand(serial, 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY)
+			&& BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert))
+			&& X509_set_version(cert, X509_VERSION_3)
+			&& X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0)
+			&& X509_set_subject_name(cert, name)
+			&& X509_set_issuer_name(cert, issuer ? issuer : name)
+			&& X509_gmtime_adj(X509_getm_notBefore(cert), -3600)
+			&& X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL)
+			&& X509_set_pubkey(cert, key);
+}
+
+/* Extensions given as {name, value} (value NULL: left out), issued by
+ * issuer (NULL: cert itself). 0 on failure. */
+static int add_exts(X509 *cert, X509 *issuer, const char *const exts[][2], size_t n)
+{
+	X509V3_CTX ctx;
+	size_t i;
+
+	X509V3_set_ctx(&ctx, issuer ? issuer : cert, cert, NULL, NULL, 0);
+	for(i = 0; i < n; i++){
+		X509_EXTENSION *ext;
+		if(exts[i][1] == NULL){
+			continue;
+		}
+		ext = X509V3_EXT_nconf(NULL, &ctx, exts[i][0], exts[i][1]);
+		if(ext == NULL || !X509_add_ext(cert, ext, -1)){
+			X509_EXTENSION_free(ext);
+			return 0;
+		}
+		X509_EXTENSION_free(ext);
+	}
+	return 1;
+}
+
 enum cm_rc cm_pki_make_self_signed(EVP_PKEY *key, const char *cn, const char *const *dns_names, size_t dns_count, int days, X509 **out, struct cm_err *err)
 {
 	/* owned, freed at the end unless handed out */
@@ -154,16 +194,7 @@ enum cm_rc cm_pki_make_self_signed(EVP_PKEY *key, const char *cn, const char *co
 	if(cert == NULL || name == NULL || serial == NULL){
 		goto out;
 	}
-	/* 159 random bits: positive, unique, within RFC 5280's 20 octets. */
-	if(!BN_rand(serial, 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY)
-			|| !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert))
-			|| !X509_set_version(cert, X509_VERSION_3)
-			|| !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0)
-			|| !X509_set_subject_name(cert, name)
-			|| !X509_set_issuer_name(cert, name)
-			|| !X509_gmtime_adj(X509_getm_notBefore(cert), -3600)
-			|| !X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL)
-			|| !X509_set_pubkey(cert, key)
+	if(!set_basics(cert, serial, name, cn, NULL, days, key)
 			|| !add_ext(cert, NID_basic_constraints, "critical,CA:FALSE")
 			|| !add_ext(cert, NID_key_usage, "critical,digitalSignature,keyEncipherment")
 			|| !add_ext(cert, NID_ext_key_usage, "serverAuth,clientAuth")
@@ -199,7 +230,6 @@ static enum cm_rc sign_new(X509 *issuer, EVP_PKEY *issuer_key, const char *cn, i
 	X509 *cert = NULL;
 	X509_NAME *name = X509_NAME_new();
 	BIGNUM *serial = BN_new();
-	X509V3_CTX ctx;
 	enum cm_rc rc;
 	const char *exts[][2] = {
 		{"basicConstraints", ca ? "critical,CA:TRUE" : "critical,CA:FALSE"},
@@ -208,7 +238,6 @@ static enum cm_rc sign_new(X509 *issuer, EVP_PKEY *issuer_key, const char *cn, i
 		{"subjectKeyIdentifier", "hash"},
 		{"authorityKeyIdentifier", "keyid:always"},
 	};
-	size_t i;
 
 	*cert_out = NULL;
 	*key_out = NULL;
@@ -220,29 +249,9 @@ static enum cm_rc sign_new(X509 *issuer, EVP_PKEY *issuer_key, const char *cn, i
 	ERR_clear_error();
 	cert = X509_new();
 	if(cert == NULL || name == NULL || serial == NULL
-			|| !BN_rand(serial, 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY)
-			|| !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert))
-			|| !X509_set_version(cert, X509_VERSION_3)
-			|| !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0)
-			|| !X509_set_subject_name(cert, name)
-			|| !X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name)
-			|| !X509_gmtime_adj(X509_getm_notBefore(cert), -3600)
-			|| !X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL)
-			|| !X509_set_pubkey(cert, key)){
+			|| !set_basics(cert, serial, name, cn, issuer ? X509_get_subject_name(issuer) : NULL, days, key)
+			|| !add_exts(cert, issuer, exts, sizeof(exts) / sizeof(exts[0]))){
 		goto fail;
-	}
-	X509V3_set_ctx(&ctx, issuer ? issuer : cert, cert, NULL, NULL, 0);
-	for(i = 0; i < sizeof(exts) / sizeof(exts[0]); i++){
-		X509_EXTENSION *ext;
-		if(exts[i][1] == NULL){
-			continue;
-		}
-		ext = X509V3_EXT_nconf(NULL, &ctx, exts[i][0], exts[i][1]);
-		if(ext == NULL || !X509_add_ext(cert, ext, -1)){
-			X509_EXTENSION_free(ext);
-			goto fail;
-		}
-		X509_EXTENSION_free(ext);
 	}
 	if(X509_sign(cert, issuer_key ? issuer_key : key, EVP_sha256()) <= 0){
 		goto fail;
