@@ -201,6 +201,49 @@ struct cm_tenant *cm_tenant_new(const char *name)
 	return t;
 }
 
+/* A copy of one trust-list entry sharing its certificate and CRLs
+ * (up-ref'd); NULL when out of memory. */
+static struct cm_ca *ca_clone(const struct cm_ca *ca)
+{
+	struct cm_ca *copy = calloc(1, sizeof(*copy));
+
+	if(copy == NULL || (copy->description = strdup(ca->description)) == NULL){
+		free(copy);
+		return NULL;
+	}
+	memcpy(copy->id, ca->id, sizeof(copy->id));
+	copy->active = ca->active;
+	copy->pinned = ca->pinned;
+	copy->added = ca->added;
+	X509_up_ref(ca->cert);
+	copy->cert = ca->cert;
+	if((ca->crl_url && (copy->crl_url = strdup(ca->crl_url)) == NULL)
+			|| (ca->crl_learned_url && (copy->crl_learned_url = strdup(ca->crl_learned_url)) == NULL)){
+		ca_free(&copy);
+		return NULL;
+	}
+	memcpy(copy->crl_source, ca->crl_source, sizeof(copy->crl_source));
+	copy->crl = cm_crl_ref(ca->crl);
+	copy->crl_dirty = ca->crl_dirty;
+	memcpy(copy->crl_file, ca->crl_file, sizeof(copy->crl_file));
+	copy->crl_attempt = ca->crl_attempt;
+	copy->crl_success = ca->crl_success;
+	memcpy(copy->crl_error, ca->crl_error, sizeof(copy->crl_error));
+	copy->stale_fail_open = ca->stale_fail_open;
+	copy->crl_next_attempt = ca->crl_next_attempt;
+	copy->crl_failures = ca->crl_failures;
+	copy->crl_failures_total = ca->crl_failures_total;
+	copy->crl_in_flight = ca->crl_in_flight;
+	copy->crl_stale_seen = ca->crl_stale_seen;
+	copy->issuer_only = ca->issuer_only;
+	for(int i = 0; i < CM_CA_MORE_CRLS; i++){
+		copy->more[i] = cm_crl_ref(ca->more[i]);
+		memcpy(copy->more_file[i], ca->more_file[i], sizeof(copy->more_file[i]));
+		copy->more_dirty[i] = ca->more_dirty[i];
+	}
+	return copy;
+}
+
 struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 {
 	struct cm_tenant *t = calloc(1, sizeof(*t));
@@ -226,42 +269,10 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 		return NULL;
 	}
 	for(ca = src->cas; ca; ca = ca->next){
-		struct cm_ca *copy = calloc(1, sizeof(*copy));
-		if(copy == NULL || (copy->description = strdup(ca->description)) == NULL){
-			free(copy);
+		struct cm_ca *copy = ca_clone(ca);
+		if(copy == NULL){
 			cm_tenant_free(&t);
 			return NULL;
-		}
-		memcpy(copy->id, ca->id, sizeof(copy->id));
-		copy->active = ca->active;
-		copy->pinned = ca->pinned;
-		copy->added = ca->added;
-		X509_up_ref(ca->cert);
-		copy->cert = ca->cert;
-		if((ca->crl_url && (copy->crl_url = strdup(ca->crl_url)) == NULL)
-				|| (ca->crl_learned_url && (copy->crl_learned_url = strdup(ca->crl_learned_url)) == NULL)){
-			ca_free(&copy);
-			cm_tenant_free(&t);
-			return NULL;
-		}
-		memcpy(copy->crl_source, ca->crl_source, sizeof(copy->crl_source));
-		copy->crl = cm_crl_ref(ca->crl);
-		copy->crl_dirty = ca->crl_dirty;
-		memcpy(copy->crl_file, ca->crl_file, sizeof(copy->crl_file));
-		copy->crl_attempt = ca->crl_attempt;
-		copy->crl_success = ca->crl_success;
-		memcpy(copy->crl_error, ca->crl_error, sizeof(copy->crl_error));
-		copy->stale_fail_open = ca->stale_fail_open;
-		copy->crl_next_attempt = ca->crl_next_attempt;
-		copy->crl_failures = ca->crl_failures;
-		copy->crl_failures_total = ca->crl_failures_total;
-		copy->crl_in_flight = ca->crl_in_flight;
-		copy->crl_stale_seen = ca->crl_stale_seen;
-		copy->issuer_only = ca->issuer_only;
-		for(int i = 0; i < CM_CA_MORE_CRLS; i++){
-			copy->more[i] = cm_crl_ref(ca->more[i]);
-			memcpy(copy->more_file[i], ca->more_file[i], sizeof(copy->more_file[i]));
-			copy->more_dirty[i] = ca->more_dirty[i];
 		}
 		*tail = copy;
 		tail = &copy->next;
