@@ -502,7 +502,7 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	def = cm_store_slot_default(st->store, CM_SLOT_MQTT);
 	cm_pki_subject_cn(def->leaf, cn, sizeof(cn));
 	cm_log(CM_LOG_NOTICE, "%s store %s (generation %llu); mqtt slot serves %s (CN=%s)",
-			created ? "created" : "loaded", st->store_dir, (unsigned long long)st->store->generation, def->id, cn);
+			created ? "created" : "loaded", st->store_dir, (unsigned long long)cm_store_generation(st->store), def->id, cn);
 	*userdata = st;
 	return MOSQ_ERR_SUCCESS;
 }

@@ -2,8 +2,13 @@
 #define CM_STORE_T_H
 /* Types of the store in memory. Structs only (functions: store.h).
  *
- * struct cm_store is public because plugin/ reads its hash tables and
- * slots directly; new code should use store.h's functions. */
+ * struct cm_store is public because plugin/ reads it directly: the tenants
+ * table (auth.c, cmd_status.c, cmd_tenants.c, metrics.c, refresh.c), the
+ * slots' lists (cmd_csr.c, cmd_server.c, cmd_status.c, tls_hook.c), the
+ * admin CA (auth.c, tls_hook.c) and the generation (cmd_status.c,
+ * metrics.c). New code uses store.h's readers (cm_store_first_tenant,
+ * cm_store_slot_certs, ...); once plugin/ does too, the struct can move
+ * into store-int.h. */
 
 #include <stdint.h>
 

@@ -66,6 +66,41 @@ const struct cm_server_cert *cm_store_slot_default(const struct cm_store *store,
 	return store->slots[slot].def;
 }
 
+uint64_t cm_store_generation(const struct cm_store *store)
+{
+	return store->generation;
+}
+
+X509 *cm_store_get0_admin_ca(const struct cm_store *store)
+{
+	return store->admin_ca;
+}
+
+size_t cm_store_tenant_count(const struct cm_store *store)
+{
+	return HASH_COUNT(store->tenants);
+}
+
+struct cm_tenant *cm_store_first_tenant(const struct cm_store *store)
+{
+	return store->tenants;
+}
+
+struct cm_tenant *cm_store_next_tenant(const struct cm_tenant *t)
+{
+	return t->hh.next;
+}
+
+const struct cm_server_cert *cm_store_slot_certs(const struct cm_store *store, enum cm_slot_id slot)
+{
+	return store->slots[slot].certs;
+}
+
+const struct cm_csr *cm_store_slot_csrs(const struct cm_store *store, enum cm_slot_id slot)
+{
+	return store->slots[slot].csrs;
+}
+
 static struct cm_store *store_new(const char *dir, struct cm_err *err)
 {
 	struct cm_store *store = calloc(1, sizeof(*store));

@@ -78,6 +78,18 @@ void cm_store_free(struct cm_store **store);
 /* The default certificate of a slot (borrowed). */
 const struct cm_server_cert *cm_store_slot_default(const struct cm_store *store, enum cm_slot_id slot);
 
+/* Reading the store without reaching into struct cm_store (which
+ * plugin/ still does; see store-t.h). All borrowed. Walk the tenants
+ * with for(t = cm_store_first_tenant(s); t; t = cm_store_next_tenant(t)),
+ * a slot's lists through their next pointers. */
+uint64_t cm_store_generation(const struct cm_store *store);
+X509 *cm_store_get0_admin_ca(const struct cm_store *store);
+size_t cm_store_tenant_count(const struct cm_store *store);
+struct cm_tenant *cm_store_first_tenant(const struct cm_store *store);
+struct cm_tenant *cm_store_next_tenant(const struct cm_tenant *t);
+const struct cm_server_cert *cm_store_slot_certs(const struct cm_store *store, enum cm_slot_id slot);
+const struct cm_csr *cm_store_slot_csrs(const struct cm_store *store, enum cm_slot_id slot);
+
 /* ===================================================================
  * Server certificates
  * =================================================================== */

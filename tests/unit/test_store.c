@@ -618,6 +618,35 @@ static void test_csr_changes(void **state)
 	cleanup(dir);
 }
 
+/* The readers see what the struct holds. */
+static void test_readers(void **state)
+{
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store);
+	const struct cm_tenant *t;
+	struct cm_csr *csr = new_csr("r.example");
+	size_t n = 0;
+	struct cm_err err;
+
+	(void)state;
+	assert_true(cm_store_generation(store) == store->generation);
+	assert_non_null(cm_store_get0_admin_ca(store));
+	assert_ptr_equal(cm_store_get0_admin_ca(store), store->admin_ca);
+	for(t = cm_store_first_tenant(store); t; t = cm_store_next_tenant(t)){
+		assert_ptr_equal(cm_store_find_tenant(store, t->name), t);
+		n++;
+	}
+	assert_int_equal(n, cm_store_tenant_count(store));
+	assert_int_equal(n, 1);
+	assert_ptr_equal(cm_store_slot_certs(store, CM_SLOT_MQTT), cm_store_slot_default(store, CM_SLOT_MQTT));
+	assert_null(cm_store_slot_certs(store, CM_SLOT_MQTT)->next);
+	assert_null(cm_store_slot_csrs(store, CM_SLOT_MQTT));
+	assert_int_equal(cm_store_add_csr(store, CM_SLOT_MQTT, csr, &err), CM_OK);
+	assert_ptr_equal(cm_store_slot_csrs(store, CM_SLOT_MQTT), csr);
+	cm_store_free(&store);
+	cleanup(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_server_cert_changes),
 		cmocka_unit_test(test_server_cert_named_by_a_tenant_stays),
 		cmocka_unit_test(test_csr_changes),
+		cmocka_unit_test(test_readers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
