@@ -38,6 +38,8 @@ struct cm_strlist {
 };
 
 #define CM_CA_MORE_CRLS 7
+/* The buffer of a CRL file's name in crls/ ("<CA id>-<16 hex>.crl"). */
+#define CM_CRL_FILE_SIZE 96
 
 /* A certificate in a tenant's trust list: a CA, trust anchor for the
  * devices it signed, or (pinned) an endpoint certificate trusted for
@@ -55,9 +57,9 @@ struct cm_ca {
 	char crl_source[24];    /* "url", "distribution-point", "upload", "learned", "" */
 	struct cm_crl *crl;     /* shared by the tenant's copies; NULL: unknown */
 	bool crl_dirty;         /* crl not yet written to the store */
-	char crl_file[96];      /* its file in crls/ ("" until written); a new
-	                         * CRL gets a new name, so that tenant.json
-	                         * commits it */
+	/* Its file in crls/ ("" until written); a new CRL gets a new name,
+	 * so that tenant.json commits it. */
+	char crl_file[CM_CRL_FILE_SIZE];
 	time_t crl_attempt, crl_success;
 	char crl_error[160];
 	bool stale_fail_open;   /* past nextUpdate: accept (true) or refuse */
@@ -71,7 +73,7 @@ struct cm_ca {
 	/* Its CRLs of other scopes than crl (a delta CRL, a partition by
 	 * issuingDistributionPoint or reasons), each in a file of its own. */
 	struct cm_crl *more[CM_CA_MORE_CRLS];
-	char more_file[CM_CA_MORE_CRLS][96];
+	char more_file[CM_CA_MORE_CRLS][CM_CRL_FILE_SIZE];
 	bool more_dirty[CM_CA_MORE_CRLS];
 	/* Not in the trust list: an intermediate CA certmgr knows of (sent
 	 * with an uploaded CRL, or in a device's verified chain), for its

@@ -142,7 +142,7 @@ nomem:
 /* A CRL of entry ca not yet on disk, under a name of its own (file): the
  * old file stays in force until tenant.json names the new one. */
 static enum cm_rc write_crl_file(const struct cm_store *store, const struct cm_tenant *t, const struct cm_ca *ca, bool dirty,
-		const struct cm_crl *crl, char file[96], struct cm_err *err)
+		const struct cm_crl *crl, char file[CM_CRL_FILE_SIZE], struct cm_err *err)
 {
 	char path[PATH_MAX];
 	enum cm_rc rc;
