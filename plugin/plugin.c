@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "control.h"
 #include "fetch.h"
+#include "options.h"
 #include "refresh.h"
 #include "revocation.h"
 #include "worker.h"
@@ -184,12 +185,53 @@ static enum cm_rc parse_admin_users(struct cm_state *st, const char *list, struc
 	return CM_OK;
 }
 
+/* plugin_opt_key_passphrase_file: the passphrase is the file's first
+ * line, of at least 8 characters. */
+static enum cm_rc read_passphrase(struct cm_state *st, const char *path, struct cm_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+
+	if(cm_fs_read_file(path, 4096, &text, &len, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	while(len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')){
+		text[--len] = '\0';
+	}
+	if(len < 8){
+		cm_pki_free_secret(text, len);
+		return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_key_passphrase_file: the passphrase must hold at least 8 characters");
+	}
+	cm_pki_free_secret(st->key_passphrase, st->key_passphrase ? strlen(st->key_passphrase) : 0);
+	st->key_passphrase = text;
+	return CM_OK;
+}
+
+/* plugin_opt_<slot>_ports. */
+static enum cm_rc parse_slot_ports(struct cm_state *st, const char *key, size_t klen, const char *value, struct cm_err *err)
+{
+	char name[32];
+	int slot;
+
+	if(klen - 6 >= sizeof(name)){
+		return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s", key);
+	}
+	memcpy(name, key, klen - 6);
+	name[klen - 6] = '\0';
+	slot = cm_slot_parse(name);
+	if(slot < 0){
+		return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s (slots: mqtt, websockets, bridge)", key);
+	}
+	return parse_ports(st, value, (enum cm_slot_id)slot, err) != CM_OK ? CM_ERR_INVAL : CM_OK;
+}
+
 static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *options, int option_count, const char **broker_conf, struct cm_err *err)
 {
 	const char *store_dir = CM_DEFAULT_STORE;
 	const char *hostname = NULL;
 	char host[256];
-	int i, slot;
+	bool number;
+	int i;
 
 	*broker_conf = NULL;
 	for(i = 0; i < option_count; i++){
@@ -197,6 +239,12 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 		const char *value = options[i].value ? options[i].value : "";
 		size_t klen = strlen(key);
 
+		if(cm_options_set_number(st, key, value, &number, err) != CM_OK){
+			return CM_ERR_INVAL;
+		}
+		if(number){
+			continue;
+		}
 		if(!strcmp(key, "store_dir")){
 			store_dir = value;
 		}else if(!strcmp(key, "hostname")){
@@ -204,20 +252,9 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 		}else if(!strcmp(key, "broker_config")){
 			*broker_conf = value;
 		}else if(!strcmp(key, "key_passphrase_file")){
-			char *text = NULL;
-			size_t len = 0;
-			if(cm_fs_read_file(value, 4096, &text, &len, err) != CM_OK){
+			if(read_passphrase(st, value, err) != CM_OK){
 				return CM_ERR_INVAL;
 			}
-			while(len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')){
-				text[--len] = '\0';
-			}
-			if(len < 8){
-				cm_pki_free_secret(text, len);
-				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_key_passphrase_file: the passphrase must hold at least 8 characters");
-			}
-			cm_pki_free_secret(st->key_passphrase, st->key_passphrase ? strlen(st->key_passphrase) : 0);
-			st->key_passphrase = text;
 		}else if(!strcmp(key, "admin_users")){
 			if(parse_admin_users(st, value, err) != CM_OK){
 				return CM_ERR_INVAL;
@@ -226,70 +263,8 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			if(cm_fetch_parse_allowed_hosts(&st->fetch_opts, value, err) != CM_OK){
 				return CM_ERR_INVAL;
 			}
-		}else if(!strncmp(key, "crl_", 4)){
-			char *end;
-			unsigned long long v;
-			errno = 0;
-			v = strtoull(value, &end, 10);
-			if(errno || end == value || *end){
-				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s must be a number", key);
-			}
-			if(!strcmp(key, "crl_connect_timeout") && v >= 1 && v <= 300){
-				st->fetch_opts.connect_timeout = (long)v;
-			}else if(!strcmp(key, "crl_timeout") && v >= 1 && v <= 3600){
-				st->fetch_opts.timeout = (long)v;
-			}else if(!strcmp(key, "crl_max_redirects") && v <= 20){
-				st->fetch_opts.max_redirects = (long)v;
-			}else if(!strcmp(key, "crl_max_size") && v >= 1024 && v <= CM_STORE_MAX_CRL){
-				st->fetch_opts.max_size = (size_t)v;
-			}else if(!strcmp(key, "crl_refresh_interval") && v >= 1 && v <= 31 * 86400){
-				st->refresh_interval = (time_t)v;
-			}else if(!strcmp(key, "crl_retry_min") && v >= 1 && v <= 86400){
-				st->retry_min = (time_t)v;
-			}else if(!strcmp(key, "crl_retry_max") && v >= 1 && v <= 7 * 86400){
-				st->retry_max = (time_t)v;
-			}else{
-				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s: unknown option or value out of range", key);
-			}
-		}else if(!strcmp(key, "expiry_warning_days")){
-			char *end;
-			long v;
-			errno = 0;
-			v = strtol(value, &end, 10);
-			if(errno || end == value || *end || v < 0 || v > 3650){
-				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_expiry_warning_days must be 0 to 3650");
-			}
-			st->expiry_warning_days = v;
-		}else if(!strcmp(key, "rejected_max")){
-			char *end;
-			unsigned long v;
-			errno = 0;
-			v = strtoul(value, &end, 10);
-			if(errno || end == value || *end || v > 1000000){
-				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_rejected_max must be a count from 0 to 1000000");
-			}
-			st->rejected_max = (size_t)v;
-		}else if(!strcmp(key, "max_payload")){
-			char *end;
-			unsigned long long v;
-			errno = 0;
-			v = strtoull(value, &end, 10);
-			if(errno || end == value || *end || v < 1024 || v > 64ULL * 1024 * 1024){
-				return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_max_payload must be a byte count from 1024 to 67108864");
-			}
-			st->max_payload = (size_t)v;
 		}else if(klen > 6 && !strcmp(key + klen - 6, "_ports")){
-			char name[32];
-			if(klen - 6 >= sizeof(name)){
-				return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s", key);
-			}
-			memcpy(name, key, klen - 6);
-			name[klen - 6] = '\0';
-			slot = cm_slot_parse(name);
-			if(slot < 0){
-				return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s (slots: mqtt, websockets, bridge)", key);
-			}
-			if(parse_ports(st, value, (enum cm_slot_id)slot, err) != CM_OK){
+			if(parse_slot_ports(st, key, klen, value, err) != CM_OK){
 				return CM_ERR_INVAL;
 			}
 		}else{
@@ -509,16 +484,7 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	}
 	st->plugin_id = identifier;
 	st->ctx_ex_index = st->ssl_ex_index = st->x509_ex_index = -1;
-	st->max_payload = 1024 * 1024;
-	st->rejected_max = 1000;
-	st->fetch_opts.connect_timeout = 5;
-	st->fetch_opts.timeout = 15;
-	st->fetch_opts.max_redirects = 3;
-	st->fetch_opts.max_size = 64 * 1024 * 1024;
-	st->refresh_interval = 3600;
-	st->expiry_warning_days = 30;
-	st->retry_min = 30;
-	st->retry_max = 3600;
+	cm_options_set_defaults(st);
 
 	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
 			|| check_broker_config(st, broker_conf, &err) != CM_OK
@@ -537,7 +503,7 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	def = cm_store_slot_default(st->store, CM_SLOT_MQTT);
 	cm_pki_subject_cn(def->leaf, cn, sizeof(cn));
 	cm_log(CM_LOG_NOTICE, "%s store %s (generation %llu); mqtt slot serves %s (CN=%s)",
-			created ? "created" : "loaded", st->store_dir, (unsigned long long)st->store->generation, def->id, cn);
+			created ? "created" : "loaded", st->store_dir, (unsigned long long)cm_store_generation(st->store), def->id, cn);
 	*userdata = st;
 	return MOSQ_ERR_SUCCESS;
 }

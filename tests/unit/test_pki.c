@@ -235,6 +235,67 @@ static void test_damaged_pem_is_refused(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* A CSR carries its subject and each kind of subjectAltName; a SAN of no
+ * known kind, one without a value, a bad address, a bad country and an
+ * empty subject are refused. */
+static void test_csr_subject_and_sans(void **state)
+{
+	const char *sans[] = {"DNS:broker.example", "IP:192.0.2.7", "IP:2001:db8::1", "email:ops@example.com", "URI:https://example.com/x"};
+	const char *bad[] = {"DNS:", "IP:not-an-address", "dns:lower.example", "broker.example", "URI:"};
+	struct cm_subject sub = {.cn = "broker.example", .o = "Example", .c = "NL"};
+	struct cm_subject empty = {0}, country = {.cn = "x", .c = "NLD"};
+	STACK_OF(X509_EXTENSION) *exts;
+	GENERAL_NAMES *gens;
+	EVP_PKEY *key = NULL;
+	X509_REQ *req = NULL;
+	char id[CM_ID_LEN + 1], cn[128];
+	struct cm_err err;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(cm_pki_generate_key(&p256, &key, &err), CM_OK);
+	assert_int_equal(cm_pki_make_csr(key, &sub, sans, 5, &req, &err), CM_OK);
+	assert_int_equal(X509_REQ_verify(req, key), 1);
+	assert_int_equal(X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName, cn, sizeof(cn)), 14);
+	assert_string_equal(cn, "broker.example");
+	exts = X509_REQ_get_extensions(req);
+	gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+	assert_non_null(gens);
+	assert_int_equal(sk_GENERAL_NAME_num(gens), 5);
+	assert_int_equal(sk_GENERAL_NAME_value(gens, 0)->type, GEN_DNS);
+	assert_int_equal(sk_GENERAL_NAME_value(gens, 1)->type, GEN_IPADD);
+	assert_int_equal(ASN1_STRING_length(sk_GENERAL_NAME_value(gens, 1)->d.iPAddress), 4);
+	assert_int_equal(ASN1_STRING_length(sk_GENERAL_NAME_value(gens, 2)->d.iPAddress), 16);
+	assert_int_equal(sk_GENERAL_NAME_value(gens, 3)->type, GEN_EMAIL);
+	assert_int_equal(sk_GENERAL_NAME_value(gens, 4)->type, GEN_URI);
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	assert_int_equal(cm_pki_csr_id(req, id, &err), CM_OK);
+	assert_true(cm_pki_id_valid(id));
+	X509_REQ_free(req);
+	req = NULL;
+
+	/* Without SANs there is no extension. */
+	assert_int_equal(cm_pki_make_csr(key, &sub, NULL, 0, &req, &err), CM_OK);
+	exts = X509_REQ_get_extensions(req);
+	assert_int_equal(sk_X509_EXTENSION_num(exts), 0);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_free(req);
+	req = NULL;
+
+	for(i = 0; i < sizeof(bad) / sizeof(bad[0]); i++){
+		assert_int_equal(cm_pki_make_csr(key, &sub, &bad[i], 1, &req, &err), CM_ERR_INVAL);
+		assert_null(req);
+		assert_non_null(strstr(err.msg, "subjectAltName"));
+	}
+	assert_int_equal(cm_pki_make_csr(key, &empty, NULL, 0, &req, &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "empty"));
+	assert_int_equal(cm_pki_make_csr(key, &country, NULL, 0, &req, &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "two letters"));
+	assert_null(req);
+	EVP_PKEY_free(key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_id_validation_refuses_near_misses),
 		cmocka_unit_test(test_pem_round_trips),
 		cmocka_unit_test(test_damaged_pem_is_refused),
+		cmocka_unit_test(test_csr_subject_and_sans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* The store: creation, loading, refusals that change nothing, crashes. */
+/* The store: creation, loading, refusals that change nothing, crashes,
+ * and the changes of a slot (server certificates, CSRs). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -416,6 +417,236 @@ static void test_crl_file_names(void **state)
 	assert_false(cm_store_crl_file_valid(id, bad));
 }
 
+/* A new server certificate (self-signed for name, with key, or a fresh
+ * key when key is NULL). */
+static struct cm_server_cert *new_cert(const char *name, EVP_PKEY *key)
+{
+	static const struct cm_keyspec p256 = {CM_KEY_EC, 0, "P-256", false};
+	const char *names[1] = {name};
+	struct cm_server_cert *c = NULL;
+	EVP_PKEY *own = NULL;
+	X509 *x = NULL;
+	struct cm_err err;
+
+	if(key == NULL){
+		assert_int_equal(cm_pki_generate_key(&p256, &own, &err), CM_OK);
+		key = own;
+	}
+	assert_int_equal(cm_pki_make_self_signed(key, name, names, 1, 30, &x, &err), CM_OK);
+	assert_int_equal(cm_server_cert_new(x, NULL, key, name, false, &c, &err), CM_OK);
+	X509_free(x);
+	EVP_PKEY_free(own);
+	return c;
+}
+
+static struct cm_csr *new_csr(const char *cn)
+{
+	static const struct cm_keyspec p256 = {CM_KEY_EC, 0, "P-256", false};
+	const char *sans[1] = {"DNS:csr.example"};
+	struct cm_subject sub = {.cn = cn};
+	struct cm_csr *c = calloc(1, sizeof(*c));
+	struct cm_err err;
+
+	assert_non_null(c);
+	assert_int_equal(cm_pki_generate_key(&p256, &c->key, &err), CM_OK);
+	assert_int_equal(cm_pki_make_csr(c->key, &sub, sans, 1, &c->req, &err), CM_OK);
+	assert_int_equal(cm_pki_csr_id(c->req, c->id, &err), CM_OK);
+	c->created = time(NULL);
+	return c;
+}
+
+/* Whether slots/<sub><id><ext> exists in the store dir. */
+static bool exists_rel(const char *dir, const char *sub, const char *id, const char *ext)
+{
+	char path[1024];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/slots/%s%s%s", dir, sub, id, ext);
+	return stat(path, &st) == 0;
+}
+
+/* Adding, choosing the default and removing server certificates: each
+ * change is in memory, on disk and in a reopened store; each refusal
+ * leaves the directory as it was. */
+static void test_server_cert_changes(void **state)
+{
+	struct cm_store *store = NULL, *again = NULL;
+	char *dir = fresh_store(&store);
+	struct cm_server_cert *c = new_cert("one.example", NULL), *dup;
+	const struct cm_server_cert *builtin = cm_store_slot_default(store, CM_SLOT_MQTT);
+	char id[CM_ID_LEN + 1], before[65], after[65];
+	uint64_t gen = store->generation;
+	bool created;
+	struct cm_err err;
+
+	(void)state;
+	memcpy(id, c->id, sizeof(id));
+	assert_int_equal(cm_store_add_server_cert(store, CM_SLOT_MQTT, c, false, &err), CM_OK);
+	assert_ptr_equal(cm_store_find_server_cert(store, CM_SLOT_MQTT, id), c);
+	assert_null(cm_store_find_server_cert(store, CM_SLOT_BRIDGE, id));
+	assert_null(cm_store_find_server_cert(store, CM_SLOT_MQTT, NULL));
+	assert_ptr_equal(cm_store_slot_default(store, CM_SLOT_MQTT), builtin);
+	assert_true(store->generation > gen);
+	assert_true(exists_rel(dir, "mqtt/", id, ".crt"));
+	assert_true(exists_rel(dir, "mqtt/", id, ".key"));
+
+	/* Refusals change nothing. */
+	tu_tree_digest(dir, before);
+	assert_int_equal(cm_server_cert_new(c->leaf, c->extra, c->key, "again", false, &dup, &err), CM_OK);
+	assert_int_equal(cm_store_add_server_cert(store, CM_SLOT_MQTT, dup, false, &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "already"));
+	cm_server_cert_free(&dup);
+	assert_int_equal(cm_store_set_default_server_cert(store, CM_SLOT_MQTT, "nope", &err), CM_ERR_INVAL);
+	assert_int_equal(cm_store_remove_server_cert(store, CM_SLOT_MQTT, "nope", &err), CM_ERR_INVAL);
+	assert_int_equal(cm_store_remove_server_cert(store, CM_SLOT_MQTT, builtin->id, &err), CM_ERR_INVAL);
+	tu_tree_digest(dir, after);
+	assert_string_equal(before, after);
+
+	assert_int_equal(cm_store_set_default_server_cert(store, CM_SLOT_MQTT, id, &err), CM_OK);
+	assert_ptr_equal(cm_store_slot_default(store, CM_SLOT_MQTT), c);
+	assert_int_equal(cm_store_remove_server_cert(store, CM_SLOT_MQTT, id, &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "default"));
+	assert_int_equal(cm_store_open(dir, "host.example", &again, &created, &err), CM_OK);
+	assert_string_equal(cm_store_slot_default(again, CM_SLOT_MQTT)->id, id);
+	cm_store_free(&again);
+
+	assert_int_equal(cm_store_set_default_server_cert(store, CM_SLOT_MQTT, builtin->id, &err), CM_OK);
+	assert_int_equal(cm_store_remove_server_cert(store, CM_SLOT_MQTT, id, &err), CM_OK);
+	assert_null(cm_store_find_server_cert(store, CM_SLOT_MQTT, id));
+	assert_false(exists_rel(dir, "mqtt/", id, ".crt"));
+	assert_false(exists_rel(dir, "mqtt/", id, ".key"));
+	assert_int_equal(cm_store_open(dir, "host.example", &again, &created, &err), CM_OK);
+	assert_null(cm_store_find_server_cert(again, CM_SLOT_MQTT, id));
+	cm_store_free(&again);
+	cm_store_free(&store);
+	cleanup(dir);
+}
+
+/* A certificate a tenant is served with stays; the built-in one is
+ * replaced, not removed. */
+static void test_server_cert_named_by_a_tenant_stays(void **state)
+{
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store);
+	struct cm_server_cert *c = new_cert("two.example", NULL), *fresh;
+	struct cm_tenant *t, *old = NULL;
+	char id[CM_ID_LEN + 1], builtin[CM_ID_LEN + 1];
+	struct cm_err err;
+
+	(void)state;
+	memcpy(id, c->id, sizeof(id));
+	memcpy(builtin, cm_store_slot_default(store, CM_SLOT_BRIDGE)->id, sizeof(builtin));
+	assert_int_equal(cm_store_add_server_cert(store, CM_SLOT_BRIDGE, c, false, &err), CM_OK);
+	t = cm_tenant_clone(cm_store_find_tenant(store, CM_DEFAULT_TENANT));
+	assert_non_null(t);
+	memcpy(t->server_cert[CM_SLOT_BRIDGE], id, sizeof(id));
+	assert_int_equal(cm_store_put_tenant(store, t, &old, &err), CM_OK);
+	cm_tenant_free(&old);
+	assert_ptr_equal(cm_store_served_cert(store, t, CM_SLOT_BRIDGE), c);
+	assert_ptr_equal(cm_store_served_cert(store, t, CM_SLOT_MQTT), cm_store_slot_default(store, CM_SLOT_MQTT));
+	assert_int_equal(cm_store_remove_server_cert(store, CM_SLOT_BRIDGE, id, &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "served with"));
+	assert_non_null(cm_store_find_server_cert(store, CM_SLOT_BRIDGE, id));
+
+	fresh = new_cert("host.example", NULL);
+	assert_int_equal(cm_store_replace_builtin(store, CM_SLOT_BRIDGE, fresh, &err), CM_OK);
+	assert_true(fresh->builtin);
+	assert_ptr_equal(cm_store_slot_default(store, CM_SLOT_BRIDGE), fresh);
+	assert_null(cm_store_find_server_cert(store, CM_SLOT_BRIDGE, builtin));
+	assert_false(exists_rel(dir, "bridge/", builtin, ".crt"));
+	assert_int_equal(cm_store_remove_server_cert(store, CM_SLOT_BRIDGE, id, &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "served with"));
+	cm_store_free(&store);
+	cleanup(dir);
+}
+
+/* A CSR is pending on disk until it is removed or its certificate is
+ * installed, which replaces it in one commit. */
+static void test_csr_changes(void **state)
+{
+	struct cm_store *store = NULL, *again = NULL;
+	char *dir = fresh_store(&store);
+	struct cm_csr *a = new_csr("a.example"), *b = new_csr("b.example"), *dup;
+	struct cm_server_cert *cert;
+	char ida[CM_ID_LEN + 1], idb[CM_ID_LEN + 1], before[65], after[65];
+	bool created;
+	struct cm_err err;
+
+	(void)state;
+	memcpy(ida, a->id, sizeof(ida));
+	memcpy(idb, b->id, sizeof(idb));
+	assert_int_equal(cm_store_add_csr(store, CM_SLOT_WEBSOCKETS, a, &err), CM_OK);
+	assert_int_equal(cm_store_add_csr(store, CM_SLOT_WEBSOCKETS, b, &err), CM_OK);
+	assert_ptr_equal(cm_store_find_csr(store, CM_SLOT_WEBSOCKETS, ida), a);
+	assert_null(cm_store_find_csr(store, CM_SLOT_MQTT, ida));
+	assert_null(cm_store_find_csr(store, CM_SLOT_WEBSOCKETS, NULL));
+	assert_true(exists_rel(dir, "websockets/csrs/", ida, ".csr"));
+	assert_true(exists_rel(dir, "websockets/csrs/", ida, ".key"));
+	assert_mode(dir, "slots/websockets/csrs", 0700);
+
+	tu_tree_digest(dir, before);
+	dup = calloc(1, sizeof(*dup));
+	assert_non_null(dup);
+	memcpy(dup->id, ida, sizeof(ida));
+	assert_int_equal(cm_store_add_csr(store, CM_SLOT_WEBSOCKETS, dup, &err), CM_ERR_INVAL);
+	cm_csr_free(&dup);
+	assert_int_equal(cm_store_remove_csr(store, CM_SLOT_WEBSOCKETS, "nope", &err), CM_ERR_INVAL);
+	cert = new_cert("a.example", a->key);
+	assert_int_equal(cm_store_install_csr(store, CM_SLOT_WEBSOCKETS, "nope", cert, true, &err), CM_ERR_INVAL);
+	tu_tree_digest(dir, after);
+	assert_string_equal(before, after);
+
+	assert_int_equal(cm_store_open(dir, "host.example", &again, &created, &err), CM_OK);
+	assert_non_null(cm_store_find_csr(again, CM_SLOT_WEBSOCKETS, ida));
+	assert_non_null(cm_store_find_csr(again, CM_SLOT_WEBSOCKETS, idb));
+	cm_store_free(&again);
+
+	assert_int_equal(cm_store_remove_csr(store, CM_SLOT_WEBSOCKETS, idb, &err), CM_OK);
+	assert_null(cm_store_find_csr(store, CM_SLOT_WEBSOCKETS, idb));
+	assert_false(exists_rel(dir, "websockets/csrs/", idb, ".csr"));
+	assert_false(exists_rel(dir, "websockets/csrs/", idb, ".key"));
+
+	assert_int_equal(cm_store_install_csr(store, CM_SLOT_WEBSOCKETS, ida, cert, true, &err), CM_OK);
+	assert_null(cm_store_find_csr(store, CM_SLOT_WEBSOCKETS, ida));
+	assert_ptr_equal(cm_store_slot_default(store, CM_SLOT_WEBSOCKETS), cert);
+	assert_false(exists_rel(dir, "websockets/csrs/", ida, ".key"));
+	assert_int_equal(cm_store_open(dir, "host.example", &again, &created, &err), CM_OK);
+	assert_null(again->slots[CM_SLOT_WEBSOCKETS].csrs);
+	assert_string_equal(cm_store_slot_default(again, CM_SLOT_WEBSOCKETS)->id, cert->id);
+	cm_store_free(&again);
+	cm_store_free(&store);
+	cleanup(dir);
+}
+
+/* The readers see what the struct holds. */
+static void test_readers(void **state)
+{
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store);
+	const struct cm_tenant *t;
+	struct cm_csr *csr = new_csr("r.example");
+	size_t n = 0;
+	struct cm_err err;
+
+	(void)state;
+	assert_true(cm_store_generation(store) == store->generation);
+	assert_non_null(cm_store_get0_admin_ca(store));
+	assert_ptr_equal(cm_store_get0_admin_ca(store), store->admin_ca);
+	for(t = cm_store_first_tenant(store); t; t = cm_store_next_tenant(t)){
+		assert_ptr_equal(cm_store_find_tenant(store, t->name), t);
+		n++;
+	}
+	assert_int_equal(n, cm_store_tenant_count(store));
+	assert_int_equal(n, 1);
+	assert_ptr_equal(cm_store_slot_certs(store, CM_SLOT_MQTT), cm_store_slot_default(store, CM_SLOT_MQTT));
+	assert_null(cm_store_slot_certs(store, CM_SLOT_MQTT)->next);
+	assert_null(cm_store_slot_csrs(store, CM_SLOT_MQTT));
+	assert_int_equal(cm_store_add_csr(store, CM_SLOT_MQTT, csr, &err), CM_OK);
+	assert_ptr_equal(cm_store_slot_csrs(store, CM_SLOT_MQTT), csr);
+	cm_store_free(&store);
+	cleanup(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +661,10 @@ int main(void)
 		cmocka_unit_test(test_killed_first_start_recovers),
 		cmocka_unit_test(test_slot_names),
 		cmocka_unit_test(test_crl_file_names),
+		cmocka_unit_test(test_server_cert_changes),
+		cmocka_unit_test(test_server_cert_named_by_a_tenant_stays),
+		cmocka_unit_test(test_csr_changes),
+		cmocka_unit_test(test_readers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

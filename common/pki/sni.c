@@ -2,7 +2,7 @@
 
 #include "sni.h"
 
-bool cm_sni_parse(const unsigned char *p, size_t len, char out[254])
+bool cm_sni_parse(const unsigned char *p, size_t len, char out[CM_HOSTNAME_MAX + 1])
 {
 	size_t list_len, pos;
 
@@ -24,7 +24,7 @@ bool cm_sni_parse(const unsigned char *p, size_t len, char out[254])
 			return false;
 		}
 		if(type == 0){
-			if(name_len == 0 || name_len > 253){
+			if(name_len == 0 || name_len > CM_HOSTNAME_MAX){
 				return false;
 			}
 			for(i = 0; i < name_len; i++){

@@ -1,12 +1,12 @@
 /* Tenants in memory: creation, copies, names, trust stores. Persistence
- * is in store.c. */
+ * is in the store (store/). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
 
-#include "store.h"
+#include "tenant.h"
 
 const char *cm_revocation_name(enum cm_revocation r)
 {
@@ -47,7 +47,7 @@ bool cm_tenant_name_valid(const char *name)
 {
 	size_t i, n;
 
-	if(name == NULL || (n = strlen(name)) == 0 || n > 64){
+	if(name == NULL || (n = strlen(name)) == 0 || n > CM_TENANT_NAME_MAX){
 		return false;
 	}
 	for(i = 0; i < n; i++){
@@ -60,13 +60,13 @@ bool cm_tenant_name_valid(const char *name)
 	return true;
 }
 
-enum cm_rc cm_hostname_normalize(const char *in, char out[254], struct cm_err *err)
+enum cm_rc cm_hostname_normalize(const char *in, char out[CM_HOSTNAME_MAX + 1], struct cm_err *err)
 {
 	size_t n, i, label = 0;
 	const char *p = in;
 	size_t start = 0;
 
-	if(in == NULL || (n = strlen(in)) == 0 || n > 253){
+	if(in == NULL || (n = strlen(in)) == 0 || n > CM_HOSTNAME_MAX){
 		return cm_err_set(err, CM_ERR_INVAL, "a host name must hold 1 to 253 characters");
 	}
 	if(!strncmp(in, "*.", 2)){
@@ -201,6 +201,49 @@ struct cm_tenant *cm_tenant_new(const char *name)
 	return t;
 }
 
+/* A copy of one trust-list entry sharing its certificate and CRLs
+ * (up-ref'd); NULL when out of memory. */
+static struct cm_ca *ca_clone(const struct cm_ca *ca)
+{
+	struct cm_ca *copy = calloc(1, sizeof(*copy));
+
+	if(copy == NULL || (copy->description = strdup(ca->description)) == NULL){
+		free(copy);
+		return NULL;
+	}
+	memcpy(copy->id, ca->id, sizeof(copy->id));
+	copy->active = ca->active;
+	copy->pinned = ca->pinned;
+	copy->added = ca->added;
+	X509_up_ref(ca->cert);
+	copy->cert = ca->cert;
+	if((ca->crl_url && (copy->crl_url = strdup(ca->crl_url)) == NULL)
+			|| (ca->crl_learned_url && (copy->crl_learned_url = strdup(ca->crl_learned_url)) == NULL)){
+		ca_free(&copy);
+		return NULL;
+	}
+	memcpy(copy->crl_source, ca->crl_source, sizeof(copy->crl_source));
+	copy->crl = cm_crl_ref(ca->crl);
+	copy->crl_dirty = ca->crl_dirty;
+	memcpy(copy->crl_file, ca->crl_file, sizeof(copy->crl_file));
+	copy->crl_attempt = ca->crl_attempt;
+	copy->crl_success = ca->crl_success;
+	memcpy(copy->crl_error, ca->crl_error, sizeof(copy->crl_error));
+	copy->stale_fail_open = ca->stale_fail_open;
+	copy->crl_next_attempt = ca->crl_next_attempt;
+	copy->crl_failures = ca->crl_failures;
+	copy->crl_failures_total = ca->crl_failures_total;
+	copy->crl_in_flight = ca->crl_in_flight;
+	copy->crl_stale_seen = ca->crl_stale_seen;
+	copy->issuer_only = ca->issuer_only;
+	for(int i = 0; i < CM_CA_MORE_CRLS; i++){
+		copy->more[i] = cm_crl_ref(ca->more[i]);
+		memcpy(copy->more_file[i], ca->more_file[i], sizeof(copy->more_file[i]));
+		copy->more_dirty[i] = ca->more_dirty[i];
+	}
+	return copy;
+}
+
 struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 {
 	struct cm_tenant *t = calloc(1, sizeof(*t));
@@ -226,42 +269,10 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 		return NULL;
 	}
 	for(ca = src->cas; ca; ca = ca->next){
-		struct cm_ca *copy = calloc(1, sizeof(*copy));
-		if(copy == NULL || (copy->description = strdup(ca->description)) == NULL){
-			free(copy);
+		struct cm_ca *copy = ca_clone(ca);
+		if(copy == NULL){
 			cm_tenant_free(&t);
 			return NULL;
-		}
-		memcpy(copy->id, ca->id, sizeof(copy->id));
-		copy->active = ca->active;
-		copy->pinned = ca->pinned;
-		copy->added = ca->added;
-		X509_up_ref(ca->cert);
-		copy->cert = ca->cert;
-		if((ca->crl_url && (copy->crl_url = strdup(ca->crl_url)) == NULL)
-				|| (ca->crl_learned_url && (copy->crl_learned_url = strdup(ca->crl_learned_url)) == NULL)){
-			ca_free(&copy);
-			cm_tenant_free(&t);
-			return NULL;
-		}
-		memcpy(copy->crl_source, ca->crl_source, sizeof(copy->crl_source));
-		copy->crl = cm_crl_ref(ca->crl);
-		copy->crl_dirty = ca->crl_dirty;
-		memcpy(copy->crl_file, ca->crl_file, sizeof(copy->crl_file));
-		copy->crl_attempt = ca->crl_attempt;
-		copy->crl_success = ca->crl_success;
-		memcpy(copy->crl_error, ca->crl_error, sizeof(copy->crl_error));
-		copy->stale_fail_open = ca->stale_fail_open;
-		copy->crl_next_attempt = ca->crl_next_attempt;
-		copy->crl_failures = ca->crl_failures;
-		copy->crl_failures_total = ca->crl_failures_total;
-		copy->crl_in_flight = ca->crl_in_flight;
-		copy->crl_stale_seen = ca->crl_stale_seen;
-		copy->issuer_only = ca->issuer_only;
-		for(int i = 0; i < CM_CA_MORE_CRLS; i++){
-			copy->more[i] = cm_crl_ref(ca->more[i]);
-			memcpy(copy->more_file[i], ca->more_file[i], sizeof(copy->more_file[i]));
-			copy->more_dirty[i] = ca->more_dirty[i];
 		}
 		*tail = copy;
 		tail = &copy->next;

@@ -18,6 +18,8 @@
 
 #include "error.h"
 #include "pki.h"
+#include "sni.h"
+#include "tenant-t.h"
 
 /* Certificates of a sent chain that are kept, leaf first. */
 #define CM_REJECTED_MAX_CHAIN 10
@@ -26,8 +28,8 @@ struct cm_rejected {
 	char id[CM_ID_LEN + 1];      /* of the chain kept (cm_pki_chain_id) */
 	char leaf_id[CM_ID_LEN + 1];
 	char reason[128];
-	char sni[254];
-	char tenant[65];
+	char sni[CM_HOSTNAME_MAX + 1];
+	char tenant[CM_TENANT_NAME_MAX + 1];
 	char address[64];
 	time_t first_seen, last_seen;
 	uint64_t count;

@@ -1,0 +1,225 @@
+/* Tenants in the store: lookups by name and SNI, and changes (put,
+ * delete) committed by the rename of tenant.json. */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "store.h"
+#include "store-int.h"
+
+void sni_list_free(struct cm_sni_entry **list)
+{
+	struct cm_sni_entry *x, *tmp;
+
+	HASH_ITER(hh, *list, x, tmp){
+		HASH_DEL(*list, x);
+		free(x->host);
+		free(x);
+	}
+}
+
+/* Prepares t's host names for the SNI index; refuses a name another tenant
+ * has, or one t lists twice. */
+enum cm_rc sni_prepare(const struct cm_store *store, const struct cm_tenant *t, struct cm_sni_entry **list, struct cm_err *err)
+{
+	size_t i, j;
+
+	*list = NULL;
+	for(i = 0; i < t->hostnames.n; i++){
+		struct cm_sni_entry *e = NULL;
+		for(j = 0; j < i; j++){
+			if(!strcmp(t->hostnames.v[i], t->hostnames.v[j])){
+				sni_list_free(list);
+				return cm_err_set(err, CM_ERR_INVAL, "host name '%s' is listed twice", t->hostnames.v[i]);
+			}
+		}
+		HASH_FIND_STR(store->sni, t->hostnames.v[i], e);
+		if(e && strcmp(e->tenant->name, t->name)){
+			sni_list_free(list);
+			return cm_err_set(err, CM_ERR_INVAL, "host name '%s' already belongs to tenant '%s'", t->hostnames.v[i], e->tenant->name);
+		}
+		e = calloc(1, sizeof(*e));
+		if(e == NULL || (e->host = strdup(t->hostnames.v[i])) == NULL){
+			free(e);
+			sni_list_free(list);
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		e->tenant = (struct cm_tenant *)t;
+		HASH_ADD_KEYPTR(hh, *list, e->host, strlen(e->host), e);
+	}
+	return CM_OK;
+}
+
+/* Moves the prepared entries into the index, dropping the entries of old
+ * (the tenant t replaces) first. Cannot fail. */
+void sni_commit(struct cm_store *store, const struct cm_tenant *old, struct cm_sni_entry *list)
+{
+	struct cm_sni_entry *e, *tmp;
+
+	if(old){
+		HASH_ITER(hh, store->sni, e, tmp){
+			if(e->tenant == old){
+				HASH_DEL(store->sni, e);
+				free(e->host);
+				free(e);
+			}
+		}
+	}
+	HASH_ITER(hh, list, e, tmp){
+		HASH_DEL(list, e);
+		HASH_ADD_KEYPTR(hh, store->sni, e->host, strlen(e->host), e);
+	}
+}
+
+enum cm_rc check_server_refs(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
+{
+	int i;
+
+	for(i = 0; i < CM_SLOT_COUNT; i++){
+		if(t->server_cert[i][0] && cm_store_find_server_cert(store, (enum cm_slot_id)i, t->server_cert[i]) == NULL){
+			return cm_err_set(err, CM_ERR_INVAL, "no server certificate %s in slot %s", t->server_cert[i], cm_slot_name((enum cm_slot_id)i));
+		}
+	}
+	return CM_OK;
+}
+
+enum cm_rc check_unique_org(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
+{
+	const struct cm_tenant *o, *tmp;
+
+	HASH_ITER(hh, store->tenants, o, tmp){
+		if(strcmp(o->name, t->name) && !strcmp(o->org_id, t->org_id)){
+			return cm_err_set(err, CM_ERR_INVAL, "org id '%s' already belongs to tenant '%s'", t->org_id, o->name);
+		}
+	}
+	return CM_OK;
+}
+
+struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char *name)
+{
+	struct cm_tenant *t = NULL;
+
+	if(name){
+		HASH_FIND_STR(store->tenants, name, t);
+	}
+	return t;
+}
+
+static struct cm_sni_entry *sni_lookup(const struct cm_store *store, const char *sni)
+{
+	struct cm_sni_entry *e = NULL;
+	char wild[256];
+	const char *dot;
+
+	if(sni && sni[0]){
+		HASH_FIND_STR(store->sni, sni, e);
+		if(e == NULL && (dot = strchr(sni, '.')) != NULL && strlen(dot) + 2 < sizeof(wild)){
+			snprintf(wild, sizeof(wild), "*%s", dot);
+			HASH_FIND_STR(store->sni, wild, e);
+		}
+	}
+	return e;
+}
+
+struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni)
+{
+	struct cm_sni_entry *e = sni_lookup(store, sni);
+
+	return e ? e->tenant : cm_store_find_tenant(store, CM_DEFAULT_TENANT);
+}
+
+bool cm_store_sni_known(const struct cm_store *store, const char *sni)
+{
+	return sni_lookup(store, sni) != NULL;
+}
+
+enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, struct cm_tenant **old, struct cm_err *err)
+{
+	struct cm_sni_entry *list = NULL;
+	struct cm_tenant *prev;
+	uint64_t gen = store->generation + 1;
+	uint64_t saved_gen = t->generation;
+	enum cm_rc rc;
+
+	*old = NULL;
+	if(!cm_tenant_name_valid(t->name)){
+		return cm_err_set(err, CM_ERR_INVAL, "invalid tenant name");
+	}
+	rc = check_unique_org(store, t, err);
+	if(rc == CM_OK){
+		rc = check_server_refs(store, t, err);
+	}
+	if(rc == CM_OK){
+		rc = build_trust(t, store->admin_ca, err);
+	}
+	if(rc == CM_OK){
+		rc = sni_prepare(store, t, &list, err);
+	}
+	if(rc != CM_OK){
+		return rc;
+	}
+	t->generation = gen;
+	prev = cm_store_find_tenant(store, t->name);
+	rc = write_tenant(store, t, err);
+	if(rc != CM_OK){
+		write_tenant_undo(store, prev, t);
+		t->generation = saved_gen;
+		sni_list_free(&list);
+		return rc;
+	}
+	for(struct cm_ca *ca = t->cas; ca; ca = ca->next){
+		ca->crl_dirty = false;
+		memset(ca->more_dirty, 0, sizeof(ca->more_dirty));
+	}
+	sni_commit(store, prev, list);
+	if(prev){
+		HASH_DEL(store->tenants, prev);
+	}
+	HASH_ADD_KEYPTR(hh, store->tenants, t->name, strlen(t->name), t);
+	remove_unnamed_files(store, prev, t);
+	bump_generation(store, gen);
+	*old = prev;
+	return CM_OK;
+}
+
+enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, struct cm_tenant **old, struct cm_err *err)
+{
+	char path[PATH_MAX];
+	struct cm_tenant *t;
+	enum cm_rc rc;
+
+	*old = NULL;
+	t = cm_store_find_tenant(store, name);
+	if(t == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no tenant '%s'", name);
+	}
+	if(!strcmp(name, CM_DEFAULT_TENANT)){
+		return cm_err_set(err, CM_ERR_INVAL, "the default tenant serves unknown host names and cannot be deleted");
+	}
+	if(cm_fs_path(path, sizeof(path), err, "%s/tenants/%s/tenant.json", store->dir, name) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_fs_remove(path, err); /* the commit point */
+	if(rc != CM_OK){
+		return rc;
+	}
+	remove_unnamed_files(store, t, NULL);
+	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/cas", store->dir, name) == CM_OK){
+		(void)rmdir(path);
+	}
+	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls", store->dir, name) == CM_OK){
+		(void)rmdir(path);
+	}
+	if(cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s", store->dir, name) == CM_OK){
+		(void)rmdir(path);
+	}
+	sni_commit(store, t, NULL);
+	HASH_DEL(store->tenants, t);
+	bump_generation(store, store->generation + 1);
+	*old = t;
+	return CM_OK;
+}

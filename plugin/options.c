@@ -1,0 +1,115 @@
+/* The plugin's numeric options: a table, one parser. */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+
+/* Where an option's value goes in struct cm_state, and as what. */
+enum field_type {
+	FIELD_LONG,
+	FIELD_SIZE,
+	FIELD_TIME,
+};
+
+struct number_option {
+	const char *key;
+	unsigned long long def, min, max;
+	enum field_type type;
+	size_t offset;
+	/* The refusal of a value that is not a number in range; NULL: the
+	 * crl_ options' two messages. */
+	const char *error;
+};
+
+static const struct number_option number_options[] = {
+	{"crl_connect_timeout", 5, 1, 300, FIELD_LONG, offsetof(struct cm_state, fetch_opts.connect_timeout), NULL},
+	{"crl_timeout", 15, 1, 3600, FIELD_LONG, offsetof(struct cm_state, fetch_opts.timeout), NULL},
+	{"crl_max_redirects", 3, 0, 20, FIELD_LONG, offsetof(struct cm_state, fetch_opts.max_redirects), NULL},
+	{"crl_max_size", 64 * 1024 * 1024, 1024, CM_STORE_MAX_CRL, FIELD_SIZE, offsetof(struct cm_state, fetch_opts.max_size), NULL},
+	{"crl_refresh_interval", 3600, 1, 31 * 86400, FIELD_TIME, offsetof(struct cm_state, refresh_interval), NULL},
+	{"crl_retry_min", 30, 1, 86400, FIELD_TIME, offsetof(struct cm_state, retry_min), NULL},
+	{"crl_retry_max", 3600, 1, 7 * 86400, FIELD_TIME, offsetof(struct cm_state, retry_max), NULL},
+	{"expiry_warning_days", 30, 0, 3650, FIELD_TIME, offsetof(struct cm_state, expiry_warning_days),
+		"plugin_opt_expiry_warning_days must be 0 to 3650"},
+	{"rejected_max", 1000, 0, 1000000, FIELD_SIZE, offsetof(struct cm_state, rejected_max),
+		"plugin_opt_rejected_max must be a count from 0 to 1000000"},
+	{"max_payload", 1024 * 1024, 1024, 64ULL * 1024 * 1024, FIELD_SIZE, offsetof(struct cm_state, max_payload),
+		"plugin_opt_max_payload must be a byte count from 1024 to 67108864"},
+};
+
+#define NUMBER_OPTIONS (sizeof(number_options) / sizeof(number_options[0]))
+
+bool cm_options_parse_count(const char *text, unsigned long long min, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	/* strtoull takes "-1" for its largest value: out of every range. */
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if(errno || end == text || *end || v < min || v > max){
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static void set_field(struct cm_state *st, const struct number_option *o, unsigned long long v)
+{
+	char *field = (char *)st + o->offset;
+
+	switch(o->type){
+		case FIELD_LONG:
+			*(long *)(void *)field = (long)v;
+			break;
+		case FIELD_SIZE:
+			*(size_t *)(void *)field = (size_t)v;
+			break;
+		case FIELD_TIME:
+			*(time_t *)(void *)field = (time_t)v;
+			break;
+	}
+}
+
+void cm_options_set_defaults(struct cm_state *st)
+{
+	size_t i;
+
+	for(i = 0; i < NUMBER_OPTIONS; i++){
+		set_field(st, &number_options[i], number_options[i].def);
+	}
+}
+
+enum cm_rc cm_options_set_number(struct cm_state *st, const char *key, const char *value, bool *known, struct cm_err *err)
+{
+	const struct number_option *o = NULL;
+	unsigned long long v;
+	size_t i;
+
+	for(i = 0; i < NUMBER_OPTIONS && o == NULL; i++){
+		if(!strcmp(key, number_options[i].key)){
+			o = &number_options[i];
+		}
+	}
+	*known = o != NULL || (!strncmp(key, "crl_", 4) && strcmp(key, "crl_allowed_hosts"));
+	if(!*known){
+		return CM_OK;
+	}
+	if(o && o->error){
+		if(!cm_options_parse_count(value, o->min, o->max, &v)){
+			return cm_err_set(err, CM_ERR_INVAL, "%s", o->error);
+		}
+	}else{
+		if(!cm_options_parse_count(value, 0, ULLONG_MAX, &v)){
+			return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s must be a number", key);
+		}
+		if(o == NULL || v < o->min || v > o->max){
+			return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s: unknown option or value out of range", key);
+		}
+	}
+	set_field(st, o, v);
+	return CM_OK;
+}
