@@ -8,17 +8,11 @@
 #include <stdbool.h>
 
 #include "state.h"
+#include "types.h"
 
 int cm_auth_basic_cb(int event, void *event_data, void *userdata);
 int cm_auth_acl_cb(int event, void *event_data, void *userdata);
 int cm_auth_disconnect_cb(int event, void *event_data, void *userdata);
-
-/* How a client is an administrator, if it is one. */
-enum cm_admin_via {
-	CM_ADMIN_NONE,
-	CM_ADMIN_CERT,     /* a certificate from certmgr's admin CA */
-	CM_ADMIN_USERNAME, /* a name in plugin_opt_admin_users */
-};
 
 /* client is a struct mosquitto *. */
 enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client);

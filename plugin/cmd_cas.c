@@ -239,10 +239,8 @@ static void drop_checked(const struct cm_state *st, const char *tenant, struct c
 static void crl_wait_finish(struct cm_state *st, struct crl_wait *w, const char *command, struct cm_tenant *t, enum cm_rc rc,
 		struct cm_err *err, enum crl_answer answer, struct cm_crl_check *res)
 {
-	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
-
 	if(rc == CM_OK){
-		rc = cm_cmd_put_tenant(st, &who, command, t, w->ca_id, err);
+		rc = cm_registry_put_tenant(st, w->who, command, t, w->ca_id, err);
 		t = NULL;
 		if(rc == CM_OK){
 			const struct cm_ca *e = cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id);
@@ -504,7 +502,7 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 		return rc;
 	}
 	memcpy(id, ca->id, sizeof(id));
-	rc = cm_cmd_put_tenant(st, who, "addCA", t, id, err);
+	rc = cm_registry_put_tenant(st, who->name, "addCA", t, id, err);
 	if(rc != CM_OK){
 		return rc;
 	}
@@ -746,7 +744,7 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 		return rc;
 	}
 	memcpy(id, e->id, sizeof(id));
-	rc = cm_cmd_put_tenant(st, who, "uploadCRL", t, id, err);
+	rc = cm_registry_put_tenant(st, who->name, "uploadCRL", t, id, err);
 	if(rc == CM_OK){
 		add_crl_figures(data, cm_tenant_find_ca(t, id));
 	}
@@ -853,7 +851,7 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 	}
-	rc = cm_cmd_put_tenant(st, who, "modifyCA", t, id, err);
+	rc = cm_registry_put_tenant(st, who->name, "modifyCA", t, id, err);
 	if(rc == CM_OK){
 		cJSON *o = ca_json(cm_tenant_find_ca(t, id), false, NULL);
 		if(o && !cJSON_AddItemToObject(data, "ca", o)){
@@ -879,7 +877,7 @@ static enum cm_rc remove_entry(struct cm_state *st, const struct cm_caller *who,
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	ca_unlink(t, id);
-	return cm_cmd_put_tenant(st, who, command, t, id, err);
+	return cm_registry_put_tenant(st, who->name, command, t, id, err);
 }
 
 static enum cm_rc remove_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -913,7 +911,7 @@ static enum cm_rc set_ca_state(struct cm_state *st, const struct cm_caller *who,
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	cm_tenant_find_ca(t, id)->active = active;
-	rc = cm_cmd_put_tenant(st, who, active ? "setCAState active" : "setCAState inactive", t, id, err);
+	rc = cm_registry_put_tenant(st, who->name, active ? "setCAState active" : "setCAState inactive", t, id, err);
 	if(rc == CM_OK){
 		cJSON *o = ca_json(cm_tenant_find_ca(t, id), false, NULL);
 		if(o && !cJSON_AddItemToObject(data, "ca", o)){
@@ -949,7 +947,7 @@ static enum cm_rc clear_cas(struct cm_state *st, const struct cm_caller *who, co
 		}
 	}
 	*keep = NULL;
-	rc = cm_cmd_put_tenant(st, who, "clearCAs", t, NULL, err);
+	rc = cm_registry_put_tenant(st, who->name, "clearCAs", t, NULL, err);
 	if(rc == CM_OK){
 		cJSON_AddNumberToObject(data, "removed", removed);
 	}
@@ -1099,7 +1097,7 @@ static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller 
 		cm_tenant_free(&t);
 		return rc;
 	}
-	return cm_cmd_put_tenant(st, who, "trustCertificate", t, NULL, err);
+	return cm_registry_put_tenant(st, who->name, "trustCertificate", t, NULL, err);
 }
 
 static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -1131,6 +1129,25 @@ static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_calle
 	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 }
 
+/* refreshCRL's answer: the new CRL state, or why there is none. */
+static void refresh_done(struct cm_state *st, void *ctx, enum cm_rc rc, const struct cm_err *err, const struct cm_ca *e)
+{
+	struct cm_request *req = ctx;
+
+	if(e){
+		cJSON *data = cm_control_pending_data(req);
+		cJSON_AddStringToObject(data, "id", e->id);
+		cJSON_AddNumberToObject(data, "revoked", (double)(e->crl ? e->crl->count : 0));
+		if(e->crl){
+			cm_json_add_time(data, "thisUpdate", e->crl->this_update);
+			if(e->crl->next_update){
+				cm_json_add_time(data, "nextUpdate", e->crl->next_update);
+			}
+		}
+	}
+	cm_control_resume(st, req, rc, err);
+}
+
 static enum cm_rc refresh_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	struct cm_tenant *t;
@@ -1141,7 +1158,7 @@ static enum cm_rc refresh_crl(struct cm_state *st, const struct cm_caller *who, 
 	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK || (ca = find_entry(t, cmd, 0, err)) == NULL){
 		return CM_ERR_INVAL;
 	}
-	rc = cm_refresh_now(st, who, t->name, ca->id, err);
+	rc = cm_refresh_now(st, who->name, t->name, ca->id, refresh_done, who->req, err);
 	return rc == CM_OK ? CM_PENDING : rc;
 }
 
@@ -1201,23 +1218,93 @@ static enum cm_rc trust_server_certificate(struct cm_state *st, const struct cm_
 		cm_tenant_free(&t);
 		return rc;
 	}
-	return cm_cmd_put_tenant(st, who, "trustServerCertificate", t, sc->id, err);
+	return cm_registry_put_tenant(st, who->name, "trustServerCertificate", t, sc->id, err);
 }
 
+static const struct cm_field tenant_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field tenant_id_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field add_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"certificate", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"description", CM_FIELD_STRING, CM_OPTIONAL, MAX_DESCRIPTION, NULL},
+	{"active", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{"crlUrl", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field modify_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"description", CM_FIELD_STRING, CM_OPTIONAL, MAX_DESCRIPTION, NULL},
+	{"crlUrl", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"stalePolicy", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field upload_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"crl", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"issuerCertificates", CM_FIELD_PEMS, CM_OPTIONAL, 0, "a PEM string or an array of them"},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field state_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"active", CM_FIELD_BOOL, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field get_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"format", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field trust_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"certificate", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"description", CM_FIELD_STRING, CM_OPTIONAL, MAX_DESCRIPTION, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field inspect_fields[] = {
+	{"certificate", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field trust_server_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_ca_commands[] = {
-	{"addCA", add_ca},
-	{"modifyCA", modify_ca},
-	{"uploadCRL", upload_crl},
-	{"refreshCRL", refresh_crl},
-	{"removeCA", remove_ca},
-	{"setCAState", set_ca_state},
-	{"clearCAs", clear_cas},
-	{"listCAs", list_cas},
-	{"getCA", get_ca},
-	{"exportTrustList", export_trust_list},
-	{"trustCertificate", trust_certificate},
-	{"untrustCertificate", untrust_certificate},
-	{"inspectCertificate", inspect_certificate},
-	{"trustServerCertificate", trust_server_certificate},
-	{NULL, NULL},
+	{"addCA", add_ca, CM_WRITES, add_fields},
+	{"modifyCA", modify_ca, CM_WRITES, modify_fields},
+	{"uploadCRL", upload_crl, CM_WRITES, upload_fields},
+	{"refreshCRL", refresh_crl, CM_WRITES, tenant_id_fields},
+	{"removeCA", remove_ca, CM_WRITES, tenant_id_fields},
+	{"setCAState", set_ca_state, CM_WRITES, state_fields},
+	{"clearCAs", clear_cas, CM_WRITES, tenant_fields},
+	{"listCAs", list_cas, CM_READS, tenant_fields},
+	{"getCA", get_ca, CM_READS, get_fields},
+	{"exportTrustList", export_trust_list, CM_READS, tenant_fields},
+	{"trustCertificate", trust_certificate, CM_WRITES, trust_fields},
+	{"untrustCertificate", untrust_certificate, CM_WRITES, tenant_id_fields},
+	{"inspectCertificate", inspect_certificate, CM_READS, inspect_fields},
+	{"trustServerCertificate", trust_server_certificate, CM_WRITES, trust_server_fields},
+	{NULL, NULL, CM_READS, NULL},
 };

@@ -332,11 +332,48 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 	return CM_OK;
 }
 
+static const struct cm_field slot_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field slot_id_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field get_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"format", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field create_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"subject", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object (CN, O, OU, C, ST, L, emailAddress)"},
+	{"subjectAltNames", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_SANS, NULL},
+	{"key", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object with 'type' (ec, rsa)"},
+	{"reuseKey", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{"allowWeakKey", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field install_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"csr", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"certificate", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"makeDefault", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_csr_commands[] = {
-	{"createCSR", create_csr},
-	{"listCSRs", list_csrs},
-	{"getCSR", get_csr},
-	{"removeCSR", remove_csr},
-	{"installCertificate", install_certificate},
-	{NULL, NULL},
+	{"createCSR", create_csr, CM_WRITES, create_fields},
+	{"listCSRs", list_csrs, CM_READS, slot_fields},
+	{"getCSR", get_csr, CM_READS, get_fields},
+	{"removeCSR", remove_csr, CM_WRITES, slot_id_fields},
+	{"installCertificate", install_certificate, CM_WRITES, install_fields},
+	{NULL, NULL, CM_READS, NULL},
 };

@@ -143,7 +143,7 @@ static enum cm_rc trust_rejected(struct cm_state *st, const struct cm_caller *wh
 	}
 	memcpy(id, ca->id, sizeof(id));
 	memcpy(rid, r->id, sizeof(rid));
-	rc = cm_cmd_put_tenant(st, who, anchor[0] == 'r' ? "trustRejected root" : "trustRejected leaf", t, id, err);
+	rc = cm_registry_put_tenant(st, who->name, anchor[0] == 'r' ? "trustRejected root" : "trustRejected leaf", t, id, err);
 	if(rc != CM_OK){
 		return rc;
 	}
@@ -165,10 +165,27 @@ static enum cm_rc clear_rejected(struct cm_state *st, const struct cm_caller *wh
 	return CM_OK;
 }
 
+static const struct cm_field id_fields[] = {
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field trust_fields[] = {
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"anchor", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field no_fields[] = {
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_rejected_commands[] = {
-	{"listRejected", list_rejected},
-	{"getRejected", get_rejected},
-	{"trustRejected", trust_rejected},
-	{"clearRejected", clear_rejected},
-	{NULL, NULL},
+	{"listRejected", list_rejected, CM_READS, no_fields},
+	{"getRejected", get_rejected, CM_READS, id_fields},
+	{"trustRejected", trust_rejected, CM_WRITES, trust_fields},
+	{"clearRejected", clear_rejected, CM_WRITES, no_fields},
+	{NULL, NULL, CM_READS, NULL},
 };

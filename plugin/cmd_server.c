@@ -426,12 +426,51 @@ static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, c
 	return CM_PENDING;
 }
 
+static const struct cm_field slot_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field slot_id_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field get_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"format", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"includePrivateKey", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field add_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"certificate", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"privateKey", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"passphrase", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"pkcs12", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"description", CM_FIELD_STRING, CM_OPTIONAL, MAX_DESCRIPTION, NULL},
+	{"makeDefault", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field regenerate_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"commonName", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"subjectAltNames", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_SANS, NULL},
+	{"key", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object with 'type' (ec, rsa, ed25519)"},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_server_commands[] = {
-	{"listServerCertificates", list_server},
-	{"getServerCertificate", get_server},
-	{"addServerCertificate", add_server},
-	{"setDefaultServerCertificate", set_default_server},
-	{"removeServerCertificate", remove_server},
-	{"regenerateSelfSigned", regenerate},
-	{NULL, NULL},
+	{"listServerCertificates", list_server, CM_READS, slot_fields},
+	{"getServerCertificate", get_server, CM_READS, get_fields},
+	{"addServerCertificate", add_server, CM_WRITES, add_fields},
+	{"setDefaultServerCertificate", set_default_server, CM_WRITES, slot_id_fields},
+	{"removeServerCertificate", remove_server, CM_WRITES, slot_id_fields},
+	{"regenerateSelfSigned", regenerate, CM_WRITES, regenerate_fields},
+	{NULL, NULL, CM_READS, NULL},
 };

@@ -219,7 +219,7 @@ static enum cm_rc put_and_answer(struct cm_state *st, const struct cm_caller *wh
 	cJSON *obj;
 	enum cm_rc rc;
 
-	rc = cm_cmd_put_tenant(st, who, command, t, NULL, err);
+	rc = cm_registry_put_tenant(st, who->name, command, t, NULL, err);
 	if(rc != CM_OK){
 		return rc;
 	}
@@ -286,21 +286,13 @@ static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who
 
 static enum cm_rc delete_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *t, *old = NULL;
-	enum cm_rc rc;
+	struct cm_tenant *t;
 
 	(void)data;
 	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	rc = cm_store_delete_tenant(st->store, t->name, &old, err);
-	if(rc != CM_OK){
-		return rc;
-	}
-	cm_log(CM_LOG_NOTICE, "%s | deleteTenant | tenant=%s", who->name, old->name);
-	cm_auth_recheck(st, old->name);
-	cm_tenant_free(&old);
-	return CM_OK;
+	return cm_registry_delete_tenant(st, who->name, "deleteTenant", t->name, err);
 }
 
 static int cmp_tenant_names(const void *a, const void *b)
@@ -355,11 +347,33 @@ static enum cm_rc get_tenant(struct cm_state *st, const struct cm_caller *who, c
 	return CM_OK;
 }
 
+static const struct cm_field change_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"orgId", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"policy", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"revocation", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"hostnames", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_HOSTNAMES, NULL},
+	{"publishPatterns", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_PATTERNS, NULL},
+	{"subscribePatterns", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_PATTERNS, NULL},
+	{"serverCertificates", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object of slot: id"},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field tenant_name_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field no_fields[] = {
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_tenant_commands[] = {
-	{"createTenant", create_tenant},
-	{"modifyTenant", modify_tenant},
-	{"deleteTenant", delete_tenant},
-	{"listTenants", list_tenants},
-	{"getTenant", get_tenant},
-	{NULL, NULL},
+	{"createTenant", create_tenant, CM_WRITES, change_fields},
+	{"modifyTenant", modify_tenant, CM_WRITES, change_fields},
+	{"deleteTenant", delete_tenant, CM_WRITES, tenant_name_fields},
+	{"listTenants", list_tenants, CM_READS, no_fields},
+	{"getTenant", get_tenant, CM_READS, tenant_name_fields},
+	{NULL, NULL, CM_READS, NULL},
 };
