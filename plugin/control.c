@@ -19,6 +19,7 @@
 static const struct cm_command *const tables[] = {
 	cm_tenant_commands,
 	cm_ca_commands,
+	cm_crl_commands,
 	cm_rejected_commands,
 	cm_status_commands,
 	cm_server_commands,

@@ -68,6 +68,7 @@ void cm_control_cleanup(struct cm_state *st);
 /* Command tables of the entities (cmd_*.c). */
 extern const struct cm_command cm_tenant_commands[];
 extern const struct cm_command cm_ca_commands[];
+extern const struct cm_command cm_crl_commands[];
 extern const struct cm_command cm_rejected_commands[];
 extern const struct cm_command cm_status_commands[];
 extern const struct cm_command cm_server_commands[];
