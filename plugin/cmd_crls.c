@@ -265,72 +265,98 @@ static void crl_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned
 	sk_X509_free(cands);
 }
 
+/* A new wait for the command who sent about tenant, ended by checked;
+ * desc (may be NULL) is copied. NULL when out of memory. */
+static struct crl_wait *crl_wait_new(const struct cm_caller *who, const char *tenant, const char *desc, enum crl_answer answer,
+		void (*checked)(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res))
+{
+	struct crl_wait *w = calloc(1, sizeof(*w));
+
+	if(w == NULL || (desc && (w->desc = strdup(desc)) == NULL)){
+		free(w);
+		return NULL;
+	}
+	w->req = who->req;
+	snprintf(w->who, sizeof(w->who), "%s", who->name);
+	snprintf(w->command, sizeof(w->command), "%s", who->command);
+	snprintf(w->tenant, sizeof(w->tenant), "%s", tenant);
+	w->answer = answer;
+	w->checked = checked;
+	return w;
+}
+
+/* Starts the download of w->url: CM_PENDING, or the failure (w freed). */
+static enum cm_rc crl_wait_fetch(struct cm_state *st, struct crl_wait *w, struct cm_err *err)
+{
+	enum cm_rc rc = cm_fetch_start(st, w->url, crl_fetched, w, err);
+
+	if(rc != CM_OK){
+		crl_wait_free(w);
+		return rc;
+	}
+	return CM_PENDING;
+}
+
+/* addCA's certificate: exactly one, a CA. The caller frees *out. */
+static enum cm_rc one_ca(const char *pem, STACK_OF(X509) **out, struct cm_err *err)
+{
+	enum cm_rc rc = cm_pki_parse_certs(pem, strlen(pem), out, err);
+
+	if(rc != CM_OK){
+		return rc;
+	}
+	if(sk_X509_num(*out) != 1){
+		rc = cm_err_set(err, CM_ERR_INVAL, "'certificate' holds %d certificates; addCA takes exactly one", sk_X509_num(*out));
+	}else if(!(X509_get_extension_flags(sk_X509_value(*out, 0)) & EXFLAG_CA)){
+		rc = cm_err_set(err, CM_ERR_INVAL, "not a CA certificate (basicConstraints CA:TRUE is missing)");
+	}
+	if(rc != CM_OK){
+		sk_X509_pop_free(*out, X509_free);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* A CA that names a CRL (crl_url, or its distribution point cdp) is
+ * admitted only once that CRL is in hand: the answer waits for the
+ * download. */
+static enum cm_rc add_ca_wait(struct cm_state *st, const struct cm_caller *who, const char *tenant, X509 *cert, const char *desc,
+		bool active, const char *crl_url, const char *cdp, struct cm_err *err)
+{
+	struct crl_wait *w = crl_wait_new(who, tenant, desc, ANSWER_CA_FULL, add_ca_checked);
+
+	if(w == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	w->cert = cert;
+	X509_up_ref(w->cert);
+	w->active = active;
+	w->url_given = crl_url != NULL;
+	snprintf(w->url, sizeof(w->url), "%s", crl_url ? crl_url : cdp);
+	return crl_wait_fetch(st, w, err);
+}
+
 static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	const char *pem = NULL, *desc = "", *crl_url = NULL;
-	bool active = true;
+	const char *desc = cm_arg_string(cmd, "description", ""), *crl_url = cm_arg_string(cmd, "crlUrl", NULL);
 	struct cm_tenant *cur, *t;
 	STACK_OF(X509) *certs = NULL;
 	struct cm_ca *ca;
 	char id[CM_ID_LEN + 1], cdp[2048];
-	cJSON *o;
 	enum cm_rc rc;
 
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
-			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK
-			|| cm_json_get_string(cmd, "crlUrl", false, &crl_url, err) != CM_OK
-			|| cm_json_get_bool(cmd, "active", false, &active, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
 	if(crl_url && !cm_fetch_url_valid(crl_url)){
 		return cm_err_set(err, CM_ERR_INVAL, "'crlUrl' must be an http:// or https:// URL");
 	}
-	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
-	if(rc != CM_OK){
-		return rc;
-	}
-	if(sk_X509_num(certs) != 1){
-		rc = cm_err_set(err, CM_ERR_INVAL, "'certificate' holds %d certificates; addCA takes exactly one", sk_X509_num(certs));
-	}else if(!(X509_get_extension_flags(sk_X509_value(certs, 0)) & EXFLAG_CA)){
-		rc = cm_err_set(err, CM_ERR_INVAL, "not a CA certificate (basicConstraints CA:TRUE is missing)");
-	}
-	if(rc != CM_OK){
-		sk_X509_pop_free(certs, X509_free);
-		return rc;
-	}
-	t = cm_tenant_clone(cur);
-	if(t == NULL){
+	CM_GUARD(one_ca(cm_arg_string(cmd, "certificate", ""), &certs, err));
+	if((t = cm_tenant_clone(cur)) == NULL){
 		sk_X509_pop_free(certs, X509_free);
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
-	rc = cm_cmd_admit(t, sk_X509_value(certs, 0), desc, active, &ca, err);
+	rc = cm_cmd_admit(t, sk_X509_value(certs, 0), desc, cm_arg_bool(cmd, "active", true), &ca, err);
 	if(rc == CM_OK && (crl_url || cm_crl_distribution_point(ca->cert, cdp, sizeof(cdp)))){
-		/* A CA that names a CRL is admitted only once that CRL is in
-		 * hand: the answer waits for the download. */
-		struct crl_wait *w = calloc(1, sizeof(*w));
-		if(w == NULL || (w->desc = strdup(desc)) == NULL){
-			free(w);
-			rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}else{
-			w->req = who->req;
-			snprintf(w->who, sizeof(w->who), "%s", who->name);
-			snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
-			w->cert = sk_X509_value(certs, 0);
-			X509_up_ref(w->cert);
-			w->active = active;
-			w->url_given = crl_url != NULL;
-			snprintf(w->url, sizeof(w->url), "%s", crl_url ? crl_url : cdp);
-			snprintf(w->command, sizeof(w->command), "addCA");
-			w->answer = ANSWER_CA_FULL;
-			w->checked = add_ca_checked;
-			rc = cm_fetch_start(st, w->url, crl_fetched, w, err);
-			if(rc == CM_OK){
-				rc = CM_PENDING;
-			}else{
-				crl_wait_free(w);
-			}
-		}
+		rc = add_ca_wait(st, who, cur->name, ca->cert, desc, ca->active, crl_url, cdp, err);
 	}
 	sk_X509_pop_free(certs, X509_free);
 	if(rc != CM_OK){
@@ -338,14 +364,8 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 		return rc;
 	}
 	memcpy(id, ca->id, sizeof(id));
-	rc = cm_registry_put_tenant(st, who->name, "addCA", t, id, err);
-	if(rc != CM_OK){
-		return rc;
-	}
-	o = cm_cas_json(cm_tenant_find_ca(t, id), true, "pem");
-	if(o == NULL || !cJSON_AddItemToObject(data, "ca", o)){
-		cJSON_Delete(o);
-	}
+	CM_GUARD(cm_registry_put_tenant(st, who->name, who->command, t, id, err));
+	cm_cmd_answer(data, "ca", cm_cas_json(cm_tenant_find_ca(t, id), true, "pem"));
 	cm_status_add_ca_warnings(st, t->name, id, data);
 	return CM_OK;
 }
@@ -518,48 +538,36 @@ static enum cm_rc upload_crl_large(struct cm_state *st, const struct cm_caller *
 	return CM_PENDING;
 }
 
-static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+/* The uploaded CRL text as the checks take it: PEM, and a large one,
+ * as it is (decoded on the worker); else base64 DER decoded here. */
+static enum cm_rc upload_body(const char *text, unsigned char **body, size_t *len, bool *pem, struct cm_err *err)
 {
-	const char *text = NULL;
-	struct cm_tenant *cur, *t = NULL;
-	STACK_OF(X509) *cands = NULL, *provided = NULL;
-	struct cm_ca *e = NULL;
-	struct cm_crl_check res;
-	unsigned char *body;
-	size_t len;
-	char id[CM_ID_LEN + 1];
-	bool pem;
-	enum cm_rc rc;
-
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || cm_json_get_string(cmd, "crl", true, &text, err) != CM_OK
-			|| issuer_certificates(cmd, &provided, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	len = strlen(text);
-	pem = strstr(text, "-----BEGIN") != NULL;
-	if(len > CM_CRL_WORKER_THRESHOLD || pem){
-		/* A large one is decoded on the worker too. */
-		if((body = malloc(len)) != NULL){
-			memcpy(body, text, len);
+	*len = strlen(text);
+	*pem = strstr(text, "-----BEGIN") != NULL;
+	if(*len > CM_CRL_WORKER_THRESHOLD || *pem){
+		if((*body = malloc(*len)) == NULL){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
-	}else if((body = cm_pki_base64_decode(text, len, &len)) == NULL){
-		sk_X509_pop_free(provided, X509_free);
+		memcpy(*body, text, *len);
+		return CM_OK;
+	}
+	if((*body = cm_pki_base64_decode(text, *len, len)) == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "'crl' is neither PEM nor base64 DER");
 	}
-	if(body == NULL || (cands = upload_candidates(cur, provided)) == NULL || sk_X509_num(cands) == 0){
-		free(body);
-		rc = cands ? cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name)
-				: cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		sk_X509_free(cands);
-		sk_X509_pop_free(provided, X509_free);
-		return rc;
-	}
-	if(len > CM_CRL_WORKER_THRESHOLD){
-		rc = upload_crl_large(st, who, cur, body, len, pem, cands, &provided, err);
-		sk_X509_free(cands);
-		sk_X509_pop_free(provided, X509_free);
-		return rc;
-	}
+	return CM_OK;
+}
+
+/* A small CRL, checked here: its signer's entry (which may join cur as
+ * a known issuer) gets it. Takes body. */
+static enum cm_rc upload_crl_small(struct cm_state *st, const struct cm_caller *who, struct cm_tenant *cur, unsigned char *body,
+		size_t len, STACK_OF(X509) *cands, STACK_OF(X509) *provided, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t = NULL;
+	struct cm_ca *e = NULL;
+	struct cm_crl_check res;
+	char id[CM_ID_LEN + 1];
+	enum cm_rc rc;
+
 	cm_crl_check_issuers(&res, body, len, st->fetch_opts.max_size, cands, true, time(NULL), NULL);
 	free(body);
 	if(res.none_signed){
@@ -572,18 +580,43 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 	}else if((rc = entry_for_signer(t, cur, res.signer, provided, &e, err)) == CM_OK){
 		rc = install_crl(t, e, &res, "upload", NULL, false, err);
 	}
-	sk_X509_free(cands);
-	sk_X509_pop_free(provided, X509_free);
 	cm_crl_free(&res.crl);
 	if(rc != CM_OK){
 		cm_tenant_free(&t);
 		return rc;
 	}
 	memcpy(id, e->id, sizeof(id));
-	rc = cm_registry_put_tenant(st, who->name, "uploadCRL", t, id, err);
-	if(rc == CM_OK){
-		add_crl_figures(data, cm_tenant_find_ca(t, id));
+	CM_GUARD(cm_registry_put_tenant(st, who->name, who->command, t, id, err));
+	add_crl_figures(data, cm_tenant_find_ca(t, id));
+	return CM_OK;
+}
+
+static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *cur;
+	STACK_OF(X509) *cands = NULL, *provided = NULL;
+	unsigned char *body = NULL;
+	size_t len;
+	bool pem;
+	enum cm_rc rc;
+
+	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
+	CM_GUARD(issuer_certificates(cmd, &provided, err));
+	rc = upload_body(cm_arg_string(cmd, "crl", ""), &body, &len, &pem, err);
+	if(rc == CM_OK && (cands = upload_candidates(cur, provided)) == NULL){
+		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}else if(rc == CM_OK && sk_X509_num(cands) == 0){
+		rc = cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name);
 	}
+	if(rc != CM_OK){
+		free(body);
+	}else if(len > CM_CRL_WORKER_THRESHOLD){
+		rc = upload_crl_large(st, who, cur, body, len, pem, cands, &provided, err);
+	}else{
+		rc = upload_crl_small(st, who, cur, body, len, cands, provided, data, err);
+	}
+	sk_X509_free(cands);
+	sk_X509_pop_free(provided, X509_free);
 	return rc;
 }
 
@@ -617,21 +650,10 @@ static void modify_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm
 	crl_wait_finish(st, w, "modifyCA", t, rc, &err, ANSWER_CA, res);
 }
 
-static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+/* modifyCA's fields, together: something to modify, a known stale
+ * policy, a CRL URL apart from a stale policy. */
+static enum cm_rc modify_ca_fields(const char *desc, const char *crl_url, const char *stale, struct cm_err *err)
 {
-	struct cm_tenant *cur, *t;
-	struct cm_ca *ca;
-	const char *desc = NULL, *crl_url = NULL, *stale = NULL;
-	char id[CM_ID_LEN + 1];
-	enum cm_rc rc;
-
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK
-			|| cm_json_get_string(cmd, "crlUrl", false, &crl_url, err) != CM_OK
-			|| cm_json_get_string(cmd, "stalePolicy", false, &stale, err) != CM_OK
-			|| (ca = cm_cas_find_entry(cur, cmd, 0, err)) == NULL){
-		return CM_ERR_INVAL;
-	}
 	if(desc == NULL && crl_url == NULL && stale == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give description, crlUrl or stalePolicy");
 	}
@@ -641,37 +663,44 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 	if(crl_url && stale){
 		return cm_err_set(err, CM_ERR_INVAL, "give crlUrl and stalePolicy in two commands");
 	}
-	if(desc && strlen(desc) > CM_DESCRIPTION_MAX){
-		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", CM_DESCRIPTION_MAX);
+	if(crl_url && !cm_fetch_url_valid(crl_url)){
+		return cm_err_set(err, CM_ERR_INVAL, "'crlUrl' must be an http:// or https:// URL");
 	}
+	return CM_OK;
+}
+
+/* A new CRL URL: the CA changes once the CRL from there is in. */
+static enum cm_rc modify_ca_wait(struct cm_state *st, const struct cm_caller *who, const char *tenant, const struct cm_ca *ca,
+		const char *desc, const char *crl_url, struct cm_err *err)
+{
+	struct crl_wait *w = crl_wait_new(who, tenant, desc, ANSWER_CA, modify_ca_checked);
+
+	if(w == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
+	snprintf(w->url, sizeof(w->url), "%s", crl_url);
+	return crl_wait_fetch(st, w, err);
+}
+
+static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	const char *desc = cm_arg_string(cmd, "description", NULL), *crl_url = cm_arg_string(cmd, "crlUrl", NULL);
+	const char *stale = cm_arg_string(cmd, "stalePolicy", NULL);
+	struct cm_tenant *cur, *t;
+	struct cm_ca *ca;
+	char id[CM_ID_LEN + 1];
+
+	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
+	if((ca = cm_cas_find_entry(cur, cmd, 0, err)) == NULL){
+		return CM_ERR_INVAL;
+	}
+	CM_GUARD(modify_ca_fields(desc, crl_url, stale, err));
 	if(crl_url){
-		struct crl_wait *w;
-		if(!cm_fetch_url_valid(crl_url)){
-			return cm_err_set(err, CM_ERR_INVAL, "'crlUrl' must be an http:// or https:// URL");
-		}
-		w = calloc(1, sizeof(*w));
-		if(w == NULL || (desc && (w->desc = strdup(desc)) == NULL)){
-			free(w);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}
-		w->req = who->req;
-		snprintf(w->who, sizeof(w->who), "%s", who->name);
-		snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
-		memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
-		snprintf(w->url, sizeof(w->url), "%s", crl_url);
-		snprintf(w->command, sizeof(w->command), "modifyCA");
-		w->answer = ANSWER_CA;
-		w->checked = modify_ca_checked;
-		rc = cm_fetch_start(st, w->url, crl_fetched, w, err);
-		if(rc != CM_OK){
-			crl_wait_free(w);
-			return rc;
-		}
-		return CM_PENDING;
+		return modify_ca_wait(st, who, cur->name, ca, desc, crl_url, err);
 	}
 	memcpy(id, ca->id, sizeof(id));
-	t = cm_tenant_clone(cur);
-	if(t == NULL){
+	if((t = cm_tenant_clone(cur)) == NULL){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	ca = cm_tenant_find_ca(t, id);
@@ -681,20 +710,14 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 	}
 	if(desc){
 		free(ca->description);
-		ca->description = strdup(desc);
-		if(ca->description == NULL){
+		if((ca->description = strdup(desc)) == NULL){
 			cm_tenant_free(&t);
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 	}
-	rc = cm_registry_put_tenant(st, who->name, "modifyCA", t, id, err);
-	if(rc == CM_OK){
-		cJSON *o = cm_cas_json(cm_tenant_find_ca(t, id), false, NULL);
-		if(o && !cJSON_AddItemToObject(data, "ca", o)){
-			cJSON_Delete(o);
-		}
-	}
-	return rc;
+	CM_GUARD(cm_registry_put_tenant(st, who->name, who->command, t, id, err));
+	cm_cmd_answer(data, "ca", cm_cas_json(cm_tenant_find_ca(t, id), false, NULL));
+	return CM_OK;
 }
 
 static void refresh_done(struct cm_state *st, void *ctx, enum cm_rc rc, const struct cm_err *err, const struct cm_ca *e)

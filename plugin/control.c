@@ -56,6 +56,13 @@ enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant
 	return CM_OK;
 }
 
+void cm_cmd_answer(cJSON *data, const char *name, cJSON *o)
+{
+	if(o && !cJSON_AddItemToObject(data, name, o)){
+		cJSON_Delete(o);
+	}
+}
+
 enum cm_rc cm_cmd_private_keys(const struct cm_caller *who, const char *move, struct cm_err *err)
 {
 	/* Mosquitto 2.0 does not tell a plugin whether a connection is TLS;

@@ -75,6 +75,22 @@ extern const struct cm_command cm_server_commands[];
 extern const struct cm_command cm_csr_commands[];
 
 /* Helpers for handlers. */
+
+/* Returns what a failing call returned, so that its code and reason
+ * reach the operator (s2n-tls's POSIX_GUARD): the happy path of a
+ * handler reads as a straight column of calls. */
+#define CM_GUARD(x) \
+	do{ \
+		enum cm_rc cm_guard_rc_ = (x); \
+		if(cm_guard_rc_ != CM_OK){ \
+			return cm_guard_rc_; \
+		} \
+	}while(0)
+
+/* Adds o (taken; may be NULL) to data as name. For the answer of a
+ * change already made: out of memory loses only the answer's detail. */
+void cm_cmd_answer(cJSON *data, const char *name, cJSON *o);
+
 CM_MUST_CHECK enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant **out, struct cm_err *err);
 /* Checks cert for a place in t's trust list and appends it: a CA (the
  * checks of addCA) or, for any other certificate, a pin (valid now).
