@@ -8,83 +8,101 @@
 #include "refresh.h"
 #include "status.h"
 
-static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+/* What getStatus counts, and the certificate that expires first. */
+struct counts {
+	int tenants, cas, pinned, devices, admins;
+	time_t nearest;
+	const char *kind, *owner, *id;
+};
+
+static void nearer(struct counts *n, time_t na, const char *kind, const char *owner, const char *id)
+{
+	if(n->nearest == 0 || na < n->nearest){
+		n->nearest = na;
+		n->kind = kind;
+		n->owner = owner;
+		n->id = id;
+	}
+}
+
+static void count(const struct cm_state *st, struct counts *n)
 {
 	const struct cm_tenant *t, *tmp;
 	const struct cm_ca *ca;
 	const struct cm_client *c, *ctmp;
 	const struct cm_server_cert *sc;
-	int tenants = 0, cas = 0, pinned = 0, devices = 0, admins = 0, i;
-	time_t nearest = 0;
-	const char *kind = NULL, *owner = NULL, *id = NULL;
-	cJSON *o, *n;
+	int i;
 
-	(void)who;
-	(void)cmd;
+	memset(n, 0, sizeof(*n));
 	HASH_ITER(hh, st->store->tenants, t, tmp){
-		tenants++;
+		n->tenants++;
 		for(ca = t->cas; ca; ca = ca->next){
-			time_t na = cm_pki_not_after(ca->cert);
-			ca->pinned ? pinned++ : cas++;
-			if(nearest == 0 || na < nearest){
-				nearest = na;
-				kind = ca->pinned ? "pinned" : "ca";
-				owner = t->name;
-				id = ca->id;
-			}
+			ca->pinned ? n->pinned++ : n->cas++;
+			nearer(n, cm_pki_not_after(ca->cert), ca->pinned ? "pinned" : "ca", t->name, ca->id);
 		}
 	}
 	for(i = 0; i < CM_SLOT_COUNT; i++){
 		for(sc = st->store->slots[i].certs; sc; sc = sc->next){
-			time_t na = cm_pki_not_after(sc->leaf);
-			if(nearest == 0 || na < nearest){
-				nearest = na;
-				kind = "server";
-				owner = cm_slot_name((enum cm_slot_id)i);
-				id = sc->id;
-			}
+			nearer(n, cm_pki_not_after(sc->leaf), "server", cm_slot_name((enum cm_slot_id)i), sc->id);
 		}
 	}
 	HASH_ITER(hh, st->clients, c, ctmp){
-		c->kind == CM_CLIENT_DEVICE ? devices++ : admins++;
+		c->kind == CM_CLIENT_DEVICE ? n->devices++ : n->admins++;
 	}
+}
+
+/* The lists of getStatus: expiring, hostnameWarnings, sharedCAs, crls.
+ * False when out of memory. */
+static bool add_lists(struct cm_state *st, cJSON *o)
+{
+	static const char *const names[] = {"expiring", "hostnameWarnings", "sharedCAs", "crls"};
+	cJSON *lists[] = {cm_status_expiring(st, time(NULL)), cm_status_hostname_warnings(st), cm_status_shared_cas(st, NULL, NULL),
+		cm_refresh_health(st)};
+	bool ok = true;
+	size_t i;
+
+	for(i = 0; i < sizeof(names) / sizeof(names[0]); i++){
+		if(!ok || lists[i] == NULL || !cJSON_AddItemToObject(o, names[i], lists[i])){
+			cJSON_Delete(lists[i]);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static bool add_nearest(cJSON *o, const struct counts *n)
+{
+	cJSON *e;
+
+	if(n->kind == NULL){
+		return true;
+	}
+	e = cJSON_AddObjectToObject(o, "nearestExpiry");
+	return e && cJSON_AddStringToObject(e, "kind", n->kind)
+		&& cJSON_AddStringToObject(e, strcmp(n->kind, "server") ? "tenant" : "slot", n->owner)
+		&& cJSON_AddStringToObject(e, "id", n->id) && cm_json_add_time(e, "notAfter", n->nearest);
+}
+
+static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct counts n;
+	cJSON *o;
+
+	(void)who;
+	(void)cmd;
+	count(st, &n);
 	o = cJSON_AddObjectToObject(data, "status");
 	if(o == NULL
 			|| !cJSON_AddNumberToObject(o, "generation", (double)st->store->generation)
-			|| !cJSON_AddNumberToObject(o, "tenants", tenants)
-			|| !cJSON_AddNumberToObject(o, "cas", cas)
-			|| !cJSON_AddNumberToObject(o, "pinned", pinned)
+			|| !cJSON_AddNumberToObject(o, "tenants", n.tenants)
+			|| !cJSON_AddNumberToObject(o, "cas", n.cas)
+			|| !cJSON_AddNumberToObject(o, "pinned", n.pinned)
 			|| !cJSON_AddNumberToObject(o, "rejected", (double)cm_rejected_count(st->rejected))
-			|| !cJSON_AddNumberToObject(o, "connectedDevices", devices)
-			|| !cJSON_AddNumberToObject(o, "connectedAdministrators", admins)
-			|| !cJSON_AddNumberToObject(o, "handshakes", (double)st->handshakes_served)){
+			|| !cJSON_AddNumberToObject(o, "connectedDevices", n.devices)
+			|| !cJSON_AddNumberToObject(o, "connectedAdministrators", n.admins)
+			|| !cJSON_AddNumberToObject(o, "handshakes", (double)st->handshakes_served)
+			|| !add_lists(st, o) || !add_nearest(o, &n)){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	{
-		cJSON *exp = cm_status_expiring(st, time(NULL));
-		cJSON *warn = cm_status_hostname_warnings(st);
-		cJSON *shared = cm_status_shared_cas(st, NULL, NULL);
-		if(exp == NULL || !cJSON_AddItemToObject(o, "expiring", exp)
-				|| warn == NULL || !cJSON_AddItemToObject(o, "hostnameWarnings", warn)
-				|| shared == NULL || !cJSON_AddItemToObject(o, "sharedCAs", shared)){
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}
-	}
-	{
-		cJSON *crls = cm_refresh_health(st);
-		if(crls == NULL || !cJSON_AddItemToObject(o, "crls", crls)){
-			cJSON_Delete(crls);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}
-	}
-	if(kind){
-		n = cJSON_AddObjectToObject(o, "nearestExpiry");
-		if(n == NULL || !cJSON_AddStringToObject(n, "kind", kind)
-				|| !cJSON_AddStringToObject(n, strcmp(kind, "server") ? "tenant" : "slot", owner)
-				|| !cJSON_AddStringToObject(n, "id", id)
-				|| !cm_json_add_time(n, "notAfter", nearest)){
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}
 	}
 	return CM_OK;
 }
