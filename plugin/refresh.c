@@ -154,13 +154,48 @@ static void crl_event(struct cm_state *st, const struct job *j, const struct cm_
 	}
 }
 
+/* Puts a downloaded CRL on e (of a staged copy of its tenant) and
+ * records the success. Takes crl on success; on failure err says why
+ * and crl is the caller's still. */
+static enum cm_rc take_crl(const struct cm_state *st, const struct job *j, struct cm_ca *e, struct cm_crl *crl, time_t now,
+		struct cm_err *err)
+{
+	char *url = NULL;
+
+	if(crl->delta){
+		return cm_err_set(err, CM_ERR_INVAL, "the URL serves a delta CRL, not the full CRL");
+	}
+	if(j->learned && (url = strdup(j->url)) == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(cm_ca_put_crl(e, crl, j->crl_file, err) != CM_OK){
+		/* An older CRL than the one in force (a replay): kept the
+		 * current one, and the refusal shows in the CRL's health. */
+		free(url);
+		return CM_ERR_INVAL;
+	}
+	if(j->learned){
+		free(e->crl_learned_url);
+		e->crl_learned_url = url;
+		snprintf(e->crl_source, sizeof(e->crl_source), "learned");
+	}else if(e->crl_source[0] == '\0' || !strcmp(e->crl_source, "upload")){
+		snprintf(e->crl_source, sizeof(e->crl_source), "url");
+	}
+	e->crl_attempt = e->crl_success = now;
+	e->crl_failures = 0;
+	e->crl_error[0] = '\0';
+	e->crl_in_flight = false;
+	e->crl_stale_seen = false;
+	e->crl_next_attempt = schedule(st, e, now);
+	return CM_OK;
+}
+
 static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc rc, const char *error, bool aborted)
 {
 	struct job *j = ctx;
 	struct cm_tenant *cur, *t;
 	struct cm_ca *e;
 	struct cm_err err;
-	time_t now = time(NULL);
 	bool changed;
 
 	if(aborted){
@@ -181,39 +216,12 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	}
 	e = cm_tenant_find_ca(t, j->ca_id);
 	changed = e->crl == NULL || e->crl->this_update != crl->this_update || e->crl->count != crl->count;
-	if(crl->delta && cm_err_set(&err, CM_ERR_INVAL, "the URL serves a delta CRL, not the full CRL") != CM_OK){
+	if(take_crl(st, j, e, crl, time(NULL), &err) != CM_OK){
 		cm_crl_free(&crl);
 		cm_tenant_free(&t);
 		failed(st, j, err.msg);
 		return;
 	}
-	if(cm_ca_put_crl(e, crl, j->crl_file, &err) != CM_OK){
-		/* An older CRL than the one in force (a replay): kept the
-		 * current one, and the refusal shows in the CRL's health. */
-		cm_crl_free(&crl);
-		cm_tenant_free(&t);
-		failed(st, j, err.msg);
-		return;
-	}
-	if(j->learned){
-		char *url = strdup(j->url);
-		if(url == NULL){
-			cm_tenant_free(&t);
-			failed(st, j, "out of memory");
-			return;
-		}
-		free(e->crl_learned_url);
-		e->crl_learned_url = url;
-		snprintf(e->crl_source, sizeof(e->crl_source), "learned");
-	}else if(e->crl_source[0] == '\0' || !strcmp(e->crl_source, "upload")){
-		snprintf(e->crl_source, sizeof(e->crl_source), "url");
-	}
-	e->crl_attempt = e->crl_success = now;
-	e->crl_failures = 0;
-	e->crl_error[0] = '\0';
-	e->crl_in_flight = false;
-	e->crl_stale_seen = false;
-	e->crl_next_attempt = schedule(st, e, now);
 	/* Writes the tenant, logs, queues the disconnects of the devices
 	 * now revoked. */
 	rc = cm_registry_put_tenant(st, j->who[0] ? j->who : "certmgr", j->learned ? "learnCRL" : "refreshCRL", t, j->ca_id, &err);
@@ -222,7 +230,7 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 		return;
 	}
 	if(changed){
-		crl_event(st, j, crl);
+		crl_event(st, j, crl); /* the tenant's now */
 	}
 	finish(st, j, CM_OK, NULL);
 }
