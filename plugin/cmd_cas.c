@@ -445,7 +445,8 @@ static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_calle
 	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 }
 
-/* refreshCRL's answer: the new CRL state, or why there is none. */
+/* A slot's certificate chain into a tenant's trust list: bridged nodes
+ * that share a store, or copy one, trust each other's certificates. */
 static enum cm_rc trust_server_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	const char *slot_name = NULL, *id = NULL;

@@ -720,6 +720,7 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 	return CM_OK;
 }
 
+/* refreshCRL's answer: the new CRL state, or why there is none. */
 static void refresh_done(struct cm_state *st, void *ctx, enum cm_rc rc, const struct cm_err *err, const struct cm_ca *e)
 {
 	struct cm_request *req = ctx;
@@ -751,9 +752,6 @@ static enum cm_rc refresh_crl(struct cm_state *st, const struct cm_caller *who, 
 	rc = cm_refresh_now(st, who->name, t->name, ca->id, refresh_done, who->req, err);
 	return rc == CM_OK ? CM_PENDING : rc;
 }
-
-/* A slot's certificate chain into a tenant's trust list: bridged nodes
- * that share a store, or copy one, trust each other's certificates. */
 
 static const struct cm_field tenant_id_fields[] = {
 	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
