@@ -52,7 +52,7 @@ enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool 
 	ca = calloc(1, sizeof(*ca));
 	if(ca == NULL || (ca->description = strdup(desc)) == NULL){
 		free(ca);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	memcpy(ca->id, id, sizeof(ca->id));
 	ca->pinned = !is_ca;
@@ -163,12 +163,9 @@ cJSON *cm_cas_json(const struct cm_ca *ca, bool full, const char *format)
 
 struct cm_ca *cm_cas_find_entry(const struct cm_tenant *t, const cJSON *cmd, int want_pinned, struct cm_err *err)
 {
-	const char *id = NULL;
+	const char *id = cm_arg_string(cmd, "id", "");
 	struct cm_ca *ca;
 
-	if(cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
-		return NULL;
-	}
 	ca = cm_pki_id_valid(id) ? cm_tenant_find_ca(t, id) : NULL;
 	if(ca == NULL || (want_pinned >= 0 && ca->pinned != (want_pinned == 1))){
 		cm_err_set(err, CM_ERR_INVAL, "no %s '%.64s' in tenant '%s'", want_pinned == 1 ? "pinned certificate" : want_pinned == 0 ? "CA" : "certificate", id, t->name);
@@ -190,7 +187,7 @@ static enum cm_rc remove_entry(struct cm_state *st, const struct cm_caller *who,
 	memcpy(id, ca->id, sizeof(id));
 	t = cm_tenant_clone(cur);
 	if(t == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	ca_unlink(t, id);
 	return cm_registry_put_tenant(st, who->name, command, t, id, err);
@@ -212,19 +209,17 @@ static enum cm_rc set_ca_state(struct cm_state *st, const struct cm_caller *who,
 {
 	struct cm_tenant *cur, *t;
 	struct cm_ca *ca;
-	bool active = true;
+	bool active = cm_arg_bool(cmd, "active", true);
 	char id[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_bool(cmd, "active", true, &active, err) != CM_OK
-			|| (ca = cm_cas_find_entry(cur, cmd, 0, err)) == NULL){
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || (ca = cm_cas_find_entry(cur, cmd, 0, err)) == NULL){
 		return CM_ERR_INVAL;
 	}
 	memcpy(id, ca->id, sizeof(id));
 	t = cm_tenant_clone(cur);
 	if(t == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	cm_tenant_find_ca(t, id)->active = active;
 	rc = cm_registry_put_tenant(st, who->name, active ? "setCAState active" : "setCAState inactive", t, id, err);
@@ -249,7 +244,7 @@ static enum cm_rc clear_cas(struct cm_state *st, const struct cm_caller *who, co
 	}
 	t = cm_tenant_clone(cur);
 	if(t == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	keep = &t->cas;
 	for(ca = t->cas; ca; ca = next){
@@ -288,24 +283,21 @@ static enum cm_rc list_cas(struct cm_state *st, const struct cm_caller *who, con
 		cJSON *o = cm_cas_json(ca, false, NULL);
 		if(o == NULL || !cJSON_AddItemToArray(ca->issuer_only ? issuers : ca->pinned ? pins : cas, o)){
 			cJSON_Delete(o);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
-	return cas && pins && issuers ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return cas && pins && issuers ? CM_OK : cm_cmd_nomem(err);
 }
 
 static enum cm_rc get_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	struct cm_tenant *t;
 	const struct cm_ca *ca;
-	const char *format = "pem";
+	const char *format = cm_arg_string(cmd, "format", "pem");
 	cJSON *o;
 
 	(void)who;
-	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK
-			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
 	if(strcmp(format, "pem") && strcmp(format, "der")){
 		return cm_err_set(err, CM_ERR_INVAL, "'format' must be pem or der");
 	}
@@ -315,7 +307,7 @@ static enum cm_rc get_ca(struct cm_state *st, const struct cm_caller *who, const
 	o = cm_cas_json(ca, true, format);
 	if(o == NULL || !cJSON_AddItemToObject(data, "ca", o)){
 		cJSON_Delete(o);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	return CM_OK;
 }
@@ -342,7 +334,7 @@ static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller 
 		if(cm_pki_chain_to_pem(ca->cert, NULL, &pem, &len, err) != CM_OK || (grown = realloc(bundle, used + len + 1)) == NULL){
 			free(pem);
 			free(bundle);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 		bundle = grown;
 		memcpy(bundle + used, pem, len + 1);
@@ -354,7 +346,7 @@ static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller 
 			|| !cJSON_AddNumberToObject(data, "count", count)
 			|| !cJSON_AddStringToObject(data, "trustList", bundle)){
 		free(bundle);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	free(bundle);
 	return CM_OK;
@@ -362,18 +354,14 @@ static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller 
 
 static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	const char *pem = NULL, *desc = "";
+	const char *pem = cm_arg_string(cmd, "certificate", ""), *desc = cm_arg_string(cmd, "description", "");
 	struct cm_tenant *cur, *t;
 	STACK_OF(X509) *certs = NULL;
 	cJSON *added;
 	enum cm_rc rc = CM_OK;
 	int i;
 
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
-			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
 	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
 	if(rc != CM_OK){
 		return rc;
@@ -387,7 +375,7 @@ static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller 
 	if(t == NULL || added == NULL){
 		cm_tenant_free(&t);
 		sk_X509_pop_free(certs, X509_free);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	/* All or nothing: the first refusal leaves the trust list as it was. */
 	for(i = 0; rc == CM_OK && i < sk_X509_num(certs); i++){
@@ -397,7 +385,7 @@ static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller 
 			cJSON *o = cJSON_CreateObject();
 			if(o == NULL || !cJSON_AddItemToArray(added, o)){
 				cJSON_Delete(o);
-				rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+				rc = cm_cmd_nomem(err);
 				break;
 			}
 			cJSON_AddStringToObject(o, "id", ca->id);
@@ -418,7 +406,7 @@ static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller 
 
 static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	const char *pem = NULL;
+	const char *pem = cm_arg_string(cmd, "certificate", "");
 	STACK_OF(X509) *certs = NULL;
 	cJSON *arr;
 	enum cm_rc rc;
@@ -426,9 +414,6 @@ static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_calle
 
 	(void)st;
 	(void)who;
-	if(cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
 	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
 	if(rc != CM_OK){
 		return rc;
@@ -442,36 +427,31 @@ static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_calle
 		}
 	}
 	sk_X509_pop_free(certs, X509_free);
-	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return arr ? CM_OK : cm_cmd_nomem(err);
 }
 
 /* A slot's certificate chain into a tenant's trust list: bridged nodes
  * that share a store, or copy one, trust each other's certificates. */
 static enum cm_rc trust_server_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	const char *slot_name = NULL, *id = NULL;
+	const char *id = cm_arg_string(cmd, "id", "");
 	const struct cm_server_cert *sc;
 	struct cm_tenant *cur, *t;
+	enum cm_slot_id slot;
 	cJSON *added;
-	int slot, i;
+	int i;
 	enum cm_rc rc = CM_OK;
 
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_string(cmd, "slot", true, &slot_name, err) != CM_OK
-			|| cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	if((slot = cm_slot_parse(slot_name)) < 0){
-		return cm_err_set(err, CM_ERR_INVAL, "unknown slot '%.32s' (mqtt, websockets, bridge)", slot_name);
-	}
-	if((sc = cm_store_find_server_cert(st->store, (enum cm_slot_id)slot, id)) == NULL){
-		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, slot_name);
+	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	if((sc = cm_store_find_server_cert(st->store, slot, id)) == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, cm_slot_name(slot));
 	}
 	t = cm_tenant_clone(cur);
 	added = cJSON_AddArrayToObject(data, "added");
 	if(t == NULL || added == NULL){
 		cm_tenant_free(&t);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	/* The leaf is pinned, each CA of its chain admitted as a CA; what is
 	 * there already stays. */
@@ -503,17 +483,6 @@ static enum cm_rc trust_server_certificate(struct cm_state *st, const struct cm_
 	}
 	return cm_registry_put_tenant(st, who->name, "trustServerCertificate", t, sc->id, err);
 }
-
-static const struct cm_field tenant_fields[] = {
-	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
-	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
-};
-
-static const struct cm_field tenant_id_fields[] = {
-	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
-	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
-	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
-};
 
 static const struct cm_field state_fields[] = {
 	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
@@ -550,14 +519,14 @@ static const struct cm_field trust_server_fields[] = {
 
 
 const struct cm_command cm_ca_commands[] = {
-	{"removeCA", remove_ca, CM_WRITES, tenant_id_fields},
+	{"removeCA", remove_ca, CM_WRITES, cm_fields_tenant_id},
 	{"setCAState", set_ca_state, CM_WRITES, state_fields},
-	{"clearCAs", clear_cas, CM_WRITES, tenant_fields},
-	{"listCAs", list_cas, CM_READS, tenant_fields},
+	{"clearCAs", clear_cas, CM_WRITES, cm_fields_tenant},
+	{"listCAs", list_cas, CM_READS, cm_fields_tenant},
 	{"getCA", get_ca, CM_READS, get_fields},
-	{"exportTrustList", export_trust_list, CM_READS, tenant_fields},
+	{"exportTrustList", export_trust_list, CM_READS, cm_fields_tenant},
 	{"trustCertificate", trust_certificate, CM_WRITES, trust_fields},
-	{"untrustCertificate", untrust_certificate, CM_WRITES, tenant_id_fields},
+	{"untrustCertificate", untrust_certificate, CM_WRITES, cm_fields_tenant_id},
 	{"inspectCertificate", inspect_certificate, CM_READS, inspect_fields},
 	{"trustServerCertificate", trust_server_certificate, CM_WRITES, trust_server_fields},
 	{NULL, NULL, CM_READS, NULL},

@@ -124,7 +124,7 @@ static enum cm_rc install_crl(struct cm_tenant *t, struct cm_ca *e, struct cm_cr
 			return cm_err_set(err, CM_ERR_INVAL, "this CA is revoked by its issuer's CRL");
 		}
 		if(url && (learned = strdup(url)) == NULL){
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 		free(target->crl_learned_url);
 		target->crl_learned_url = url ? learned : NULL;
@@ -206,10 +206,10 @@ static void add_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm_cr
 	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
 		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
 	}else if((t = cm_tenant_clone(cur)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+		rc = cm_cmd_nomem(&err);
 	}else if((rc = cm_cmd_admit(t, w->cert, w->desc, w->active, &ca, &err)) == CM_OK){
 		if(w->url_given && (ca->crl_url = strdup(w->url)) == NULL){
-			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+			rc = cm_cmd_nomem(&err);
 		}else{
 			rc = install_crl(t, ca, res, w->url_given ? "url" : "distribution-point", w->url, true, &err);
 			if(rc != CM_OK){
@@ -252,7 +252,7 @@ static void crl_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned
 		issuer = w->cert ? cm_rev_issuer_of(cur, w->cert) : NULL;
 		if((cands = sk_X509_new_null()) == NULL || !sk_X509_push(cands, w->cert ? w->cert : e->cert)
 				|| (issuer && !sk_X509_push(cands, issuer->cert))){
-			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+			rc = cm_cmd_nomem(&err);
 		}
 	}
 	if(rc != CM_OK){
@@ -326,7 +326,7 @@ static enum cm_rc add_ca_wait(struct cm_state *st, const struct cm_caller *who, 
 	struct crl_wait *w = crl_wait_new(who, tenant, desc, ANSWER_CA_FULL, add_ca_checked);
 
 	if(w == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	w->cert = cert;
 	X509_up_ref(w->cert);
@@ -352,7 +352,7 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 	CM_GUARD(one_ca(cm_arg_string(cmd, "certificate", ""), &certs, err));
 	if((t = cm_tenant_clone(cur)) == NULL){
 		sk_X509_pop_free(certs, X509_free);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	rc = cm_cmd_admit(t, sk_X509_value(certs, 0), desc, cm_arg_bool(cmd, "active", true), &ca, err);
 	if(rc == CM_OK && (crl_url || cm_crl_distribution_point(ca->cert, cdp, sizeof(cdp)))){
@@ -418,7 +418,7 @@ static enum cm_rc entry_for_signer(struct cm_tenant *t, const struct cm_tenant *
 	}
 	X509_STORE_CTX_free(ctx);
 	*out = rc == CM_OK ? cm_rev_entry_for(t, signer) : NULL;
-	return *out ? CM_OK : rc != CM_OK ? rc : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return *out ? CM_OK : rc != CM_OK ? rc : cm_cmd_nomem(err);
 }
 
 static void upload_crl_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
@@ -436,7 +436,7 @@ static void upload_crl_checked(struct cm_state *st, struct crl_wait *w, struct c
 		err = res->err;
 		rc = res->rc;
 	}else if((t = cm_tenant_clone(cur)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+		rc = cm_cmd_nomem(&err);
 	}else if((rc = entry_for_signer(t, cur, res->signer, w->provided, &e, &err)) == CM_OK
 			&& (rc = install_crl(t, e, res, "upload", NULL, false, &err)) == CM_OK){
 		memcpy(w->ca_id, e->id, sizeof(w->ca_id));
@@ -460,7 +460,7 @@ static enum cm_rc issuer_certificates(const cJSON *cmd, STACK_OF(X509) **out, st
 		return cm_err_set(err, CM_ERR_INVAL, "'issuerCertificates' must be a PEM string or an array of them");
 	}
 	if((all = sk_X509_new_null()) == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	for(item = cJSON_IsString(f) ? f : f->child; rc == CM_OK && item; item = cJSON_IsString(f) ? NULL : item->next){
 		STACK_OF(X509) *some = NULL;
@@ -517,7 +517,7 @@ static enum cm_rc upload_crl_large(struct cm_state *st, const struct cm_caller *
 	 * waits. */
 	if((w = calloc(1, sizeof(*w))) == NULL){
 		free(body);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	w->req = who->req;
 	w->provided = *provided;
@@ -546,7 +546,7 @@ static enum cm_rc upload_body(const char *text, unsigned char **body, size_t *le
 	*pem = strstr(text, "-----BEGIN") != NULL;
 	if(*len > CM_CRL_WORKER_THRESHOLD || *pem){
 		if((*body = malloc(*len)) == NULL){
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 		memcpy(*body, text, *len);
 		return CM_OK;
@@ -576,7 +576,7 @@ static enum cm_rc upload_crl_small(struct cm_state *st, const struct cm_caller *
 		*err = res.err;
 		rc = res.rc;
 	}else if((t = cm_tenant_clone(cur)) == NULL){
-		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		rc = cm_cmd_nomem(err);
 	}else if((rc = entry_for_signer(t, cur, res.signer, provided, &e, err)) == CM_OK){
 		rc = install_crl(t, e, &res, "upload", NULL, false, err);
 	}
@@ -604,7 +604,7 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 	CM_GUARD(issuer_certificates(cmd, &provided, err));
 	rc = upload_body(cm_arg_string(cmd, "crl", ""), &body, &len, &pem, err);
 	if(rc == CM_OK && (cands = upload_candidates(cur, provided)) == NULL){
-		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		rc = cm_cmd_nomem(err);
 	}else if(rc == CM_OK && sk_X509_num(cands) == 0){
 		rc = cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name);
 	}
@@ -630,7 +630,7 @@ static void modify_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm
 	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL || cm_tenant_find_ca(cur, w->ca_id) == NULL){
 		rc = cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
 	}else if((t = cm_tenant_clone(cur)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+		rc = cm_cmd_nomem(&err);
 	}else{
 		e = cm_tenant_find_ca(t, w->ca_id);
 		free(e->crl_url);
@@ -640,7 +640,7 @@ static void modify_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm
 			e->description = strdup(w->desc);
 		}
 		if(e->crl_url == NULL || e->description == NULL){
-			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+			rc = cm_cmd_nomem(&err);
 		}else if((rc = install_crl(t, e, res, "url", w->url, false, &err)) != CM_OK){
 			char reason[sizeof(err.msg)];
 			memcpy(reason, err.msg, sizeof(reason));
@@ -676,7 +676,7 @@ static enum cm_rc modify_ca_wait(struct cm_state *st, const struct cm_caller *wh
 	struct crl_wait *w = crl_wait_new(who, tenant, desc, ANSWER_CA, modify_ca_checked);
 
 	if(w == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
 	snprintf(w->url, sizeof(w->url), "%s", crl_url);
@@ -701,7 +701,7 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 	}
 	memcpy(id, ca->id, sizeof(id));
 	if((t = cm_tenant_clone(cur)) == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	ca = cm_tenant_find_ca(t, id);
 	if(stale){
@@ -712,7 +712,7 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 		free(ca->description);
 		if((ca->description = strdup(desc)) == NULL){
 			cm_tenant_free(&t);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
 	CM_GUARD(cm_registry_put_tenant(st, who->name, who->command, t, id, err));
@@ -753,12 +753,6 @@ static enum cm_rc refresh_crl(struct cm_state *st, const struct cm_caller *who, 
 	return rc == CM_OK ? CM_PENDING : rc;
 }
 
-static const struct cm_field tenant_id_fields[] = {
-	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
-	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
-	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
-};
-
 static const struct cm_field add_fields[] = {
 	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
 	{"certificate", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
@@ -788,6 +782,6 @@ const struct cm_command cm_crl_commands[] = {
 	{"addCA", add_ca, CM_WRITES, add_fields},
 	{"modifyCA", modify_ca, CM_WRITES, modify_fields},
 	{"uploadCRL", upload_crl, CM_WRITES, upload_fields},
-	{"refreshCRL", refresh_crl, CM_WRITES, tenant_id_fields},
+	{"refreshCRL", refresh_crl, CM_WRITES, cm_fields_tenant_id},
 	{NULL, NULL, CM_READS, NULL},
 };

@@ -193,12 +193,12 @@ static enum cm_rc job_names(struct csr_job *j, const cJSON *subject, const cJSON
 	for(i = 0; i < CSR_FIELDS; i++){
 		const cJSON *f = cJSON_GetObjectItemCaseSensitive(subject, subject_names[i]);
 		if(f && (j->fields[i] = strdup(f->valuestring)) == NULL){
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
 	cJSON_ArrayForEach(item, sans){
 		if((j->sans[j->nsans++] = strdup(item->valuestring)) == NULL){
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
 	return CM_OK;
@@ -217,7 +217,7 @@ static enum cm_rc create_csr(struct cm_state *st, const struct cm_caller *who, c
 	CM_GUARD(cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err));
 	CM_GUARD(subject_valid(subject, err));
 	if((j = calloc(1, sizeof(*j))) == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	j->req = who->req;
 	j->slot = slot;
@@ -247,24 +247,21 @@ static enum cm_rc list_csrs(struct cm_state *st, const struct cm_caller *who, co
 		cJSON *o = csr_json(c, NULL);
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
-	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return arr ? CM_OK : cm_cmd_nomem(err);
 }
 
 static enum cm_rc get_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
 	const struct cm_csr *c;
-	const char *id = NULL, *format = "pem";
+	const char *id = cm_arg_string(cmd, "id", ""), *format = cm_arg_string(cmd, "format", "pem");
 	cJSON *o;
 
 	(void)who;
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK
-			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
 	if(strcmp(format, "pem") && strcmp(format, "der")){
 		return cm_err_set(err, CM_ERR_INVAL, "'format' must be pem or der");
 	}
@@ -274,7 +271,7 @@ static enum cm_rc get_csr(struct cm_state *st, const struct cm_caller *who, cons
 	o = csr_json(c, format);
 	if(o == NULL || !cJSON_AddItemToObject(data, "csr", o)){
 		cJSON_Delete(o);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	return CM_OK;
 }
@@ -282,15 +279,12 @@ static enum cm_rc get_csr(struct cm_state *st, const struct cm_caller *who, cons
 static enum cm_rc remove_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	const char *id = NULL;
 	char copy[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
 	(void)data;
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	snprintf(copy, sizeof(copy), "%s", id);
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	snprintf(copy, sizeof(copy), "%s", cm_arg_string(cmd, "id", ""));
 	rc = cm_store_remove_csr(st->store, slot, copy, err);
 	if(rc == CM_OK){
 		cm_log(CM_LOG_NOTICE, "%s | removeCSR | slot=%s id=%s", who->name, cm_slot_name(slot), copy);
@@ -301,8 +295,8 @@ static enum cm_rc remove_csr(struct cm_state *st, const struct cm_caller *who, c
 static enum cm_rc install_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	const char *csr_id = NULL, *pem = NULL;
-	bool make_default = false;
+	const char *csr_id = cm_arg_string(cmd, "csr", ""), *pem = cm_arg_string(cmd, "certificate", "");
+	bool make_default = cm_arg_bool(cmd, "makeDefault", false);
 	struct cm_csr *csr;
 	STACK_OF(X509) *certs = NULL, *extra = NULL;
 	struct cm_server_cert *c = NULL;
@@ -310,12 +304,7 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 	char id[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
-			|| cm_json_get_string(cmd, "csr", true, &csr_id, err) != CM_OK
-			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
-			|| cm_json_get_bool(cmd, "makeDefault", false, &make_default, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
 	if((csr = cm_store_find_csr(st->store, slot, csr_id)) == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", csr_id, cm_slot_name(slot));
 	}
@@ -350,17 +339,6 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 	return CM_OK;
 }
 
-static const struct cm_field slot_fields[] = {
-	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
-	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
-};
-
-static const struct cm_field slot_id_fields[] = {
-	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
-	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
-	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
-};
-
 static const struct cm_field get_fields[] = {
 	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
 	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
@@ -389,9 +367,9 @@ static const struct cm_field install_fields[] = {
 
 const struct cm_command cm_csr_commands[] = {
 	{"createCSR", create_csr, CM_WRITES, create_fields},
-	{"listCSRs", list_csrs, CM_READS, slot_fields},
+	{"listCSRs", list_csrs, CM_READS, cm_fields_slot},
 	{"getCSR", get_csr, CM_READS, get_fields},
-	{"removeCSR", remove_csr, CM_WRITES, slot_id_fields},
+	{"removeCSR", remove_csr, CM_WRITES, cm_fields_slot_id},
 	{"installCertificate", install_certificate, CM_WRITES, install_fields},
 	{NULL, NULL, CM_READS, NULL},
 };

@@ -102,17 +102,13 @@ static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, c
 			|| !cJSON_AddNumberToObject(o, "connectedAdministrators", n.admins)
 			|| !cJSON_AddNumberToObject(o, "handshakes", (double)st->handshakes_served)
 			|| !add_lists(st, o) || !add_nearest(o, &n)){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	return CM_OK;
 }
 
-static const struct cm_field no_fields[] = {
-	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
-};
-
 
 const struct cm_command cm_status_commands[] = {
-	{"getStatus", get_status, CM_READS, no_fields},
+	{"getStatus", get_status, CM_READS, cm_fields_none},
 	{NULL, NULL, CM_READS, NULL},
 };

@@ -16,6 +16,32 @@
 #include "json.h"
 #include "log.h"
 
+const struct cm_field cm_fields_none[] = {
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+const struct cm_field cm_fields_tenant[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+const struct cm_field cm_fields_tenant_id[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+const struct cm_field cm_fields_slot[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+const struct cm_field cm_fields_slot_id[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
 static const struct cm_command *const tables[] = {
 	cm_tenant_commands,
 	cm_ca_commands,
@@ -54,6 +80,11 @@ enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant
 		return cm_err_set(err, CM_ERR_INVAL, "no tenant '%.64s'", name);
 	}
 	return CM_OK;
+}
+
+enum cm_rc cm_cmd_nomem(struct cm_err *err)
+{
+	return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 }
 
 void cm_cmd_answer(cJSON *data, const char *name, cJSON *o)

@@ -65,6 +65,13 @@ void cm_control_forget_client(struct cm_state *st, const void *client);
 /* Drops the requests still waiting (plugin cleanup). */
 void cm_control_cleanup(struct cm_state *st);
 
+/* Field tables several commands have. */
+extern const struct cm_field cm_fields_none[];
+extern const struct cm_field cm_fields_tenant[];    /* tenant */
+extern const struct cm_field cm_fields_tenant_id[]; /* tenant, id */
+extern const struct cm_field cm_fields_slot[];      /* slot */
+extern const struct cm_field cm_fields_slot_id[];   /* slot, id */
+
 /* Command tables of the entities (cmd_*.c). */
 extern const struct cm_command cm_tenant_commands[];
 extern const struct cm_command cm_ca_commands[];
@@ -86,6 +93,9 @@ extern const struct cm_command cm_csr_commands[];
 			return cm_guard_rc_; \
 		} \
 	}while(0)
+
+/* The error of a handler that ran out of memory: CM_ERR_NOMEM. */
+enum cm_rc cm_cmd_nomem(struct cm_err *err);
 
 /* Adds o (taken; may be NULL) to data as name. For the answer of a
  * change already made: out of memory loses only the answer's detail. */

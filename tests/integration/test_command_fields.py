@@ -17,15 +17,23 @@ FIELD = re.compile(r'\{"(\w+)", CM_FIELD_(\w+), CM_(REQUIRED|OPTIONAL)')
 WRONG = {"STRING": 5, "BOOL": "yes", "STRINGS": [1], "OBJECT": "x", "PEMS": 5}
 
 
+def field_tables(text):
+    return {t: FIELD.findall(body) for t, body in TABLE.findall(text)}
+
+
 def command_tables():
-    """{command: [(field, type, required)]} of every cmd_*.c."""
+    """{command: [(field, type, required)]} of every cmd_*.c: its own
+    tables, or the shared ones of control.c."""
+    plugin = os.path.join(SOURCE_DIR, "plugin")
+    with open(os.path.join(plugin, "control.c")) as f:
+        shared = field_tables(f.read().replace("const struct cm_field", "static const struct cm_field"))
     out = {}
-    for name in sorted(os.listdir(os.path.join(SOURCE_DIR, "plugin"))):
+    for name in sorted(os.listdir(plugin)):
         if not (name.startswith("cmd_") and name.endswith(".c")):
             continue
-        with open(os.path.join(SOURCE_DIR, "plugin", name)) as f:
+        with open(os.path.join(plugin, name)) as f:
             text = f.read()
-        tables = {t: FIELD.findall(body) for t, body in TABLE.findall(text)}
+        tables = dict(shared, **field_tables(text))
         for command, table in ROW.findall(text):
             out[command] = tables[table]
     return out
