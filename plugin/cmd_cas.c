@@ -175,7 +175,7 @@ struct cm_ca *cm_cas_find_entry(const struct cm_tenant *t, const cJSON *cmd, int
 }
 
 /* removeCA and untrustCertificate: an entry leaves the trust list. */
-static enum cm_rc remove_entry(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, int want_pinned, const char *command, struct cm_err *err)
+static enum cm_rc remove_entry(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, int want_pinned, struct cm_err *err)
 {
 	struct cm_tenant *cur, *t;
 	struct cm_ca *ca;
@@ -190,19 +190,19 @@ static enum cm_rc remove_entry(struct cm_state *st, const struct cm_caller *who,
 		return cm_cmd_nomem(err);
 	}
 	ca_unlink(t, id);
-	return cm_registry_put_tenant(st, who->name, command, t, id, err);
+	return cm_registry_put_tenant(st, who->name, who->command, t, id, err);
 }
 
 static enum cm_rc remove_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	(void)data;
-	return remove_entry(st, who, cmd, 0, "removeCA", err);
+	return remove_entry(st, who, cmd, 0, err);
 }
 
 static enum cm_rc untrust_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	(void)data;
-	return remove_entry(st, who, cmd, -1, "untrustCertificate", err);
+	return remove_entry(st, who, cmd, -1, err);
 }
 
 static enum cm_rc set_ca_state(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -258,7 +258,7 @@ static enum cm_rc clear_cas(struct cm_state *st, const struct cm_caller *who, co
 		}
 	}
 	*keep = NULL;
-	rc = cm_registry_put_tenant(st, who->name, "clearCAs", t, NULL, err);
+	rc = cm_registry_put_tenant(st, who->name, who->command, t, NULL, err);
 	if(rc == CM_OK){
 		cJSON_AddNumberToObject(data, "removed", removed);
 	}
@@ -401,7 +401,7 @@ static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller 
 		cm_tenant_free(&t);
 		return rc;
 	}
-	return cm_registry_put_tenant(st, who->name, "trustCertificate", t, NULL, err);
+	return cm_registry_put_tenant(st, who->name, who->command, t, NULL, err);
 }
 
 static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -481,7 +481,7 @@ static enum cm_rc trust_server_certificate(struct cm_state *st, const struct cm_
 		cm_tenant_free(&t);
 		return rc;
 	}
-	return cm_registry_put_tenant(st, who->name, "trustServerCertificate", t, sc->id, err);
+	return cm_registry_put_tenant(st, who->name, who->command, t, sc->id, err);
 }
 
 static const struct cm_field state_fields[] = {

@@ -287,7 +287,7 @@ static enum cm_rc remove_csr(struct cm_state *st, const struct cm_caller *who, c
 	snprintf(copy, sizeof(copy), "%s", cm_arg_string(cmd, "id", ""));
 	rc = cm_store_remove_csr(st->store, slot, copy, err);
 	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | removeCSR | slot=%s id=%s", who->name, cm_slot_name(slot), copy);
+		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), copy);
 	}
 	return rc;
 }
@@ -333,7 +333,7 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 		cm_server_cert_free(&c);
 		return rc;
 	}
-	cm_log(CM_LOG_NOTICE, "%s | installCertificate | slot=%s id=%s%s", who->name, cm_slot_name(slot), id, make_default ? " default" : "");
+	cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s%s", who->name, who->command, cm_slot_name(slot), id, make_default ? " default" : "");
 	cJSON_AddStringToObject(data, "id", id);
 	cJSON_AddBoolToObject(data, "default", make_default);
 	return CM_OK;

@@ -156,7 +156,7 @@ static enum cm_rc clear_rejected(struct cm_state *st, const struct cm_caller *wh
 	(void)cmd;
 	(void)err;
 	cm_rejected_clear(st->rejected);
-	cm_log(CM_LOG_NOTICE, "%s | clearRejected | count=%zu", who->name, n);
+	cm_log(CM_LOG_NOTICE, "%s | %s | count=%zu", who->name, who->command, n);
 	cJSON_AddNumberToObject(data, "removed", (double)n);
 	return CM_OK;
 }

@@ -257,7 +257,7 @@ static enum cm_rc set_default_server(struct cm_state *st, const struct cm_caller
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
 	rc = cm_store_set_default_server_cert(st->store, slot, id, err);
 	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | setDefaultServerCertificate | slot=%s id=%s", who->name, cm_slot_name(slot), id);
+		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), id);
 	}
 	return rc;
 }
@@ -273,7 +273,7 @@ static enum cm_rc remove_server(struct cm_state *st, const struct cm_caller *who
 	snprintf(copy, sizeof(copy), "%s", cm_arg_string(cmd, "id", ""));
 	rc = cm_store_remove_server_cert(st->store, slot, copy, err);
 	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | removeServerCertificate | slot=%s id=%s", who->name, cm_slot_name(slot), copy);
+		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), copy);
 	}
 	return rc;
 }

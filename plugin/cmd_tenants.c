@@ -209,20 +209,10 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 	return o;
 }
 
-static enum cm_rc put_and_answer(struct cm_state *st, const struct cm_caller *who, const char *command, struct cm_tenant *t, cJSON *data, struct cm_err *err)
+static enum cm_rc put_and_answer(struct cm_state *st, const struct cm_caller *who, struct cm_tenant *t, cJSON *data, struct cm_err *err)
 {
-	cJSON *obj;
-	enum cm_rc rc;
-
-	rc = cm_registry_put_tenant(st, who->name, command, t, NULL, err);
-	if(rc != CM_OK){
-		return rc;
-	}
-	obj = tenant_json(t, true);
-	if(obj == NULL || !cJSON_AddItemToObject(data, "tenant", obj)){
-		cJSON_Delete(obj);
-		/* The change is made; only the answer's detail is missing. */
-	}
+	CM_GUARD(cm_registry_put_tenant(st, who->name, who->command, t, NULL, err));
+	cm_cmd_answer(data, "tenant", tenant_json(t, true));
 	return CM_OK;
 }
 
@@ -255,7 +245,7 @@ static enum cm_rc create_tenant(struct cm_state *st, const struct cm_caller *who
 		cm_tenant_free(&t);
 		return CM_ERR_NOMEM;
 	}
-	return put_and_answer(st, who, "createTenant", t, data, err);
+	return put_and_answer(st, who, t, data, err);
 }
 
 static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -274,7 +264,7 @@ static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who
 		cm_tenant_free(&t);
 		return cm_cmd_nomem(err);
 	}
-	return put_and_answer(st, who, "modifyTenant", t, data, err);
+	return put_and_answer(st, who, t, data, err);
 }
 
 static enum cm_rc delete_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -285,7 +275,7 @@ static enum cm_rc delete_tenant(struct cm_state *st, const struct cm_caller *who
 	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	return cm_registry_delete_tenant(st, who->name, "deleteTenant", t->name, err);
+	return cm_registry_delete_tenant(st, who->name, who->command, t->name, err);
 }
 
 static int cmp_tenant_names(const void *a, const void *b)
