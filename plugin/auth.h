@@ -17,6 +17,9 @@ int cm_auth_disconnect_cb(int event, void *event_data, void *userdata);
 /* client is a struct mosquitto *. */
 enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client);
 
+/* From the tick: re-checks the tenants the registry queued since the
+ * last tick (registry.h), and every device once the earliest expiry of
+ * the connected ones has come. */
 int cm_auth_tick_cb(int event, void *event_data, void *userdata);
 
 /* Disconnects the devices of tenant (every tenant when NULL) whose next
