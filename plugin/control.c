@@ -125,7 +125,7 @@ enum cm_rc cm_cmd_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *e
 
 enum cm_rc cm_cmd_keyspec(const cJSON *cmd, bool ed25519, struct cm_keyspec *spec, char curve[8], struct cm_err *err)
 {
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key");
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key"), *m;
 	const char *type = NULL, *cv = "P-256";
 	int64_t bits = 2048;
 
@@ -137,6 +137,12 @@ enum cm_rc cm_cmd_keyspec(const cJSON *cmd, bool ed25519, struct cm_keyspec *spe
 	}
 	if(!cJSON_IsObject(k) || cm_json_get_string(k, "type", true, &type, err) != CM_OK){
 		return cm_err_set(err, CM_ERR_INVAL, "'key' must be an object with 'type' (ec, rsa%s)", ed25519 ? ", ed25519" : "");
+	}
+	cJSON_ArrayForEach(m, k){
+		/* A misspelt member would leave the default in place unnoticed. */
+		if(strcmp(m->string, "type") && strcmp(m->string, "curve") && strcmp(m->string, "bits")){
+			return cm_err_set(err, CM_ERR_INVAL, "unknown field 'key.%.32s' (a key takes type, curve, bits)", m->string);
+		}
 	}
 	if(!strcmp(type, "ec")){
 		if(cm_json_get_string(k, "curve", false, &cv, err) != CM_OK || (strcmp(cv, "P-256") && strcmp(cv, "P-384"))){

@@ -110,6 +110,12 @@ class CommandFieldsTest(unittest.TestCase):
         self.assertNotIn("fieldtest", [t["tenant"] for t in ok(self.broker, "listTenants")["tenants"]])
         self.assertEqual(ok(self.broker, "getStatus")["status"]["generation"], before)
 
+    def test_a_misspelt_member_of_a_key_is_refused(self):
+        answers = self.ask([{"command": "regenerateSelfSigned", "slot": "bridge", "key": {"type": "ec", "curv": "P-384"}},
+                            {"command": "createCSR", "slot": "mqtt", "subject": {"CN": "x"}, "key": {"type": "rsa", "bit": 4096}}])
+        self.assertEqual(answers[0]["error"], "unknown field 'key.curv' (a key takes type, curve, bits)")
+        self.assertEqual(answers[1]["error"], "unknown field 'key.bit' (a key takes type, curve, bits)")
+
     def test_the_envelope_fields_are_taken_by_every_command(self):
         r = self.ask([{"command": "listTenants", "correlationData": "c1"}])[0]
         self.assertNotIn("error", r)
