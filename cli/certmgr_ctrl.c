@@ -32,6 +32,7 @@
 #include <mosquitto.h>
 
 #include "fsutil.h"
+#include "print.h"
 
 #define REQUEST_TOPIC "$CONTROL/certmgr/v1"
 #define RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
@@ -256,160 +257,176 @@ static int add_file(cJSON *cmd, const char *field, const char *path, bool binary
 	return EXIT_OK;
 }
 
-/* argv[0] is the command name. Fills cmd. */
-static int build_command(cJSON *cmd, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{"hostname", required_argument, NULL, 'H'},
-		{"org", required_argument, NULL, 'O'},
-		{"policy", required_argument, NULL, 'L'},
-		{"publish", required_argument, NULL, 'B'},
-		{"subscribe", required_argument, NULL, 'S'},
-		{"no-hostnames", no_argument, NULL, 'N'},
-		{"description", required_argument, NULL, 'D'},
-		{"inactive", no_argument, NULL, 'I'},
-		{"active", no_argument, NULL, 'A'},
-		{"format", required_argument, NULL, 'F'},
-		{"anchor", required_argument, NULL, 'R'},
-		{"revocation", required_argument, NULL, 'V'},
-		{"crl-url", required_argument, NULL, 'U'},
-		{"stale-policy", required_argument, NULL, 'T'},
-		{"include-private-key", no_argument, NULL, 'K'},
-		{"passphrase", required_argument, NULL, 'P'},
-		{"certificate", required_argument, NULL, 'C'},
-		{"key", required_argument, NULL, 'Y'},
-		{"pkcs12", required_argument, NULL, 'X'},
-		{"default", no_argument, NULL, '1'},
-		{"cn", required_argument, NULL, 'M'},
-		{"san", required_argument, NULL, 'E'},
-		{"key-type", required_argument, NULL, 't'},
-		{"key-bits", required_argument, NULL, 'b'},
-		{"key-curve", required_argument, NULL, 'c'},
-		{"reuse-key", no_argument, NULL, 'w'},
-		{"allow-weak-key", no_argument, NULL, 'g'},
-		/* createCSR's subject fields */
-		{"o", required_argument, NULL, 1001},
-		{"ou", required_argument, NULL, 1002},
-		{"c", required_argument, NULL, 1003},
-		{"st", required_argument, NULL, 1004},
-		{"l", required_argument, NULL, 1005},
-		{"email", required_argument, NULL, 1006},
-		{NULL, 0, NULL, 0},
-	};
-	const struct spec *sp = find_spec(argv[0]);
-	size_t i;
-	int npos = 0, c;
+/* The options of the commands (their letters in struct spec's opts). */
+static const struct option command_opts[] = {
+	{"hostname", required_argument, NULL, 'H'},
+	{"org", required_argument, NULL, 'O'},
+	{"policy", required_argument, NULL, 'L'},
+	{"publish", required_argument, NULL, 'B'},
+	{"subscribe", required_argument, NULL, 'S'},
+	{"no-hostnames", no_argument, NULL, 'N'},
+	{"description", required_argument, NULL, 'D'},
+	{"inactive", no_argument, NULL, 'I'},
+	{"active", no_argument, NULL, 'A'},
+	{"format", required_argument, NULL, 'F'},
+	{"anchor", required_argument, NULL, 'R'},
+	{"revocation", required_argument, NULL, 'V'},
+	{"crl-url", required_argument, NULL, 'U'},
+	{"stale-policy", required_argument, NULL, 'T'},
+	{"include-private-key", no_argument, NULL, 'K'},
+	{"passphrase", required_argument, NULL, 'P'},
+	{"certificate", required_argument, NULL, 'C'},
+	{"key", required_argument, NULL, 'Y'},
+	{"pkcs12", required_argument, NULL, 'X'},
+	{"default", no_argument, NULL, '1'},
+	{"cn", required_argument, NULL, 'M'},
+	{"san", required_argument, NULL, 'E'},
+	{"key-type", required_argument, NULL, 't'},
+	{"key-bits", required_argument, NULL, 'b'},
+	{"key-curve", required_argument, NULL, 'c'},
+	{"reuse-key", no_argument, NULL, 'w'},
+	{"allow-weak-key", no_argument, NULL, 'g'},
+	/* createCSR's subject fields */
+	{"o", required_argument, NULL, 1001},
+	{"ou", required_argument, NULL, 1002},
+	{"c", required_argument, NULL, 1003},
+	{"st", required_argument, NULL, 1004},
+	{"l", required_argument, NULL, 1005},
+	{"email", required_argument, NULL, 1006},
+	{NULL, 0, NULL, 0},
+};
 
-	if(sp == NULL){
-		fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", argv[0]);
-		return EXIT_UNKNOWN_COMMAND;
+/* The options that set one field of the command: to their argument, by
+ * adding it to an array, or to true or false. */
+enum how { SET_TEXT, ADD_ENTRY, SET_TRUE, SET_FALSE };
+
+static const struct {
+	int opt;
+	const char *field;
+	enum how how;
+} field_opts[] = {
+	{'H', "hostnames", ADD_ENTRY},
+	{'O', "orgId", SET_TEXT},
+	{'L', "policy", SET_TEXT},
+	{'B', "publishPatterns", ADD_ENTRY},
+	{'S', "subscribePatterns", ADD_ENTRY},
+	{'D', "description", SET_TEXT},
+	{'I', "active", SET_FALSE},
+	{'A', "active", SET_TRUE},
+	{'F', "format", SET_TEXT},
+	{'R', "anchor", SET_TEXT},
+	{'V', "revocation", SET_TEXT},
+	{'U', "crlUrl", SET_TEXT},
+	{'T', "stalePolicy", SET_TEXT},
+	{'K', "includePrivateKey", SET_TRUE},
+	{'w', "reuseKey", SET_TRUE},
+	{'g', "allowWeakKey", SET_TRUE},
+	{'P', "passphrase", SET_TEXT},
+	{'1', "makeDefault", SET_TRUE},
+	{'M', "commonName", SET_TEXT},
+	{'E', "subjectAltNames", ADD_ENTRY},
+};
+
+/* The object field name of cmd, made when it is not there yet. */
+static cJSON *sub_object(cJSON *cmd, const char *name)
+{
+	cJSON *o = cJSON_GetObjectItemCaseSensitive(cmd, name);
+
+	return o ? o : cJSON_AddObjectToObject(cmd, name);
+}
+
+/* --key-type, --key-curve, --key-bits: the command's "key". */
+static int key_option(cJSON *cmd, int c, const char *arg)
+{
+	cJSON *k = sub_object(cmd, "key");
+	long bits;
+
+	if(c == 't'){
+		cJSON_AddStringToObject(k, "type", arg);
+	}else if(c == 'c'){
+		cJSON_AddStringToObject(k, "curve", arg);
+	}else{
+		if((bits = number(arg, 1, 16384)) < 0){
+			return fail_usage("%s", "--key-bits must be a number");
+		}
+		cJSON_AddNumberToObject(k, "bits", (double)bits);
 	}
-	cJSON_AddStringToObject(cmd, "command", sp->name);
-	while(npos < 3 && sp->pos[npos]){
-		npos++;
+	return EXIT_OK;
+}
+
+/* One option of the command into cmd. */
+static int command_option(cJSON *cmd, int c, const char *arg)
+{
+	static const char *const subject[] = {"O", "OU", "C", "ST", "L", "emailAddress"};
+	size_t i;
+
+	for(i = 0; i < sizeof(field_opts) / sizeof(field_opts[0]); i++){
+		if(field_opts[i].opt != c){
+			continue;
+		}
+		switch(field_opts[i].how){
+			case SET_TEXT: cJSON_AddStringToObject(cmd, field_opts[i].field, arg); break;
+			case ADD_ENTRY: add_array(cmd, field_opts[i].field, arg); break;
+			case SET_TRUE: cJSON_AddBoolToObject(cmd, field_opts[i].field, true); break;
+			case SET_FALSE: cJSON_AddBoolToObject(cmd, field_opts[i].field, false); break;
+		}
+		return EXIT_OK;
 	}
-	if(argc < npos + 1){
-		return fail_usage("%s needs %d argument%s (certmgr_ctrl --help)", sp->name, npos, npos == 1 ? "" : "s");
+	if(c >= 1001 && c <= 1006){
+		cJSON_AddStringToObject(sub_object(cmd, "subject"), subject[c - 1001], arg);
+		return EXIT_OK;
 	}
-	for(i = 0; i < (size_t)npos; i++){
+	switch(c){
+		case 'N':
+			cJSON_AddArrayToObject(cmd, "hostnames");
+			return EXIT_OK;
+		case 'C':
+		case 'Y':
+		case 'X':
+			return add_file(cmd, c == 'C' ? "certificate" : c == 'Y' ? "privateKey" : "pkcs12", arg, c == 'X') != EXIT_OK ? EXIT_USAGE : EXIT_OK;
+		default:
+			return key_option(cmd, c, arg);
+	}
+}
+
+/* The positional arguments of sp (argv[1] on) into cmd; *npos their
+ * number. */
+static int positional(cJSON *cmd, const struct spec *sp, int argc, char **argv, int *npos)
+{
+	int i;
+
+	for(*npos = 0; *npos < 3 && sp->pos[*npos]; (*npos)++){
+	}
+	if(argc < *npos + 1){
+		return fail_usage("%s needs %d argument%s (certmgr_ctrl --help)", sp->name, *npos, *npos == 1 ? "" : "s");
+	}
+	for(i = 0; i < *npos; i++){
 		const char *field = sp->pos[i], *value = argv[1 + i];
+		char *text = NULL;
+		struct cm_err err;
 		if(value[0] == '-' && value[1] == '-'){
-			return fail_usage("%s: argument %zu is missing", sp->name, i + 1);
+			return fail_usage("%s: argument %d is missing", sp->name, i + 1);
 		}
-		if(field[0] == '@'){
-			char *text = NULL;
-			struct cm_err err;
-			if(cm_fs_read_file(value, 4 * 1024 * 1024, &text, NULL, &err) != CM_OK){
-				return fail_usage("%s", err.msg);
-			}
-			cJSON_AddStringToObject(cmd, field + 1, text);
-			free(text);
-		}else{
+		if(field[0] != '@'){
 			cJSON_AddStringToObject(cmd, field, value);
+			continue;
 		}
-	}
-	argc -= npos;
-	argv += npos;
-	optind = 1;
-	while((c = getopt_long(argc, argv, "", longopts, NULL)) != -1){
-		if(c == '?' || (c >= 1000 ? strcmp(sp->name, "createCSR") != 0 : strchr(sp->opts, c) == NULL)){
-			return fail_usage("%s does not take that option (certmgr_ctrl --help)", sp->name);
+		if(cm_fs_read_file(value, 4 * 1024 * 1024, &text, NULL, &err) != CM_OK){
+			return fail_usage("%s", err.msg);
 		}
-		switch(c){
-			case 'H': add_array(cmd, "hostnames", optarg); break;
-			case 'O': cJSON_AddStringToObject(cmd, "orgId", optarg); break;
-			case 'L': cJSON_AddStringToObject(cmd, "policy", optarg); break;
-			case 'B': add_array(cmd, "publishPatterns", optarg); break;
-			case 'S': add_array(cmd, "subscribePatterns", optarg); break;
-			case 'N': cJSON_AddArrayToObject(cmd, "hostnames"); break;
-			case 'D': cJSON_AddStringToObject(cmd, "description", optarg); break;
-			case 'I': cJSON_AddBoolToObject(cmd, "active", false); break;
-			case 'A': cJSON_AddBoolToObject(cmd, "active", true); break;
-			case 'F': cJSON_AddStringToObject(cmd, "format", optarg); break;
-			case 'R': cJSON_AddStringToObject(cmd, "anchor", optarg); break;
-			case 'V': cJSON_AddStringToObject(cmd, "revocation", optarg); break;
-			case 'U': cJSON_AddStringToObject(cmd, "crlUrl", optarg); break;
-			case 'T': cJSON_AddStringToObject(cmd, "stalePolicy", optarg); break;
-			case 'K': cJSON_AddBoolToObject(cmd, "includePrivateKey", true); break;
-			case 'w': cJSON_AddBoolToObject(cmd, "reuseKey", true); break;
-			case 'g': cJSON_AddBoolToObject(cmd, "allowWeakKey", true); break;
-			case 1001:
-			case 1002:
-			case 1003:
-			case 1004:
-			case 1005:
-			case 1006: {
-				static const char *const fields[] = {"O", "OU", "C", "ST", "L", "emailAddress"};
-				cJSON *sub = cJSON_GetObjectItemCaseSensitive(cmd, "subject");
-				if(sub == NULL){
-					sub = cJSON_AddObjectToObject(cmd, "subject");
-				}
-				cJSON_AddStringToObject(sub, fields[c - 1001], optarg);
-				break;
-			}
-			case 'P': cJSON_AddStringToObject(cmd, "passphrase", optarg); break;
-			case 'C':
-			case 'Y':
-			case 'X':
-				if(add_file(cmd, c == 'C' ? "certificate" : c == 'Y' ? "privateKey" : "pkcs12", optarg, c == 'X') != EXIT_OK){
-					return EXIT_USAGE;
-				}
-				break;
-			case '1': cJSON_AddBoolToObject(cmd, "makeDefault", true); break;
-			case 'M': cJSON_AddStringToObject(cmd, "commonName", optarg); break;
-			case 'E': add_array(cmd, "subjectAltNames", optarg); break;
-			case 't':
-			case 'b':
-			case 'c': {
-				cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key");
-				if(k == NULL){
-					k = cJSON_AddObjectToObject(cmd, "key");
-				}
-				if(c == 't'){
-					cJSON_AddStringToObject(k, "type", optarg);
-				}else if(c == 'c'){
-					cJSON_AddStringToObject(k, "curve", optarg);
-				}else{
-					long bits = number(optarg, 1, 16384);
-					if(bits < 0){
-						return fail_usage("%s", "--key-bits must be a number");
-					}
-					cJSON_AddNumberToObject(k, "bits", (double)bits);
-				}
-				break;
-			}
-		}
+		cJSON_AddStringToObject(cmd, field + 1, text);
+		free(text);
 	}
-	if(optind != argc){
-		return fail_usage("unexpected argument '%s'", argv[optind]);
-	}
+	return EXIT_OK;
+}
+
+/* What the options alone do not say: createCSR's --cn is its subject's
+ * CN; setCAState needs one of its options. */
+static int finish_command(cJSON *cmd, const struct spec *sp)
+{
 	if(!strcmp(sp->name, "createCSR")){
-		/* --cn is the subject's CN here. */
 		cJSON *cn = cJSON_DetachItemFromObjectCaseSensitive(cmd, "commonName");
-		cJSON *sub = cJSON_GetObjectItemCaseSensitive(cmd, "subject");
-		if(sub == NULL){
-			sub = cJSON_AddObjectToObject(cmd, "subject");
-		}
+		cJSON *sub = sub_object(cmd, "subject");
 		if(cn){
 			cJSON_AddItemToObject(sub, "CN", cn);
 		}
@@ -418,6 +435,37 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 		return fail_usage("%s", "setCAState needs --active or --inactive");
 	}
 	return EXIT_OK;
+}
+
+/* argv[0] is the command name. Fills cmd. */
+static int build_command(cJSON *cmd, int argc, char **argv)
+{
+	const struct spec *sp = find_spec(argv[0]);
+	int npos, c, rc;
+
+	if(sp == NULL){
+		fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", argv[0]);
+		return EXIT_UNKNOWN_COMMAND;
+	}
+	cJSON_AddStringToObject(cmd, "command", sp->name);
+	if((rc = positional(cmd, sp, argc, argv, &npos)) != EXIT_OK){
+		return rc;
+	}
+	argc -= npos;
+	argv += npos;
+	optind = 1;
+	while((c = getopt_long(argc, argv, "", command_opts, NULL)) != -1){
+		if(c == '?' || (c >= 1000 ? strcmp(sp->name, "createCSR") != 0 : strchr(sp->opts, c) == NULL)){
+			return fail_usage("%s does not take that option (certmgr_ctrl --help)", sp->name);
+		}
+		if((rc = command_option(cmd, c, optarg)) != EXIT_OK){
+			return rc;
+		}
+	}
+	if(optind != argc){
+		return fail_usage("unexpected argument '%s'", argv[optind]);
+	}
+	return finish_command(cmd, sp);
 }
 
 /* ===================================================================
@@ -529,6 +577,50 @@ static SSL_CTX *tls_context(const struct opts *o)
 	return ctx;
 }
 
+/* A client for s, connecting to the broker (*mosq NULL on failure, the
+ * exit code returned). */
+static int connect_client(const struct opts *o, struct session *s, struct mosquitto **mosq)
+{
+	int rc = MOSQ_ERR_SUCCESS;
+
+	if((*mosq = mosquitto_new(NULL, true, s)) == NULL){
+		fprintf(stderr, "certmgr_ctrl: out of memory\n");
+		return MOSQ_ERR_NOMEM;
+	}
+	mosquitto_connect_callback_set(*mosq, on_connect);
+	mosquitto_subscribe_callback_set(*mosq, on_subscribe);
+	mosquitto_message_callback_set(*mosq, on_message);
+	if(o->user){
+		mosquitto_username_pw_set(*mosq, o->user, o->password);
+	}
+	if(!o->no_tls){
+		SSL_CTX *ctx = tls_context(o);
+		if(ctx == NULL){
+			mosquitto_destroy(*mosq);
+			*mosq = NULL;
+			return MOSQ_ERR_TLS;
+		}
+		/* Ours as it is: libmosquitto's defaults are on unless told. */
+		rc = mosquitto_int_option(*mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+		if(rc == MOSQ_ERR_SUCCESS){
+			rc = mosquitto_void_option(*mosq, MOSQ_OPT_SSL_CTX, ctx);
+		}
+		SSL_CTX_free(ctx); /* libmosquitto holds its own reference */
+		if(rc != MOSQ_ERR_SUCCESS){
+			fprintf(stderr, "certmgr_ctrl: TLS setup failed: %s\n", mosquitto_strerror(rc));
+		}
+	}
+	if(rc == MOSQ_ERR_SUCCESS && (rc = mosquitto_connect(*mosq, o->host, o->port, 30)) != MOSQ_ERR_SUCCESS){
+		fprintf(stderr, "certmgr_ctrl: cannot connect to %s:%d: %s\n", o->host, o->port,
+				rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+	}
+	if(rc != MOSQ_ERR_SUCCESS){
+		mosquitto_destroy(*mosq);
+		*mosq = NULL;
+	}
+	return rc;
+}
+
 static int exchange(const struct opts *o, struct session *s)
 {
 	struct mosquitto *mosq;
@@ -536,40 +628,7 @@ static int exchange(const struct opts *o, struct session *s)
 	int rc;
 
 	mosquitto_lib_init();
-	mosq = mosquitto_new(NULL, true, s);
-	if(mosq == NULL){
-		fprintf(stderr, "certmgr_ctrl: out of memory\n");
-		return MOSQ_ERR_NOMEM;
-	}
-	mosquitto_connect_callback_set(mosq, on_connect);
-	mosquitto_subscribe_callback_set(mosq, on_subscribe);
-	mosquitto_message_callback_set(mosq, on_message);
-	if(o->user){
-		mosquitto_username_pw_set(mosq, o->user, o->password);
-	}
-	if(!o->no_tls){
-		SSL_CTX *ctx = tls_context(o);
-		if(ctx == NULL){
-			mosquitto_destroy(mosq);
-			return MOSQ_ERR_TLS;
-		}
-		/* Ours as it is: libmosquitto's defaults are on unless told. */
-		rc = mosquitto_int_option(mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
-		if(rc == MOSQ_ERR_SUCCESS){
-			rc = mosquitto_void_option(mosq, MOSQ_OPT_SSL_CTX, ctx);
-		}
-		SSL_CTX_free(ctx); /* libmosquitto holds its own reference */
-		if(rc != MOSQ_ERR_SUCCESS){
-			fprintf(stderr, "certmgr_ctrl: TLS setup failed: %s\n", mosquitto_strerror(rc));
-			mosquitto_destroy(mosq);
-			return rc;
-		}
-	}
-	rc = mosquitto_connect(mosq, o->host, o->port, 30);
-	if(rc != MOSQ_ERR_SUCCESS){
-		fprintf(stderr, "certmgr_ctrl: cannot connect to %s:%d: %s\n", o->host, o->port,
-				rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-		mosquitto_destroy(mosq);
+	if((rc = connect_client(o, s, &mosq)) != MOSQ_ERR_SUCCESS){
 		return rc;
 	}
 	deadline = time(NULL) + o->timeout;
@@ -598,153 +657,9 @@ static int exchange(const struct opts *o, struct session *s)
 	return EXIT_OK;
 }
 
-/* ===================================================================
- * Printing the answer
- * =================================================================== */
-
-static const char *str(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static void print_list(const cJSON *o, const char *name)
-{
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, name), *v;
-	bool first = true;
-
-	cJSON_ArrayForEach(v, arr){
-		printf("%s%s", first ? "" : ",", cJSON_IsString(v) ? v->valuestring : "?");
-		first = false;
-	}
-	if(first){
-		printf("-");
-	}
-}
-
-static void print_tenant(const cJSON *t)
-{
-	const cJSON *cas = cJSON_GetObjectItemCaseSensitive(t, "cas"), *ca;
-
-	printf("Tenant:      %s\n", str(t, "tenant"));
-	printf("Org id:      %s\n", str(t, "orgId"));
-	printf("Policy:      %s\n", str(t, "policy"));
-	printf("Host names:  ");
-	print_list(t, "hostnames");
-	printf("\nPublish:     ");
-	print_list(t, "publishPatterns");
-	printf("\nSubscribe:   ");
-	print_list(t, "subscribePatterns");
-	printf("\nCAs:\n");
-	cJSON_ArrayForEach(ca, cas){
-		printf("  %s  %-8s %s  %s\n", str(ca, "id"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ca, "active")) ? "active" : "inactive",
-				str(ca, "commonName"), str(ca, "description"));
-	}
-}
-
-static int print_answer(const struct opts *o, const char *command, const cJSON *r)
-{
-	const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
-	const cJSON *data = cJSON_GetObjectItemCaseSensitive(r, "data");
-	const cJSON *v;
-
-	if(cJSON_IsString(err)){
-		fprintf(stderr, "Error: %s\n", err->valuestring);
-		return EXIT_REFUSED;
-	}
-	if(o->outfile){
-		/* The PEM the command returns, whichever it is. */
-		const char *body = !strcmp(command, "getCA") ? str(cJSON_GetObjectItemCaseSensitive(data, "ca"), "certificate")
-			: !strcmp(command, "exportTrustList") ? str(data, "trustList")
-			: !strcmp(command, "getRejected") ? str(cJSON_GetObjectItemCaseSensitive(data, "rejected"), "chain")
-			: !strcmp(command, "getServerCertificate") ? str(cJSON_GetObjectItemCaseSensitive(data, "certificate"), "certificate")
-			: !strcmp(command, "getCSR") || !strcmp(command, "createCSR") ? str(cJSON_GetObjectItemCaseSensitive(data, "csr"), "csr") : NULL;
-		struct cm_err e;
-		if(body == NULL){
-			fprintf(stderr, "certmgr_ctrl: -o is for getCA, exportTrustList, getRejected and getServerCertificate\n");
-			return EXIT_USAGE;
-		}
-		if(cm_fs_write_atomic(o->outfile, body, strlen(body), 0644, &e) != CM_OK){
-			fprintf(stderr, "certmgr_ctrl: %s\n", e.msg);
-			return EXIT_USAGE;
-		}
-	}
-	if(o->json){
-		char *text = cJSON_Print(r);
-		printf("%s\n", text ? text : "");
-		free(text);
-		return EXIT_OK;
-	}
-	if(!strcmp(command, "listTenants")){
-		printf("%-24s %-16s %-18s %-4s %s\n", "TENANT", "ORG", "POLICY", "CAS", "HOSTNAMES");
-		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "tenants")){
-			printf("%-24s %-16s %-18s %-4d ", str(v, "tenant"), str(v, "orgId"), str(v, "policy"),
-					cJSON_GetObjectItemCaseSensitive(v, "caCount") ? cJSON_GetObjectItemCaseSensitive(v, "caCount")->valueint : 0);
-			print_list(v, "hostnames");
-			printf("\n");
-		}
-	}else if(!strcmp(command, "listCAs")){
-		printf("%-64s %-8s %-20s %s\n", "ID", "STATE", "NOT AFTER", "COMMON NAME");
-		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "cas")){
-			printf("%-64s %-8s %-20s %s\n", str(v, "id"),
-					cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "active")) ? "active" : "inactive",
-					str(v, "notAfter"), str(v, "commonName"));
-		}
-		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "pinned")){
-			printf("%-64s %-8s %-20s %s\n", str(v, "id"), "pinned", str(v, "notAfter"), str(v, "commonName"));
-		}
-	}else if(!strcmp(command, "listRejected")){
-		printf("%-64s %-6s %-20s %-12s %s\n", "ID", "COUNT", "LAST SEEN", "TENANT", "REASON");
-		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "rejected")){
-			const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, "count");
-			const cJSON *len = cJSON_GetObjectItemCaseSensitive(v, "chainLength");
-			/* The id is the chain's: the same leaf under another chain is
-			 * another entry, so the chain's length is shown too. */
-			printf("%-64s %-6.0f %-20s %-12s %s (CN '%s', SNI '%s', %.0f certificates)\n", str(v, "id"),
-					cJSON_IsNumber(n) ? n->valuedouble : 0, str(v, "lastSeen"), str(v, "tenant"), str(v, "reason"), str(v, "commonName"),
-					str(v, "sni"), cJSON_IsNumber(len) ? len->valuedouble : 0);
-		}
-	}else if(!strcmp(command, "listServerCertificates")){
-		printf("%-64s %-7s %-20s %-5s %s\n", "ID", "DEFAULT", "NOT AFTER", "CHAIN", "COMMON NAME (DESCRIPTION)");
-		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "certificates")){
-			const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, "chainLength");
-			printf("%-64s %-7s %-20s %-5.0f %s (%s)\n", str(v, "id"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "default")) ? "yes" : "",
-					str(v, "notAfter"), cJSON_IsNumber(n) ? n->valuedouble : 0, str(v, "commonName"), str(v, "description"));
-		}
-	}else if(!strcmp(command, "listCSRs")){
-		printf("%-64s %-8s %-20s %s\n", "ID", "KEY", "CREATED", "SUBJECT");
-		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "csrs")){
-			printf("%-64s %-8s %-20s %s\n", str(v, "id"), str(v, "keyType"), str(v, "created"), str(v, "subject"));
-		}
-	}else if(!strcmp(command, "exportTrustList") && !o->outfile){
-		printf("%s", str(data, "trustList"));
-	}else if(cJSON_GetObjectItemCaseSensitive(data, "tenant")){
-		print_tenant(cJSON_GetObjectItemCaseSensitive(data, "tenant"));
-	}else if((v = cJSON_GetObjectItemCaseSensitive(data, "ca")) != NULL){
-		printf("Id:          %s\n", str(v, "id"));
-		printf("Subject:     %s\n", str(v, "subject"));
-		printf("Issuer:      %s\n", str(v, "issuer"));
-		printf("Serial:      %s\n", str(v, "serial"));
-		printf("Valid:       %s to %s\n", str(v, "notBefore"), str(v, "notAfter"));
-		printf("Key:         %s\n", str(v, "keyType"));
-		printf("SHA-1:       %s\n", str(v, "sha1"));
-		printf("State:       %s\n", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "active")) ? "active" : "inactive");
-		printf("Description: %s\n", str(v, "description"));
-		if(!o->outfile && !strcmp(command, "getCA")){
-			printf("%s\n", str(v, "certificate"));
-		}
-	}else if(data){
-		/* Everything else: the data as indented JSON is readable enough. */
-		char *text = cJSON_Print(data);
-		printf("%s\n", text ? text : "");
-		free(text);
-	}else{
-		printf("OK\n");
-	}
-	return EXIT_OK;
-}
-
-int main(int argc, char **argv)
+/* The tool's own options, before the command, into o. Returns -1 to go
+ * on, or the exit code. */
+static int tool_options(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{"cafile", required_argument, NULL, 'c'},
@@ -757,31 +672,25 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, '?'},
 		{NULL, 0, NULL, 0},
 	};
-	struct opts o = {.host = "localhost", .port = 8884, .store = DEFAULT_STORE, .timeout = 10};
-	struct session s;
-	char cafile[4096], cert[4096], key[4096];
-	cJSON *req, *cmds, *cmd;
-	const char *command;
-	int c, rc;
+	int c;
 
-	memset(&s, 0, sizeof(s));
 	/* '+': options of the tool come before the command; the command's own
 	 * options after it. */
 	while((c = getopt_long(argc, argv, "+h:p:u:P:o:W:", longopts, NULL)) != -1){
 		switch(c){
-			case 'h': o.host = optarg; break;
-			case 'p': o.port = (int)number(optarg, 1, 65535); break;
-			case 'u': o.user = optarg; break;
-			case 'P': o.password = optarg; break;
-			case 'o': o.outfile = optarg; break;
-			case 'W': o.timeout = (int)number(optarg, 1, 3600); break;
-			case 'c': o.cafile = optarg; break;
-			case 'e': o.cert = optarg; break;
-			case 'k': o.key = optarg; break;
-			case 's': o.store = optarg; break;
-			case 'i': o.insecure = true; break;
-			case 'n': o.no_tls = true; break;
-			case 'j': o.json = true; break;
+			case 'h': o->host = optarg; break;
+			case 'p': o->port = (int)number(optarg, 1, 65535); break;
+			case 'u': o->user = optarg; break;
+			case 'P': o->password = optarg; break;
+			case 'o': o->outfile = optarg; break;
+			case 'W': o->timeout = (int)number(optarg, 1, 3600); break;
+			case 'c': o->cafile = optarg; break;
+			case 'e': o->cert = optarg; break;
+			case 'k': o->key = optarg; break;
+			case 's': o->store = optarg; break;
+			case 'i': o->insecure = true; break;
+			case 'n': o->no_tls = true; break;
+			case 'j': o->json = true; break;
 			default:
 				usage(c == '?' && optopt == 0 ? stdout : stderr);
 				return c == '?' && optopt == 0 ? EXIT_OK : EXIT_USAGE;
@@ -791,68 +700,100 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_NO_COMMAND;
 	}
-	/* certmgr_ctrl COMMAND --help, certmgr_ctrl help [COMMAND] */
-	{
-		const char *name = argv[optind];
-		bool help = !strcmp(name, "help");
-		int k;
+	return -1;
+}
 
-		for(k = optind + 1; !help && k < argc; k++){
-			help = !strcmp(argv[k], "--help") || !strcmp(argv[k], "-h");
-		}
-		if(help){
-			const struct spec *sp;
-			if(!strcmp(name, "help")){
-				if(optind + 1 >= argc){
-					usage(stdout);
-					return EXIT_OK;
-				}
-				name = argv[optind + 1];
-			}
-			if((sp = find_spec(name)) == NULL){
-				fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", name);
-				return EXIT_UNKNOWN_COMMAND;
-			}
-			command_help(sp);
+/* certmgr_ctrl COMMAND --help, certmgr_ctrl help [COMMAND]: -1 when no
+ * help was asked for, else the exit code. */
+static int command_help_asked(int argc, char **argv)
+{
+	const char *name = argv[optind];
+	const struct spec *sp;
+	bool help = !strcmp(name, "help");
+	int k;
+
+	for(k = optind + 1; !help && k < argc; k++){
+		help = !strcmp(argv[k], "--help") || !strcmp(argv[k], "-h");
+	}
+	if(!help){
+		return -1;
+	}
+	if(!strcmp(name, "help")){
+		if(optind + 1 >= argc){
+			usage(stdout);
 			return EXIT_OK;
 		}
+		name = argv[optind + 1];
+	}
+	if((sp = find_spec(name)) == NULL){
+		fail_usage("unknown command '%s' (certmgr_ctrl --help lists them)", name);
+		return EXIT_UNKNOWN_COMMAND;
+	}
+	command_help(sp);
+	return EXIT_OK;
+}
+
+/* The local operator's credentials from the store, when nothing else is
+ * given; the paths are kept in paths. */
+static int default_credentials(struct opts *o, char paths[3][4096])
+{
+	snprintf(paths[0], 4096, "%s/listener/mqtt.crt", o->store);
+	snprintf(paths[1], 4096, "%s/admin/admin.pem", o->store);
+	snprintf(paths[2], 4096, "%s/admin/admin.key", o->store);
+	if(!o->no_tls && o->cafile == NULL && readable(paths[0])){
+		o->cafile = paths[0];
+		o->pinned = true;
+	}
+	if(!o->no_tls && o->cert == NULL && o->user == NULL && readable(paths[1]) && readable(paths[2])){
+		o->cert = paths[1];
+		o->key = paths[2];
+	}
+	if(!o->no_tls && o->cafile == NULL){
+		return fail_usage("%s", "no CA file to verify the broker with: give --cafile (or --store, or --no-tls)");
+	}
+	return EXIT_OK;
+}
+
+/* The request of one command, with its correlation data s->corr, in
+ * s->request. */
+static int build_request(struct session *s, int argc, char **argv)
+{
+	cJSON *req = cJSON_CreateObject(), *cmds = cJSON_AddArrayToObject(req, "commands"), *cmd = cJSON_CreateObject();
+	int rc;
+
+	cJSON_AddItemToArray(cmds, cmd);
+	rc = build_command(cmd, argc, argv);
+	if(rc == EXIT_OK){
+		snprintf(s->corr, sizeof(s->corr), "%ld-%ld", (long)getpid(), (long)time(NULL));
+		cJSON_AddStringToObject(cmd, "correlationData", s->corr);
+		s->request = cJSON_PrintUnformatted(req);
+	}
+	cJSON_Delete(req);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.host = "localhost", .port = 8884, .store = DEFAULT_STORE, .timeout = 10};
+	struct session s;
+	char paths[3][4096];
+	const char *command;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	if((rc = tool_options(argc, argv, &o)) >= 0 || (rc = command_help_asked(argc, argv)) >= 0){
+		return rc;
 	}
 	if(o.port < 1 || o.port > 65535 || o.timeout < 1){
 		return fail_usage("%s", "-p must be a port and -W a positive number of seconds");
 	}
-	/* The local operator's credentials, when nothing else is given. */
-	snprintf(cafile, sizeof(cafile), "%s/listener/mqtt.crt", o.store);
-	snprintf(cert, sizeof(cert), "%s/admin/admin.pem", o.store);
-	snprintf(key, sizeof(key), "%s/admin/admin.key", o.store);
-	if(!o.no_tls && o.cafile == NULL && readable(cafile)){
-		o.cafile = cafile;
-		o.pinned = true;
-	}
-	if(!o.no_tls && o.cert == NULL && o.user == NULL && readable(cert) && readable(key)){
-		o.cert = cert;
-		o.key = key;
-	}
-	if(!o.no_tls && o.cafile == NULL){
-		return fail_usage("%s", "no CA file to verify the broker with: give --cafile (or --store, or --no-tls)");
-	}
-
-	command = argv[optind];
-	req = cJSON_CreateObject();
-	cmds = cJSON_AddArrayToObject(req, "commands");
-	cmd = cJSON_CreateObject();
-	cJSON_AddItemToArray(cmds, cmd);
-	rc = build_command(cmd, argc - optind, argv + optind);
-	if(rc != EXIT_OK){
-		cJSON_Delete(req);
+	command = argv[optind]; /* build_request moves optind */
+	if((rc = default_credentials(&o, paths)) != EXIT_OK || (rc = build_request(&s, argc - optind, argv + optind)) != EXIT_OK){
 		return rc;
 	}
-	snprintf(s.corr, sizeof(s.corr), "%ld-%ld", (long)getpid(), (long)time(NULL));
-	cJSON_AddStringToObject(cmd, "correlationData", s.corr);
-	s.request = cJSON_PrintUnformatted(req);
-	cJSON_Delete(req);
 	rc = exchange(&o, &s);
 	if(rc == EXIT_OK){
-		rc = print_answer(&o, command, s.response);
+		rc = cm_print_answer(o.outfile, o.json, command, s.response);
 	}
 	cJSON_Delete(s.response);
 	free(s.request);

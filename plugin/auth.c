@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "control.h"
 #include "verdict.h"
+#include "registry.h"
 #include "revocation.h"
 #include "log.h"
 #include "tls_hook.h"
@@ -195,9 +196,19 @@ int cm_auth_tick_cb(int event, void *event_data, void *userdata)
 	struct cm_state *st = userdata;
 	time_t now = ed->now_s ? ed->now_s : time(NULL);
 
+	char names[CM_RECHECK_MAX][CM_TENANT_NAME_MAX + 1];
+	size_t n, i;
+	bool all;
+
 	(void)event;
-	if(st->next_expiry && now >= st->next_expiry){
+	/* What the commits since the last tick queued (registry.h). */
+	all = cm_registry_take_rechecks(st, names, &n);
+	if(all || (st->next_expiry && now >= st->next_expiry)){
 		cm_auth_recheck(st, NULL);
+		return MOSQ_ERR_SUCCESS;
+	}
+	for(i = 0; i < n; i++){
+		cm_auth_recheck(st, names[i]);
 	}
 	return MOSQ_ERR_SUCCESS;
 }

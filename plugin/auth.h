@@ -8,21 +8,18 @@
 #include <stdbool.h>
 
 #include "state.h"
+#include "types.h"
 
 int cm_auth_basic_cb(int event, void *event_data, void *userdata);
 int cm_auth_acl_cb(int event, void *event_data, void *userdata);
 int cm_auth_disconnect_cb(int event, void *event_data, void *userdata);
 
-/* How a client is an administrator, if it is one. */
-enum cm_admin_via {
-	CM_ADMIN_NONE,
-	CM_ADMIN_CERT,     /* a certificate from certmgr's admin CA */
-	CM_ADMIN_USERNAME, /* a name in plugin_opt_admin_users */
-};
-
 /* client is a struct mosquitto *. */
 enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client);
 
+/* From the tick: re-checks the tenants the registry queued since the
+ * last tick (registry.h), and every device once the earliest expiry of
+ * the connected ones has come. */
 int cm_auth_tick_cb(int event, void *event_data, void *userdata);
 
 /* Disconnects the devices of tenant (every tenant when NULL) whose next

@@ -1,27 +1,21 @@
-/* The trust list of a tenant: addCA, removeCA, setCAState, clearCAs,
- * listCAs, getCA, exportTrustList, trustCertificate, untrustCertificate,
- * inspectCertificate. Every way a certificate enters a trust list goes
- * through cm_cmd_admit. */
-#include <limits.h>
+/* The trust list of a tenant: removeCA, setCAState, clearCAs, listCAs,
+ * getCA, exportTrustList, trustCertificate, untrustCertificate,
+ * inspectCertificate, trustServerCertificate (the commands that bring a
+ * CRL are cmd_crls.c's). Every way a certificate enters a trust list
+ * goes through cm_cmd_admit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include "cmd_cas.h"
 #include "control.h"
-#include "fetch.h"
-#include "fsutil.h"
-#include "refresh.h"
-#include "revocation.h"
 #include "json.h"
 #include "log.h"
-#include "worker.h"
 
-#define MAX_DESCRIPTION 256
 #define MAX_BUNDLE 100
 
 enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool active, struct cm_ca **out, struct cm_err *err)
@@ -35,8 +29,8 @@ enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool 
 	if(out){
 		*out = NULL;
 	}
-	if(strlen(desc) > MAX_DESCRIPTION){
-		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", MAX_DESCRIPTION);
+	if(strlen(desc) > CM_DESCRIPTION_MAX){
+		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", CM_DESCRIPTION_MAX);
 	}
 	rc = cm_pki_cert_id(cert, id, err);
 	if(rc != CM_OK){
@@ -58,7 +52,7 @@ enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool 
 	ca = calloc(1, sizeof(*ca));
 	if(ca == NULL || (ca->description = strdup(desc)) == NULL){
 		free(ca);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	memcpy(ca->id, id, sizeof(ca->id));
 	ca->pinned = !is_ca;
@@ -120,7 +114,7 @@ static bool add_crl_state(cJSON *o, const struct cm_ca *ca, bool full)
 	return true;
 }
 
-static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format)
+cJSON *cm_cas_json(const struct cm_ca *ca, bool full, const char *format)
 {
 	cJSON *o = full ? cm_pki_cert_details(ca->cert) : cJSON_CreateObject();
 	char cn[256];
@@ -167,15 +161,11 @@ static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format)
 	return o;
 }
 
-/* The entry id of t, of the kind wanted (CA, pin, or either). */
-static struct cm_ca *find_entry(const struct cm_tenant *t, const cJSON *cmd, int want_pinned, struct cm_err *err)
+struct cm_ca *cm_cas_find_entry(const struct cm_tenant *t, const cJSON *cmd, int want_pinned, struct cm_err *err)
 {
-	const char *id = NULL;
+	const char *id = cm_arg_string(cmd, "id", "");
 	struct cm_ca *ca;
 
-	if(cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
-		return NULL;
-	}
 	ca = cm_pki_id_valid(id) ? cm_tenant_find_ca(t, id) : NULL;
 	if(ca == NULL || (want_pinned >= 0 && ca->pinned != (want_pinned == 1))){
 		cm_err_set(err, CM_ERR_INVAL, "no %s '%.64s' in tenant '%s'", want_pinned == 1 ? "pinned certificate" : want_pinned == 0 ? "CA" : "certificate", id, t->name);
@@ -184,738 +174,57 @@ static struct cm_ca *find_entry(const struct cm_tenant *t, const cJSON *cmd, int
 	return ca;
 }
 
-/* What the answer to a command that waited for a CRL carries. */
-enum crl_answer {
-	ANSWER_CA,      /* the CA as listCAs shows it */
-	ANSWER_CA_FULL, /* the CA as getCA shows it, PEM included */
-	ANSWER_CRL,     /* the CA's id and its CRL's figures */
-};
-
-/* A command waiting for a CRL download: what it needs to finish. */
-struct crl_wait {
-	struct cm_request *req;
-	char who[256];
-	char command[16];    /* addCA or modifyCA */
-	enum crl_answer answer;
-	/* What ends the command once the CRL is checked. */
-	void (*checked)(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res);
-	char tenant[65];
-	char ca_id[CM_ID_LEN + 1];
-	X509 *cert;          /* addCA: the CA to admit once its CRL is in */
-	STACK_OF(X509) *provided; /* uploadCRL: its issuerCertificates */
-	char *desc;
-	bool active;
-	bool url_given;      /* crlUrl (the CA's own CRL) or its distribution point */
-	char url[2048];
-};
-
-static void crl_wait_free(struct crl_wait *w)
-{
-	X509_free(w->cert);
-	sk_X509_pop_free(w->provided, X509_free);
-	free(w->desc);
-	free(w);
-}
-
-static cJSON *ca_json(const struct cm_ca *ca, bool full, const char *format);
-
-/* id, revoked, thisUpdate and nextUpdate of e's CRL into data. */
-static void add_crl_figures(cJSON *data, const struct cm_ca *e)
-{
-	cJSON_AddStringToObject(data, "id", e->id);
-	cJSON_AddNumberToObject(data, "revoked", (double)e->crl->count);
-	cm_json_add_time(data, "thisUpdate", e->crl->this_update);
-	if(e->crl->next_update){
-		cm_json_add_time(data, "nextUpdate", e->crl->next_update);
-	}
-}
-
-static void drop_checked(const struct cm_state *st, const char *tenant, struct cm_crl_check *res);
-
-/* The end of a command that waited for a CRL: t (the changed tenant, or
- * NULL after a failure) goes into the store, the answer is made, the
- * request goes on. A CRL file the worker wrote for the command (res) is
- * removed when the command fails. Frees w. */
-static void crl_wait_finish(struct cm_state *st, struct crl_wait *w, const char *command, struct cm_tenant *t, enum cm_rc rc,
-		struct cm_err *err, enum crl_answer answer, struct cm_crl_check *res)
-{
-	struct cm_caller who = {w->who, CM_ADMIN_CERT, false, w->req};
-
-	if(rc == CM_OK){
-		rc = cm_cmd_put_tenant(st, &who, command, t, w->ca_id, err);
-		t = NULL;
-		if(rc == CM_OK){
-			const struct cm_ca *e = cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id);
-			cJSON *data = cm_control_pending_data(w->req), *o;
-			if(answer == ANSWER_CRL){
-				add_crl_figures(data, e);
-			}else if((o = ca_json(e, answer == ANSWER_CA_FULL, answer == ANSWER_CA_FULL ? "pem" : NULL))
-					&& !cJSON_AddItemToObject(data, "ca", o)){
-				cJSON_Delete(o);
-			}
-			if(answer == ANSWER_CA_FULL){ /* addCA's */
-				cm_status_add_ca_warnings(st, w->tenant, w->ca_id, data);
-			}
-		}
-	}
-	if(rc != CM_OK && res){
-		drop_checked(st, w->tenant, res);
-	}
-	cm_tenant_free(&t);
-	cm_control_resume(st, w->req, rc, err);
-	crl_wait_free(w);
-}
-
-/* Puts a checked CRL in place on entry e of t: signed by e itself or
- * (issuer_allowed: from e's distribution point) by the issuer of e when
- * that issuer is in t. Takes res->crl on success. */
-static enum cm_rc install_crl(struct cm_tenant *t, struct cm_ca *e, struct cm_crl_check *res, const char *source, const char *url,
-		bool issuer_allowed, struct cm_err *err)
-{
-	struct cm_ca *target = e;
-	time_t now = time(NULL);
-
-	if(res->rc != CM_OK){
-		*err = res->err;
-		return res->rc;
-	}
-	if(X509_cmp(res->signer, e->cert) != 0){
-		char *learned;
-		target = issuer_allowed ? cm_rev_issuer_of(t, e->cert) : NULL;
-		if(target == NULL || X509_cmp(target->cert, res->signer) != 0){
-			/* Its issuer left the tenant while the CRL was checked. */
-			return cm_err_set(err, CM_ERR_INVAL, "the CRL is signed neither by this CA nor by its issuer in the tenant");
-		}
-		if(cm_crl_is_revoked(res->crl, X509_get0_serialNumber(e->cert))){
-			return cm_err_set(err, CM_ERR_INVAL, "this CA is revoked by its issuer's CRL");
-		}
-		if(url && (learned = strdup(url)) == NULL){
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}
-		free(target->crl_learned_url);
-		target->crl_learned_url = url ? learned : NULL;
-		source = "learned";
-	}
-	if(res->crl->delta && strcmp(source, "upload")){
-		/* A URL serves the CRL a CA is refreshed from: a complete one. */
-		return cm_err_set(err, CM_ERR_INVAL, "delta CRLs are not supported at a CRL URL: it must serve the full CRL (upload a delta with uploadCRL)");
-	}
-	if(cm_ca_put_crl(target, res->crl, res->file, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	res->crl = NULL;
-	snprintf(target->crl_source, sizeof(target->crl_source), "%s", source);
-	target->crl_attempt = target->crl_success = now;
-	target->crl_error[0] = '\0';
-	return CM_OK;
-}
-
-/* Removes a CRL file the worker wrote for tenant that no tenant.json
- * names (the command failed after all). */
-static void drop_checked(const struct cm_state *st, const char *tenant, struct cm_crl_check *res)
-{
-	char path[PATH_MAX];
-
-	if(res->file[0] && cm_fs_path(path, sizeof(path), NULL, "%s/tenants/%s/crls/%s", st->store_dir, tenant, res->file) == CM_OK){
-		(void)unlink(path);
-	}
-	res->file[0] = '\0';
-}
-
-/* The worker's answer for a command waiting for a CRL (or, aborted, the
- * broker shutting down: the file it wrote goes, and the command). */
-static void crl_checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bool aborted)
-{
-	struct crl_wait *w = ctx;
-
-	if(aborted){
-		drop_checked(st, w->tenant, res);
-		crl_wait_free(w);
-		return;
-	}
-	w->checked(st, w, res);
-}
-
-/* Checks the CRL a command waits for against cands: here when it is
- * small, on the worker (which also writes it) when it is large, so that
- * a CRL of a million entries does not stall the broker. w->checked gets
- * the result either way. Takes body. */
-static void check_crl(struct cm_state *st, struct crl_wait *w, unsigned char *body, size_t len, STACK_OF(X509) *cands)
-{
-	struct cm_crl_check res;
-	char dir[PATH_MAX];
-
-	if(len <= CM_CRL_WORKER_THRESHOLD){
-		cm_crl_check_issuers(&res, body, len, st->fetch_opts.max_size, cands, false, time(NULL), NULL);
-		free(body);
-		w->checked(st, w, &res);
-		cm_crl_free(&res.crl);
-		return;
-	}
-	memset(&res, 0, sizeof(res));
-	res.rc = cm_fs_path(dir, sizeof(dir), &res.err, "%s/tenants/%s/crls", st->store_dir, w->tenant);
-	if(res.rc != CM_OK){
-		free(body);
-		w->checked(st, w, &res);
-	}else if((res.rc = cm_worker_check_crl(st, body, len, false, st->fetch_opts.max_size, cands, false, dir, crl_checked, w, &res.err)) != CM_OK){
-		w->checked(st, w, &res);
-	}
-}
-
-static void add_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
-{
-	struct cm_tenant *cur, *t = NULL;
-	struct cm_ca *ca = NULL;
-	struct cm_err err = {{0}};
-	enum cm_rc rc;
-
-	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
-	}else if((t = cm_tenant_clone(cur)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-	}else if((rc = cm_cmd_admit(t, w->cert, w->desc, w->active, &ca, &err)) == CM_OK){
-		if(w->url_given && (ca->crl_url = strdup(w->url)) == NULL){
-			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-		}else{
-			rc = install_crl(t, ca, res, w->url_given ? "url" : "distribution-point", w->url, true, &err);
-			if(rc != CM_OK){
-				char reason[sizeof(err.msg)];
-				memcpy(reason, err.msg, sizeof(reason));
-				cm_err_set(&err, rc, "the CRL from %s is refused: %s", w->url, reason);
-			}
-		}
-	}
-	if(rc == CM_OK){
-		memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
-	}
-	crl_wait_finish(st, w, "addCA", t, rc, &err, ANSWER_CA_FULL, res);
-}
-
-/* The download a command waited for is in: its CRL is checked against the
- * CA (for addCA, or the CA's issuer in the tenant), then w->checked ends
- * the command. */
-static void crl_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
-{
-	struct crl_wait *w = ctx;
-	struct cm_tenant *cur = NULL;
-	const struct cm_ca *e = NULL, *issuer;
-	struct cm_err err = {{0}};
-	STACK_OF(X509) *cands = NULL;
-	enum cm_rc rc = CM_OK;
-
-	if(aborted){
-		crl_wait_free(w);
-		return;
-	}
-	if(frc != CM_OK){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "the CRL for this CA cannot be fetched from %s: %s", w->url, error);
-	}else if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
-	}else if(w->cert == NULL && (e = cm_tenant_find_ca(cur, w->ca_id)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "the CA was removed meanwhile");
-	}else{
-		/* A CA being added may take its CRL from its issuer in the tenant. */
-		issuer = w->cert ? cm_rev_issuer_of(cur, w->cert) : NULL;
-		if((cands = sk_X509_new_null()) == NULL || !sk_X509_push(cands, w->cert ? w->cert : e->cert)
-				|| (issuer && !sk_X509_push(cands, issuer->cert))){
-			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-		}
-	}
-	if(rc != CM_OK){
-		sk_X509_free(cands);
-		crl_wait_finish(st, w, w->command, NULL, rc, &err, w->answer, NULL);
-		return;
-	}
-	check_crl(st, w, *pbody, len, cands);
-	*pbody = NULL;
-	sk_X509_free(cands);
-}
-
-static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
-{
-	const char *pem = NULL, *desc = "", *crl_url = NULL;
-	bool active = true;
-	struct cm_tenant *cur, *t;
-	STACK_OF(X509) *certs = NULL;
-	struct cm_ca *ca;
-	char id[CM_ID_LEN + 1], cdp[2048];
-	cJSON *o;
-	enum cm_rc rc;
-
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
-			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK
-			|| cm_json_get_string(cmd, "crlUrl", false, &crl_url, err) != CM_OK
-			|| cm_json_get_bool(cmd, "active", false, &active, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	if(crl_url && !cm_fetch_url_valid(crl_url)){
-		return cm_err_set(err, CM_ERR_INVAL, "'crlUrl' must be an http:// or https:// URL");
-	}
-	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
-	if(rc != CM_OK){
-		return rc;
-	}
-	if(sk_X509_num(certs) != 1){
-		rc = cm_err_set(err, CM_ERR_INVAL, "'certificate' holds %d certificates; addCA takes exactly one", sk_X509_num(certs));
-	}else if(!(X509_get_extension_flags(sk_X509_value(certs, 0)) & EXFLAG_CA)){
-		rc = cm_err_set(err, CM_ERR_INVAL, "not a CA certificate (basicConstraints CA:TRUE is missing)");
-	}
-	if(rc != CM_OK){
-		sk_X509_pop_free(certs, X509_free);
-		return rc;
-	}
-	t = cm_tenant_clone(cur);
-	if(t == NULL){
-		sk_X509_pop_free(certs, X509_free);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	rc = cm_cmd_admit(t, sk_X509_value(certs, 0), desc, active, &ca, err);
-	if(rc == CM_OK && (crl_url || cm_crl_distribution_point(ca->cert, cdp, sizeof(cdp)))){
-		/* A CA that names a CRL is admitted only once that CRL is in
-		 * hand: the answer waits for the download. */
-		struct crl_wait *w = calloc(1, sizeof(*w));
-		if(w == NULL || (w->desc = strdup(desc)) == NULL){
-			free(w);
-			rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}else{
-			w->req = who->req;
-			snprintf(w->who, sizeof(w->who), "%s", who->name);
-			snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
-			w->cert = sk_X509_value(certs, 0);
-			X509_up_ref(w->cert);
-			w->active = active;
-			w->url_given = crl_url != NULL;
-			snprintf(w->url, sizeof(w->url), "%s", crl_url ? crl_url : cdp);
-			snprintf(w->command, sizeof(w->command), "addCA");
-			w->answer = ANSWER_CA_FULL;
-			w->checked = add_ca_checked;
-			rc = cm_fetch_start(st, w->url, crl_fetched, w, err);
-			if(rc == CM_OK){
-				rc = CM_PENDING;
-			}else{
-				crl_wait_free(w);
-			}
-		}
-	}
-	sk_X509_pop_free(certs, X509_free);
-	if(rc != CM_OK){
-		cm_tenant_free(&t);
-		return rc;
-	}
-	memcpy(id, ca->id, sizeof(id));
-	rc = cm_cmd_put_tenant(st, who, "addCA", t, id, err);
-	if(rc != CM_OK){
-		return rc;
-	}
-	o = ca_json(cm_tenant_find_ca(t, id), true, "pem");
-	if(o == NULL || !cJSON_AddItemToObject(data, "ca", o)){
-		cJSON_Delete(o);
-	}
-	cm_status_add_ca_warnings(st, t->name, id, data);
-	return CM_OK;
-}
-
-/* The entry of t that signer (the signer of an uploaded CRL) is: one of
- * t's, or one of the issuerCertificates given with the upload, which must
- * then chain to t's trust list; it joins t as a known issuer, with the
- * certificates between it and the trust list. */
-static enum cm_rc entry_for_signer(struct cm_tenant *t, const struct cm_tenant *live, X509 *signer, STACK_OF(X509) *provided,
-		struct cm_ca **out, struct cm_err *err)
-{
-	STACK_OF(X509) *chain = NULL, *untrusted;
-	X509_STORE_CTX *ctx;
-	enum cm_rc rc = CM_OK;
-	int ok;
-
-	if((*out = cm_rev_entry_for(t, signer)) != NULL){
-		return (*out)->pinned ? cm_err_set(err, CM_ERR_INVAL, "a pinned certificate issues no CRL") : CM_OK;
-	}
-	/* Path validation of the signer over the live tenant's trust (t is
-	 * a staged copy, without one), revocation aside. */
-	untrusted = provided ? sk_X509_dup(provided) : sk_X509_new_null();
-	for(int i = 0; untrusted && i < sk_X509_num(live->candidates); i++){
-		if(!sk_X509_push(untrusted, sk_X509_value(live->candidates, i))){
-			sk_X509_free(untrusted);
-			untrusted = NULL;
-		}
-	}
-	ctx = X509_STORE_CTX_new();
-	ERR_clear_error();
-	ok = ctx && untrusted && live->trust && X509_STORE_CTX_init(ctx, live->trust, signer, untrusted) && X509_verify_cert(ctx) == 1;
-	sk_X509_free(untrusted);
-	if(!ok){
-		int e = ctx ? X509_STORE_CTX_get_error(ctx) : X509_V_ERR_OUT_OF_MEM;
-		X509_STORE_CTX_free(ctx);
-		ERR_clear_error();
-		return cm_err_set(err, CM_ERR_INVAL, "the CRL's issuer does not chain to the trust list of tenant '%s': %s", t->name,
-				X509_verify_cert_error_string(e));
-	}
-	chain = X509_STORE_CTX_get0_chain(ctx);
-	/* Leaf (the signer) up to, not including, the first entry t has. */
-	for(int i = 0; rc == CM_OK && i < sk_X509_num(chain) && cm_rev_entry_for(t, sk_X509_value(chain, i)) == NULL; i++){
-		struct cm_ca *e = NULL;
-		rc = cm_cmd_admit(t, sk_X509_value(chain, i), "issuer of an uploaded CRL", true, &e, err);
-		if(rc == CM_OK){
-			e->issuer_only = true;
-			e->pinned = false;
-			e->active = true;
-		}
-	}
-	X509_STORE_CTX_free(ctx);
-	*out = rc == CM_OK ? cm_rev_entry_for(t, signer) : NULL;
-	return *out ? CM_OK : rc != CM_OK ? rc : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-}
-
-static void upload_crl_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
-{
-	struct cm_tenant *cur, *t = NULL;
-	struct cm_ca *e;
-	struct cm_err err = {{0}};
-	enum cm_rc rc;
-
-	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
-	}else if(res->none_signed){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", w->tenant);
-	}else if(res->rc != CM_OK){
-		err = res->err;
-		rc = res->rc;
-	}else if((t = cm_tenant_clone(cur)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-	}else if((rc = entry_for_signer(t, cur, res->signer, w->provided, &e, &err)) == CM_OK
-			&& (rc = install_crl(t, e, res, "upload", NULL, false, &err)) == CM_OK){
-		memcpy(w->ca_id, e->id, sizeof(w->ca_id));
-	}
-	crl_wait_finish(st, w, "uploadCRL", t, rc, &err, ANSWER_CRL, res);
-}
-
-/* uploadCRL's issuerCertificates: a PEM string of one or more
- * certificates, or an array of them. *out NULL when absent. */
-static enum cm_rc issuer_certificates(const cJSON *cmd, STACK_OF(X509) **out, struct cm_err *err)
-{
-	const cJSON *f = cJSON_GetObjectItemCaseSensitive(cmd, "issuerCertificates"), *item;
-	STACK_OF(X509) *all;
-	enum cm_rc rc = CM_OK;
-
-	*out = NULL;
-	if(f == NULL){
-		return CM_OK;
-	}
-	if(!cJSON_IsString(f) && !cJSON_IsArray(f)){
-		return cm_err_set(err, CM_ERR_INVAL, "'issuerCertificates' must be a PEM string or an array of them");
-	}
-	if((all = sk_X509_new_null()) == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	for(item = cJSON_IsString(f) ? f : f->child; rc == CM_OK && item; item = cJSON_IsString(f) ? NULL : item->next){
-		STACK_OF(X509) *some = NULL;
-		if(!cJSON_IsString(item)){
-			rc = cm_err_set(err, CM_ERR_INVAL, "'issuerCertificates' must hold PEM strings");
-		}else if((rc = cm_pki_parse_certs(item->valuestring, strlen(item->valuestring), &some, err)) == CM_OK){
-			while(rc == CM_OK && sk_X509_num(some) > 0){
-				X509 *x = sk_X509_shift(some);
-				if(sk_X509_num(all) >= MAX_BUNDLE || !sk_X509_push(all, x)){
-					X509_free(x);
-					rc = cm_err_set(err, CM_ERR_INVAL, "'issuerCertificates' holds too many certificates");
-				}
-			}
-		}
-		sk_X509_pop_free(some, X509_free);
-	}
-	if(rc != CM_OK){
-		sk_X509_pop_free(all, X509_free);
-		return rc;
-	}
-	*out = all;
-	return CM_OK;
-}
-
-/* Who may have signed a CRL uploaded to t: its CAs and known issuers, and
- * the certificates given with the upload. */
-static STACK_OF(X509) *upload_candidates(const struct cm_tenant *t, STACK_OF(X509) *provided)
-{
-	STACK_OF(X509) *cands = sk_X509_new_null();
-
-	for(const struct cm_ca *ca = t->cas; cands && ca; ca = ca->next){
-		if(!ca->pinned && !sk_X509_push(cands, ca->cert)){
-			sk_X509_free(cands);
-			cands = NULL;
-		}
-	}
-	for(int i = 0; cands && i < sk_X509_num(provided); i++){
-		if(!sk_X509_push(cands, sk_X509_value(provided, i))){
-			sk_X509_free(cands);
-			cands = NULL;
-		}
-	}
-	return cands;
-}
-
-static enum cm_rc upload_crl_large(struct cm_state *st, const struct cm_caller *who, const struct cm_tenant *cur, unsigned char *body,
-		size_t len, bool pem, STACK_OF(X509) *cands, STACK_OF(X509) **provided, struct cm_err *err)
-{
-	struct crl_wait *w;
-	char dir[PATH_MAX];
-	enum cm_rc rc;
-
-	/* Found, verified, indexed and written on the worker: the answer
-	 * waits. */
-	if((w = calloc(1, sizeof(*w))) == NULL){
-		free(body);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	w->req = who->req;
-	w->provided = *provided;
-	*provided = NULL;
-	snprintf(w->who, sizeof(w->who), "%s", who->name);
-	snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
-	rc = cm_fs_path(dir, sizeof(dir), err, "%s/tenants/%s/crls", st->store_dir, cur->name);
-	if(rc == CM_OK){
-		w->checked = upload_crl_checked;
-		rc = cm_worker_check_crl(st, body, len, !pem, st->fetch_opts.max_size, cands, true, dir, crl_checked, w, err);
-	}else{
-		free(body); /* cm_worker_check_crl takes it, even when it fails */
-	}
-	if(rc != CM_OK){
-		crl_wait_free(w);
-		return rc;
-	}
-	return CM_PENDING;
-}
-
-static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
-{
-	const char *text = NULL;
-	struct cm_tenant *cur, *t = NULL;
-	STACK_OF(X509) *cands = NULL, *provided = NULL;
-	struct cm_ca *e = NULL;
-	struct cm_crl_check res;
-	unsigned char *body;
-	size_t len;
-	char id[CM_ID_LEN + 1];
-	bool pem;
-	enum cm_rc rc;
-
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || cm_json_get_string(cmd, "crl", true, &text, err) != CM_OK
-			|| issuer_certificates(cmd, &provided, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	len = strlen(text);
-	pem = strstr(text, "-----BEGIN") != NULL;
-	if(len > CM_CRL_WORKER_THRESHOLD || pem){
-		/* A large one is decoded on the worker too. */
-		if((body = malloc(len)) != NULL){
-			memcpy(body, text, len);
-		}
-	}else if((body = cm_pki_base64_decode(text, len, &len)) == NULL){
-		sk_X509_pop_free(provided, X509_free);
-		return cm_err_set(err, CM_ERR_INVAL, "'crl' is neither PEM nor base64 DER");
-	}
-	if(body == NULL || (cands = upload_candidates(cur, provided)) == NULL || sk_X509_num(cands) == 0){
-		free(body);
-		rc = cands ? cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name)
-				: cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		sk_X509_free(cands);
-		sk_X509_pop_free(provided, X509_free);
-		return rc;
-	}
-	if(len > CM_CRL_WORKER_THRESHOLD){
-		rc = upload_crl_large(st, who, cur, body, len, pem, cands, &provided, err);
-		sk_X509_free(cands);
-		sk_X509_pop_free(provided, X509_free);
-		return rc;
-	}
-	cm_crl_check_issuers(&res, body, len, st->fetch_opts.max_size, cands, true, time(NULL), NULL);
-	free(body);
-	if(res.none_signed){
-		rc = cm_err_set(err, CM_ERR_INVAL, "this CRL was not issued by any CA of tenant '%s' (or is not a CRL)", cur->name);
-	}else if(res.rc != CM_OK){
-		*err = res.err;
-		rc = res.rc;
-	}else if((t = cm_tenant_clone(cur)) == NULL){
-		rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}else if((rc = entry_for_signer(t, cur, res.signer, provided, &e, err)) == CM_OK){
-		rc = install_crl(t, e, &res, "upload", NULL, false, err);
-	}
-	sk_X509_free(cands);
-	sk_X509_pop_free(provided, X509_free);
-	cm_crl_free(&res.crl);
-	if(rc != CM_OK){
-		cm_tenant_free(&t);
-		return rc;
-	}
-	memcpy(id, e->id, sizeof(id));
-	rc = cm_cmd_put_tenant(st, who, "uploadCRL", t, id, err);
-	if(rc == CM_OK){
-		add_crl_figures(data, cm_tenant_find_ca(t, id));
-	}
-	return rc;
-}
-
-static void modify_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
-{
-	struct cm_tenant *cur, *t = NULL;
-	struct cm_ca *e;
-	struct cm_err err = {{0}};
-	enum cm_rc rc;
-
-	if((cur = cm_store_find_tenant(st->store, w->tenant)) == NULL || cm_tenant_find_ca(cur, w->ca_id) == NULL){
-		rc = cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
-	}else if((t = cm_tenant_clone(cur)) == NULL){
-		rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-	}else{
-		e = cm_tenant_find_ca(t, w->ca_id);
-		free(e->crl_url);
-		e->crl_url = strdup(w->url);
-		if(w->desc){
-			free(e->description);
-			e->description = strdup(w->desc);
-		}
-		if(e->crl_url == NULL || e->description == NULL){
-			rc = cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
-		}else if((rc = install_crl(t, e, res, "url", w->url, false, &err)) != CM_OK){
-			char reason[sizeof(err.msg)];
-			memcpy(reason, err.msg, sizeof(reason));
-			cm_err_set(&err, rc, "the CRL from %s is refused: %s", w->url, reason);
-		}
-	}
-	crl_wait_finish(st, w, "modifyCA", t, rc, &err, ANSWER_CA, res);
-}
-
-static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
-{
-	struct cm_tenant *cur, *t;
-	struct cm_ca *ca;
-	const char *desc = NULL, *crl_url = NULL, *stale = NULL;
-	char id[CM_ID_LEN + 1];
-	enum cm_rc rc;
-
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK
-			|| cm_json_get_string(cmd, "crlUrl", false, &crl_url, err) != CM_OK
-			|| cm_json_get_string(cmd, "stalePolicy", false, &stale, err) != CM_OK
-			|| (ca = find_entry(cur, cmd, 0, err)) == NULL){
-		return CM_ERR_INVAL;
-	}
-	if(desc == NULL && crl_url == NULL && stale == NULL){
-		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give description, crlUrl or stalePolicy");
-	}
-	if(stale && strcmp(stale, "fail-closed") && strcmp(stale, "fail-open")){
-		return cm_err_set(err, CM_ERR_INVAL, "'stalePolicy' must be fail-closed or fail-open");
-	}
-	if(crl_url && stale){
-		return cm_err_set(err, CM_ERR_INVAL, "give crlUrl and stalePolicy in two commands");
-	}
-	if(desc && strlen(desc) > MAX_DESCRIPTION){
-		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", MAX_DESCRIPTION);
-	}
-	if(crl_url){
-		struct crl_wait *w;
-		if(!cm_fetch_url_valid(crl_url)){
-			return cm_err_set(err, CM_ERR_INVAL, "'crlUrl' must be an http:// or https:// URL");
-		}
-		w = calloc(1, sizeof(*w));
-		if(w == NULL || (desc && (w->desc = strdup(desc)) == NULL)){
-			free(w);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}
-		w->req = who->req;
-		snprintf(w->who, sizeof(w->who), "%s", who->name);
-		snprintf(w->tenant, sizeof(w->tenant), "%s", cur->name);
-		memcpy(w->ca_id, ca->id, sizeof(w->ca_id));
-		snprintf(w->url, sizeof(w->url), "%s", crl_url);
-		snprintf(w->command, sizeof(w->command), "modifyCA");
-		w->answer = ANSWER_CA;
-		w->checked = modify_ca_checked;
-		rc = cm_fetch_start(st, w->url, crl_fetched, w, err);
-		if(rc != CM_OK){
-			crl_wait_free(w);
-			return rc;
-		}
-		return CM_PENDING;
-	}
-	memcpy(id, ca->id, sizeof(id));
-	t = cm_tenant_clone(cur);
-	if(t == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	ca = cm_tenant_find_ca(t, id);
-	if(stale){
-		ca->stale_fail_open = !strcmp(stale, "fail-open");
-		ca->crl_stale_seen = false;
-	}
-	if(desc){
-		free(ca->description);
-		ca->description = strdup(desc);
-		if(ca->description == NULL){
-			cm_tenant_free(&t);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-		}
-	}
-	rc = cm_cmd_put_tenant(st, who, "modifyCA", t, id, err);
-	if(rc == CM_OK){
-		cJSON *o = ca_json(cm_tenant_find_ca(t, id), false, NULL);
-		if(o && !cJSON_AddItemToObject(data, "ca", o)){
-			cJSON_Delete(o);
-		}
-	}
-	return rc;
-}
-
 /* removeCA and untrustCertificate: an entry leaves the trust list. */
-static enum cm_rc remove_entry(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, int want_pinned, const char *command, struct cm_err *err)
+static enum cm_rc remove_entry(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, int want_pinned, struct cm_err *err)
 {
 	struct cm_tenant *cur, *t;
 	struct cm_ca *ca;
 	char id[CM_ID_LEN + 1];
 
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || (ca = find_entry(cur, cmd, want_pinned, err)) == NULL){
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || (ca = cm_cas_find_entry(cur, cmd, want_pinned, err)) == NULL){
 		return CM_ERR_INVAL;
 	}
 	memcpy(id, ca->id, sizeof(id));
 	t = cm_tenant_clone(cur);
 	if(t == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	ca_unlink(t, id);
-	return cm_cmd_put_tenant(st, who, command, t, id, err);
+	return cm_registry_put_tenant(st, who->name, who->command, t, id, err);
 }
 
 static enum cm_rc remove_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	(void)data;
-	return remove_entry(st, who, cmd, 0, "removeCA", err);
+	return remove_entry(st, who, cmd, 0, err);
 }
 
 static enum cm_rc untrust_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	(void)data;
-	return remove_entry(st, who, cmd, -1, "untrustCertificate", err);
+	return remove_entry(st, who, cmd, -1, err);
 }
 
 static enum cm_rc set_ca_state(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	struct cm_tenant *cur, *t;
 	struct cm_ca *ca;
-	bool active = true;
+	bool active = cm_arg_bool(cmd, "active", true);
 	char id[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_bool(cmd, "active", true, &active, err) != CM_OK
-			|| (ca = find_entry(cur, cmd, 0, err)) == NULL){
+	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || (ca = cm_cas_find_entry(cur, cmd, 0, err)) == NULL){
 		return CM_ERR_INVAL;
 	}
 	memcpy(id, ca->id, sizeof(id));
 	t = cm_tenant_clone(cur);
 	if(t == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	cm_tenant_find_ca(t, id)->active = active;
-	rc = cm_cmd_put_tenant(st, who, active ? "setCAState active" : "setCAState inactive", t, id, err);
+	rc = cm_registry_put_tenant(st, who->name, active ? "setCAState active" : "setCAState inactive", t, id, err);
 	if(rc == CM_OK){
-		cJSON *o = ca_json(cm_tenant_find_ca(t, id), false, NULL);
+		cJSON *o = cm_cas_json(cm_tenant_find_ca(t, id), false, NULL);
 		if(o && !cJSON_AddItemToObject(data, "ca", o)){
 			cJSON_Delete(o);
 		}
@@ -935,7 +244,7 @@ static enum cm_rc clear_cas(struct cm_state *st, const struct cm_caller *who, co
 	}
 	t = cm_tenant_clone(cur);
 	if(t == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	keep = &t->cas;
 	for(ca = t->cas; ca; ca = next){
@@ -949,7 +258,7 @@ static enum cm_rc clear_cas(struct cm_state *st, const struct cm_caller *who, co
 		}
 	}
 	*keep = NULL;
-	rc = cm_cmd_put_tenant(st, who, "clearCAs", t, NULL, err);
+	rc = cm_registry_put_tenant(st, who->name, who->command, t, NULL, err);
 	if(rc == CM_OK){
 		cJSON_AddNumberToObject(data, "removed", removed);
 	}
@@ -971,37 +280,34 @@ static enum cm_rc list_cas(struct cm_state *st, const struct cm_caller *who, con
 	/* Intermediates that are not in the trust list, with their CRLs. */
 	issuers = cJSON_AddArrayToObject(data, "issuers");
 	for(ca = t->cas; cas && pins && issuers && ca; ca = ca->next){
-		cJSON *o = ca_json(ca, false, NULL);
+		cJSON *o = cm_cas_json(ca, false, NULL);
 		if(o == NULL || !cJSON_AddItemToArray(ca->issuer_only ? issuers : ca->pinned ? pins : cas, o)){
 			cJSON_Delete(o);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
-	return cas && pins && issuers ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return cas && pins && issuers ? CM_OK : cm_cmd_nomem(err);
 }
 
 static enum cm_rc get_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	struct cm_tenant *t;
 	const struct cm_ca *ca;
-	const char *format = "pem";
+	const char *format = cm_arg_string(cmd, "format", "pem");
 	cJSON *o;
 
 	(void)who;
-	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK
-			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
 	if(strcmp(format, "pem") && strcmp(format, "der")){
 		return cm_err_set(err, CM_ERR_INVAL, "'format' must be pem or der");
 	}
-	if((ca = find_entry(t, cmd, -1, err)) == NULL){
+	if((ca = cm_cas_find_entry(t, cmd, -1, err)) == NULL){
 		return CM_ERR_INVAL;
 	}
-	o = ca_json(ca, true, format);
+	o = cm_cas_json(ca, true, format);
 	if(o == NULL || !cJSON_AddItemToObject(data, "ca", o)){
 		cJSON_Delete(o);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	return CM_OK;
 }
@@ -1028,7 +334,7 @@ static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller 
 		if(cm_pki_chain_to_pem(ca->cert, NULL, &pem, &len, err) != CM_OK || (grown = realloc(bundle, used + len + 1)) == NULL){
 			free(pem);
 			free(bundle);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 		bundle = grown;
 		memcpy(bundle + used, pem, len + 1);
@@ -1040,7 +346,7 @@ static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller 
 			|| !cJSON_AddNumberToObject(data, "count", count)
 			|| !cJSON_AddStringToObject(data, "trustList", bundle)){
 		free(bundle);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	free(bundle);
 	return CM_OK;
@@ -1048,18 +354,14 @@ static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller 
 
 static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	const char *pem = NULL, *desc = "";
+	const char *pem = cm_arg_string(cmd, "certificate", ""), *desc = cm_arg_string(cmd, "description", "");
 	struct cm_tenant *cur, *t;
 	STACK_OF(X509) *certs = NULL;
 	cJSON *added;
 	enum cm_rc rc = CM_OK;
 	int i;
 
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
-			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
 	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
 	if(rc != CM_OK){
 		return rc;
@@ -1073,7 +375,7 @@ static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller 
 	if(t == NULL || added == NULL){
 		cm_tenant_free(&t);
 		sk_X509_pop_free(certs, X509_free);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	/* All or nothing: the first refusal leaves the trust list as it was. */
 	for(i = 0; rc == CM_OK && i < sk_X509_num(certs); i++){
@@ -1083,7 +385,7 @@ static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller 
 			cJSON *o = cJSON_CreateObject();
 			if(o == NULL || !cJSON_AddItemToArray(added, o)){
 				cJSON_Delete(o);
-				rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+				rc = cm_cmd_nomem(err);
 				break;
 			}
 			cJSON_AddStringToObject(o, "id", ca->id);
@@ -1099,12 +401,12 @@ static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller 
 		cm_tenant_free(&t);
 		return rc;
 	}
-	return cm_cmd_put_tenant(st, who, "trustCertificate", t, NULL, err);
+	return cm_registry_put_tenant(st, who->name, who->command, t, NULL, err);
 }
 
 static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	const char *pem = NULL;
+	const char *pem = cm_arg_string(cmd, "certificate", "");
 	STACK_OF(X509) *certs = NULL;
 	cJSON *arr;
 	enum cm_rc rc;
@@ -1112,9 +414,6 @@ static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_calle
 
 	(void)st;
 	(void)who;
-	if(cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
 	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
 	if(rc != CM_OK){
 		return rc;
@@ -1128,50 +427,31 @@ static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_calle
 		}
 	}
 	sk_X509_pop_free(certs, X509_free);
-	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-}
-
-static enum cm_rc refresh_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
-{
-	struct cm_tenant *t;
-	struct cm_ca *ca;
-	enum cm_rc rc;
-
-	(void)data;
-	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK || (ca = find_entry(t, cmd, 0, err)) == NULL){
-		return CM_ERR_INVAL;
-	}
-	rc = cm_refresh_now(st, who, t->name, ca->id, err);
-	return rc == CM_OK ? CM_PENDING : rc;
+	return arr ? CM_OK : cm_cmd_nomem(err);
 }
 
 /* A slot's certificate chain into a tenant's trust list: bridged nodes
  * that share a store, or copy one, trust each other's certificates. */
 static enum cm_rc trust_server_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	const char *slot_name = NULL, *id = NULL;
+	const char *id = cm_arg_string(cmd, "id", "");
 	const struct cm_server_cert *sc;
 	struct cm_tenant *cur, *t;
+	enum cm_slot_id slot;
 	cJSON *added;
-	int slot, i;
+	int i;
 	enum cm_rc rc = CM_OK;
 
-	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_string(cmd, "slot", true, &slot_name, err) != CM_OK
-			|| cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	if((slot = cm_slot_parse(slot_name)) < 0){
-		return cm_err_set(err, CM_ERR_INVAL, "unknown slot '%.32s' (mqtt, websockets, bridge)", slot_name);
-	}
-	if((sc = cm_store_find_server_cert(st->store, (enum cm_slot_id)slot, id)) == NULL){
-		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, slot_name);
+	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	if((sc = cm_store_find_server_cert(st->store, slot, id)) == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, cm_slot_name(slot));
 	}
 	t = cm_tenant_clone(cur);
 	added = cJSON_AddArrayToObject(data, "added");
 	if(t == NULL || added == NULL){
 		cm_tenant_free(&t);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	/* The leaf is pinned, each CA of its chain admitted as a CA; what is
 	 * there already stays. */
@@ -1201,23 +481,53 @@ static enum cm_rc trust_server_certificate(struct cm_state *st, const struct cm_
 		cm_tenant_free(&t);
 		return rc;
 	}
-	return cm_cmd_put_tenant(st, who, "trustServerCertificate", t, sc->id, err);
+	return cm_registry_put_tenant(st, who->name, who->command, t, sc->id, err);
 }
 
+static const struct cm_field state_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"active", CM_FIELD_BOOL, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field get_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"format", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field trust_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"certificate", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"description", CM_FIELD_STRING, CM_OPTIONAL, CM_DESCRIPTION_MAX, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field inspect_fields[] = {
+	{"certificate", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field trust_server_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_ca_commands[] = {
-	{"addCA", add_ca},
-	{"modifyCA", modify_ca},
-	{"uploadCRL", upload_crl},
-	{"refreshCRL", refresh_crl},
-	{"removeCA", remove_ca},
-	{"setCAState", set_ca_state},
-	{"clearCAs", clear_cas},
-	{"listCAs", list_cas},
-	{"getCA", get_ca},
-	{"exportTrustList", export_trust_list},
-	{"trustCertificate", trust_certificate},
-	{"untrustCertificate", untrust_certificate},
-	{"inspectCertificate", inspect_certificate},
-	{"trustServerCertificate", trust_server_certificate},
-	{NULL, NULL},
+	{"removeCA", remove_ca, CM_WRITES, cm_fields_tenant_id},
+	{"setCAState", set_ca_state, CM_WRITES, state_fields},
+	{"clearCAs", clear_cas, CM_WRITES, cm_fields_tenant},
+	{"listCAs", list_cas, CM_READS, cm_fields_tenant},
+	{"getCA", get_ca, CM_READS, get_fields},
+	{"exportTrustList", export_trust_list, CM_READS, cm_fields_tenant},
+	{"trustCertificate", trust_certificate, CM_WRITES, trust_fields},
+	{"untrustCertificate", untrust_certificate, CM_WRITES, cm_fields_tenant_id},
+	{"inspectCertificate", inspect_certificate, CM_READS, inspect_fields},
+	{"trustServerCertificate", trust_server_certificate, CM_WRITES, trust_server_fields},
+	{NULL, NULL, CM_READS, NULL},
 };

@@ -13,6 +13,8 @@
 #include "worker.h"
 
 #define MAX_SANS 32
+/* The names of a CSR's subject: CN O OU C ST L emailAddress. */
+#define CSR_FIELDS 7
 
 static cJSON *csr_json(const struct cm_csr *c, const char *format)
 {
@@ -58,7 +60,7 @@ struct csr_job {
 	enum cm_slot_id slot;
 	struct cm_keyspec spec;
 	char curve[8];
-	char *fields[7]; /* CN O OU C ST L emailAddress */
+	char *fields[CSR_FIELDS]; /* CN O OU C ST L emailAddress */
 	char *sans[MAX_SANS];
 	size_t nsans;
 	EVP_PKEY *key;   /* reused, or made by the work */
@@ -72,7 +74,7 @@ static void job_free(struct csr_job *j)
 {
 	size_t i;
 
-	for(i = 0; i < 7; i++){
+	for(i = 0; i < CSR_FIELDS; i++){
 		free(j->fields[i]);
 	}
 	for(i = 0; i < j->nsans; i++){
@@ -143,73 +145,89 @@ static void csr_done(struct cm_state *st, void *arg, bool aborted)
 	job_free(j);
 }
 
-static enum cm_rc create_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
-{
-	static const char *const names[7] = {"CN", "O", "OU", "C", "ST", "L", "emailAddress"};
-	const cJSON *subject, *sans = NULL, *item;
-	enum cm_slot_id slot;
-	struct csr_job *j;
-	bool reuse = false, weak = false;
-	size_t nsans = 0, i;
+static const char *const subject_names[CSR_FIELDS] = {"CN", "O", "OU", "C", "ST", "L", "emailAddress"};
 
-	(void)data;
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
-			|| cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err) != CM_OK
-			|| cm_json_get_bool(cmd, "reuseKey", false, &reuse, err) != CM_OK
-			|| cm_json_get_bool(cmd, "allowWeakKey", false, &weak, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	subject = cJSON_GetObjectItemCaseSensitive(cmd, "subject");
+/* createCSR's subject: an object of the names above, each a text of 1
+ * to 128 characters. */
+static enum cm_rc subject_valid(const cJSON *subject, struct cm_err *err)
+{
+	const cJSON *item;
+	size_t i;
+
 	if(!cJSON_IsObject(subject)){
 		return cm_err_set(err, CM_ERR_INVAL, "'subject' must be an object (CN, O, OU, C, ST, L, emailAddress)");
 	}
 	cJSON_ArrayForEach(item, subject){
-		for(i = 0; i < 7 && strcmp(item->string, names[i]); i++){
+		for(i = 0; i < CSR_FIELDS && strcmp(item->string, subject_names[i]); i++){
 		}
-		if(i == 7 || !cJSON_IsString(item) || item->valuestring[0] == '\0' || strlen(item->valuestring) > 128){
+		if(i == CSR_FIELDS || !cJSON_IsString(item) || item->valuestring[0] == '\0' || strlen(item->valuestring) > 128){
 			return cm_err_set(err, CM_ERR_INVAL, "'subject': '%.32s' must be one of CN, O, OU, C, ST, L, emailAddress with a text of 1 to 128 characters", item->string);
 		}
 	}
-	j = calloc(1, sizeof(*j));
-	if(j == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return CM_OK;
+}
+
+/* The key of the job: the slot's default key (reuseKey), or the spec of
+ * the one the work makes. */
+static enum cm_rc job_key(struct cm_state *st, struct csr_job *j, const cJSON *cmd, struct cm_err *err)
+{
+	j->spec.allow_weak = cm_arg_bool(cmd, "allowWeakKey", false);
+	if(!cm_arg_bool(cmd, "reuseKey", false)){
+		return cm_cmd_keyspec(cmd, false, &j->spec, j->curve, err);
 	}
-	j->spec.allow_weak = weak;
-	if(!reuse && cm_cmd_keyspec(cmd, false, &j->spec, j->curve, err) != CM_OK){
-		job_free(j);
-		return CM_ERR_INVAL;
+	if(cJSON_GetObjectItemCaseSensitive(cmd, "key")){
+		return cm_err_set(err, CM_ERR_INVAL, "give 'key' or 'reuseKey', not both");
 	}
-	if(reuse){
-		if(cJSON_GetObjectItemCaseSensitive(cmd, "key")){
-			job_free(j);
-			return cm_err_set(err, CM_ERR_INVAL, "give 'key' or 'reuseKey', not both");
-		}
-		j->key = cm_store_slot_default(st->store, slot)->key;
-		EVP_PKEY_up_ref(j->key);
-		j->reuse = true;
-	}
-	if(j->spec.type == CM_KEY_RSA && j->spec.bits == 1024){
-		cm_log(CM_LOG_WARNING, "%s asked for a CSR with a weak RSA 1024 key (slot %s)", who->name, cm_slot_name(slot));
-	}
-	for(i = 0; i < 7; i++){
-		const cJSON *f = cJSON_GetObjectItemCaseSensitive(subject, names[i]);
+	j->key = cm_store_slot_default(st->store, j->slot)->key;
+	EVP_PKEY_up_ref(j->key);
+	j->reuse = true;
+	return CM_OK;
+}
+
+/* Copies the subject and the subjectAltNames into the job. */
+static enum cm_rc job_names(struct csr_job *j, const cJSON *subject, const cJSON *sans, struct cm_err *err)
+{
+	const cJSON *item;
+	size_t i;
+
+	for(i = 0; i < CSR_FIELDS; i++){
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(subject, subject_names[i]);
 		if(f && (j->fields[i] = strdup(f->valuestring)) == NULL){
-			job_free(j);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
 	cJSON_ArrayForEach(item, sans){
 		if((j->sans[j->nsans++] = strdup(item->valuestring)) == NULL){
-			job_free(j);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
+	}
+	return CM_OK;
+}
+
+static enum cm_rc create_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	const cJSON *subject = cJSON_GetObjectItemCaseSensitive(cmd, "subject"), *sans = NULL;
+	enum cm_slot_id slot;
+	struct csr_job *j;
+	size_t nsans = 0;
+	enum cm_rc rc;
+
+	(void)data;
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err));
+	CM_GUARD(subject_valid(subject, err));
+	if((j = calloc(1, sizeof(*j))) == NULL){
+		return cm_cmd_nomem(err);
 	}
 	j->req = who->req;
 	j->slot = slot;
 	snprintf(j->who, sizeof(j->who), "%s", who->name);
-	if(cm_worker_submit(st, csr_work, csr_done, j, err) != CM_OK){
+	if((rc = job_key(st, j, cmd, err)) == CM_OK && j->spec.type == CM_KEY_RSA && j->spec.bits == 1024){
+		cm_log(CM_LOG_WARNING, "%s asked for a CSR with a weak RSA 1024 key (slot %s)", who->name, cm_slot_name(slot));
+	}
+	if(rc != CM_OK || (rc = job_names(j, subject, sans, err)) != CM_OK || (rc = cm_worker_submit(st, csr_work, csr_done, j, err)) != CM_OK){
 		job_free(j);
-		return CM_ERR_NOMEM;
+		return rc;
 	}
 	return CM_PENDING;
 }
@@ -229,24 +247,21 @@ static enum cm_rc list_csrs(struct cm_state *st, const struct cm_caller *who, co
 		cJSON *o = csr_json(c, NULL);
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
-	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return arr ? CM_OK : cm_cmd_nomem(err);
 }
 
 static enum cm_rc get_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
 	const struct cm_csr *c;
-	const char *id = NULL, *format = "pem";
+	const char *id = cm_arg_string(cmd, "id", ""), *format = cm_arg_string(cmd, "format", "pem");
 	cJSON *o;
 
 	(void)who;
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK
-			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
 	if(strcmp(format, "pem") && strcmp(format, "der")){
 		return cm_err_set(err, CM_ERR_INVAL, "'format' must be pem or der");
 	}
@@ -256,7 +271,7 @@ static enum cm_rc get_csr(struct cm_state *st, const struct cm_caller *who, cons
 	o = csr_json(c, format);
 	if(o == NULL || !cJSON_AddItemToObject(data, "csr", o)){
 		cJSON_Delete(o);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	return CM_OK;
 }
@@ -264,18 +279,15 @@ static enum cm_rc get_csr(struct cm_state *st, const struct cm_caller *who, cons
 static enum cm_rc remove_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	const char *id = NULL;
 	char copy[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
 	(void)data;
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	snprintf(copy, sizeof(copy), "%s", id);
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	snprintf(copy, sizeof(copy), "%s", cm_arg_string(cmd, "id", ""));
 	rc = cm_store_remove_csr(st->store, slot, copy, err);
 	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | removeCSR | slot=%s id=%s", who->name, cm_slot_name(slot), copy);
+		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), copy);
 	}
 	return rc;
 }
@@ -283,8 +295,8 @@ static enum cm_rc remove_csr(struct cm_state *st, const struct cm_caller *who, c
 static enum cm_rc install_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	const char *csr_id = NULL, *pem = NULL;
-	bool make_default = false;
+	const char *csr_id = cm_arg_string(cmd, "csr", ""), *pem = cm_arg_string(cmd, "certificate", "");
+	bool make_default = cm_arg_bool(cmd, "makeDefault", false);
 	struct cm_csr *csr;
 	STACK_OF(X509) *certs = NULL, *extra = NULL;
 	struct cm_server_cert *c = NULL;
@@ -292,12 +304,7 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 	char id[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
-			|| cm_json_get_string(cmd, "csr", true, &csr_id, err) != CM_OK
-			|| cm_json_get_string(cmd, "certificate", true, &pem, err) != CM_OK
-			|| cm_json_get_bool(cmd, "makeDefault", false, &make_default, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
 	if((csr = cm_store_find_csr(st->store, slot, csr_id)) == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", csr_id, cm_slot_name(slot));
 	}
@@ -326,17 +333,43 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 		cm_server_cert_free(&c);
 		return rc;
 	}
-	cm_log(CM_LOG_NOTICE, "%s | installCertificate | slot=%s id=%s%s", who->name, cm_slot_name(slot), id, make_default ? " default" : "");
+	cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s%s", who->name, who->command, cm_slot_name(slot), id, make_default ? " default" : "");
 	cJSON_AddStringToObject(data, "id", id);
 	cJSON_AddBoolToObject(data, "default", make_default);
 	return CM_OK;
 }
 
+static const struct cm_field get_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"format", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field create_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"subject", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object (CN, O, OU, C, ST, L, emailAddress)"},
+	{"subjectAltNames", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_SANS, NULL},
+	{"key", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object with 'type' (ec, rsa)"},
+	{"reuseKey", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{"allowWeakKey", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field install_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"csr", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"certificate", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"makeDefault", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_csr_commands[] = {
-	{"createCSR", create_csr},
-	{"listCSRs", list_csrs},
-	{"getCSR", get_csr},
-	{"removeCSR", remove_csr},
-	{"installCertificate", install_certificate},
-	{NULL, NULL},
+	{"createCSR", create_csr, CM_WRITES, create_fields},
+	{"listCSRs", list_csrs, CM_READS, cm_fields_slot},
+	{"getCSR", get_csr, CM_READS, get_fields},
+	{"removeCSR", remove_csr, CM_WRITES, cm_fields_slot_id},
+	{"installCertificate", install_certificate, CM_WRITES, install_fields},
+	{NULL, NULL, CM_READS, NULL},
 };

@@ -12,12 +12,9 @@
 
 static struct cm_rejected *find(struct cm_state *st, const cJSON *cmd, struct cm_err *err)
 {
-	const char *id = NULL;
+	const char *id = cm_arg_string(cmd, "id", "");
 	struct cm_rejected *r;
 
-	if(cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
-		return NULL;
-	}
 	r = cm_pki_id_valid(id) ? cm_rejected_find(st->rejected, id) : NULL;
 	if(r == NULL){
 		cm_err_set(err, CM_ERR_INVAL, "no rejected chain '%.64s'", id);
@@ -43,7 +40,7 @@ static enum cm_rc list_rejected(struct cm_state *st, const struct cm_caller *who
 	arr = cJSON_AddArrayToObject(data, "rejected");
 	if(all == NULL || arr == NULL){
 		free(all);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	HASH_ITER(hh, st->rejected->entries, r, tmp){
 		all[i++] = r;
@@ -54,7 +51,7 @@ static enum cm_rc list_rejected(struct cm_state *st, const struct cm_caller *who
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
 			free(all);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
 	free(all);
@@ -73,7 +70,7 @@ static enum cm_rc get_rejected(struct cm_state *st, const struct cm_caller *who,
 	o = cm_rejected_json(r, true);
 	if(o == NULL || !cJSON_AddItemToObject(data, "rejected", o)){
 		cJSON_Delete(o);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	return CM_OK;
 }
@@ -101,14 +98,13 @@ static enum cm_rc trust_rejected(struct cm_state *st, const struct cm_caller *wh
 {
 	struct cm_rejected *r;
 	struct cm_tenant *cur, *t;
-	const char *anchor = NULL;
+	const char *anchor = cm_arg_string(cmd, "anchor", "");
 	struct cm_ca *ca;
 	X509 *cert;
 	char id[CM_ID_LEN + 1], rid[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
-	if((r = find(st, cmd, err)) == NULL || cm_cmd_tenant(st, cmd, &cur, err) != CM_OK
-			|| cm_json_get_string(cmd, "anchor", true, &anchor, err) != CM_OK){
+	if((r = find(st, cmd, err)) == NULL || cm_cmd_tenant(st, cmd, &cur, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
 	if(!strcmp(anchor, "root")){
@@ -134,7 +130,7 @@ static enum cm_rc trust_rejected(struct cm_state *st, const struct cm_caller *wh
 	}
 	t = cm_tenant_clone(cur);
 	if(t == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	rc = cm_cmd_admit(t, cert, "trusted from the rejected list", true, &ca, err);
 	if(rc != CM_OK){
@@ -143,7 +139,7 @@ static enum cm_rc trust_rejected(struct cm_state *st, const struct cm_caller *wh
 	}
 	memcpy(id, ca->id, sizeof(id));
 	memcpy(rid, r->id, sizeof(rid));
-	rc = cm_cmd_put_tenant(st, who, anchor[0] == 'r' ? "trustRejected root" : "trustRejected leaf", t, id, err);
+	rc = cm_registry_put_tenant(st, who->name, anchor[0] == 'r' ? "trustRejected root" : "trustRejected leaf", t, id, err);
 	if(rc != CM_OK){
 		return rc;
 	}
@@ -160,15 +156,28 @@ static enum cm_rc clear_rejected(struct cm_state *st, const struct cm_caller *wh
 	(void)cmd;
 	(void)err;
 	cm_rejected_clear(st->rejected);
-	cm_log(CM_LOG_NOTICE, "%s | clearRejected | count=%zu", who->name, n);
+	cm_log(CM_LOG_NOTICE, "%s | %s | count=%zu", who->name, who->command, n);
 	cJSON_AddNumberToObject(data, "removed", (double)n);
 	return CM_OK;
 }
 
+static const struct cm_field id_fields[] = {
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field trust_fields[] = {
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"anchor", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_rejected_commands[] = {
-	{"listRejected", list_rejected},
-	{"getRejected", get_rejected},
-	{"trustRejected", trust_rejected},
-	{"clearRejected", clear_rejected},
-	{NULL, NULL},
+	{"listRejected", list_rejected, CM_READS, cm_fields_none},
+	{"getRejected", get_rejected, CM_READS, id_fields},
+	{"trustRejected", trust_rejected, CM_WRITES, trust_fields},
+	{"clearRejected", clear_rejected, CM_WRITES, cm_fields_none},
+	{NULL, NULL, CM_READS, NULL},
 };

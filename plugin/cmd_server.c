@@ -60,28 +60,23 @@ static enum cm_rc list_server(struct cm_state *st, const struct cm_caller *who, 
 		cJSON *o = cert_json(st, slot, c, false);
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
-	return arr ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	return arr ? CM_OK : cm_cmd_nomem(err);
 }
 
 static enum cm_rc get_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
 	const struct cm_server_cert *c;
-	const char *id = NULL, *format = "pem";
-	bool with_key = false;
+	const char *id = cm_arg_string(cmd, "id", ""), *format = cm_arg_string(cmd, "format", "pem");
+	bool with_key = cm_arg_bool(cmd, "includePrivateKey", false);
 	char *body = NULL;
 	size_t len;
 	cJSON *o;
 
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
-			|| cm_json_get_string(cmd, "id", true, &id, err) != CM_OK
-			|| cm_json_get_string(cmd, "format", false, &format, err) != CM_OK
-			|| cm_json_get_bool(cmd, "includePrivateKey", false, &with_key, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
 	if(strcmp(format, "pem") && strcmp(format, "der")){
 		return cm_err_set(err, CM_ERR_INVAL, "'format' must be pem or der");
 	}
@@ -94,7 +89,7 @@ static enum cm_rc get_server(struct cm_state *st, const struct cm_caller *who, c
 	o = cert_json(st, slot, c, true);
 	if(o == NULL || !cJSON_AddItemToObject(data, "certificate", o)){
 		cJSON_Delete(o);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	/* pem: the chain, leaf first; der: the leaf alone, base64. */
 	if(strcmp(format, "der") ? cm_pki_chain_to_pem(c->leaf, c->extra, &body, &len, err) != CM_OK
@@ -214,33 +209,22 @@ static char *dup_or_null(const char *s)
 
 static enum cm_rc add_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	const char *cert = NULL, *key = NULL, *pass = NULL, *p12 = NULL, *desc = "";
-	bool make_default = false;
+	const char *cert = cm_arg_string(cmd, "certificate", NULL), *key = cm_arg_string(cmd, "privateKey", NULL);
+	const char *pass = cm_arg_string(cmd, "passphrase", NULL), *p12 = cm_arg_string(cmd, "pkcs12", NULL);
+	const char *desc = cm_arg_string(cmd, "description", "");
+	bool make_default = cm_arg_bool(cmd, "makeDefault", false);
 	enum cm_slot_id slot;
 	struct upload *u;
 
 	(void)data;
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
-			|| cm_json_get_string(cmd, "certificate", false, &cert, err) != CM_OK
-			|| cm_json_get_string(cmd, "privateKey", false, &key, err) != CM_OK
-			|| cm_json_get_string(cmd, "passphrase", false, &pass, err) != CM_OK
-			|| cm_json_get_string(cmd, "pkcs12", false, &p12, err) != CM_OK
-			|| cm_json_get_string(cmd, "description", false, &desc, err) != CM_OK
-			|| cm_json_get_bool(cmd, "makeDefault", false, &make_default, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
 	if(p12 ? (cert || key) : (cert == NULL || key == NULL)){
 		return cm_err_set(err, CM_ERR_INVAL, "give 'certificate' and 'privateKey', or 'pkcs12' (with 'passphrase')");
 	}
-	if(strlen(desc) > MAX_DESCRIPTION){
-		return cm_err_set(err, CM_ERR_INVAL, "'description' is longer than %d characters", MAX_DESCRIPTION);
-	}
-	if(cm_cmd_private_keys(who, "accepted", err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_private_keys(who, "accepted", err));
 	u = calloc(1, sizeof(*u));
 	if(u == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	u->st = st;
 	u->req = who->req;
@@ -254,7 +238,7 @@ static enum cm_rc add_server(struct cm_state *st, const struct cm_caller *who, c
 	u->pkcs12 = dup_or_null(p12);
 	if(u->description == NULL || (cert && !u->certificate) || (key && !u->key_text) || (pass && !u->passphrase) || (p12 && !u->pkcs12)){
 		upload_free(u);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	if(cm_worker_submit(st, upload_work, upload_done, u, err) != CM_OK){
 		upload_free(u);
@@ -266,16 +250,14 @@ static enum cm_rc add_server(struct cm_state *st, const struct cm_caller *who, c
 static enum cm_rc set_default_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	const char *id = NULL;
+	const char *id = cm_arg_string(cmd, "id", "");
 	enum cm_rc rc;
 
 	(void)data;
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
 	rc = cm_store_set_default_server_cert(st->store, slot, id, err);
 	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | setDefaultServerCertificate | slot=%s id=%s", who->name, cm_slot_name(slot), id);
+		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), id);
 	}
 	return rc;
 }
@@ -283,18 +265,15 @@ static enum cm_rc set_default_server(struct cm_state *st, const struct cm_caller
 static enum cm_rc remove_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	const char *id = NULL;
 	char copy[CM_ID_LEN + 1];
 	enum cm_rc rc;
 
 	(void)data;
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK || cm_json_get_string(cmd, "id", true, &id, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
-	snprintf(copy, sizeof(copy), "%s", id);
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	snprintf(copy, sizeof(copy), "%s", cm_arg_string(cmd, "id", ""));
 	rc = cm_store_remove_server_cert(st->store, slot, copy, err);
 	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | removeServerCertificate | slot=%s id=%s", who->name, cm_slot_name(slot), copy);
+		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), copy);
 	}
 	return rc;
 }
@@ -373,23 +352,20 @@ static void regen_done(struct cm_state *st, void *arg, bool aborted)
 static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	const char *cn = st->hostname;
+	const char *cn = cm_arg_string(cmd, "commonName", st->hostname);
 	const cJSON *sans = NULL, *item;
 	size_t nsans = 0;
 	struct regen *r;
 
 	(void)data;
-	if(cm_cmd_slot(cmd, &slot, err) != CM_OK
-			|| cm_json_get_string(cmd, "commonName", false, &cn, err) != CM_OK
-			|| cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err));
 	if(cn[0] == '\0' || strlen(cn) > 64){
 		return cm_err_set(err, CM_ERR_INVAL, "'commonName' must hold 1 to 64 characters");
 	}
 	r = calloc(1, sizeof(*r));
 	if(r == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	if(cm_cmd_keyspec(cmd, true, &r->spec, r->curve, err) != CM_OK){
 		regen_free(r);
@@ -416,7 +392,7 @@ static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, c
 	for(size_t i = 0; i < r->nnames; i++){
 		if(r->names[i] == NULL){
 			regen_free(r);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
 	if(cm_worker_submit(st, regen_work, regen_done, r, err) != CM_OK){
@@ -426,12 +402,40 @@ static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, c
 	return CM_PENDING;
 }
 
+static const struct cm_field get_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"format", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"includePrivateKey", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field add_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"certificate", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"privateKey", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"passphrase", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"pkcs12", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"description", CM_FIELD_STRING, CM_OPTIONAL, MAX_DESCRIPTION, NULL},
+	{"makeDefault", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field regenerate_fields[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"commonName", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"subjectAltNames", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_SANS, NULL},
+	{"key", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object with 'type' (ec, rsa, ed25519)"},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_server_commands[] = {
-	{"listServerCertificates", list_server},
-	{"getServerCertificate", get_server},
-	{"addServerCertificate", add_server},
-	{"setDefaultServerCertificate", set_default_server},
-	{"removeServerCertificate", remove_server},
-	{"regenerateSelfSigned", regenerate},
-	{NULL, NULL},
+	{"listServerCertificates", list_server, CM_READS, cm_fields_slot},
+	{"getServerCertificate", get_server, CM_READS, get_fields},
+	{"addServerCertificate", add_server, CM_WRITES, add_fields},
+	{"setDefaultServerCertificate", set_default_server, CM_WRITES, cm_fields_slot_id},
+	{"removeServerCertificate", remove_server, CM_WRITES, cm_fields_slot_id},
+	{"regenerateSelfSigned", regenerate, CM_WRITES, regenerate_fields},
+	{NULL, NULL, CM_READS, NULL},
 };

@@ -22,26 +22,21 @@ struct tenant_fields {
 
 static enum cm_rc read_fields(const cJSON *cmd, struct tenant_fields *f, struct cm_err *err)
 {
-	const char *policy = NULL, *revocation = NULL;
+	const char *policy = cm_arg_string(cmd, "policy", NULL), *revocation = cm_arg_string(cmd, "revocation", NULL);
 	const cJSON *item;
 	char norm[254];
 
 	memset(f, 0, sizeof(*f));
 	f->policy = -1;
 	f->revocation = -1;
-	if(cm_json_get_string(cmd, "orgId", false, &f->org, err) != CM_OK
-			|| cm_json_get_string(cmd, "policy", false, &policy, err) != CM_OK
-			|| cm_json_get_string(cmd, "revocation", false, &revocation, err) != CM_OK
-			|| cm_cmd_strings(cmd, "hostnames", MAX_HOSTNAMES, &f->hosts, &f->nhosts, err) != CM_OK
+	f->org = cm_arg_string(cmd, "orgId", NULL);
+	if(cm_cmd_strings(cmd, "hostnames", MAX_HOSTNAMES, &f->hosts, &f->nhosts, err) != CM_OK
 			|| cm_cmd_strings(cmd, "publishPatterns", MAX_PATTERNS, &f->pub, &f->npub, err) != CM_OK
 			|| cm_cmd_strings(cmd, "subscribePatterns", MAX_PATTERNS, &f->sub, &f->nsub, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	f->server = cJSON_GetObjectItemCaseSensitive(cmd, "serverCertificates");
+	f->server = cJSON_GetObjectItemCaseSensitive(cmd, "serverCertificates"); /* an object: the row says */
 	if(f->server){
-		if(!cJSON_IsObject(f->server)){
-			return cm_err_set(err, CM_ERR_INVAL, "'serverCertificates' must be an object of slot: id");
-		}
 		cJSON_ArrayForEach(item, f->server){
 			if(cm_slot_parse(item->string) < 0){
 				return cm_err_set(err, CM_ERR_INVAL, "'serverCertificates': unknown slot '%.32s' (mqtt, websockets, bridge)", item->string);
@@ -117,7 +112,7 @@ static enum cm_rc apply_fields(struct cm_tenant *t, const struct tenant_fields *
 	if(f->org){
 		char *org = strdup(f->org);
 		if(org == NULL){
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 		free(t->org_id);
 		t->org_id = org;
@@ -137,7 +132,7 @@ static enum cm_rc apply_fields(struct cm_tenant *t, const struct tenant_fields *
 	if((f->hosts && set_list(&t->hostnames, f->hosts, f->nhosts, true) != CM_OK)
 			|| (f->pub && set_list(&t->publish, f->pub, f->npub, false) != CM_OK)
 			|| (f->sub && set_list(&t->subscribe, f->sub, f->nsub, false) != CM_OK)){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	return CM_OK;
 }
@@ -214,32 +209,20 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 	return o;
 }
 
-static enum cm_rc put_and_answer(struct cm_state *st, const struct cm_caller *who, const char *command, struct cm_tenant *t, cJSON *data, struct cm_err *err)
+static enum cm_rc put_and_answer(struct cm_state *st, const struct cm_caller *who, struct cm_tenant *t, cJSON *data, struct cm_err *err)
 {
-	cJSON *obj;
-	enum cm_rc rc;
-
-	rc = cm_cmd_put_tenant(st, who, command, t, NULL, err);
-	if(rc != CM_OK){
-		return rc;
-	}
-	obj = tenant_json(t, true);
-	if(obj == NULL || !cJSON_AddItemToObject(data, "tenant", obj)){
-		cJSON_Delete(obj);
-		/* The change is made; only the answer's detail is missing. */
-	}
+	CM_GUARD(cm_registry_put_tenant(st, who->name, who->command, t, NULL, err));
+	cm_cmd_answer(data, "tenant", tenant_json(t, true));
 	return CM_OK;
 }
 
 static enum cm_rc create_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	struct tenant_fields f;
-	const char *name = NULL;
+	const char *name = cm_arg_string(cmd, "tenant", "");
 	struct cm_tenant *t;
 
-	if(cm_json_get_string(cmd, "tenant", true, &name, err) != CM_OK || read_fields(cmd, &f, err) != CM_OK){
-		return CM_ERR_INVAL;
-	}
+	CM_GUARD(read_fields(cmd, &f, err));
 	if(!cm_tenant_name_valid(name)){
 		return cm_err_set(err, CM_ERR_INVAL, "'tenant' must be 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit");
 	}
@@ -248,21 +231,21 @@ static enum cm_rc create_tenant(struct cm_state *st, const struct cm_caller *who
 	}
 	t = cm_tenant_new(name);
 	if(t == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	if(f.policy == CM_POLICY_BRIDGE){
 		/* Peer brokers relay any topic unless told otherwise. */
 		static const char *const all[] = {"#"};
 		if(cm_strlist_set(&t->publish, all, 1) != CM_OK || cm_strlist_set(&t->subscribe, all, 1) != CM_OK){
 			cm_tenant_free(&t);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
 	if(apply_fields(t, &f, err) != CM_OK){
 		cm_tenant_free(&t);
 		return CM_ERR_NOMEM;
 	}
-	return put_and_answer(st, who, "createTenant", t, data, err);
+	return put_and_answer(st, who, t, data, err);
 }
 
 static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -279,28 +262,20 @@ static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who
 	t = cm_tenant_clone(cur);
 	if(t == NULL || apply_fields(t, &f, err) != CM_OK){
 		cm_tenant_free(&t);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
-	return put_and_answer(st, who, "modifyTenant", t, data, err);
+	return put_and_answer(st, who, t, data, err);
 }
 
 static enum cm_rc delete_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *t, *old = NULL;
-	enum cm_rc rc;
+	struct cm_tenant *t;
 
 	(void)data;
 	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	rc = cm_store_delete_tenant(st->store, t->name, &old, err);
-	if(rc != CM_OK){
-		return rc;
-	}
-	cm_log(CM_LOG_NOTICE, "%s | deleteTenant | tenant=%s", who->name, old->name);
-	cm_auth_recheck(st, old->name);
-	cm_tenant_free(&old);
-	return CM_OK;
+	return cm_registry_delete_tenant(st, who->name, who->command, t->name, err);
 }
 
 static int cmp_tenant_names(const void *a, const void *b)
@@ -320,7 +295,7 @@ static enum cm_rc list_tenants(struct cm_state *st, const struct cm_caller *who,
 	arr = cJSON_AddArrayToObject(data, "tenants");
 	if(all == NULL || arr == NULL){
 		free(all);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	HASH_ITER(hh, st->store->tenants, t, tmp){
 		all[i++] = t;
@@ -331,7 +306,7 @@ static enum cm_rc list_tenants(struct cm_state *st, const struct cm_caller *who,
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
 			free(all);
-			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			return cm_cmd_nomem(err);
 		}
 	}
 	free(all);
@@ -350,16 +325,29 @@ static enum cm_rc get_tenant(struct cm_state *st, const struct cm_caller *who, c
 	o = tenant_json(t, true);
 	if(o == NULL || !cJSON_AddItemToObject(data, "tenant", o)){
 		cJSON_Delete(o);
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		return cm_cmd_nomem(err);
 	}
 	return CM_OK;
 }
 
+static const struct cm_field change_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"orgId", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"policy", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"revocation", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"hostnames", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_HOSTNAMES, NULL},
+	{"publishPatterns", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_PATTERNS, NULL},
+	{"subscribePatterns", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_PATTERNS, NULL},
+	{"serverCertificates", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object of slot: id"},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+
 const struct cm_command cm_tenant_commands[] = {
-	{"createTenant", create_tenant},
-	{"modifyTenant", modify_tenant},
-	{"deleteTenant", delete_tenant},
-	{"listTenants", list_tenants},
-	{"getTenant", get_tenant},
-	{NULL, NULL},
+	{"createTenant", create_tenant, CM_WRITES, change_fields},
+	{"modifyTenant", modify_tenant, CM_WRITES, change_fields},
+	{"deleteTenant", delete_tenant, CM_WRITES, cm_fields_tenant},
+	{"listTenants", list_tenants, CM_READS, cm_fields_none},
+	{"getTenant", get_tenant, CM_READS, cm_fields_tenant},
+	{NULL, NULL, CM_READS, NULL},
 };

@@ -11,13 +11,41 @@
 #include <mosquitto_plugin.h>
 
 #include "metrics.h"
+#include "auth.h"
 #include "control.h"
 #include "json.h"
 #include "log.h"
 
+const struct cm_field cm_fields_none[] = {
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+const struct cm_field cm_fields_tenant[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+const struct cm_field cm_fields_tenant_id[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+const struct cm_field cm_fields_slot[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+const struct cm_field cm_fields_slot_id[] = {
+	{"slot", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
 static const struct cm_command *const tables[] = {
 	cm_tenant_commands,
 	cm_ca_commands,
+	cm_crl_commands,
 	cm_rejected_commands,
 	cm_status_commands,
 	cm_server_commands,
@@ -54,24 +82,16 @@ enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant
 	return CM_OK;
 }
 
-enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_caller *who, const char *command, struct cm_tenant *t, const char *id, struct cm_err *err)
+enum cm_rc cm_cmd_nomem(struct cm_err *err)
 {
-	struct cm_tenant *old = NULL;
-	enum cm_rc rc;
+	return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+}
 
-	rc = cm_store_put_tenant(st->store, t, &old, err);
-	if(rc != CM_OK){
-		cm_tenant_free(&t);
-		return rc;
+void cm_cmd_answer(cJSON *data, const char *name, cJSON *o)
+{
+	if(o && !cJSON_AddItemToObject(data, name, o)){
+		cJSON_Delete(o);
 	}
-	cm_tenant_free(&old);
-	if(id){
-		cm_log(CM_LOG_NOTICE, "%s | %s | tenant=%s id=%s", who->name, command, t->name, id);
-	}else{
-		cm_log(CM_LOG_NOTICE, "%s | %s | tenant=%s", who->name, command, t->name);
-	}
-	cm_auth_recheck(st, t->name);
-	return CM_OK;
 }
 
 enum cm_rc cm_cmd_private_keys(const struct cm_caller *who, const char *move, struct cm_err *err)
@@ -105,7 +125,7 @@ enum cm_rc cm_cmd_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *e
 
 enum cm_rc cm_cmd_keyspec(const cJSON *cmd, bool ed25519, struct cm_keyspec *spec, char curve[8], struct cm_err *err)
 {
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key");
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(cmd, "key"), *m;
 	const char *type = NULL, *cv = "P-256";
 	int64_t bits = 2048;
 
@@ -117,6 +137,12 @@ enum cm_rc cm_cmd_keyspec(const cJSON *cmd, bool ed25519, struct cm_keyspec *spe
 	}
 	if(!cJSON_IsObject(k) || cm_json_get_string(k, "type", true, &type, err) != CM_OK){
 		return cm_err_set(err, CM_ERR_INVAL, "'key' must be an object with 'type' (ec, rsa%s)", ed25519 ? ", ed25519" : "");
+	}
+	cJSON_ArrayForEach(m, k){
+		/* A misspelt member would leave the default in place unnoticed. */
+		if(strcmp(m->string, "type") && strcmp(m->string, "curve") && strcmp(m->string, "bits")){
+			return cm_err_set(err, CM_ERR_INVAL, "unknown field 'key.%.32s' (a key takes type, curve, bits)", m->string);
+		}
 	}
 	if(!strcmp(type, "ec")){
 		if(cm_json_get_string(k, "curve", false, &cv, err) != CM_OK || (strcmp(cv, "P-256") && strcmp(cv, "P-384"))){
@@ -183,6 +209,7 @@ struct cm_request {
 	cJSON *out, *responses;      /* the response being built */
 	const cJSON *cursor;         /* the next command */
 	cJSON *pending_resp, *pending_data;
+	bool pending_writes;          /* the waiting command's row's */
 	struct cm_request *next;
 };
 
@@ -195,20 +222,6 @@ static cJSON *error_response(const char *command, const char *error)
 		cJSON_AddStringToObject(r, "error", error);
 	}
 	return r;
-}
-
-/* Commands that only read: every other one that succeeds is an event. */
-static bool changes_state(const char *command)
-{
-	static const char *const readers[] = {"list", "get", "inspect", "export"};
-	size_t i;
-
-	for(i = 0; i < sizeof(readers) / sizeof(readers[0]); i++){
-		if(!strncmp(command, readers[i], strlen(readers[i]))){
-			return false;
-		}
-	}
-	return true;
 }
 
 /* The event of a change made through the control API: the command, who
@@ -236,7 +249,7 @@ static void change_event(struct cm_state *st, const struct cm_caller *who, const
 /* Completes the response entry resp of a command with rc. A failure to
  * write the store (a full disk, say) is the operator's business even when
  * nobody reads the response: it is logged too. */
-static void complete(struct cm_state *st, const struct cm_caller *who, cJSON *resp, cJSON *data, const cJSON *cmd, enum cm_rc rc,
+static void complete(struct cm_state *st, const struct cm_caller *who, cJSON *resp, cJSON *data, const cJSON *cmd, bool writes, enum cm_rc rc,
 		const struct cm_err *err)
 {
 	const cJSON *corr = cJSON_GetObjectItemCaseSensitive(cmd, "correlationData");
@@ -259,7 +272,7 @@ static void complete(struct cm_state *st, const struct cm_caller *who, cJSON *re
 	if(cJSON_IsString(corr)){
 		cJSON_AddStringToObject(resp, "correlationData", corr->valuestring);
 	}
-	if(rc == CM_OK && cJSON_IsString(name) && changes_state(name->valuestring)){
+	if(rc == CM_OK && writes && cJSON_IsString(name)){
 		change_event(st, who, name->valuestring, cmd);
 	}
 }
@@ -295,15 +308,17 @@ static cJSON *run_one(struct cm_state *st, struct cm_request *req, const cJSON *
 	}
 	if(c == NULL){
 		rc = cm_err_set(&err, CM_ERR_INVAL, "unknown command '%.64s'", name);
-	}else{
+	}else if((rc = cm_fields_check(c->fields, cmd, &err)) == CM_OK){
+		req->who.command = c->name;
 		rc = c->fn(st, &req->who, cmd, data, &err);
 	}
 	if(rc == CM_PENDING){
 		req->pending_resp = resp;
 		req->pending_data = data;
+		req->pending_writes = c->writes;
 		return NULL;
 	}
-	complete(st, &req->who, resp, data, cmd, rc, &err);
+	complete(st, &req->who, resp, data, cmd, c && c->writes, rc, &err);
 	return resp;
 }
 
@@ -391,7 +406,7 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 	/* The command that waited is the one before the cursor. */
 	for(cmd = cJSON_GetObjectItemCaseSensitive(req->root, "commands")->child; cmd && cmd->next != req->cursor; cmd = cmd->next){
 	}
-	complete(st, &req->who, resp, req->pending_data, cmd, rc, err);
+	complete(st, &req->who, resp, req->pending_data, cmd, req->pending_writes, rc, err);
 	req->pending_resp = req->pending_data = NULL;
 	cJSON_AddItemToArray(req->responses, resp);
 	if(run(st, req)){

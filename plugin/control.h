@@ -6,9 +6,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "auth.h"
 #include "error.h"
+#include "fields.h"
+#include "registry.h"
 #include "state.h"
+#include "types.h"
+/* The broker glue reads the status through here too. */
+#include "status.h"
 
 #define CM_CONTROL_TOPIC "$CONTROL/certmgr/v1"
 #define CM_CONTROL_RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
@@ -17,6 +21,7 @@
  * (cm_cmd_private_keys). */
 struct cm_caller {
 	const char *name;      /* client id */
+	const char *command;   /* the name of the command's row */
 	enum cm_admin_via via;
 	/* Connected from 127.0.0.0/8 or ::1. Grants nothing: a local reverse
 	 * proxy connects from there for anyone. */
@@ -24,18 +29,27 @@ struct cm_caller {
 	struct cm_request *req;
 };
 
-/* A command handler: reads its fields from cmd (type-checked before
- * anything is allocated), fills data on success, or returns an error
+/* A command handler: reads its fields from cmd (checked against the
+ * row's table before it runs: no unknown field, each of its type, the
+ * required ones there), fills data on success, or returns an error
  * with err telling a person what was wrong. A handler that waits for a
  * download returns CM_PENDING and, when it is done, calls
  * cm_control_resume with the request of who. */
 #define CM_PENDING ((enum cm_rc)100)
 typedef enum cm_rc (*cm_command_fn)(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err);
 
+/* A command is its table row: its name (that of its audit line and
+ * change event), its handler, whether it changes state (a success is a
+ * change event), and its fields (ended by a NULL name). */
 struct cm_command {
 	const char *name;
 	cm_command_fn fn;
+	bool writes;
+	const struct cm_field *fields;
 };
+
+#define CM_WRITES true
+#define CM_READS false
 
 int cm_control_cb(int event, void *event_data, void *userdata);
 
@@ -51,37 +65,43 @@ void cm_control_forget_client(struct cm_state *st, const void *client);
 /* Drops the requests still waiting (plugin cleanup). */
 void cm_control_cleanup(struct cm_state *st);
 
-/* Certificates (server, CA, pinned) that expire within the warning
- * window, and tenant host names their served certificate does not cover:
- * for getStatus and the daily log. */
-cJSON *cm_status_expiring(struct cm_state *st, time_t now);
-cJSON *cm_status_hostname_warnings(struct cm_state *st);
-
-/* A CA of one tenant with a CA at or above it trusted by another tenant
- * (the same CA, or one that issued it): the devices it issued log in to
- * the other tenant too, their certificates naming no tenant. Each pair as
- * {tenant, ca, alsoTrustedBy, via, warning}; with tenant, only the pairs
- * that tenant's CA id is part of. NULL when out of memory. */
-cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char *id);
-/* Adds data.warnings, the pairs of tenant's CA id, when there are any. */
-void cm_status_add_ca_warnings(struct cm_state *st, const char *tenant, const char *id, cJSON *data);
+/* Field tables several commands have. */
+extern const struct cm_field cm_fields_none[];
+extern const struct cm_field cm_fields_tenant[];    /* tenant */
+extern const struct cm_field cm_fields_tenant_id[]; /* tenant, id */
+extern const struct cm_field cm_fields_slot[];      /* slot */
+extern const struct cm_field cm_fields_slot_id[];   /* slot, id */
 
 /* Command tables of the entities (cmd_*.c). */
 extern const struct cm_command cm_tenant_commands[];
 extern const struct cm_command cm_ca_commands[];
+extern const struct cm_command cm_crl_commands[];
 extern const struct cm_command cm_rejected_commands[];
 extern const struct cm_command cm_status_commands[];
 extern const struct cm_command cm_server_commands[];
 extern const struct cm_command cm_csr_commands[];
 
 /* Helpers for handlers. */
-CM_MUST_CHECK enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant **out, struct cm_err *err);
-/* Puts t (a changed copy) into the store, frees the tenant it replaces,
- * logs the audit line "<who> | <command> | tenant=<name>[ id=<id>]" and
- * disconnects the tenant's devices that the change no longer admits. On
- * failure t is freed and nothing changed. */
-CM_MUST_CHECK enum cm_rc cm_cmd_put_tenant(struct cm_state *st, const struct cm_caller *who, const char *command, struct cm_tenant *t, const char *id, struct cm_err *err);
 
+/* Returns what a failing call returned, so that its code and reason
+ * reach the operator (s2n-tls's POSIX_GUARD): the happy path of a
+ * handler reads as a straight column of calls. */
+#define CM_GUARD(x) \
+	do{ \
+		enum cm_rc cm_guard_rc_ = (x); \
+		if(cm_guard_rc_ != CM_OK){ \
+			return cm_guard_rc_; \
+		} \
+	}while(0)
+
+/* The error of a handler that ran out of memory: CM_ERR_NOMEM. */
+enum cm_rc cm_cmd_nomem(struct cm_err *err);
+
+/* Adds o (taken; may be NULL) to data as name. For the answer of a
+ * change already made: out of memory loses only the answer's detail. */
+void cm_cmd_answer(cJSON *data, const char *name, cJSON *o);
+
+CM_MUST_CHECK enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant **out, struct cm_err *err);
 /* Checks cert for a place in t's trust list and appends it: a CA (the
  * checks of addCA) or, for any other certificate, a pin (valid now).
  * Refuses a certificate already there. *out (may be NULL) is the entry. */

@@ -6,7 +6,7 @@
 #include <mosquitto_broker.h>
 #include <uthash.h>
 
-#include "control.h"
+#include "status.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"

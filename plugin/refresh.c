@@ -7,12 +7,12 @@
 #include <cjson/cJSON.h>
 
 #include "metrics.h"
-#include "auth.h"
 #include "fetch.h"
 #include "fsutil.h"
 #include "json.h"
 #include "log.h"
 #include "refresh.h"
+#include "registry.h"
 #include "revocation.h"
 #include "worker.h"
 
@@ -33,7 +33,9 @@ struct job {
 	char ca_id[CM_ID_LEN + 1];
 	char url[2048];
 	char who[256];
-	struct cm_request *req;
+	/* A command waiting for the download (cm_refresh_now), or NULL. */
+	cm_refresh_done_fn done;
+	void *ctx;
 	bool learned; /* from the distribution point of a certificate the CA issued */
 	char crl_file[96]; /* what the worker wrote in crls/, "" for none */
 };
@@ -103,21 +105,10 @@ static struct cm_ca *live_entry(struct cm_state *st, const struct job *j, struct
 
 static void finish(struct cm_state *st, struct job *j, enum cm_rc rc, const struct cm_err *err)
 {
-	if(j->req){
+	if(j->done){
 		struct cm_tenant *t;
-		struct cm_ca *e = live_entry(st, j, &t);
-		if(rc == CM_OK && e){
-			cJSON *data = cm_control_pending_data(j->req);
-			cJSON_AddStringToObject(data, "id", e->id);
-			cJSON_AddNumberToObject(data, "revoked", (double)(e->crl ? e->crl->count : 0));
-			if(e->crl){
-				cm_json_add_time(data, "thisUpdate", e->crl->this_update);
-				if(e->crl->next_update){
-					cm_json_add_time(data, "nextUpdate", e->crl->next_update);
-				}
-			}
-		}
-		cm_control_resume(st, j->req, rc, err);
+		const struct cm_ca *e = live_entry(st, j, &t);
+		j->done(st, j->ctx, rc, err, rc == CM_OK ? e : NULL);
 	}
 	free(j);
 }
@@ -163,14 +154,48 @@ static void crl_event(struct cm_state *st, const struct job *j, const struct cm_
 	}
 }
 
+/* Puts a downloaded CRL on e (of a staged copy of its tenant) and
+ * records the success. Takes crl on success; on failure err says why
+ * and crl is the caller's still. */
+static enum cm_rc take_crl(const struct cm_state *st, const struct job *j, struct cm_ca *e, struct cm_crl *crl, time_t now,
+		struct cm_err *err)
+{
+	char *url = NULL;
+
+	if(crl->delta){
+		return cm_err_set(err, CM_ERR_INVAL, "the URL serves a delta CRL, not the full CRL");
+	}
+	if(j->learned && (url = strdup(j->url)) == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	if(cm_ca_put_crl(e, crl, j->crl_file, err) != CM_OK){
+		/* An older CRL than the one in force (a replay): kept the
+		 * current one, and the refusal shows in the CRL's health. */
+		free(url);
+		return CM_ERR_INVAL;
+	}
+	if(j->learned){
+		free(e->crl_learned_url);
+		e->crl_learned_url = url;
+		snprintf(e->crl_source, sizeof(e->crl_source), "learned");
+	}else if(e->crl_source[0] == '\0' || !strcmp(e->crl_source, "upload")){
+		snprintf(e->crl_source, sizeof(e->crl_source), "url");
+	}
+	e->crl_attempt = e->crl_success = now;
+	e->crl_failures = 0;
+	e->crl_error[0] = '\0';
+	e->crl_in_flight = false;
+	e->crl_stale_seen = false;
+	e->crl_next_attempt = schedule(st, e, now);
+	return CM_OK;
+}
+
 static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc rc, const char *error, bool aborted)
 {
 	struct job *j = ctx;
 	struct cm_tenant *cur, *t;
 	struct cm_ca *e;
 	struct cm_err err;
-	time_t now = time(NULL);
-	char who[300];
 	bool changed;
 
 	if(aborted){
@@ -191,51 +216,21 @@ static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc
 	}
 	e = cm_tenant_find_ca(t, j->ca_id);
 	changed = e->crl == NULL || e->crl->this_update != crl->this_update || e->crl->count != crl->count;
-	if(crl->delta && cm_err_set(&err, CM_ERR_INVAL, "the URL serves a delta CRL, not the full CRL") != CM_OK){
+	if(take_crl(st, j, e, crl, time(NULL), &err) != CM_OK){
 		cm_crl_free(&crl);
 		cm_tenant_free(&t);
 		failed(st, j, err.msg);
 		return;
 	}
-	if(cm_ca_put_crl(e, crl, j->crl_file, &err) != CM_OK){
-		/* An older CRL than the one in force (a replay): kept the
-		 * current one, and the refusal shows in the CRL's health. */
-		cm_crl_free(&crl);
-		cm_tenant_free(&t);
-		failed(st, j, err.msg);
-		return;
-	}
-	if(j->learned){
-		char *url = strdup(j->url);
-		if(url == NULL){
-			cm_tenant_free(&t);
-			failed(st, j, "out of memory");
-			return;
-		}
-		free(e->crl_learned_url);
-		e->crl_learned_url = url;
-		snprintf(e->crl_source, sizeof(e->crl_source), "learned");
-	}else if(e->crl_source[0] == '\0' || !strcmp(e->crl_source, "upload")){
-		snprintf(e->crl_source, sizeof(e->crl_source), "url");
-	}
-	e->crl_attempt = e->crl_success = now;
-	e->crl_failures = 0;
-	e->crl_error[0] = '\0';
-	e->crl_in_flight = false;
-	e->crl_stale_seen = false;
-	e->crl_next_attempt = schedule(st, e, now);
-	snprintf(who, sizeof(who), "%s", j->who[0] ? j->who : "certmgr");
-	{
-		struct cm_caller caller = {who, CM_ADMIN_CERT, false, NULL};
-		/* Writes the tenant, logs, disconnects the devices now revoked. */
-		rc = cm_cmd_put_tenant(st, &caller, j->learned ? "learnCRL" : "refreshCRL", t, j->ca_id, &err);
-	}
+	/* Writes the tenant, logs, queues the disconnects of the devices
+	 * now revoked. */
+	rc = cm_registry_put_tenant(st, j->who[0] ? j->who : "certmgr", j->learned ? "learnCRL" : "refreshCRL", t, j->ca_id, &err);
 	if(rc != CM_OK){
 		failed(st, j, err.msg);
 		return;
 	}
 	if(changed){
-		crl_event(st, j, crl);
+		crl_event(st, j, crl); /* the tenant's now */
 	}
 	finish(st, j, CM_OK, NULL);
 }
@@ -304,8 +299,8 @@ static void fetched(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char
 }
 
 /* learned_url: download from there (the CA has no URL of its own yet). */
-static enum cm_rc start(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, const char *who, struct cm_request *req,
-		const char *learned_url, struct cm_err *err)
+static enum cm_rc start(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, const char *who, cm_refresh_done_fn done,
+		void *ctx, const char *learned_url, struct cm_err *err)
 {
 	char buf[2048];
 	const char *url = learned_url ? learned_url : cm_refresh_url(e, buf, sizeof(buf));
@@ -326,7 +321,8 @@ static enum cm_rc start(struct cm_state *st, const struct cm_tenant *t, struct c
 	memcpy(j->ca_id, e->id, sizeof(j->ca_id));
 	snprintf(j->url, sizeof(j->url), "%s", url);
 	snprintf(j->who, sizeof(j->who), "%s", who ? who : "");
-	j->req = req;
+	j->done = done;
+	j->ctx = ctx;
 	j->learned = learned_url != NULL;
 	rc = cm_fetch_start(st, j->url, fetched, j, err);
 	if(rc != CM_OK){
@@ -338,7 +334,8 @@ static enum cm_rc start(struct cm_state *st, const struct cm_tenant *t, struct c
 	return CM_OK;
 }
 
-enum cm_rc cm_refresh_now(struct cm_state *st, const struct cm_caller *who, const char *tenant, const char *ca_id, struct cm_err *err)
+enum cm_rc cm_refresh_now(struct cm_state *st, const char *who, const char *tenant, const char *ca_id, cm_refresh_done_fn done, void *ctx,
+		struct cm_err *err)
 {
 	struct cm_tenant *t = cm_store_find_tenant(st->store, tenant);
 	struct cm_ca *e = t ? cm_tenant_find_ca(t, ca_id) : NULL;
@@ -346,12 +343,12 @@ enum cm_rc cm_refresh_now(struct cm_state *st, const struct cm_caller *who, cons
 	if(e == NULL || e->pinned){
 		return cm_err_set(err, CM_ERR_INVAL, "no CA '%.64s' in tenant '%.64s'", ca_id, tenant);
 	}
-	return start(st, t, e, who->name, who->req, NULL, err);
+	return start(st, t, e, who, done, ctx, NULL, err);
 }
 
 enum cm_rc cm_refresh_learn(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, const char *url, struct cm_err *err)
 {
-	return start(st, t, e, NULL, NULL, url, err);
+	return start(st, t, e, NULL, NULL, NULL, url, err);
 }
 
 void cm_refresh_tick(struct cm_state *st, time_t now)
@@ -360,8 +357,6 @@ void cm_refresh_tick(struct cm_state *st, time_t now)
 	struct cm_ca *e;
 	struct cm_err err;
 	char buf[2048];
-	char **stale = NULL;
-	size_t nstale = 0, i;
 
 	if(now == st->refresh_scanned){
 		return; /* once a second is enough */
@@ -385,28 +380,17 @@ void cm_refresh_tick(struct cm_state *st, time_t now)
 			if(e->crl_next_attempt == 0){
 				e->crl_next_attempt = e->crl ? schedule(st, e, e->crl_success ? e->crl_success : now) : now;
 			}
-			if(now >= e->crl_next_attempt && start(st, t, e, NULL, NULL, NULL, &err) != CM_OK){
+			if(now >= e->crl_next_attempt && start(st, t, e, NULL, NULL, NULL, NULL, &err) != CM_OK){
 				e->crl_failures++;
 				e->crl_next_attempt = backoff(st, e->crl_failures, now);
 				copy_trunc(e->crl_error, sizeof(e->crl_error), err.msg);
 			}
 		}
 		if(went_stale){
-			char **grown = realloc(stale, (nstale + 1) * sizeof(char *));
-			if(grown && (grown[nstale] = strdup(t->name)) != NULL){
-				stale = grown;
-				nstale++;
-			}else if(grown){
-				stale = grown;
-			}
+			/* Under fail-closed its devices go, at the end of this tick. */
+			cm_registry_queue_recheck(st, t->name);
 		}
 	}
-	/* Disconnecting edits nothing in the tenants, but only after the walk. */
-	for(i = 0; i < nstale; i++){
-		cm_auth_recheck(st, stale[i]);
-		free(stale[i]);
-	}
-	free(stale);
 }
 
 cJSON *cm_refresh_health(struct cm_state *st)

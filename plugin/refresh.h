@@ -9,15 +9,22 @@
 
 #include <time.h>
 
-#include "control.h"
+#include <cjson/cJSON.h>
+
 #include "state.h"
 
 /* From the tick: starts what is due, notices what went stale. */
 void cm_refresh_tick(struct cm_state *st, time_t now);
 
-/* Downloads the CRL of a CA of a tenant now. With who->req, the request
- * waits and the answer is the new CRL state (or the failure). */
-CM_MUST_CHECK enum cm_rc cm_refresh_now(struct cm_state *st, const struct cm_caller *who, const char *tenant, const char *ca_id, struct cm_err *err);
+/* The end of a download cm_refresh_now started: rc and err its outcome,
+ * e the CA's live entry after a success (NULL otherwise). */
+typedef void (*cm_refresh_done_fn)(struct cm_state *st, void *ctx, enum cm_rc rc, const struct cm_err *err, const struct cm_ca *e);
+
+/* Downloads the CRL of a CA of a tenant now, on behalf of who (the name
+ * of the audit line); done (may be NULL) is called with ctx when it
+ * ends, unless the broker shuts down first. */
+CM_MUST_CHECK enum cm_rc cm_refresh_now(struct cm_state *st, const char *who, const char *tenant, const char *ca_id, cm_refresh_done_fn done,
+		void *ctx, struct cm_err *err);
 
 /* Downloads, in the background, the CRL of a CA that has none from url
  * (the distribution point of a certificate it issued): the same path as a
@@ -29,7 +36,6 @@ CM_MUST_CHECK enum cm_rc cm_refresh_learn(struct cm_state *st, const struct cm_t
 const char *cm_refresh_url(const struct cm_ca *ca, char *buf, size_t len);
 
 /* The CRL health of every CA that has one or could have one, for getStatus. */
-struct cJSON;
-struct cJSON *cm_refresh_health(struct cm_state *st);
+cJSON *cm_refresh_health(struct cm_state *st);
 
 #endif

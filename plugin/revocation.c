@@ -5,11 +5,10 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "auth.h"
-#include "control.h"
 #include "fetch.h"
 #include "log.h"
 #include "refresh.h"
+#include "registry.h"
 #include "revocation.h"
 
 /* How long a failed attempt to learn a CRL waits before the next one. */
@@ -148,7 +147,6 @@ static int issuers_known(const struct cm_tenant *t)
 /* Adds cert to tenant name as a known issuer. */
 static void learn_issuer(struct cm_state *st, const char *name, X509 *cert)
 {
-	struct cm_caller who = {"certmgr", CM_ADMIN_CERT, false, NULL};
 	const struct cm_tenant *cur = cm_store_find_tenant(st->store, name);
 	struct cm_tenant *t;
 	struct cm_ca *e = NULL, **tail;
@@ -179,7 +177,7 @@ static void learn_issuer(struct cm_state *st, const char *name, X509 *cert)
 	for(tail = &t->cas; *tail; tail = &(*tail)->next){
 	}
 	*tail = e;
-	if(cm_cmd_put_tenant(st, &who, "learnIssuer", t, id, &err) != CM_OK){
+	if(cm_registry_put_tenant(st, "certmgr", "learnIssuer", t, id, &err) != CM_OK){
 		cm_log(CM_LOG_WARNING, "cannot learn CA %s for tenant %s: %s", id, name, err.msg);
 	}
 }

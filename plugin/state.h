@@ -13,6 +13,11 @@
 #include "store.h"
 
 #define CM_MAX_PORTS 64
+/* A tenant's name, at most (cm_tenant_name_valid). */
+#define CM_TENANT_NAME_MAX 64
+/* Tenants queued for a re-check of their devices (registry.h); past
+ * that, every tenant is re-checked. */
+#define CM_RECHECK_MAX 16
 
 struct cm_port_slot {
 	uint16_t port;
@@ -111,6 +116,10 @@ struct cm_state {
 	uint64_t hs_refused[6];          /* by enum cm_refusal */
 	struct cm_name *metric_cas;      /* per-CA topic groups last published */
 	struct cm_name *expiry_announced;
+	/* Tenants whose devices the tick re-checks (registry.c). */
+	char recheck[CM_RECHECK_MAX][CM_TENANT_NAME_MAX + 1];
+	size_t recheck_count;
+	bool recheck_all;
 };
 
 /* The slot a listener port serves, or -1 when certmgr leaves it alone. */

@@ -280,32 +280,31 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 	return 1;
 }
 
-static int client_hello_cb(SSL *ssl, int *alert, void *arg)
+/* The handshake record of ssl: the one made at the first client hello
+ * (the callback runs again after a HelloRetryRequest), or a new one;
+ * NULL when out of memory. */
+static struct cm_hs *hs_get(struct cm_state *st, SSL *ssl)
 {
-	struct cm_state *st = arg;
-	const struct cm_server_cert *cert;
-	const struct cm_tenant *tenant;
-	const unsigned char *ext;
-	size_t ext_len;
-	struct cm_hs *hs;
-	int slot;
+	struct cm_hs *hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
 
-	slot = cm_state_slot_for_port(st, local_port(ssl));
-	if(slot < 0){
-		/* A TLS listener certmgr was not asked to serve. */
-		return SSL_CLIENT_HELLO_SUCCESS;
-	}
-	/* Called again after a HelloRetryRequest: keep the first record. */
-	hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
 	if(hs == NULL){
 		hs = calloc(1, sizeof(*hs));
 		if(hs == NULL || !SSL_set_ex_data(ssl, st->ssl_ex_index, hs)){
 			free(hs);
-			*alert = SSL_AD_INTERNAL_ERROR;
-			return SSL_CLIENT_HELLO_ERROR;
+			return NULL;
 		}
 	}
 	hs->st = st;
+	return hs;
+}
+
+/* The SNI tenant of the client hello, recorded in hs. */
+static const struct cm_tenant *hs_tenant(struct cm_state *st, SSL *ssl, struct cm_hs *hs)
+{
+	const struct cm_tenant *tenant;
+	const unsigned char *ext;
+	size_t ext_len;
+
 	hs->sni[0] = '\0';
 	if(SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &ext_len)){
 		if(!cm_sni_parse(ext, ext_len, hs->sni)){
@@ -317,7 +316,27 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 	snprintf(hs->tenant, sizeof(hs->tenant), "%s", tenant->name);
 	hs->policy = tenant->policy;
 	hs->tenant_generation = tenant->generation;
+	return tenant;
+}
 
+static int client_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct cm_state *st = arg;
+	const struct cm_server_cert *cert;
+	const struct cm_tenant *tenant;
+	struct cm_hs *hs;
+	int slot;
+
+	slot = cm_state_slot_for_port(st, local_port(ssl));
+	if(slot < 0){
+		/* A TLS listener certmgr was not asked to serve. */
+		return SSL_CLIENT_HELLO_SUCCESS;
+	}
+	if((hs = hs_get(st, ssl)) == NULL){
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	tenant = hs_tenant(st, ssl, hs);
 	cert = cm_store_served_cert(st->store, tenant, (enum cm_slot_id)slot);
 	ERR_clear_error();
 	/* The SSL keeps a certificate per key type, and the one the listener
@@ -332,13 +351,9 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
-	if(tenant->policy == CM_POLICY_TOKEN){
-		/* No client certificate asked: the broker's other mechanisms
-		 * authenticate these clients. */
-		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
-	}else{
-		SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	}
+	/* token: no client certificate asked, the broker's other mechanisms
+	 * authenticate these clients. */
+	SSL_set_verify(ssl, tenant->policy == CM_POLICY_TOKEN ? SSL_VERIFY_NONE : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	/* One TLS 1.3 ticket, not OpenSSL's default two: a device resumes
 	 * with the latest one it got, and OpenSSL 3.0 encodes and decodes the
 	 * whole session, the client's certificate included, for each ticket

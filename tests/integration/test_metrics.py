@@ -93,7 +93,7 @@ class MetricsTest(unittest.TestCase):
         ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
         ca = ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-a.pem")),
                 crlUrl=self.http.url("/files/crl-a.pem"))["ca"]["id"]
-        ok(self.b, "uploadCRL", tenant="acme", id=ca, crl=read(pki("crl-a.pem")))
+        ok(self.b, "uploadCRL", tenant="acme", crl=read(pki("crl-a.pem")))
         self.assertEqual(self.connect("dev-a1", "d:acme:sensor:a1")["result"], "accepted")
         self.assertEqual(self.connect("gw-a3", "g:acme:gw:a3")["result"], "accepted")
         refused = {

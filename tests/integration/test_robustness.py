@@ -295,7 +295,7 @@ class FullDiskTest(unittest.TestCase):
             {"command": "createTenant", "tenant": "beta", "hostnames": ["beta.test"]},
             {"command": "modifyTenant", "tenant": "acme", "hostnames": ["acme.test", "more.test"]},
             {"command": "addCA", "tenant": "acme", "certificate": read(pki("ca-b.pem"))},
-            {"command": "uploadCRL", "tenant": "acme", "id": cert_id(pki("ca-a.pem")), "crl": read(pki("crl-a.pem"))},
+            {"command": "uploadCRL", "tenant": "acme", "crl": read(pki("crl-a.pem"))},
             {"command": "setCAState", "tenant": "acme", "id": cert_id(pki("ca-a.pem")), "active": False},
             {"command": "removeCA", "tenant": "acme", "id": cert_id(pki("ca-a.pem"))},
             {"command": "regenerateSelfSigned", "slot": "bridge"},
@@ -346,7 +346,7 @@ class HostileClientsTest(BrokerCase):
     def test_hostile_clients_change_nothing_and_valid_devices_are_served(self):
         ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
         ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-a.pem")))
-        ok(self.b, "uploadCRL", tenant="acme", id=cert_id(pki("ca-a.pem")), crl=read(pki("crl-a.pem")))
+        ok(self.b, "uploadCRL", tenant="acme", crl=read(pki("crl-a.pem")))
         selfsigned = self.make_self_signed(40)
         digest = store_digest(self.work.store)
         tenants = ok(self.b, "listTenants")

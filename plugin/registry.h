@@ -1,0 +1,35 @@
+#ifndef CM_REGISTRY_H
+#define CM_REGISTRY_H
+/* The one place that commits a change to a tenant: the control layer's
+ * commands and the background work (CRL refreshes, learned issuers) both
+ * call it with the name the audit line gives, and nobody makes up an
+ * administrator to reach it. A commit never disconnects anyone itself:
+ * the tenants whose devices may have lost trust are queued, and the tick
+ * re-checks them (cm_auth_tick_cb), so that a command handler does not
+ * disconnect clients in the middle of a request. Broker thread only. */
+
+#include "error.h"
+#include "state.h"
+
+/* Puts t (a changed copy) into the store, frees the tenant it replaces,
+ * logs the audit line "<who> | <command> | tenant=<name>[ id=<id>]" and
+ * queues the re-check of the tenant's devices. On failure t is freed and
+ * nothing changed. */
+CM_MUST_CHECK enum cm_rc cm_registry_put_tenant(struct cm_state *st, const char *who, const char *command, struct cm_tenant *t,
+		const char *id, struct cm_err *err);
+
+/* Deletes tenant name (never the default tenant), logs the audit line
+ * and queues the re-check of its devices. */
+CM_MUST_CHECK enum cm_rc cm_registry_delete_tenant(struct cm_state *st, const char *who, const char *command, const char *name,
+		struct cm_err *err);
+
+/* Queues the re-check of the devices of tenant (every tenant when NULL)
+ * for the next tick. */
+void cm_registry_queue_recheck(struct cm_state *st, const char *tenant);
+
+/* Takes the queue: fills names with the queued tenants (*n of them) and
+ * returns true when every tenant is to be re-checked instead. Empties
+ * the queue. */
+bool cm_registry_take_rechecks(struct cm_state *st, char names[][CM_TENANT_NAME_MAX + 1], size_t *n);
+
+#endif
