@@ -9,6 +9,7 @@
 
 #include "fetch.h"
 #include "identity.h"
+#include "json.h"
 #include "rejected.h"
 #include "store.h"
 
@@ -111,6 +112,10 @@ struct cm_state {
 	uint64_t hs_refused[6];          /* by enum cm_refusal */
 	struct cm_name *metric_cas;      /* per-CA topic groups last published */
 	struct cm_name *expiry_announced;
+	/* Events held while a control request runs (cm_events_hold),
+	 * NUL-separated, and how many holds are in force. */
+	struct cm_text held_events;
+	int events_held;
 };
 
 /* The slot a listener port serves, or -1 when certmgr leaves it alone. */
