@@ -73,6 +73,8 @@ void cm_csr_free(struct cm_csr **pcsr)
 	}
 }
 
+static void names_free(struct cm_name_bucket **set);
+
 void cm_store_free(struct cm_store **pstore)
 {
 	struct cm_store *store;
@@ -102,10 +104,13 @@ void cm_store_free(struct cm_store **pstore)
 			free(e->host);
 			free(e);
 		}
+		HASH_CLEAR(hh_org, store->orgs);
 		HASH_ITER(hh, store->tenants, t, tmp){
 			HASH_DEL(store->tenants, t);
 			cm_tenant_free(&t);
 		}
+		names_free(&store->by_subject);
+		names_free(&store->by_issuer);
 	}
 	X509_free(store->admin_ca);
 	cm_server_cert_free(&store->placeholder);
@@ -999,6 +1004,114 @@ fail_named:
 	return rc == CM_ERR_NOMEM ? rc : CM_ERR_CORRUPT;
 }
 
+static void names_free(struct cm_name_bucket **set)
+{
+	struct cm_name_bucket *b, *tmp;
+
+	HASH_ITER(hh, *set, b, tmp){
+		HASH_DEL(*set, b);
+		free(b->v);
+		free(b);
+	}
+}
+
+static struct cm_name_bucket *names_find(const struct cm_name_bucket *set, unsigned long hash)
+{
+	struct cm_name_bucket *b = NULL;
+
+	HASH_FIND(hh, set, &hash, sizeof(hash), b);
+	return b;
+}
+
+const struct cm_name_bucket *cm_store_cas_by_subject(const struct cm_store *store, unsigned long hash)
+{
+	return names_find(store->by_subject, hash);
+}
+
+const struct cm_name_bucket *cm_store_cas_by_issuer(const struct cm_store *store, unsigned long hash)
+{
+	return names_find(store->by_issuer, hash);
+}
+
+/* Room in the bucket of hash for extra more entries (made when absent). */
+static bool names_reserve_one(struct cm_name_bucket **set, unsigned long hash, size_t extra)
+{
+	struct cm_name_bucket *b = names_find(*set, hash);
+
+	if(b == NULL){
+		b = calloc(1, sizeof(*b));
+		if(b == NULL){
+			return false;
+		}
+		b->hash = hash;
+		HASH_ADD(hh, *set, hash, sizeof(b->hash), b);
+	}
+	if(b->n + extra > b->cap){
+		size_t cap = b->cap ? b->cap * 2 : 4;
+		struct cm_ca_ref *v;
+
+		while(cap < b->n + extra){
+			cap *= 2;
+		}
+		v = realloc(b->v, cap * sizeof(*v));
+		if(v == NULL){
+			return false;
+		}
+		b->v = v;
+		b->cap = cap;
+	}
+	return true;
+}
+
+/* Makes room for t's CAs in the name index, so that names_add, at the
+ * commit, cannot fail. */
+static enum cm_rc names_reserve(struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
+{
+	const struct cm_ca *ca;
+	size_t count = 0;
+
+	for(ca = t->cas; ca; ca = ca->next){
+		count++;
+	}
+	for(ca = t->cas; ca; ca = ca->next){
+		if(!names_reserve_one(&store->by_subject, X509_subject_name_hash(ca->cert), count)
+				|| !names_reserve_one(&store->by_issuer, X509_issuer_name_hash(ca->cert), count)){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	return CM_OK;
+}
+
+static void names_add(struct cm_store *store, const struct cm_tenant *t)
+{
+	for(const struct cm_ca *ca = t->cas; ca; ca = ca->next){
+		struct cm_name_bucket *s = names_find(store->by_subject, X509_subject_name_hash(ca->cert));
+		struct cm_name_bucket *i = names_find(store->by_issuer, X509_issuer_name_hash(ca->cert));
+
+		s->v[s->n++] = (struct cm_ca_ref){t, ca};
+		i->v[i->n++] = (struct cm_ca_ref){t, ca};
+	}
+}
+
+static void names_drop_one(struct cm_name_bucket *b, const struct cm_ca *ca)
+{
+	for(size_t k = 0; b && k < b->n; k++){
+		if(b->v[k].ca == ca){
+			b->v[k] = b->v[--b->n];
+			return;
+		}
+	}
+}
+
+/* Takes t's CAs out of the name index (empty buckets stay). */
+static void names_drop(struct cm_store *store, const struct cm_tenant *t)
+{
+	for(const struct cm_ca *ca = t ? t->cas : NULL; ca; ca = ca->next){
+		names_drop_one(names_find(store->by_subject, X509_subject_name_hash(ca->cert)), ca);
+		names_drop_one(names_find(store->by_issuer, X509_issuer_name_hash(ca->cert)), ca);
+	}
+}
+
 static void sni_list_free(struct cm_sni_entry **list)
 {
 	struct cm_sni_entry *x, *tmp;
@@ -1048,13 +1161,15 @@ static void sni_commit(struct cm_store *store, const struct cm_tenant *old, stru
 {
 	struct cm_sni_entry *e, *tmp;
 
-	if(old){
-		HASH_ITER(hh, store->sni, e, tmp){
-			if(e->tenant == old){
-				HASH_DEL(store->sni, e);
-				free(e->host);
-				free(e);
-			}
+	/* old's entries are those of its host names (sni_prepare made them):
+	 * found by name, not by a walk over every tenant's. */
+	for(size_t i = 0; old && i < old->hostnames.n; i++){
+		e = NULL;
+		HASH_FIND_STR(store->sni, old->hostnames.v[i], e);
+		if(e && e->tenant == old){
+			HASH_DEL(store->sni, e);
+			free(e->host);
+			free(e);
 		}
 	}
 	HASH_ITER(hh, list, e, tmp){
@@ -1075,14 +1190,24 @@ static enum cm_rc check_server_refs(const struct cm_store *store, const struct c
 	return CM_OK;
 }
 
+struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len)
+{
+	struct cm_tenant *t = NULL;
+
+	if(org){
+		HASH_FIND(hh_org, store->orgs, org, len, t);
+	}
+	return t;
+}
+
+/* By the org index, not a walk over every tenant: it ran at each command
+ * and cost seconds of a bulk registration. */
 static enum cm_rc check_unique_org(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
 {
-	const struct cm_tenant *o, *tmp;
+	const struct cm_tenant *o = cm_store_tenant_for_org(store, t->org_id, strlen(t->org_id));
 
-	HASH_ITER(hh, store->tenants, o, tmp){
-		if(strcmp(o->name, t->name) && !strcmp(o->org_id, t->org_id)){
-			return cm_err_set(err, CM_ERR_INVAL, "org id '%s' already belongs to tenant '%s'", t->org_id, o->name);
-		}
+	if(o && strcmp(o->name, t->name)){
+		return cm_err_set(err, CM_ERR_INVAL, "org id '%s' already belongs to tenant '%s'", t->org_id, o->name);
 	}
 	return CM_OK;
 }
@@ -1167,11 +1292,17 @@ static enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err)
 			continue;
 		}
 		rc = load_tenant_checked(store, d->d_name, &t, &list, err);
+		if(rc == CM_OK && (rc = names_reserve(store, t, err)) != CM_OK){
+			sni_list_free(&list);
+			cm_tenant_free(&t);
+		}
 		if(rc != CM_OK){
 			break;
 		}
 		sni_commit(store, NULL, list);
+		names_add(store, t);
 		HASH_ADD_KEYPTR(hh, store->tenants, t->name, strlen(t->name), t);
+		HASH_ADD_KEYPTR(hh_org, store->orgs, t->org_id, strlen(t->org_id), t);
 		if(t->generation > store->generation){
 			store->generation = t->generation;
 		}
@@ -1819,6 +1950,9 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 	if(rc == CM_OK){
 		rc = sni_prepare(store, t, &list, err);
 	}
+	if(rc == CM_OK && (rc = names_reserve(store, t, err)) != CM_OK){
+		sni_list_free(&list);
+	}
 	if(rc != CM_OK){
 		return rc;
 	}
@@ -1836,10 +1970,14 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 		memset(ca->more_dirty, 0, sizeof(ca->more_dirty));
 	}
 	sni_commit(store, prev, list);
+	names_drop(store, prev);
+	names_add(store, t);
 	if(prev){
 		HASH_DEL(store->tenants, prev);
+		HASH_DELETE(hh_org, store->orgs, prev);
 	}
 	HASH_ADD_KEYPTR(hh, store->tenants, t->name, strlen(t->name), t);
+	HASH_ADD_KEYPTR(hh_org, store->orgs, t->org_id, strlen(t->org_id), t);
 	remove_unnamed_files(store, prev, t);
 	bump_generation(store, gen);
 	*old = prev;
@@ -1878,7 +2016,9 @@ enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, stru
 		(void)rmdir(path);
 	}
 	sni_commit(store, t, NULL);
+	names_drop(store, t);
 	HASH_DEL(store->tenants, t);
+	HASH_DELETE(hh_org, store->orgs, t);
 	bump_generation(store, store->generation + 1);
 	*old = t;
 	return CM_OK;

@@ -160,11 +160,29 @@ struct cm_tenant {
 	STACK_OF(X509_CRL) *crls;   /* every CRL held, as path validation takes them */
 	time_t crls_next_update;    /* the earliest nextUpdate among them; 0: none */
 	UT_hash_handle hh;
+	UT_hash_handle hh_org;      /* in cm_store.orgs, while in the store */
 };
 
 struct cm_sni_entry {
 	char *host;
 	struct cm_tenant *tenant; /* borrowed */
+	UT_hash_handle hh;
+};
+
+/* The CAs (pins and issuer entries included) of every tenant whose
+ * subject, or whose issuer, has one name hash (X509_NAME_hash_ex, as
+ * X509_subject_name_hash gives it): the CAs related to one are found
+ * without a walk over all tenants. Kept with the tenants by
+ * cm_store_put_tenant and cm_store_delete_tenant. */
+struct cm_ca_ref {
+	const struct cm_tenant *tenant;
+	const struct cm_ca *ca;
+};
+
+struct cm_name_bucket {
+	unsigned long hash;
+	struct cm_ca_ref *v;
+	size_t n, cap;
 	UT_hash_handle hh;
 };
 
@@ -174,12 +192,21 @@ struct cm_store {
 	uint64_t generation;
 	struct cm_slot slots[CM_SLOT_COUNT];
 	struct cm_tenant *tenants;  /* by name */
+	struct cm_tenant *orgs;     /* the same, by org id (hh_org) */
 	struct cm_sni_entry *sni;   /* host name (or "*.rest") to tenant */
+	struct cm_name_bucket *by_subject, *by_issuer;
 	X509 *admin_ca;
 	/* Keys encrypted at rest with this passphrase; NULL: plain, 0600. */
 	char *key_passphrase;
 	struct cm_server_cert *placeholder; /* the listener files' then */
 };
+
+/* The tenant whose org id is the len bytes at org, or NULL. */
+struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len);
+
+/* The CAs whose subject (or issuer) name hash is hash, or NULL: none. */
+const struct cm_name_bucket *cm_store_cas_by_subject(const struct cm_store *store, unsigned long hash);
+const struct cm_name_bucket *cm_store_cas_by_issuer(const struct cm_store *store, unsigned long hash);
 
 /* "mqtt", "websockets", "bridge". */
 const char *cm_slot_name(enum cm_slot_id slot);
