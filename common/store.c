@@ -109,8 +109,7 @@ void cm_store_free(struct cm_store **pstore)
 			HASH_DEL(store->tenants, t);
 			cm_tenant_free(&t);
 		}
-		names_free(&store->by_subject);
-		names_free(&store->by_issuer);
+		names_free(&store->names);
 	}
 	X509_free(store->admin_ca);
 	cm_server_cert_free(&store->placeholder);
@@ -1023,14 +1022,9 @@ static struct cm_name_bucket *names_find(const struct cm_name_bucket *set, unsig
 	return b;
 }
 
-const struct cm_name_bucket *cm_store_cas_by_subject(const struct cm_store *store, unsigned long hash)
+const struct cm_name_bucket *cm_store_cas_by_name(const struct cm_store *store, unsigned long hash)
 {
-	return names_find(store->by_subject, hash);
-}
-
-const struct cm_name_bucket *cm_store_cas_by_issuer(const struct cm_store *store, unsigned long hash)
-{
-	return names_find(store->by_issuer, hash);
+	return names_find(store->names, hash);
 }
 
 /* Room in the bucket of hash for extra more entries (made when absent). */
@@ -1047,7 +1041,7 @@ static bool names_reserve_one(struct cm_name_bucket **set, unsigned long hash, s
 		HASH_ADD(hh, *set, hash, sizeof(b->hash), b);
 	}
 	if(b->n + extra > b->cap){
-		size_t cap = b->cap ? b->cap * 2 : 4;
+		size_t cap = b->cap ? b->cap * 2 : 1;
 		struct cm_ca_ref *v;
 
 		while(cap < b->n + extra){
@@ -1074,8 +1068,8 @@ static enum cm_rc names_reserve(struct cm_store *store, const struct cm_tenant *
 		count++;
 	}
 	for(ca = t->cas; ca; ca = ca->next){
-		if(!names_reserve_one(&store->by_subject, X509_subject_name_hash(ca->cert), count)
-				|| !names_reserve_one(&store->by_issuer, X509_issuer_name_hash(ca->cert), count)){
+		unsigned long s = X509_subject_name_hash(ca->cert), i = X509_issuer_name_hash(ca->cert);
+		if(!names_reserve_one(&store->names, s, count) || (i != s && !names_reserve_one(&store->names, i, count))){
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 	}
@@ -1085,30 +1079,45 @@ static enum cm_rc names_reserve(struct cm_store *store, const struct cm_tenant *
 static void names_add(struct cm_store *store, const struct cm_tenant *t)
 {
 	for(const struct cm_ca *ca = t->cas; ca; ca = ca->next){
-		struct cm_name_bucket *s = names_find(store->by_subject, X509_subject_name_hash(ca->cert));
-		struct cm_name_bucket *i = names_find(store->by_issuer, X509_issuer_name_hash(ca->cert));
+		unsigned long s = X509_subject_name_hash(ca->cert), i = X509_issuer_name_hash(ca->cert);
+		struct cm_name_bucket *b = names_find(store->names, s);
 
-		s->v[s->n++] = (struct cm_ca_ref){t, ca};
-		i->v[i->n++] = (struct cm_ca_ref){t, ca};
-	}
-}
-
-static void names_drop_one(struct cm_name_bucket *b, const struct cm_ca *ca)
-{
-	for(size_t k = 0; b && k < b->n; k++){
-		if(b->v[k].ca == ca){
-			b->v[k] = b->v[--b->n];
-			return;
+		b->v[b->n++] = (struct cm_ca_ref){t, ca};
+		if(i != s){
+			b = names_find(store->names, i);
+			b->v[b->n++] = (struct cm_ca_ref){t, ca};
 		}
 	}
 }
 
-/* Takes t's CAs out of the name index (empty buckets stay). */
+static void names_drop_one(struct cm_store *store, unsigned long hash, const struct cm_ca *ca)
+{
+	struct cm_name_bucket *b = names_find(store->names, hash);
+
+	for(size_t k = 0; b && k < b->n; k++){
+		if(b->v[k].ca == ca){
+			b->v[k] = b->v[--b->n];
+			break;
+		}
+	}
+	if(b && b->n == 0){
+		HASH_DEL(store->names, b);
+		free(b->v);
+		free(b);
+	}
+}
+
+/* Takes t's CAs out of the name index. After names_add of the tenant
+ * that replaces t: the buckets they share stay. */
 static void names_drop(struct cm_store *store, const struct cm_tenant *t)
 {
 	for(const struct cm_ca *ca = t ? t->cas : NULL; ca; ca = ca->next){
-		names_drop_one(names_find(store->by_subject, X509_subject_name_hash(ca->cert)), ca);
-		names_drop_one(names_find(store->by_issuer, X509_issuer_name_hash(ca->cert)), ca);
+		unsigned long s = X509_subject_name_hash(ca->cert), i = X509_issuer_name_hash(ca->cert);
+
+		names_drop_one(store, s, ca);
+		if(i != s){
+			names_drop_one(store, i, ca);
+		}
 	}
 }
 
@@ -1970,8 +1979,8 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 		memset(ca->more_dirty, 0, sizeof(ca->more_dirty));
 	}
 	sni_commit(store, prev, list);
-	names_drop(store, prev);
 	names_add(store, t);
+	names_drop(store, prev);
 	if(prev){
 		HASH_DEL(store->tenants, prev);
 		HASH_DELETE(hh_org, store->orgs, prev);

@@ -170,10 +170,11 @@ struct cm_sni_entry {
 };
 
 /* The CAs (pins and issuer entries included) of every tenant whose
- * subject, or whose issuer, has one name hash (X509_NAME_hash_ex, as
+ * subject or issuer has one name hash (X509_NAME_hash_ex, as
  * X509_subject_name_hash gives it): the CAs related to one are found
  * without a walk over all tenants. Kept with the tenants by
- * cm_store_put_tenant and cm_store_delete_tenant. */
+ * cm_store_put_tenant and cm_store_delete_tenant; a CA is in the bucket
+ * of its subject and in that of its issuer (once when they are one). */
 struct cm_ca_ref {
 	const struct cm_tenant *tenant;
 	const struct cm_ca *ca;
@@ -194,7 +195,7 @@ struct cm_store {
 	struct cm_tenant *tenants;  /* by name */
 	struct cm_tenant *orgs;     /* the same, by org id (hh_org) */
 	struct cm_sni_entry *sni;   /* host name (or "*.rest") to tenant */
-	struct cm_name_bucket *by_subject, *by_issuer;
+	struct cm_name_bucket *names;
 	X509 *admin_ca;
 	/* Keys encrypted at rest with this passphrase; NULL: plain, 0600. */
 	char *key_passphrase;
@@ -204,9 +205,8 @@ struct cm_store {
 /* The tenant whose org id is the len bytes at org, or NULL. */
 struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len);
 
-/* The CAs whose subject (or issuer) name hash is hash, or NULL: none. */
-const struct cm_name_bucket *cm_store_cas_by_subject(const struct cm_store *store, unsigned long hash);
-const struct cm_name_bucket *cm_store_cas_by_issuer(const struct cm_store *store, unsigned long hash);
+/* The CAs whose subject or issuer name hash is hash, or NULL: none. */
+const struct cm_name_bucket *cm_store_cas_by_name(const struct cm_store *store, unsigned long hash);
 
 /* "mqtt", "websockets", "bridge". */
 const char *cm_slot_name(enum cm_slot_id slot);

@@ -376,8 +376,7 @@ static bool related_build(const struct cm_store *store, const struct cm_ca *ca, 
 	}
 	for(size_t i = 0; ok && i < ntodo; i++){
 		unsigned long h = todo[i];
-		ok = related_take(cm_store_cas_by_subject(store, h), ix, &cap, &cas, &names, &todo, &ntodo, &captodo)
-			&& related_take(cm_store_cas_by_issuer(store, h), ix, &cap, &cas, &names, &todo, &ntodo, &captodo);
+		ok = related_take(cm_store_cas_by_name(store, h), ix, &cap, &cas, &names, &todo, &ntodo, &captodo);
 	}
 	seen_free(&cas);
 	seen_free(&names);
