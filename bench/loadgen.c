@@ -8,7 +8,9 @@
  *
  * (SNI "-" sends none). Prints connections per second, p50/p99/max connect
  * latency, failures by kind, and the broker's CPU time per connection from
- * /proc/PID/stat, which holds even when generator and broker share cores.
+ * /proc/PID/stat, which holds even when generator and broker share cores
+ * (-b given more than once: the sum of those processes, for a TLS proxy
+ * in front of a broker).
  *
  *     loadgen -p PORT -m MANIFEST [-H HOST] [-c WORKERS] [-d SECONDS]
  *             [-r] [-b BROKER_PID] [-i IDLE_COUNT]
@@ -235,6 +237,16 @@ static double cpu_seconds(long pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+static double cpu_seconds_sum(const long *pids, int n)
+{
+	double sum = 0;
+
+	for(int i = 0; i < n; i++){
+		sum += cpu_seconds(pids[i]);
+	}
+	return sum;
+}
+
 static void load_manifest(const char *path)
 {
 	char line[2048];
@@ -332,7 +344,8 @@ int main(int argc, char **argv)
 	const char *host = "127.0.0.1", *port = NULL, *manifest = NULL;
 	int workers = 2, opt;
 	double seconds = 10;
-	long broker_pid = 0;
+	long broker_pids[8] = {0};
+	int nbrokers = 0;
 	size_t idle_count = 0, i, total = 0, resumed = 0, fail[F_COUNT] = {0}, n = 0;
 	struct addrinfo hints = {0}, *ai;
 	struct worker *w;
@@ -346,7 +359,12 @@ int main(int argc, char **argv)
 			case 'c': workers = atoi(optarg); break;
 			case 'd': seconds = atof(optarg); break;
 			case 'r': resume = true; break;
-			case 'b': broker_pid = atol(optarg); break;
+			case 'b':
+				if(nbrokers == (int)(sizeof(broker_pids) / sizeof(broker_pids[0]))){
+					usage();
+				}
+				broker_pids[nbrokers++] = atol(optarg);
+				break;
 			case 'i': idle_count = (size_t)atol(optarg); break;
 			default: usage();
 		}
@@ -371,7 +389,7 @@ int main(int argc, char **argv)
 		return idle(idle_count);
 	}
 	w = calloc((size_t)workers, sizeof(*w));
-	cpu0 = cpu_seconds(broker_pid);
+	cpu0 = cpu_seconds_sum(broker_pids, nbrokers);
 	t0 = now_ms();
 	for(i = 0; i < (size_t)workers; i++){
 		pthread_create(&w[i].th, NULL, work, &w[i]);
@@ -387,7 +405,7 @@ int main(int argc, char **argv)
 		}
 	}
 	t1 = now_ms();
-	cpu1 = cpu_seconds(broker_pid);
+	cpu1 = cpu_seconds_sum(broker_pids, nbrokers);
 	all = malloc((total ? total : 1) * sizeof(*all));
 	for(i = 0; i < (size_t)workers; i++){
 		memcpy(all + n, w[i].lat, w[i].nlat * sizeof(*all));
@@ -397,7 +415,7 @@ int main(int argc, char **argv)
 	printf("connections=%zu seconds=%.2f per_second=%.1f resumed=%zu p50_ms=%.2f p99_ms=%.2f max_ms=%.2f",
 			total, (t1 - t0) / 1e3, (double)total / ((t1 - t0) / 1e3), resumed,
 			n ? all[n / 2] : 0.0, n ? all[(size_t)((double)n * 0.99)] : 0.0, n ? all[n - 1] : 0.0);
-	if(broker_pid){
+	if(nbrokers){
 		printf(" broker_cpu_ms_per_conn=%.3f", total ? (cpu1 - cpu0) * 1e3 / (double)total : 0.0);
 	}
 	for(int f = 0; f < F_COUNT; f++){

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -122,4 +124,36 @@ bool cm_json_add_time(cJSON *obj, const char *name, time_t t)
 
 	cm_time_iso(t, buf);
 	return cJSON_AddStringToObject(obj, name, buf) != NULL;
+}
+
+bool cm_text_append(struct cm_text *t, const char *p, size_t n)
+{
+	if(n >= SIZE_MAX / 2 - t->len){
+		return false;
+	}
+	if(t->len + n + 1 > t->cap){
+		size_t cap = t->cap ? t->cap : 4096;
+		char *grown;
+
+		while(cap < t->len + n + 1){
+			cap *= 2;
+		}
+		grown = realloc(t->s, cap);
+		if(grown == NULL){
+			return false;
+		}
+		t->s = grown;
+		t->cap = cap;
+	}
+	memcpy(t->s + t->len, p, n);
+	t->len += n;
+	t->s[t->len] = '\0';
+	return true;
+}
+
+void cm_text_free(struct cm_text *t)
+{
+	free(t->s);
+	t->s = NULL;
+	t->len = t->cap = 0;
 }

@@ -31,4 +31,19 @@ bool cm_time_parse_iso(const char *s, time_t *out);
 /* Adds a time stamp field; false when out of memory. */
 bool cm_json_add_time(cJSON *obj, const char *name, time_t t);
 
+/* Text that grows by appending, kept NUL-terminated; all zero is empty.
+ * One block, grown by doubling: printed JSON held for later goes here
+ * rather than into many small blocks that outlive the work between them
+ * (see docs/BENCHMARKS.md, "just registered"). */
+struct cm_text {
+	char *s;
+	size_t len, cap;
+};
+
+/* Appends n bytes of p (NUL bytes included); false when out of memory,
+ * t unchanged then. */
+CM_MUST_CHECK bool cm_text_append(struct cm_text *t, const char *p, size_t n);
+/* Frees t's block and leaves it empty; twice is harmless. */
+void cm_text_free(struct cm_text *t);
+
 #endif

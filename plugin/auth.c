@@ -268,7 +268,7 @@ static int remember_device(struct cm_state *st, struct mosquitto *client, const 
  * the device ("already connected"). */
 static const struct cm_tenant *claimed_tenant(const struct cm_state *st, const char *clientid)
 {
-	const struct cm_tenant *t, *tmp;
+	const struct cm_tenant *t;
 	const char *org, *end;
 
 	if(clientid == NULL || (clientid[0] != 'd' && clientid[0] != 'g') || clientid[1] != ':'){
@@ -279,11 +279,11 @@ static const struct cm_tenant *claimed_tenant(const struct cm_state *st, const c
 	if(end == NULL){
 		end = org + strlen(org);
 	}
-	HASH_ITER(hh, st->store->tenants, t, tmp){
-		if((t->policy == CM_POLICY_CERTIFICATE || t->policy == CM_POLICY_CERT_TOKEN)
-				&& strlen(t->org_id) == (size_t)(end - org) && !strncmp(t->org_id, org, (size_t)(end - org))){
-			return t;
-		}
+	/* Org ids are unique among tenants: one lookup, not a walk over
+	 * every tenant at each CONNECT. */
+	t = cm_store_tenant_for_org(st->store, org, (size_t)(end - org));
+	if(t && (t->policy == CM_POLICY_CERTIFICATE || t->policy == CM_POLICY_CERT_TOKEN)){
+		return t;
 	}
 	return NULL;
 }

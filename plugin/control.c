@@ -206,7 +206,13 @@ struct cm_request {
 	const void *client;
 	struct cm_caller who;
 	cJSON *root;                 /* the request */
-	cJSON *out, *responses;      /* the response being built */
+	/* The response entries so far, printed and comma-separated: a
+	 * request of thousands of commands would otherwise keep thousands of
+	 * small cJSON blocks alive between the tenants and trust stores it
+	 * makes, and the heap they leave full of holes slows every handshake
+	 * after it (docs/BENCHMARKS.md, "just registered"). */
+	struct cm_text responses;
+	size_t nresponses;
 	const cJSON *cursor;         /* the next command */
 	cJSON *pending_resp, *pending_data;
 	bool pending_writes;          /* the waiting command's row's */
@@ -322,19 +328,41 @@ static cJSON *run_one(struct cm_state *st, struct cm_request *req, const cJSON *
 	return resp;
 }
 
+/* Prints r (taken, freed here) after the entries so far. */
+static void add_response(struct cm_request *req, cJSON *r)
+{
+	char *text = r ? cJSON_PrintUnformatted(r) : NULL;
+	size_t was = req->responses.len;
+
+	cJSON_Delete(r);
+	if(text == NULL || (req->nresponses && !cm_text_append(&req->responses, ",", 1))
+			|| !cm_text_append(&req->responses, text, strlen(text))){
+		if(req->responses.s){
+			req->responses.len = was;
+			req->responses.s[was] = '\0';
+		}
+		cm_log(CM_LOG_WARNING, "out of memory: a response entry for '%s' is lost", req->clientid);
+	}else{
+		req->nresponses++;
+	}
+	free(text);
+}
+
 static void request_free(struct cm_request *req)
 {
 	cJSON_Delete(req->root);
-	cJSON_Delete(req->out);
+	cm_text_free(&req->responses);
 	cJSON_Delete(req->pending_resp);
 	cJSON_Delete(req->pending_data);
 	free(req->clientid);
 	free(req);
 }
 
+/* Publishes {"responses":[...]}, as cJSON_PrintUnformatted prints it. */
 static void deliver(struct cm_request *req)
 {
-	char *text;
+	static const char head[] = "{\"responses\":[", tail[] = "]}";
+	const char *text = req->responses.s ? req->responses.s : "";
 	char *payload;
 	size_t len;
 	int rc;
@@ -343,21 +371,19 @@ static void deliver(struct cm_request *req)
 		cm_log(CM_LOG_NOTICE, "dropped the control response for '%s': the connection that asked is gone", req->clientid);
 		return;
 	}
-	text = cJSON_PrintUnformatted(req->out);
-	if(text == NULL || strlen(text) > INT_MAX){
-		free(text);
+	len = sizeof(head) - 1 + req->responses.len + sizeof(tail) - 1;
+	if(len > INT_MAX){
 		cm_log(CM_LOG_WARNING, "cannot build the control response for '%s'", req->clientid);
 		return;
 	}
 	/* The broker takes the payload and frees it with its own allocator. */
-	len = strlen(text);
 	payload = mosquitto_malloc(len);
 	if(payload == NULL){
-		free(text);
 		return;
 	}
-	memcpy(payload, text, len);
-	free(text);
+	memcpy(payload, head, sizeof(head) - 1);
+	memcpy(payload + sizeof(head) - 1, text, req->responses.len);
+	memcpy(payload + sizeof(head) - 1 + req->responses.len, tail, sizeof(tail) - 1);
 	rc = mosquitto_broker_publish(req->clientid, CM_CONTROL_RESPONSE_TOPIC, (int)len, payload, 0, false, NULL);
 	if(rc != MOSQ_ERR_SUCCESS){
 		mosquitto_free(payload);
@@ -376,7 +402,7 @@ static bool run(struct cm_state *st, struct cm_request *req)
 		if(r == NULL){
 			return false; /* waits for a download */
 		}
-		cJSON_AddItemToArray(req->responses, r);
+		add_response(req, r);
 	}
 	return true;
 }
@@ -402,14 +428,18 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 {
 	const cJSON *cmd;
 	cJSON *resp = req->pending_resp;
+	bool done;
 
 	/* The command that waited is the one before the cursor. */
 	for(cmd = cJSON_GetObjectItemCaseSensitive(req->root, "commands")->child; cmd && cmd->next != req->cursor; cmd = cmd->next){
 	}
+	cm_events_hold(st);
 	complete(st, &req->who, resp, req->pending_data, cmd, req->pending_writes, rc, err);
 	req->pending_resp = req->pending_data = NULL;
-	cJSON_AddItemToArray(req->responses, resp);
-	if(run(st, req)){
+	add_response(req, resp);
+	done = run(st, req);
+	cm_events_release(st);
+	if(done){
 		unlink_request(st, req);
 		deliver(req);
 		request_free(req);
@@ -447,6 +477,7 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 	const cJSON *commands;
 	enum cm_admin_via via;
 	char msg[128];
+	bool done;
 
 	(void)event;
 	via = cm_auth_admin(st, ed->client);
@@ -456,9 +487,7 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_ACL_DENIED;
 	}
 	req = calloc(1, sizeof(*req));
-	if(req == NULL || (req->clientid = strdup(mosquitto_client_id(ed->client))) == NULL
-			|| (req->out = cJSON_CreateObject()) == NULL
-			|| (req->responses = cJSON_AddArrayToObject(req->out, "responses")) == NULL){
+	if(req == NULL || (req->clientid = strdup(mosquitto_client_id(ed->client))) == NULL){
 		if(req){
 			request_free(req);
 		}
@@ -471,15 +500,18 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 	req->who.req = req;
 	if(ed->payloadlen > st->max_payload){
 		snprintf(msg, sizeof(msg), "payload of %u bytes is over the limit of %zu", ed->payloadlen, st->max_payload);
-		cJSON_AddItemToArray(req->responses, error_response("Unknown", msg));
+		add_response(req, error_response("Unknown", msg));
 	}else if((req->root = cJSON_ParseWithLength(ed->payload, ed->payloadlen)) == NULL || !cJSON_IsObject(req->root)){
-		cJSON_AddItemToArray(req->responses, error_response("Unknown", "payload is not a JSON object"));
+		add_response(req, error_response("Unknown", "payload is not a JSON object"));
 	}else if(!cJSON_IsArray(commands = cJSON_GetObjectItemCaseSensitive(req->root, "commands"))){
-		cJSON_AddItemToArray(req->responses, error_response("Unknown", "'commands' must be an array"));
+		add_response(req, error_response("Unknown", "'commands' must be an array"));
 	}else{
 		req->cursor = commands->child;
 	}
-	if(run(st, req)){
+	cm_events_hold(st);
+	done = run(st, req);
+	cm_events_release(st);
+	if(done){
 		deliver(req);
 		request_free(req);
 #ifdef __GLIBC__

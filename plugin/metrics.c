@@ -249,14 +249,36 @@ void cm_event(struct cm_state *st, const char *event, cJSON *fields)
 	}
 	if(cJSON_AddStringToObject(fields, "event", event) && cm_json_add_time(fields, "time", time(NULL))
 			&& (text = cJSON_PrintUnformatted(fields)) != NULL){
-		publish(CM_EVENTS_TOPIC, text, false);
+		/* The NUL ends each held event. */
+		if(st->events_held == 0 || !cm_text_append(&st->held_events, text, strlen(text) + 1)){
+			publish(CM_EVENTS_TOPIC, text, false);
+		}
 		free(text);
 	}
 	cJSON_Delete(fields);
 }
 
+void cm_events_hold(struct cm_state *st)
+{
+	st->events_held++;
+}
+
+void cm_events_release(struct cm_state *st)
+{
+	const char *p;
+
+	if(st->events_held == 0 || --st->events_held > 0){
+		return;
+	}
+	for(p = st->held_events.s; p && p < st->held_events.s + st->held_events.len; p += strlen(p) + 1){
+		publish(CM_EVENTS_TOPIC, p, false);
+	}
+	cm_text_free(&st->held_events);
+}
+
 void cm_metrics_cleanup(struct cm_state *st)
 {
+	cm_text_free(&st->held_events);
 	set_free(&st->metric_cas);
 	set_free(&st->expiry_announced);
 }

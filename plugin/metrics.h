@@ -23,8 +23,17 @@ void cm_metrics_refused(struct cm_state *st, enum cm_refusal why);
  * each certificate that entered its expiry-warning window since. */
 void cm_metrics_tick(struct cm_state *st, time_t now);
 
-/* Publishes fields (taken, freed here) with "event" and "time" added. */
+/* Publishes fields (taken, freed here) with "event" and "time" added;
+ * while a hold is in force, when the last hold is released. */
 void cm_event(struct cm_state *st, const char *event, cJSON *fields);
+/* Holds the events of a control request until it has run: the broker
+ * keeps each published message in blocks of its own until the callback
+ * returns, and thousands of them made between the tenants a bulk request
+ * creates left the heap full of holes that slowed every handshake after
+ * it (docs/BENCHMARKS.md, "just registered"). Held, they are one block,
+ * published in order at the release. */
+void cm_events_hold(struct cm_state *st);
+void cm_events_release(struct cm_state *st);
 
 void cm_metrics_cleanup(struct cm_state *st);
 

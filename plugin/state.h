@@ -9,6 +9,7 @@
 
 #include "fetch.h"
 #include "identity.h"
+#include "json.h"
 #include "rejected.h"
 #include "store.h"
 
@@ -120,6 +121,10 @@ struct cm_state {
 	char recheck[CM_RECHECK_MAX][CM_TENANT_NAME_MAX + 1];
 	size_t recheck_count;
 	bool recheck_all;
+	/* Events held while a control request runs (cm_events_hold),
+	 * NUL-separated, and how many holds are in force. */
+	struct cm_text held_events;
+	int events_held;
 };
 
 /* The slot a listener port serves, or -1 when certmgr leaves it alone. */

@@ -255,65 +255,87 @@ static bool shared_for(const struct ca_index *ix, const struct ca_ref *a, cJSON 
 	return true;
 }
 
-/* The pairs that name self (tenant's CA id), without the pairs of every
- * CA of the store (an addCA would be O(n^2) when one root is in every
- * tenant): self's own (other tenants' CAs equal to it or above it), and
- * the other tenants' CAs equal to self or that self issued directly,
- * with self as their via. */
-static bool shared_of_self(const struct ca_index *ix, const struct ca_ref *self, cJSON *arr, const char *tenant, const char *id)
+/* The CA of the store, not cur itself, that issued cur (names, key
+ * identifiers), or NULL. */
+static const struct cm_ca *parent_of(const struct cm_store *store, X509 *cur, const struct cm_tenant **owner)
 {
-	int n = 0;
+	const struct cm_tenant *t, *tmp;
 
-	if(!shared_for(ix, self, arr, tenant, id)){
-		return false;
-	}
-	for(size_t i = 0; i < ix->n && n < SHARED_MAX_PER_CA; i++){
-		const struct ca_ref *r = &ix->v[i];
-		bool same;
-		if(r->t == self->t || !self->ca->active){
-			continue;
-		}
-		same = X509_cmp(r->ca->cert, self->ca->cert) == 0;
-		if(!same && (X509_NAME_cmp(X509_get_subject_name(self->ca->cert), X509_get_issuer_name(r->ca->cert)) != 0
-				|| !issued(self->ca->cert, r->ca->cert))){
-			continue;
-		}
-		if(!add_shared(arr, r, self)){
-			return false;
-		}
-		n++;
-	}
-	return true;
-}
-
-static const struct ca_ref *find_ref(const struct ca_index *ix, const char *tenant, const char *id)
-{
-	for(size_t i = 0; tenant && i < ix->n; i++){
-		if(!strcmp(ix->v[i].t->name, tenant) && !strcmp(ix->v[i].ca->id, id)){
-			return &ix->v[i];
+	HASH_ITER(hh, store->tenants, t, tmp){
+		for(const struct cm_ca *ca = t->cas; ca; ca = ca->next){
+			if(!ca->pinned && X509_NAME_cmp(X509_get_subject_name(ca->cert), X509_get_issuer_name(cur)) == 0
+					&& X509_cmp(ca->cert, cur) != 0 && issued(ca->cert, cur)){
+				*owner = t;
+				return ca;
+			}
 		}
 	}
 	return NULL;
 }
 
+/* The pairs that name self (tenant's CA id) for addCA's answer, by walks
+ * that compare names (no hashing, no index of the whole store: addCA in
+ * a bulk registration would be quadratic): other tenants' CAs equal to
+ * self (both ways), that issued self or a CA above it, or that self
+ * issued. */
+static bool shared_of_self(const struct cm_store *store, const struct ca_ref *self, cJSON *arr)
+{
+	const struct cm_tenant *t, *tmp;
+	X509 *cert = self->ca->cert, *cur = cert;
+	int n = 0;
+
+	HASH_ITER(hh, store->tenants, t, tmp){
+		for(const struct cm_ca *ca = t->cas; t != self->t && ca && n < SHARED_MAX_PER_CA; ca = ca->next){
+			struct ca_ref r = {0, t, ca};
+			bool same = !ca->pinned && X509_cmp(ca->cert, cert) == 0;
+			if(ca->pinned){
+				continue;
+			}
+			if((same && ca->active && !add_shared(arr, self, &r)) || ((same && self->ca->active) && !add_shared(arr, &r, self))){
+				return false;
+			}
+			if(!same && self->ca->active && X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(ca->cert)) == 0
+					&& issued(cert, ca->cert)){
+				if(!add_shared(arr, &r, self)){
+					return false;
+				}
+			}
+			n += same;
+		}
+	}
+	for(int depth = 0; cur && depth < SHARED_MAX_DEPTH && n < SHARED_MAX_PER_CA; depth++){
+		const struct cm_tenant *owner = NULL;
+		const struct cm_ca *up = parent_of(store, cur, &owner);
+		struct ca_ref r = {0, owner, up};
+		if(up && owner != self->t && up->active){
+			if(!add_shared(arr, self, &r)){
+				return false;
+			}
+			n++;
+		}
+		cur = up ? up->cert : NULL;
+	}
+	return true;
+}
+
 cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char *id)
 {
-	const struct ca_ref *self;
 	struct ca_index ix;
 	cJSON *arr = cJSON_CreateArray();
 
-	if(arr == NULL || !index_build(st->store, &ix)){
-		cJSON_Delete(arr);
-		return NULL;
-	}
-	self = find_ref(&ix, tenant, id);
-	if(tenant){
-		if(self && !shared_of_self(&ix, self, arr, tenant, id)){
+	if(arr && tenant){
+		const struct cm_tenant *t = cm_store_find_tenant(st->store, tenant);
+		const struct cm_ca *ca = t ? cm_tenant_find_ca(t, id) : NULL;
+		struct ca_ref self = {0, t, ca};
+		if(ca && !ca->pinned && !shared_of_self(st->store, &self, arr)){
 			cJSON_Delete(arr);
 			arr = NULL;
 		}
-		free(ix.v);
 		return arr;
+	}
+	if(arr == NULL || !index_build(st->store, &ix)){
+		cJSON_Delete(arr);
+		return NULL;
 	}
 	/* getStatus: every pair, up to SHARED_MAX in all. */
 	for(size_t i = 0; i < ix.n && cJSON_GetArraySize(arr) < SHARED_MAX; i++){

@@ -109,6 +109,7 @@ struct cm_tenant {
 	STACK_OF(X509_CRL) *crls;   /* every CRL held, as path validation takes them */
 	time_t crls_next_update;    /* the earliest nextUpdate among them; 0: none */
 	UT_hash_handle hh;
+	UT_hash_handle hh_org;      /* in cm_store.orgs, while in the store */
 };
 
 #endif

@@ -502,6 +502,7 @@ enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err)
 		}
 		sni_commit(store, NULL, list);
 		HASH_ADD_KEYPTR(hh, store->tenants, t->name, strlen(t->name), t);
+		HASH_ADD_KEYPTR(hh_org, store->orgs, t->org_id, strlen(t->org_id), t);
 		if(t->generation > store->generation){
 			store->generation = t->generation;
 		}

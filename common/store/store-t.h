@@ -30,6 +30,7 @@ struct cm_store {
 	uint64_t generation;
 	struct cm_slot slots[CM_SLOT_COUNT];
 	struct cm_tenant *tenants;  /* by name */
+	struct cm_tenant *orgs;     /* the same, by org id (hh_org) */
 	struct cm_sni_entry *sni;   /* host name (or "*.rest") to tenant */
 	X509 *admin_ca;
 	/* Keys encrypted at rest with this passphrase; NULL: plain, 0600. */

@@ -75,6 +75,9 @@ CM_MUST_CHECK enum cm_rc cm_store_write_listener_files(const struct cm_store *st
 /* Frees the store and sets *store to NULL; accepts NULL and *store NULL. */
 void cm_store_free(struct cm_store **store);
 
+/* The tenant whose org id is the len bytes at org, or NULL. */
+struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len);
+
 /* The default certificate of a slot (borrowed). */
 const struct cm_server_cert *cm_store_slot_default(const struct cm_store *store, enum cm_slot_id slot);
 

@@ -60,13 +60,15 @@ void sni_commit(struct cm_store *store, const struct cm_tenant *old, struct cm_s
 {
 	struct cm_sni_entry *e, *tmp;
 
-	if(old){
-		HASH_ITER(hh, store->sni, e, tmp){
-			if(e->tenant == old){
-				HASH_DEL(store->sni, e);
-				free(e->host);
-				free(e);
-			}
+	/* old's entries are those of its host names (sni_prepare made them):
+	 * found by name, not by a walk over every tenant's. */
+	for(size_t i = 0; old && i < old->hostnames.n; i++){
+		e = NULL;
+		HASH_FIND_STR(store->sni, old->hostnames.v[i], e);
+		if(e && e->tenant == old){
+			HASH_DEL(store->sni, e);
+			free(e->host);
+			free(e);
 		}
 	}
 	HASH_ITER(hh, list, e, tmp){
@@ -87,14 +89,24 @@ enum cm_rc check_server_refs(const struct cm_store *store, const struct cm_tenan
 	return CM_OK;
 }
 
+struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len)
+{
+	struct cm_tenant *t = NULL;
+
+	if(org){
+		HASH_FIND(hh_org, store->orgs, org, len, t);
+	}
+	return t;
+}
+
+/* By the org index, not a walk over every tenant: it ran at each command
+ * and cost seconds of a bulk registration. */
 enum cm_rc check_unique_org(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
 {
-	const struct cm_tenant *o, *tmp;
+	const struct cm_tenant *o = cm_store_tenant_for_org(store, t->org_id, strlen(t->org_id));
 
-	HASH_ITER(hh, store->tenants, o, tmp){
-		if(strcmp(o->name, t->name) && !strcmp(o->org_id, t->org_id)){
-			return cm_err_set(err, CM_ERR_INVAL, "org id '%s' already belongs to tenant '%s'", t->org_id, o->name);
-		}
+	if(o && strcmp(o->name, t->name)){
+		return cm_err_set(err, CM_ERR_INVAL, "org id '%s' already belongs to tenant '%s'", t->org_id, o->name);
 	}
 	return CM_OK;
 }
@@ -178,8 +190,10 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 	sni_commit(store, prev, list);
 	if(prev){
 		HASH_DEL(store->tenants, prev);
+		HASH_DELETE(hh_org, store->orgs, prev);
 	}
 	HASH_ADD_KEYPTR(hh, store->tenants, t->name, strlen(t->name), t);
+	HASH_ADD_KEYPTR(hh_org, store->orgs, t->org_id, strlen(t->org_id), t);
 	remove_unnamed_files(store, prev, t);
 	bump_generation(store, gen);
 	*old = prev;
@@ -219,6 +233,7 @@ enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, stru
 	}
 	sni_commit(store, t, NULL);
 	HASH_DEL(store->tenants, t);
+	HASH_DELETE(hh_org, store->orgs, t);
 	bump_generation(store, store->generation + 1);
 	*old = t;
 	return CM_OK;

@@ -10,6 +10,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "fsutil.h"
+#include "json.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -407,6 +408,93 @@ static void test_names_and_host_names(void **state)
 	assert_int_equal(cm_policy_parse("Certificate"), -1);
 }
 
+static struct cm_ca *ca_entry(X509 *cert)
+{
+	struct cm_ca *entry = calloc(1, sizeof(*entry));
+	struct cm_err err;
+
+	assert_non_null(entry);
+	entry->description = strdup("test");
+	entry->active = true;
+	entry->added = time(NULL);
+	entry->cert = cert;
+	assert_int_equal(cm_pki_cert_id(cert, entry->id, &err), CM_OK);
+	return entry;
+}
+
+/* The org index follows the tenants through a create, a replace by a
+ * copy, a reload and a delete. */
+static void test_org_index_follows_the_tenants(void **state)
+{
+	struct cm_store *s = NULL, *again = NULL;
+	char *dir = open_fresh(&s);
+	X509 *ca = NULL;
+	EVP_PKEY *key = NULL;
+	struct cm_tenant *t, *copy, *old = NULL;
+	bool created;
+	struct cm_err err;
+
+	(void)state;
+	assert_int_equal(cm_pki_make_ca("Index CA", 10, &ca, &key, &err), CM_OK);
+	EVP_PKEY_free(key);
+	t = tenant("a", NULL, 0);
+	X509_up_ref(ca);
+	t->cas = ca_entry(ca);
+	put(s, t);
+	assert_ptr_equal(cm_store_tenant_for_org(s, "a", 1), cm_store_find_tenant(s, "a"));
+	assert_null(cm_store_tenant_for_org(s, "ab", 2));
+
+	/* Another tenant trusts the same CA; the first is replaced by a copy. */
+	t = tenant("b", NULL, 0);
+	X509_up_ref(ca);
+	t->cas = ca_entry(ca);
+	put(s, t);
+	copy = cm_tenant_clone(cm_store_find_tenant(s, "a"));
+	assert_non_null(copy);
+	put(s, copy);
+	assert_ptr_equal(cm_store_tenant_for_org(s, "a", 1), copy);
+
+	/* An org id another tenant has is refused, by the index. */
+	copy = cm_tenant_clone(cm_store_find_tenant(s, "b"));
+	free(copy->org_id);
+	copy->org_id = strdup("a");
+	assert_int_equal(cm_store_put_tenant(s, copy, &old, &err), CM_ERR_INVAL);
+	cm_tenant_free(&copy);
+
+	assert_int_equal(cm_store_open(dir, "h", &again, &created, &err), CM_OK);
+	assert_non_null(cm_store_tenant_for_org(again, "b", 1));
+	cm_store_free(&again);
+
+	assert_int_equal(cm_store_delete_tenant(s, "a", &old, &err), CM_OK);
+	cm_tenant_free(&old);
+	assert_null(cm_store_tenant_for_org(s, "a", 1));
+	assert_int_equal(cm_store_delete_tenant(s, "b", &old, &err), CM_OK);
+	cm_tenant_free(&old);
+	X509_free(ca);
+	cm_store_free(&s);
+	drop(dir);
+}
+
+/* cm_text keeps what is appended, NUL bytes included, and frees twice. */
+static void test_text_appends_and_frees(void **state)
+{
+	struct cm_text t = {NULL, 0, 0};
+	char big[5000];
+
+	(void)state;
+	memset(big, 'x', sizeof(big));
+	assert_true(cm_text_append(&t, "a\0b", 3));
+	assert_true(cm_text_append(&t, big, sizeof(big)));
+	assert_int_equal(t.len, 3 + sizeof(big));
+	assert_int_equal(t.s[t.len], '\0');
+	assert_memory_equal(t.s, "a\0b", 3);
+	assert_true(t.cap > t.len);
+	cm_text_free(&t);
+	assert_null(t.s);
+	assert_int_equal(t.len, 0);
+	cm_text_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +507,8 @@ int main(void)
 		cmocka_unit_test(test_damaged_tenant_files_are_refused),
 		cmocka_unit_test(test_large_trust_lists_keep_exactly_the_files_they_name),
 		cmocka_unit_test(test_names_and_host_names),
+		cmocka_unit_test(test_org_index_follows_the_tenants),
+		cmocka_unit_test(test_text_appends_and_frees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
