@@ -226,6 +226,32 @@ static bool through_inactive(const struct cm_tenant *t, STACK_OF(X509) *chain, c
 	return false;
 }
 
+/* RFC 5280 revocation for the whole path, with OpenSSL's support for the
+ * CRL extensions. None when the tenant holds no CRL and does not require
+ * one: every level would be admitted, after a search for CRLs per
+ * certificate that finds nothing. */
+static unsigned long revocation_flags(const struct cm_tenant *t)
+{
+	if(sk_X509_CRL_num(t->crls) <= 0 && t->revocation != CM_REVOCATION_REQUIRED){
+		return 0;
+	}
+	return X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_EXTENDED_CRL_SUPPORT | X509_V_FLAG_USE_DELTAS;
+}
+
+/* Policies checked, anyPolicy the initial set, no explicit policy asked:
+ * then only a certificate with a policy extension can refuse a path (its
+ * constraints, or a malformed policy), so the policy tree is built only
+ * when the tenant's CAs or what the client sent have one. */
+static unsigned long policy_flags(const struct cm_tenant *t, X509 *leaf, STACK_OF(X509) *sent)
+{
+	bool any = t->policy_exts || cm_pki_has_policy_ext(leaf);
+
+	for(int i = 0; !any && i < sk_X509_num(sent); i++){
+		any = cm_pki_has_policy_ext(sk_X509_value(sent, i));
+	}
+	return any ? X509_V_FLAG_POLICY_CHECK : 0;
+}
+
 /* The untrusted certificates a chain may be built from: certmgr's own
  * candidates first (so that a known CA is the object certmgr holds), then
  * what the client sent. NULL with *owned NULL: sent as it is. */
@@ -275,10 +301,7 @@ bool cm_verdict_ctx(X509_STORE_CTX *ctx, const struct cm_tenant *t, X509 *admin_
 		X509_STORE_CTX_set0_untrusted(ctx, all);
 	}
 	X509_STORE_CTX_set0_crls(ctx, t->crls);
-	/* RFC 5280 revocation for the whole path, with OpenSSL's support for
-	 * the CRL extensions; policies checked, anyPolicy the initial set. */
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL
-			| X509_V_FLAG_EXTENDED_CRL_SUPPORT | X509_V_FLAG_USE_DELTAS | X509_V_FLAG_POLICY_CHECK);
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN | revocation_flags(t) | policy_flags(t, leaf, sent));
 	X509_STORE_CTX_set_verify_cb(ctx, policy_cb);
 	/* OpenSSL 3.0 with an empty initial policy set refuses every path
 	 * that asserts policies: the set is anyPolicy, as RFC 5280 has it. */

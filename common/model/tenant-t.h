@@ -108,6 +108,7 @@ struct cm_tenant {
 	STACK_OF(X509) *candidates; /* the other active CAs and known issuers: for chains */
 	STACK_OF(X509_CRL) *crls;   /* every CRL held, as path validation takes them */
 	time_t crls_next_update;    /* the earliest nextUpdate among them; 0: none */
+	bool policy_exts;           /* a CA carries a policy extension (cm_pki_has_policy_ext) */
 	UT_hash_handle hh;
 	UT_hash_handle hh_org;      /* in cm_store.orgs, while in the store */
 };

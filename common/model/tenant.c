@@ -303,6 +303,7 @@ void cm_tenant_drop_trust(struct cm_tenant *t)
 	t->pins = t->inactive = t->candidates = NULL;
 	t->crls = NULL;
 	t->crls_next_update = 0;
+	t->policy_exts = false;
 }
 
 struct cm_crl *cm_ca_crl_at(const struct cm_ca *ca, int i)

@@ -534,3 +534,15 @@ time_t cm_pki_not_after(const X509 *cert)
 
 	return ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) ? timegm(&tm) : 0;
 }
+
+bool cm_pki_has_policy_ext(const X509 *cert)
+{
+	static const int nids[] = {NID_certificate_policies, NID_policy_mappings, NID_policy_constraints, NID_inhibit_any_policy};
+
+	for(size_t i = 0; cert && i < sizeof(nids) / sizeof(nids[0]); i++){
+		if(X509_get_ext_by_NID(cert, nids[i], -1) >= 0){
+			return true;
+		}
+	}
+	return false;
+}

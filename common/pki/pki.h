@@ -39,6 +39,11 @@ CM_MUST_CHECK enum cm_rc cm_pki_make_self_signed(EVP_PKEY *key, const char *cn, 
 /* Writes the certificate's id (CM_ID_LEN hex digits and a NUL) into out. */
 CM_MUST_CHECK enum cm_rc cm_pki_cert_id(X509 *cert, char out[CM_ID_LEN + 1], struct cm_err *err);
 
+/* True when cert has an extension of RFC 5280's policy processing:
+ * certificatePolicies, policyMappings, policyConstraints or
+ * inhibitAnyPolicy. */
+bool cm_pki_has_policy_ext(const X509 *cert);
+
 /* The SHA-256 of the DER of the first n certificates of chain, one after
  * the other, as hex: for one certificate, its id. */
 CM_MUST_CHECK enum cm_rc cm_pki_chain_id(STACK_OF(X509) *chain, int n, char out[CM_ID_LEN + 1], struct cm_err *err);

@@ -80,6 +80,9 @@ static bool place_ca(struct cm_tenant *t, X509_STORE *trust, const struct cm_ca 
 	if(!push_crls(t, ca)){
 		return false;
 	}
+	if(!ca->pinned && cm_pki_has_policy_ext(ca->cert)){
+		t->policy_exts = true;
+	}
 	if(ca->pinned){
 		return !ca->active || push_ref(t->pins, ca->cert);
 	}
