@@ -260,7 +260,7 @@ static STACK_OF(X509) *untrusted_for(const struct cm_tenant *t, STACK_OF(X509) *
 	STACK_OF(X509) *all;
 
 	*failed = false;
-	if(sk_X509_num(t->candidates) == 0){
+	if(sk_X509_num(t->candidates) <= 0){
 		return NULL;
 	}
 	all = sk_X509_dup(t->candidates);

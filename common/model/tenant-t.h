@@ -73,7 +73,9 @@ struct cm_ca {
 	/* Its CRLs of other scopes than crl (a delta CRL, a partition by
 	 * issuingDistributionPoint or reasons), each in a file of its own. */
 	struct cm_crl *more[CM_CA_MORE_CRLS];
-	char more_file[CM_CA_MORE_CRLS][CM_CRL_FILE_SIZE];
+	/* Their file names: CM_CA_MORE_CRLS of them, allocated with the
+	 * first (cm_ca_more_files), NULL while there is none. */
+	char (*more_file)[CM_CRL_FILE_SIZE];
 	bool more_dirty[CM_CA_MORE_CRLS];
 	/* Not in the trust list: an intermediate CA certmgr knows of (sent
 	 * with an uploaded CRL, or in a device's verified chain), for its

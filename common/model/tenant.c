@@ -147,6 +147,7 @@ static void ca_free(struct cm_ca **pca)
 		for(int i = 0; i < CM_CA_MORE_CRLS; i++){
 			cm_crl_free(&(*pca)->more[i]);
 		}
+		free((*pca)->more_file);
 		X509_free((*pca)->cert);
 		free(*pca);
 		*pca = NULL;
@@ -238,8 +239,14 @@ static struct cm_ca *ca_clone(const struct cm_ca *ca)
 	copy->issuer_only = ca->issuer_only;
 	for(int i = 0; i < CM_CA_MORE_CRLS; i++){
 		copy->more[i] = cm_crl_ref(ca->more[i]);
-		memcpy(copy->more_file[i], ca->more_file[i], sizeof(copy->more_file[i]));
 		copy->more_dirty[i] = ca->more_dirty[i];
+	}
+	if(ca->more_file){
+		if(!cm_ca_more_files(copy)){
+			ca_free(&copy);
+			return NULL;
+		}
+		memcpy(copy->more_file, ca->more_file, CM_CA_MORE_CRLS * sizeof(*copy->more_file));
 	}
 	return copy;
 }
@@ -311,6 +318,14 @@ struct cm_crl *cm_ca_crl_at(const struct cm_ca *ca, int i)
 	return i == 0 ? ca->crl : i <= CM_CA_MORE_CRLS ? ca->more[i - 1] : NULL;
 }
 
+bool cm_ca_more_files(struct cm_ca *ca)
+{
+	if(ca->more_file == NULL){
+		ca->more_file = calloc(CM_CA_MORE_CRLS, sizeof(*ca->more_file));
+	}
+	return ca->more_file != NULL;
+}
+
 enum cm_rc cm_ca_put_crl(struct cm_ca *e, struct cm_crl *crl, const char *file, struct cm_err *err)
 {
 	struct cm_crl **slot = NULL;
@@ -326,6 +341,9 @@ enum cm_rc cm_ca_put_crl(struct cm_ca *e, struct cm_crl *crl, const char *file, 
 			fname = e->more_file[i];
 			dirty = &e->more_dirty[i];
 		}
+	}
+	if(slot == NULL && !cm_ca_more_files(e)){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	for(int i = 0; slot == NULL && i < CM_CA_MORE_CRLS; i++){
 		if(e->more[i] == NULL){
@@ -345,7 +363,7 @@ enum cm_rc cm_ca_put_crl(struct cm_ca *e, struct cm_crl *crl, const char *file, 
 	/* A large CRL was written by the worker under a name of its own. */
 	*dirty = crl->der != NULL;
 	if(!*dirty){
-		snprintf(fname, 96, "%s", file ? file : "");
+		snprintf(fname, CM_CRL_FILE_SIZE, "%s", file ? file : "");
 	}
 	return CM_OK;
 }

@@ -120,6 +120,9 @@ static enum cm_rc load_more_crls(const char *tdir, const cJSON *crl, struct cm_c
 		if(i >= CM_CA_MORE_CRLS || !cJSON_IsString(f) || !cm_store_crl_file_valid(ca->id, f->valuestring)){
 			return cm_err_set(err, CM_ERR_CORRUPT, "CA %s: malformed 'crl.moreFiles'", ca->id);
 		}
+		if(!cm_ca_more_files(ca)){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
 		snprintf(ca->more_file[i], sizeof(ca->more_file[i]), "%s", f->valuestring);
 		rc = load_crl_file(tdir, ca, ca->more_file[i], &ca->more[i], err);
 		i++;

@@ -47,9 +47,12 @@ static int x509_sk_cmp(const X509 *const *a, const X509 *const *b)
 	return X509_cmp(*a, *b);
 }
 
-static bool push_ref(STACK_OF(X509) *sk, X509 *x)
+/* Pushes a reference to x onto *sk, made (with cmp) at the first: most
+ * tenants have no pin, no inactive CA and no candidate, and an empty
+ * stack is a hundred bytes a tenant. */
+static bool push_ref(STACK_OF(X509) **sk, X509 *x, sk_X509_compfunc cmp)
 {
-	if(!sk_X509_push(sk, x)){
+	if((*sk == NULL && (*sk = sk_X509_new(cmp)) == NULL) || !sk_X509_push(*sk, x)){
 		return false;
 	}
 	X509_up_ref(x);
@@ -63,7 +66,7 @@ static bool push_crls(struct cm_tenant *t, const struct cm_ca *ca)
 		if(c == NULL || c->hollow == NULL){
 			continue;
 		}
-		if(!sk_X509_CRL_push(t->crls, c->hollow)){
+		if((t->crls == NULL && (t->crls = sk_X509_CRL_new_null()) == NULL) || !sk_X509_CRL_push(t->crls, c->hollow)){
 			return false;
 		}
 		X509_CRL_up_ref(c->hollow);
@@ -84,13 +87,13 @@ static bool place_ca(struct cm_tenant *t, X509_STORE *trust, const struct cm_ca 
 		t->policy_exts = true;
 	}
 	if(ca->pinned){
-		return !ca->active || push_ref(t->pins, ca->cert);
+		return !ca->active || push_ref(&t->pins, ca->cert, x509_sk_cmp);
 	}
 	if(!ca->active){
-		return ca->issuer_only || push_ref(t->inactive, ca->cert);
+		return ca->issuer_only || push_ref(&t->inactive, ca->cert, x509_sk_cmp);
 	}
 	if(ca->issuer_only || registered_issuer(v, n, ca)){
-		return push_ref(t->candidates, ca->cert);
+		return push_ref(&t->candidates, ca->cert, NULL);
 	}
 	{
 		/* X509_STORE_add_cert re-sorts the store's objects to look for
@@ -121,11 +124,7 @@ enum cm_rc build_trust(struct cm_tenant *t, X509 *admin_ca, struct cm_err *err)
 	for(ca = t->cas; ca; ca = ca->next){
 		n++;
 	}
-	t->pins = sk_X509_new(x509_sk_cmp);
-	t->inactive = sk_X509_new(x509_sk_cmp);
-	t->candidates = sk_X509_new_null();
-	t->crls = sk_X509_CRL_new_null();
-	ok = trust && t->pins && t->inactive && t->candidates && t->crls && (n == 0 || (v = malloc(n * sizeof(*v))) != NULL);
+	ok = trust && (n == 0 || (v = malloc(n * sizeof(*v))) != NULL);
 	ERR_clear_error();
 	if(ok){
 		n = 0;

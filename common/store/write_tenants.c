@@ -200,7 +200,7 @@ enum cm_rc write_tenant(const struct cm_store *store, struct cm_tenant *t, struc
 	}
 	for(ca = t->cas; rc == CM_OK && ca; ca = ca->next){
 		rc = write_crl_file(store, t, ca, ca->crl_dirty, ca->crl, ca->crl_file, err);
-		for(int i = 0; rc == CM_OK && i < CM_CA_MORE_CRLS; i++){
+		for(int i = 0; rc == CM_OK && ca->more_file && i < CM_CA_MORE_CRLS; i++){
 			rc = write_crl_file(store, t, ca, ca->more_dirty[i], ca->more[i], ca->more_file[i], err);
 		}
 	}
