@@ -256,64 +256,58 @@ static bool shared_for(const struct ca_index *ix, const struct ca_ref *a, cJSON 
 }
 
 /* The CA of the store, not cur itself, that issued cur (names, key
- * identifiers), or NULL. */
-static const struct cm_ca *parent_of(const struct cm_store *store, X509 *cur, const struct cm_tenant **owner)
+ * identifiers), or NULL: looked for among the CAs of cur's issuer name. */
+static const struct cm_ca_ref *parent_of(const struct cm_store *store, X509 *cur)
 {
-	const struct cm_tenant *t, *tmp;
+	const struct cm_name_bucket *b = cm_store_cas_by_name(store, X509_issuer_name_hash(cur));
 
-	HASH_ITER(hh, store->tenants, t, tmp){
-		for(const struct cm_ca *ca = t->cas; ca; ca = ca->next){
-			if(!ca->pinned && X509_NAME_cmp(X509_get_subject_name(ca->cert), X509_get_issuer_name(cur)) == 0
-					&& X509_cmp(ca->cert, cur) != 0 && issued(ca->cert, cur)){
-				*owner = t;
-				return ca;
-			}
+	for(size_t k = 0; b && k < b->n; k++){
+		const struct cm_ca *ca = b->v[k].ca;
+		if(!ca->pinned && X509_NAME_cmp(X509_get_subject_name(ca->cert), X509_get_issuer_name(cur)) == 0
+				&& X509_cmp(ca->cert, cur) != 0 && issued(ca->cert, cur)){
+			return &b->v[k];
 		}
 	}
 	return NULL;
 }
 
-/* The pairs that name self (tenant's CA id) for addCA's answer, by walks
- * that compare names (no hashing, no index of the whole store: addCA in
- * a bulk registration would be quadratic): other tenants' CAs equal to
- * self (both ways), that issued self or a CA above it, or that self
- * issued. */
+/* The pairs that name self (tenant's CA id) for addCA's answer, among the
+ * CAs the store indexes under self's names (no walk over the store: addCA
+ * in a bulk registration would be quadratic): other tenants' CAs equal
+ * to self (both ways), that self issued, and that issued self or a CA
+ * above it. */
 static bool shared_of_self(const struct cm_store *store, const struct ca_ref *self, cJSON *arr)
 {
-	const struct cm_tenant *t, *tmp;
 	X509 *cert = self->ca->cert, *cur = cert;
+	const struct cm_name_bucket *b = cm_store_cas_by_name(store, X509_subject_name_hash(cert));
 	int n = 0;
 
-	HASH_ITER(hh, store->tenants, t, tmp){
-		for(const struct cm_ca *ca = t->cas; t != self->t && ca && n < SHARED_MAX_PER_CA; ca = ca->next){
-			struct ca_ref r = {0, t, ca};
-			bool same = !ca->pinned && X509_cmp(ca->cert, cert) == 0;
-			if(ca->pinned){
-				continue;
-			}
-			if((same && ca->active && !add_shared(arr, self, &r)) || ((same && self->ca->active) && !add_shared(arr, &r, self))){
-				return false;
-			}
-			if(!same && self->ca->active && X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(ca->cert)) == 0
-					&& issued(cert, ca->cert)){
-				if(!add_shared(arr, &r, self)){
-					return false;
-				}
-			}
-			n += same;
+	for(size_t k = 0; b && k < b->n && n < SHARED_MAX_PER_CA; k++){
+		struct ca_ref r = {0, b->v[k].tenant, b->v[k].ca};
+		bool same;
+		if(r.ca->pinned || r.t == self->t){
+			continue;
 		}
+		same = X509_cmp(r.ca->cert, cert) == 0;
+		if(same && ((r.ca->active && !add_shared(arr, self, &r)) || (self->ca->active && !add_shared(arr, &r, self)))){
+			return false;
+		}
+		if(!same && self->ca->active && X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(r.ca->cert)) == 0
+				&& issued(cert, r.ca->cert) && !add_shared(arr, &r, self)){
+			return false;
+		}
+		n++;
 	}
 	for(int depth = 0; cur && depth < SHARED_MAX_DEPTH && n < SHARED_MAX_PER_CA; depth++){
-		const struct cm_tenant *owner = NULL;
-		const struct cm_ca *up = parent_of(store, cur, &owner);
-		struct ca_ref r = {0, owner, up};
-		if(up && owner != self->t && up->active){
+		const struct cm_ca_ref *up = parent_of(store, cur);
+		struct ca_ref r = {0, up ? up->tenant : NULL, up ? up->ca : NULL};
+		if(up && up->tenant != self->t && up->ca->active){
 			if(!add_shared(arr, self, &r)){
 				return false;
 			}
 			n++;
 		}
-		cur = up ? up->cert : NULL;
+		cur = up ? up->ca->cert : NULL;
 	}
 	return true;
 }

@@ -500,10 +500,15 @@ enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err)
 			continue;
 		}
 		rc = load_tenant_checked(store, d->d_name, &t, &list, err);
+		if(rc == CM_OK && (rc = names_reserve(store, t, err)) != CM_OK){
+			sni_list_free(&list);
+			cm_tenant_free(&t);
+		}
 		if(rc != CM_OK){
 			break;
 		}
 		sni_commit(store, NULL, list);
+		names_add(store, t);
 		HASH_ADD_KEYPTR(hh, store->tenants, t->name, strlen(t->name), t);
 		HASH_ADD_KEYPTR(hh_org, store->orgs, t->org_id, strlen(t->org_id), t);
 		if(t->generation > store->generation){

@@ -39,6 +39,13 @@ const char *ca_index_duplicate(const struct ca_index *x);
 void sni_list_free(struct cm_sni_entry **list);
 enum cm_rc sni_prepare(const struct cm_store *store, const struct cm_tenant *t, struct cm_sni_entry **list, struct cm_err *err);
 void sni_commit(struct cm_store *store, const struct cm_tenant *old, struct cm_sni_entry *list);
+/* The index of CAs by name hash (cm_store_cas_by_name): room made for t's
+ * CAs before a commit (the only step that can fail), then added, and the
+ * replaced tenant's dropped. */
+CM_MUST_CHECK enum cm_rc names_reserve(struct cm_store *store, const struct cm_tenant *t, struct cm_err *err);
+void names_add(struct cm_store *store, const struct cm_tenant *t);
+void names_drop(struct cm_store *store, const struct cm_tenant *t);
+void names_free(struct cm_name_bucket **set);
 enum cm_rc check_server_refs(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err);
 enum cm_rc check_unique_org(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err);
 

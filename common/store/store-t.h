@@ -24,6 +24,24 @@ struct cm_sni_entry {
 	UT_hash_handle hh;
 };
 
+/* The CAs (pins and issuer entries included) of every tenant whose
+ * subject or issuer has one name hash (X509_NAME_hash_ex, as
+ * X509_subject_name_hash gives it): the CAs related to one are found
+ * without a walk over all tenants. Kept with the tenants by
+ * cm_store_put_tenant and cm_store_delete_tenant; a CA is in the bucket
+ * of its subject and in that of its issuer (once when they are one). */
+struct cm_ca_ref {
+	const struct cm_tenant *tenant;
+	const struct cm_ca *ca;
+};
+
+struct cm_name_bucket {
+	unsigned long hash;
+	struct cm_ca_ref *v;
+	size_t n, cap;
+	UT_hash_handle hh;
+};
+
 struct cm_store {
 	char *dir;
 	int schema;
@@ -31,7 +49,8 @@ struct cm_store {
 	struct cm_slot slots[CM_SLOT_COUNT];
 	struct cm_tenant *tenants;  /* by name */
 	struct cm_tenant *orgs;     /* the same, by org id (hh_org) */
-	struct cm_sni_entry *sni;   /* host name (or "*.rest") to tenant */
+	struct cm_sni_entry *sni;
+	struct cm_name_bucket *names; /* CAs by name hash (struct cm_name_bucket) */   /* host name (or "*.rest") to tenant */
 	X509 *admin_ca;
 	/* Keys encrypted at rest with this passphrase; NULL: plain, 0600. */
 	char *key_passphrase;

@@ -46,6 +46,7 @@ void cm_store_free(struct cm_store **pstore)
 			free(e);
 		}
 		HASH_CLEAR(hh_org, store->orgs);
+		names_free(&store->names);
 		HASH_ITER(hh, store->tenants, t, tmp){
 			HASH_DEL(store->tenants, t);
 			cm_tenant_free(&t);

@@ -75,6 +75,9 @@ CM_MUST_CHECK enum cm_rc cm_store_write_listener_files(const struct cm_store *st
 /* Frees the store and sets *store to NULL; accepts NULL and *store NULL. */
 void cm_store_free(struct cm_store **store);
 
+/* The CAs whose subject or issuer name hash is hash, or NULL: none. */
+const struct cm_name_bucket *cm_store_cas_by_name(const struct cm_store *store, unsigned long hash);
+
 /* The tenant whose org id is the len bytes at org, or NULL. */
 struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len);
 

@@ -149,6 +149,124 @@ bool cm_store_sni_known(const struct cm_store *store, const char *sni)
 	return sni_lookup(store, sni) != NULL;
 }
 
+void names_free(struct cm_name_bucket **set)
+{
+	struct cm_name_bucket *b, *tmp;
+
+	HASH_ITER(hh, *set, b, tmp){
+		HASH_DEL(*set, b);
+		free(b->v);
+		free(b);
+	}
+}
+
+static struct cm_name_bucket *names_find(const struct cm_name_bucket *set, unsigned long hash)
+{
+	struct cm_name_bucket *b = NULL;
+
+	HASH_FIND(hh, set, &hash, sizeof(hash), b);
+	return b;
+}
+
+const struct cm_name_bucket *cm_store_cas_by_name(const struct cm_store *store, unsigned long hash)
+{
+	return names_find(store->names, hash);
+}
+
+/* Room in the bucket of hash for extra more entries (made when absent). */
+static bool names_reserve_one(struct cm_name_bucket **set, unsigned long hash, size_t extra)
+{
+	struct cm_name_bucket *b = names_find(*set, hash);
+
+	if(b == NULL){
+		b = calloc(1, sizeof(*b));
+		if(b == NULL){
+			return false;
+		}
+		b->hash = hash;
+		HASH_ADD(hh, *set, hash, sizeof(b->hash), b);
+	}
+	if(b->n + extra > b->cap){
+		size_t cap = b->cap ? b->cap * 2 : 1;
+		struct cm_ca_ref *v;
+
+		while(cap < b->n + extra){
+			cap *= 2;
+		}
+		v = realloc(b->v, cap * sizeof(*v));
+		if(v == NULL){
+			return false;
+		}
+		b->v = v;
+		b->cap = cap;
+	}
+	return true;
+}
+
+/* Makes room for t's CAs in the name index, so that names_add, at the
+ * commit, cannot fail. */
+enum cm_rc names_reserve(struct cm_store *store, const struct cm_tenant *t, struct cm_err *err)
+{
+	const struct cm_ca *ca;
+	size_t count = 0;
+
+	for(ca = t->cas; ca; ca = ca->next){
+		count++;
+	}
+	for(ca = t->cas; ca; ca = ca->next){
+		unsigned long s = X509_subject_name_hash(ca->cert), i = X509_issuer_name_hash(ca->cert);
+		if(!names_reserve_one(&store->names, s, count) || (i != s && !names_reserve_one(&store->names, i, count))){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	return CM_OK;
+}
+
+void names_add(struct cm_store *store, const struct cm_tenant *t)
+{
+	for(const struct cm_ca *ca = t->cas; ca; ca = ca->next){
+		unsigned long s = X509_subject_name_hash(ca->cert), i = X509_issuer_name_hash(ca->cert);
+		struct cm_name_bucket *b = names_find(store->names, s);
+
+		b->v[b->n++] = (struct cm_ca_ref){t, ca};
+		if(i != s){
+			b = names_find(store->names, i);
+			b->v[b->n++] = (struct cm_ca_ref){t, ca};
+		}
+	}
+}
+
+static void names_drop_one(struct cm_store *store, unsigned long hash, const struct cm_ca *ca)
+{
+	struct cm_name_bucket *b = names_find(store->names, hash);
+
+	for(size_t k = 0; b && k < b->n; k++){
+		if(b->v[k].ca == ca){
+			b->v[k] = b->v[--b->n];
+			break;
+		}
+	}
+	if(b && b->n == 0){
+		HASH_DEL(store->names, b);
+		free(b->v);
+		free(b);
+	}
+}
+
+/* Takes t's CAs out of the name index. After names_add of the tenant
+ * that replaces t: the buckets they share stay. */
+void names_drop(struct cm_store *store, const struct cm_tenant *t)
+{
+	for(const struct cm_ca *ca = t ? t->cas : NULL; ca; ca = ca->next){
+		unsigned long s = X509_subject_name_hash(ca->cert), i = X509_issuer_name_hash(ca->cert);
+
+		names_drop_one(store, s, ca);
+		if(i != s){
+			names_drop_one(store, i, ca);
+		}
+	}
+}
+
 enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, struct cm_tenant **old, struct cm_err *err)
 {
 	struct cm_sni_entry *list = NULL;
@@ -171,6 +289,9 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 	if(rc == CM_OK){
 		rc = sni_prepare(store, t, &list, err);
 	}
+	if(rc == CM_OK && (rc = names_reserve(store, t, err)) != CM_OK){
+		sni_list_free(&list);
+	}
 	if(rc != CM_OK){
 		return rc;
 	}
@@ -188,6 +309,8 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 		memset(ca->more_dirty, 0, sizeof(ca->more_dirty));
 	}
 	sni_commit(store, prev, list);
+	names_add(store, t);
+	names_drop(store, prev);
 	if(prev){
 		HASH_DEL(store->tenants, prev);
 		HASH_DELETE(hh_org, store->orgs, prev);
@@ -232,6 +355,7 @@ enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, stru
 		(void)rmdir(path);
 	}
 	sni_commit(store, t, NULL);
+	names_drop(store, t);
 	HASH_DEL(store->tenants, t);
 	HASH_DELETE(hh_org, store->orgs, t);
 	bump_generation(store, store->generation + 1);
