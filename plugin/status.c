@@ -85,8 +85,8 @@ cJSON *cm_status_hostname_warnings(struct cm_state *st)
 }
 
 /* ===================================================================
- * CAs shared between tenants. Every CA of every tenant goes into one
- * index by subject name hash, so that finding the issuers of a
+ * CAs shared between tenants, found through the store's index of CAs by
+ * name hash (cm_store_cas_by_name), so that finding the issuers of a
  * certificate costs a lookup, not a walk of the store: getStatus and
  * addCA stay cheap with thousands of CAs.
  * =================================================================== */
@@ -99,72 +99,17 @@ cJSON *cm_status_hostname_warnings(struct cm_state *st)
 #define SHARED_MAX_PER_CA 64
 
 struct ca_ref {
-	unsigned long subject; /* X509_subject_name_hash */
 	const struct cm_tenant *t;
 	const struct cm_ca *ca;
 };
-
-struct ca_index {
-	struct ca_ref *v;
-	size_t n;
-};
-
-static int cmp_ref(const void *a, const void *b)
-{
-	unsigned long x = ((const struct ca_ref *)a)->subject, y = ((const struct ca_ref *)b)->subject;
-	return x < y ? -1 : x > y;
-}
-
-/* The CAs (not pins) of every tenant, sorted by subject hash. */
-static bool index_build(const struct cm_store *store, struct ca_index *ix)
-{
-	const struct cm_tenant *t, *tmp;
-	const struct cm_ca *ca;
-	size_t cap = 0;
-
-	memset(ix, 0, sizeof(*ix));
-	HASH_ITER(hh, store->tenants, t, tmp){
-		for(ca = t->cas; ca; ca = ca->next){
-			cap += ca->pinned ? 0 : 1;
-		}
-	}
-	ix->v = calloc(cap + 1, sizeof(*ix->v));
-	if(ix->v == NULL){
-		return false;
-	}
-	HASH_ITER(hh, store->tenants, t, tmp){
-		for(ca = t->cas; ca; ca = ca->next){
-			if(!ca->pinned){
-				ix->v[ix->n++] = (struct ca_ref){X509_subject_name_hash(ca->cert), t, ca};
-			}
-		}
-	}
-	qsort(ix->v, ix->n, sizeof(*ix->v), cmp_ref);
-	return true;
-}
-
-/* The first entry whose subject hash is h (ix->n when none). */
-static size_t index_first(const struct ca_index *ix, unsigned long h)
-{
-	size_t lo = 0, hi = ix->n;
-
-	while(lo < hi){
-		size_t mid = lo + (hi - lo) / 2;
-		if(ix->v[mid].subject < h){
-			lo = mid + 1;
-		}else{
-			hi = mid;
-		}
-	}
-	return lo;
-}
 
 /* True when parent issued child, by names and key identifiers: for a
  * warning, not a trust decision, so no signature is checked (a store with
  * the same root in every tenant would verify it n^2 times). */
 static bool issued(X509 *parent, X509 *child)
 {
-	bool ok = X509_check_issued(parent, child) == X509_V_OK;
+	bool ok = X509_NAME_cmp(X509_get_subject_name(parent), X509_get_issuer_name(child)) == 0
+		&& X509_check_issued(parent, child) == X509_V_OK;
 
 	ERR_clear_error();
 	return ok;
@@ -187,66 +132,60 @@ static bool add_shared(cJSON *arr, const struct ca_ref *a, const struct ca_ref *
 		&& cJSON_AddStringToObject(w, "warning", msg);
 }
 
-/* Whether the pair (a, via) is wanted: every pair, or with a tenant only
- * those in which tenant's CA id takes part. */
-static bool wanted(const struct ca_ref *a, const struct ca_ref *via, const char *tenant, const char *id)
-{
-	return tenant == NULL || (!strcmp(a->t->name, tenant) && !strcmp(a->ca->id, id))
-		|| (!strcmp(via->t->name, tenant) && !strcmp(via->ca->id, id));
-}
-
-/* The pairs of one CA found so far, so that a CA reached twice (issuer
- * of two levels, say) is reported once. */
+/* The pairs of one CA found so far, so that a CA reached twice (from two
+ * of the store's name buckets, or as issuer of two levels) is reported
+ * once. */
 struct found {
 	const struct ca_ref *a;
-	const struct ca_ref *seen[SHARED_MAX_PER_CA];
+	const struct cm_ca *seen[SHARED_MAX_PER_CA];
 	size_t n;
 	cJSON *arr;
-	const char *tenant, *id;
 };
 
-/* Reports r for f->a unless it is of a's own tenant, inactive, not
- * wanted or reported already. False when out of memory. */
-static bool report(struct found *f, const struct ca_ref *r)
+/* Reports (f->a, via r) unless r is of a's own tenant, a pin, inactive or
+ * reported already. False when out of memory. */
+static bool report(struct found *f, const struct cm_ca_ref *r)
 {
+	struct ca_ref via = {r->tenant, r->ca};
 	size_t k;
 
-	if(r->t == f->a->t || !r->ca->active || !wanted(f->a, r, f->tenant, f->id)){
+	if(r->tenant == f->a->t || r->ca->pinned || !r->ca->active){
 		return true;
 	}
-	for(k = 0; k < f->n && f->seen[k] != r; k++){
+	for(k = 0; k < f->n && f->seen[k] != r->ca; k++){
 	}
 	if(k < f->n || f->n == SHARED_MAX_PER_CA){
 		return true;
 	}
-	f->seen[f->n++] = r;
-	return add_shared(f->arr, f->a, r);
+	f->seen[f->n++] = r->ca;
+	return add_shared(f->arr, f->a, &via);
 }
 
 /* Into arr, the pairs of a: other tenants' active CAs equal to a, or that
- * issued a or a CA above it. */
-static bool shared_for(const struct ca_index *ix, const struct ca_ref *a, cJSON *arr, const char *tenant, const char *id)
+ * issued a or a CA above it, found in the store's index of CAs by name
+ * hash (a bucket holds the CAs whose subject or issuer has that hash). */
+static bool shared_for(const struct cm_store *store, const struct ca_ref *a, cJSON *arr)
 {
-	struct found f = {a, {NULL}, 0, arr, tenant, id};
+	struct found f = {a, {NULL}, 0, arr};
 	X509 *cur = a->ca->cert;
-	size_t i;
+	const struct cm_name_bucket *b = cm_store_cas_by_name(store, X509_subject_name_hash(cur));
 
-	for(i = index_first(ix, a->subject); i < ix->n && ix->v[i].subject == a->subject && f.n < SHARED_MAX_PER_CA; i++){
-		if(X509_cmp(ix->v[i].ca->cert, cur) == 0 && !report(&f, &ix->v[i])){
+	for(size_t k = 0; b && k < b->n; k++){
+		if(X509_cmp(b->v[k].ca->cert, cur) == 0 && !report(&f, &b->v[k])){
 			return false;
 		}
 	}
-	for(int depth = 0; cur && depth < SHARED_MAX_DEPTH; depth++){
-		unsigned long h = X509_issuer_name_hash(cur);
+	for(int depth = 0; cur && depth < SHARED_MAX_DEPTH && f.n < SHARED_MAX_PER_CA; depth++){
 		X509 *up = NULL;
 
-		for(i = index_first(ix, h); i < ix->n && ix->v[i].subject == h && f.n < SHARED_MAX_PER_CA; i++){
-			const struct ca_ref *r = &ix->v[i];
-			if(X509_cmp(r->ca->cert, cur) == 0 || !issued(r->ca->cert, cur)){
+		b = cm_store_cas_by_name(store, X509_issuer_name_hash(cur));
+		for(size_t k = 0; b && k < b->n; k++){
+			const struct cm_ca *r = b->v[k].ca;
+			if(r->pinned || X509_cmp(r->cert, cur) == 0 || !issued(r->cert, cur)){
 				continue;
 			}
-			up = up ? up : r->ca->cert;
-			if(!report(&f, r)){
+			up = up ? up : r->cert;
+			if(!report(&f, &b->v[k])){
 				return false;
 			}
 		}
@@ -255,91 +194,55 @@ static bool shared_for(const struct ca_index *ix, const struct ca_ref *a, cJSON 
 	return true;
 }
 
-/* The CA of the store, not cur itself, that issued cur (names, key
- * identifiers), or NULL: looked for among the CAs of cur's issuer name. */
-static const struct cm_ca_ref *parent_of(const struct cm_store *store, X509 *cur)
-{
-	const struct cm_name_bucket *b = cm_store_cas_by_name(store, X509_issuer_name_hash(cur));
-
-	for(size_t k = 0; b && k < b->n; k++){
-		const struct cm_ca *ca = b->v[k].ca;
-		if(!ca->pinned && X509_NAME_cmp(X509_get_subject_name(ca->cert), X509_get_issuer_name(cur)) == 0
-				&& X509_cmp(ca->cert, cur) != 0 && issued(ca->cert, cur)){
-			return &b->v[k];
-		}
-	}
-	return NULL;
-}
-
-/* The pairs that name self (tenant's CA id) for addCA's answer, among the
- * CAs the store indexes under self's names (no walk over the store: addCA
- * in a bulk registration would be quadratic): other tenants' CAs equal
- * to self (both ways), that self issued, and that issued self or a CA
- * above it. */
+/* The pairs that name self (tenant's CA id) for addCA's answer: self's
+ * own (shared_for), and those of the other tenants' CAs equal to self or
+ * that self issued, with self as their via. Only the CAs under self's
+ * names are looked at: addCA in a bulk registration stays linear. */
 static bool shared_of_self(const struct cm_store *store, const struct ca_ref *self, cJSON *arr)
 {
-	X509 *cert = self->ca->cert, *cur = cert;
+	X509 *cert = self->ca->cert;
 	const struct cm_name_bucket *b = cm_store_cas_by_name(store, X509_subject_name_hash(cert));
 	int n = 0;
 
-	for(size_t k = 0; b && k < b->n && n < SHARED_MAX_PER_CA; k++){
-		struct ca_ref r = {0, b->v[k].tenant, b->v[k].ca};
-		bool same;
-		if(r.ca->pinned || r.t == self->t){
+	if(!shared_for(store, self, arr)){
+		return false;
+	}
+	for(size_t k = 0; self->ca->active && b && k < b->n && n < SHARED_MAX_PER_CA; k++){
+		struct ca_ref r = {b->v[k].tenant, b->v[k].ca};
+		if(r.ca->pinned || r.t == self->t || (X509_cmp(r.ca->cert, cert) != 0 && !issued(cert, r.ca->cert))){
 			continue;
 		}
-		same = X509_cmp(r.ca->cert, cert) == 0;
-		if(same && ((r.ca->active && !add_shared(arr, self, &r)) || (self->ca->active && !add_shared(arr, &r, self)))){
-			return false;
-		}
-		if(!same && self->ca->active && X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(r.ca->cert)) == 0
-				&& issued(cert, r.ca->cert) && !add_shared(arr, &r, self)){
+		if(!add_shared(arr, &r, self)){
 			return false;
 		}
 		n++;
-	}
-	for(int depth = 0; cur && depth < SHARED_MAX_DEPTH && n < SHARED_MAX_PER_CA; depth++){
-		const struct cm_ca_ref *up = parent_of(store, cur);
-		struct ca_ref r = {0, up ? up->tenant : NULL, up ? up->ca : NULL};
-		if(up && up->tenant != self->t && up->ca->active){
-			if(!add_shared(arr, self, &r)){
-				return false;
-			}
-			n++;
-		}
-		cur = up ? up->ca->cert : NULL;
 	}
 	return true;
 }
 
 cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char *id)
 {
-	struct ca_index ix;
+	const struct cm_tenant *t, *tmp;
 	cJSON *arr = cJSON_CreateArray();
+	bool ok = arr != NULL;
 
-	if(arr && tenant){
-		const struct cm_tenant *t = cm_store_find_tenant(st->store, tenant);
-		const struct cm_ca *ca = t ? cm_tenant_find_ca(t, id) : NULL;
-		struct ca_ref self = {0, t, ca};
-		if(ca && !ca->pinned && !shared_of_self(st->store, &self, arr)){
-			cJSON_Delete(arr);
-			arr = NULL;
+	if(ok && tenant){
+		const struct cm_tenant *owner = cm_store_find_tenant(st->store, tenant);
+		struct ca_ref self = {owner, owner ? cm_tenant_find_ca(owner, id) : NULL};
+		ok = self.ca == NULL || self.ca->pinned || shared_of_self(st->store, &self, arr);
+	}else if(ok){
+		/* getStatus: every pair, up to SHARED_MAX in all. */
+		HASH_ITER(hh, st->store->tenants, t, tmp){
+			for(const struct cm_ca *ca = t->cas; ok && ca && cJSON_GetArraySize(arr) < SHARED_MAX; ca = ca->next){
+				struct ca_ref a = {t, ca};
+				ok = ca->pinned || shared_for(st->store, &a, arr);
+			}
 		}
-		return arr;
 	}
-	if(arr == NULL || !index_build(st->store, &ix)){
+	if(!ok){
 		cJSON_Delete(arr);
 		return NULL;
 	}
-	/* getStatus: every pair, up to SHARED_MAX in all. */
-	for(size_t i = 0; i < ix.n && cJSON_GetArraySize(arr) < SHARED_MAX; i++){
-		if(!shared_for(&ix, &ix.v[i], arr, NULL, NULL)){
-			cJSON_Delete(arr);
-			arr = NULL;
-			break;
-		}
-	}
-	free(ix.v);
 	return arr;
 }
 
