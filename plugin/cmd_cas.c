@@ -20,7 +20,7 @@
 
 enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool active, struct cm_ca **out, struct cm_err *err)
 {
-	struct cm_ca *ca, **tail;
+	struct cm_ca *ca;
 	time_t now = time(NULL);
 	bool is_ca = (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
 	char id[CM_ID_LEN + 1];
@@ -36,9 +36,6 @@ enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool 
 	if(rc != CM_OK){
 		return rc;
 	}
-	if(cm_tenant_find_ca(t, id)){
-		return cm_err_set(err, CM_ERR_INVAL, "certificate %s is already in tenant '%s'", id, t->name);
-	}
 	if(is_ca){
 		rc = cm_pki_check_ca(cert, now, err);
 		if(rc != CM_OK){
@@ -49,20 +46,12 @@ enum cm_rc cm_cmd_admit(struct cm_tenant *t, X509 *cert, const char *desc, bool 
 	}else if(X509_cmp_time(X509_get0_notAfter(cert), &now) < 0){
 		return cm_err_set(err, CM_ERR_INVAL, "certificate %s has expired", id);
 	}
-	ca = calloc(1, sizeof(*ca));
-	if(ca == NULL || (ca->description = strdup(desc)) == NULL){
-		free(ca);
-		return cm_cmd_nomem(err);
+	rc = cm_tenant_append_ca(t, cert, desc, &ca, err);
+	if(rc != CM_OK){
+		return rc;
 	}
-	memcpy(ca->id, id, sizeof(ca->id));
 	ca->pinned = !is_ca;
 	ca->active = is_ca ? active : true;
-	ca->added = now;
-	X509_up_ref(cert);
-	ca->cert = cert;
-	for(tail = &t->cas; *tail; tail = &(*tail)->next){
-	}
-	*tail = ca;
 	if(out){
 		*out = ca;
 	}

@@ -149,7 +149,7 @@ static void learn_issuer(struct cm_state *st, const char *name, X509 *cert)
 {
 	const struct cm_tenant *cur = cm_store_find_tenant(st->store, name);
 	struct cm_tenant *t;
-	struct cm_ca *e = NULL, **tail;
+	struct cm_ca *e = NULL;
 	struct cm_err err;
 	char id[CM_ID_LEN + 1];
 
@@ -160,23 +160,11 @@ static void learn_issuer(struct cm_state *st, const char *name, X509 *cert)
 		cm_log(CM_LOG_WARNING, "tenant %s knows %d issuers already: CA %s is not learned", name, CM_LEARNED_ISSUERS_MAX, id);
 		return;
 	}
-	if((t = cm_tenant_clone(cur)) == NULL || (e = calloc(1, sizeof(*e))) == NULL
-			|| (e->description = strdup("learned from a device's chain")) == NULL){
-		if(e){
-			free(e);
-		}
+	if((t = cm_tenant_clone(cur)) == NULL || cm_tenant_append_ca(t, cert, "learned from a device's chain", &e, &err) != CM_OK){
 		cm_tenant_free(&t);
 		return;
 	}
-	memcpy(e->id, id, sizeof(e->id));
 	e->issuer_only = true;
-	e->active = true;
-	e->added = time(NULL);
-	X509_up_ref(cert);
-	e->cert = cert;
-	for(tail = &t->cas; *tail; tail = &(*tail)->next){
-	}
-	*tail = e;
 	if(cm_registry_put_tenant(st, "certmgr", "learnIssuer", t, id, &err) != CM_OK){
 		cm_log(CM_LOG_WARNING, "cannot learn CA %s for tenant %s: %s", id, name, err.msg);
 	}

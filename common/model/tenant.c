@@ -367,3 +367,33 @@ enum cm_rc cm_ca_put_crl(struct cm_ca *e, struct cm_crl *crl, const char *file, 
 	}
 	return CM_OK;
 }
+
+enum cm_rc cm_tenant_append_ca(struct cm_tenant *t, X509 *cert, const char *desc, struct cm_ca **out, struct cm_err *err)
+{
+	struct cm_ca *ca, **tail;
+	char id[CM_ID_LEN + 1];
+	enum cm_rc rc = cm_pki_cert_id(cert, id, err);
+
+	*out = NULL;
+	if(rc != CM_OK){
+		return rc;
+	}
+	if(cm_tenant_find_ca(t, id)){
+		return cm_err_set(err, CM_ERR_INVAL, "certificate %s is already in tenant '%s'", id, t->name);
+	}
+	ca = calloc(1, sizeof(*ca));
+	if(ca == NULL || (ca->description = strdup(desc)) == NULL){
+		free(ca);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	memcpy(ca->id, id, sizeof(ca->id));
+	ca->active = true;
+	ca->added = time(NULL);
+	X509_up_ref(cert);
+	ca->cert = cert;
+	for(tail = &t->cas; *tail; tail = &(*tail)->next){
+	}
+	*tail = ca;
+	*out = ca;
+	return CM_OK;
+}

@@ -46,6 +46,10 @@ struct cm_crl *cm_ca_crl_at(const struct cm_ca *ca, int i);
  * caller's), or joins the others. file: its name in crls/ when the worker
  * wrote it (crl->der NULL), else it is written with the next commit. */
 CM_MUST_CHECK enum cm_rc cm_ca_put_crl(struct cm_ca *e, struct cm_crl *crl, const char *file, struct cm_err *err);
+/* Appends a new entry of t for cert (its own reference) with desc,
+ * added now, active, neither pinned nor a known issuer: the caller sets
+ * those. Refuses a certificate t has already. *out is the entry. */
+CM_MUST_CHECK enum cm_rc cm_tenant_append_ca(struct cm_tenant *t, X509 *cert, const char *desc, struct cm_ca **out, struct cm_err *err);
 /* Allocates ca->more_file if need be; false when out of memory. */
 bool cm_ca_more_files(struct cm_ca *ca);
 /* Frees one trust-list entry not in a tenant; accepts NULL. */
