@@ -18,6 +18,7 @@
 #include "log.h"
 #include "refresh.h"
 #include "revocation.h"
+#include "verdict.h"
 #include "worker.h"
 
 #define MAX_BUNDLE 100
@@ -374,49 +375,33 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
  * t's, or one of the issuerCertificates given with the upload, which must
  * then chain to t's trust list; it joins t as a known issuer, with the
  * certificates between it and the trust list. */
-static enum cm_rc entry_for_signer(struct cm_tenant *t, const struct cm_tenant *live, X509 *signer, STACK_OF(X509) *provided,
-		struct cm_ca **out, struct cm_err *err)
+static enum cm_rc entry_for_signer(struct cm_state *st, struct cm_tenant *t, const struct cm_tenant *live, X509 *signer,
+		STACK_OF(X509) *provided, struct cm_ca **out, struct cm_err *err)
 {
-	STACK_OF(X509) *chain = NULL, *untrusted;
-	X509_STORE_CTX *ctx;
+	STACK_OF(X509) *chain = NULL;
 	enum cm_rc rc = CM_OK;
-	int ok;
+	int e;
 
 	if((*out = cm_rev_entry_for(t, signer)) != NULL){
 		return (*out)->pinned ? cm_err_set(err, CM_ERR_INVAL, "a pinned certificate issues no CRL") : CM_OK;
 	}
-	/* Path validation of the signer over the live tenant's trust (t is
-	 * a staged copy, without one), revocation aside. */
-	untrusted = provided ? sk_X509_dup(provided) : sk_X509_new_null();
-	for(int i = 0; untrusted && i < sk_X509_num(live->candidates); i++){
-		if(!sk_X509_push(untrusted, sk_X509_value(live->candidates, i))){
-			sk_X509_free(untrusted);
-			untrusted = NULL;
-		}
-	}
-	ctx = X509_STORE_CTX_new();
-	ERR_clear_error();
-	ok = ctx && untrusted && live->trust && X509_STORE_CTX_init(ctx, live->trust, signer, untrusted) && X509_verify_cert(ctx) == 1;
-	sk_X509_free(untrusted);
-	if(!ok){
-		int e = ctx ? X509_STORE_CTX_get_error(ctx) : X509_V_ERR_OUT_OF_MEM;
-		X509_STORE_CTX_free(ctx);
-		ERR_clear_error();
+	/* Over the live tenant's trust: t is a staged copy, without one. */
+	e = cm_verdict_path(live, st->store->admin_ca, signer, provided, NULL, &chain);
+	if(e != X509_V_OK){
 		return cm_err_set(err, CM_ERR_INVAL, "the CRL's issuer does not chain to the trust list of tenant '%s': %s", t->name,
 				X509_verify_cert_error_string(e));
 	}
-	chain = X509_STORE_CTX_get0_chain(ctx);
 	/* Leaf (the signer) up to, not including, the first entry t has. */
 	for(int i = 0; rc == CM_OK && i < sk_X509_num(chain) && cm_rev_entry_for(t, sk_X509_value(chain, i)) == NULL; i++){
-		struct cm_ca *e = NULL;
-		rc = cm_cmd_admit(t, sk_X509_value(chain, i), "issuer of an uploaded CRL", true, &e, err);
+		struct cm_ca *ca = NULL;
+		rc = cm_cmd_admit(t, sk_X509_value(chain, i), "issuer of an uploaded CRL", true, &ca, err);
 		if(rc == CM_OK){
-			e->issuer_only = true;
-			e->pinned = false;
-			e->active = true;
+			ca->issuer_only = true;
+			ca->pinned = false;
+			ca->active = true;
 		}
 	}
-	X509_STORE_CTX_free(ctx);
+	sk_X509_pop_free(chain, X509_free);
 	*out = rc == CM_OK ? cm_rev_entry_for(t, signer) : NULL;
 	return *out ? CM_OK : rc != CM_OK ? rc : cm_cmd_nomem(err);
 }
@@ -437,7 +422,7 @@ static void upload_crl_checked(struct cm_state *st, struct crl_wait *w, struct c
 		rc = res->rc;
 	}else if((t = cm_tenant_clone(cur)) == NULL){
 		rc = cm_cmd_nomem(&err);
-	}else if((rc = entry_for_signer(t, cur, res->signer, w->provided, &e, &err)) == CM_OK
+	}else if((rc = entry_for_signer(st, t, cur, res->signer, w->provided, &e, &err)) == CM_OK
 			&& (rc = install_crl(t, e, res, "upload", NULL, false, &err)) == CM_OK){
 		memcpy(w->ca_id, e->id, sizeof(w->ca_id));
 	}
@@ -577,7 +562,7 @@ static enum cm_rc upload_crl_small(struct cm_state *st, const struct cm_caller *
 		rc = res.rc;
 	}else if((t = cm_tenant_clone(cur)) == NULL){
 		rc = cm_cmd_nomem(err);
-	}else if((rc = entry_for_signer(t, cur, res.signer, provided, &e, err)) == CM_OK){
+	}else if((rc = entry_for_signer(st, t, cur, res.signer, provided, &e, err)) == CM_OK){
 		rc = install_crl(t, e, &res, "upload", NULL, false, err);
 	}
 	cm_crl_free(&res.crl);

@@ -257,7 +257,7 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 		STACK_OF(X509) *path = NULL;
 		/* Refused only for want of a CRL, with a path otherwise valid:
 		 * learn where its CRLs come from, for the next attempt. */
-		if(v.error == X509_V_ERR_UNABLE_TO_GET_CRL && leaf && cm_verdict_path(tenant, st->store->admin_ca, leaf, sent, &path)){
+		if(v.error == X509_V_ERR_UNABLE_TO_GET_CRL && leaf && cm_verdict_path(tenant, st->store->admin_ca, leaf, sent, "ssl_client", &path) == X509_V_OK){
 			cm_revocation_learn(st, tenant, path);
 		}
 		sk_X509_pop_free(path, X509_free);

@@ -360,27 +360,30 @@ bool cm_verdict_chain(const struct cm_tenant *t, X509 *admin_ca, X509 *leaf, STA
 	return ok;
 }
 
-bool cm_verdict_path(const struct cm_tenant *t, X509 *admin_ca, X509 *leaf, STACK_OF(X509) *sent, STACK_OF(X509) **chain_out)
+int cm_verdict_path(const struct cm_tenant *t, X509 *admin_ca, X509 *leaf, STACK_OF(X509) *sent, const char *purpose,
+		STACK_OF(X509) **chain_out)
 {
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	STACK_OF(X509) *all = NULL;
-	bool failed = false, ok;
+	STACK_OF(X509) *all = NULL, *chain;
+	bool failed = false;
+	int e = X509_V_ERR_OUT_OF_MEM;
 
 	*chain_out = NULL;
 	all = untrusted_for(t, sent, &failed);
-	ok = !failed && ctx && X509_STORE_CTX_init(ctx, t->trust, leaf, all ? all : sent) && X509_STORE_CTX_set_default(ctx, "ssl_client");
-	if(ok){
+	if(!failed && ctx && t->trust && X509_STORE_CTX_init(ctx, t->trust, leaf, all ? all : sent)
+			&& (purpose == NULL || X509_STORE_CTX_set_default(ctx, purpose))){
 		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_POLICY_CHECK);
 		X509_VERIFY_PARAM_add0_policy(X509_STORE_CTX_get0_param(ctx), OBJ_nid2obj(NID_any_policy));
-		ok = X509_verify_cert(ctx) == 1;
+		e = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
 	}
-	if(ok){
-		STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-		ok = !(admin_ca && X509_cmp(sk_X509_value(chain, sk_X509_num(chain) - 1), admin_ca) == 0)
-			&& (*chain_out = X509_STORE_CTX_get1_chain(ctx)) != NULL;
+	chain = e == X509_V_OK ? X509_STORE_CTX_get0_chain(ctx) : NULL;
+	if(chain && admin_ca && X509_cmp(sk_X509_value(chain, sk_X509_num(chain) - 1), admin_ca) == 0){
+		e = X509_V_ERR_CERT_UNTRUSTED; /* administrators issue no device's chain */
+	}else if(chain && (*chain_out = X509_STORE_CTX_get1_chain(ctx)) == NULL){
+		e = X509_V_ERR_OUT_OF_MEM;
 	}
 	X509_STORE_CTX_free(ctx);
 	sk_X509_free(all);
 	ERR_clear_error();
-	return ok;
+	return e;
 }

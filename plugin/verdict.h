@@ -65,10 +65,12 @@ bool cm_verdict_ctx(X509_STORE_CTX *ctx, const struct cm_tenant *t, X509 *admin_
 bool cm_verdict_chain(const struct cm_tenant *t, X509 *admin_ca, X509 *leaf, STACK_OF(X509) *sent, struct cm_verdict *v,
 		STACK_OF(X509) **chain_out);
 
-/* The path of leaf (and sent) under t's anchors, validated without
- * revocation, into *chain_out (the caller frees it): for a handshake
- * refused only for want of a CRL, to learn where its CRLs come from.
- * False when there is no such path. */
-bool cm_verdict_path(const struct cm_tenant *t, X509 *admin_ca, X509 *leaf, STACK_OF(X509) *sent, STACK_OF(X509) **chain_out);
+/* The path of leaf (and sent) under t's anchors (not the admin CA),
+ * validated without revocation, for purpose ("ssl_client"; NULL: any),
+ * into *chain_out (the caller frees it): for a handshake refused only for
+ * want of a CRL, to learn where its CRLs come from, and for the signer of
+ * an uploaded CRL. X509_V_OK, or why there is no such path. */
+int cm_verdict_path(const struct cm_tenant *t, X509 *admin_ca, X509 *leaf, STACK_OF(X509) *sent, const char *purpose,
+		STACK_OF(X509) **chain_out);
 
 #endif

@@ -210,6 +210,13 @@ class ConformanceTest(unittest.TestCase):
                               "issuerCertificates": [read(p.p("sinter.pem"))]}])["responses"][0]
         self.assertIn("does not chain to the trust list of tenant 'acme'", r.get("error", ""))
         self.assertEqual(ok(self.b, "listCAs", tenant="acme")["issuers"], [])
+        # Malformed issuerCertificates: refused by name, nothing kept.
+        crl = p.crl("i-crl", "inter")
+        for bad, words in ((5, "issuerCertificates"), ([5], "issuerCertificates"), ("not a certificate", "certificate")):
+            r = control(self.b, [{"command": "uploadCRL", "tenant": "acme", "crl": crl, "issuerCertificates": bad}])["responses"][0]
+            self.assertIn(words, r.get("error", ""), bad)
+        self.assertEqual(ok(self.b, "listCAs", tenant="acme")["issuers"], [])
+        # A signer under certmgr's admin CA is no issuer of the tenant's.
 
     def test_an_intermediate_and_its_crl_are_learned_from_the_devices(self):
         """Only the root registered, revocation required, and the devices'
