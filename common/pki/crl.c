@@ -394,16 +394,11 @@ static const unsigned char *entry_find(const struct cm_crl *c, const ASN1_INTEGE
 	return NULL;
 }
 
-bool cm_crl_revokes(const struct cm_crl *c, const ASN1_INTEGER *serial, const X509_NAME *issuer_name)
-{
-	const unsigned char *e = c && c->hollow ? entry_find(c, serial, issuer_name) : NULL;
-
-	return e && !(e[0] & ENT_REMOVE);
-}
-
 bool cm_crl_is_revoked(const struct cm_crl *c, const ASN1_INTEGER *serial)
 {
-	return cm_crl_revokes(c, serial, NULL);
+	const unsigned char *e = c && c->hollow ? entry_find(c, serial, NULL) : NULL;
+
+	return e && !(e[0] & ENT_REMOVE);
 }
 
 bool cm_crl_older(const struct cm_crl *next, const struct cm_crl *cur)

@@ -61,11 +61,9 @@ CM_MUST_CHECK enum cm_rc cm_crl_load(const unsigned char *buf, size_t len, size_
  * signed it, or NULL. For uploads: which CA does this CRL belong to. */
 X509 *cm_crl_find_issuer(const unsigned char *buf, size_t len, STACK_OF(X509) *candidates);
 
-/* True when the CRL revokes serial of a certificate issued by issuer_name
- * (NULL: the CRL's own issuer). An entry marked removeFromCRL (in a delta)
- * does not count. */
+/* True when the CRL revokes serial of a certificate its own issuer
+ * issued. An entry marked removeFromCRL (in a delta) does not count. */
 bool cm_crl_is_revoked(const struct cm_crl *crl, const ASN1_INTEGER *serial);
-bool cm_crl_revokes(const struct cm_crl *crl, const ASN1_INTEGER *serial, const X509_NAME *issuer_name);
 
 /* True when next would roll back from cur, a CRL of the same scope: a
  * lower cRLNumber or, where either has none, an earlier thisUpdate. */
