@@ -33,33 +33,6 @@
 #define CM_EXPORT __attribute__((visibility("default")))
 #define CM_DEFAULT_STORE "/var/lib/mosquitto/certmgr"
 
-int cm_state_slot_for_port(const struct cm_state *st, uint16_t port)
-{
-	int i;
-
-	if(st->port_count == 0){
-		return CM_SLOT_MQTT;
-	}
-	for(i = 0; i < st->port_count; i++){
-		if(st->ports[i].port == port){
-			return (int)st->ports[i].slot;
-		}
-	}
-	return -1;
-}
-
-bool cm_state_is_admin_user(const struct cm_state *st, const char *username)
-{
-	int i;
-
-	for(i = 0; username && i < st->admin_user_count; i++){
-		if(!strcmp(st->admin_users[i], username)){
-			return true;
-		}
-	}
-	return false;
-}
-
 static void broker_log_sink(enum cm_log_level level, const char *line)
 {
 	static const int levels[] = {
@@ -420,6 +393,18 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	return MOSQ_ERR_SUCCESS;
 }
 
+/* The layers below never call each other sideways: a disconnect is the
+ * client table's (auth) and the waiting requests' (control), and only
+ * this top layer knows both. */
+static int disconnect_cb(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_disconnect *ed = event_data;
+
+	(void)cm_auth_disconnect_cb(event, event_data, userdata);
+	cm_control_forget_client(userdata, ed->client);
+	return MOSQ_ERR_SUCCESS;
+}
+
 static const struct {
 	int event;
 	MOSQ_FUNC_generic_callback cb;
@@ -427,7 +412,7 @@ static const struct {
 } callbacks[] = {
 	{MOSQ_EVT_BASIC_AUTH, cm_auth_basic_cb, NULL},
 	{MOSQ_EVT_ACL_CHECK, cm_auth_acl_cb, NULL},
-	{MOSQ_EVT_DISCONNECT, cm_auth_disconnect_cb, NULL},
+	{MOSQ_EVT_DISCONNECT, disconnect_cb, NULL},
 	{MOSQ_EVT_CONTROL, cm_control_cb, CM_CONTROL_TOPIC},
 	{MOSQ_EVT_TICK, tick_cb, NULL},
 };

@@ -7,15 +7,15 @@
 
 #include <uthash.h>
 
-#include "fetch.h"
+#include "fetch-t.h"
 #include "identity.h"
 #include "json.h"
 #include "rejected.h"
+#include "sni.h"
 #include "store.h"
+#include "types.h"
 
 #define CM_MAX_PORTS 64
-/* A tenant's name, at most (cm_tenant_name_valid). */
-#define CM_TENANT_NAME_MAX 64
 /* Tenants queued for a re-check of their devices (registry.h); past
  * that, every tenant is re-checked. */
 #define CM_RECHECK_MAX 16
@@ -31,8 +31,8 @@ struct cm_port_slot {
  * listed in cm_state so that plugin cleanup can free what is left. */
 struct cm_tag {
 	bool admin;             /* anchored in certmgr's admin CA */
-	char tenant[65];        /* the SNI tenant of the handshake */
-	char sni[254];          /* "" when none was sent */
+	char tenant[CM_TENANT_NAME_MAX + 1];        /* the SNI tenant of the handshake */
+	char sni[CM_HOSTNAME_MAX + 1];          /* "" when none was sent */
 	enum cm_policy policy;  /* the tenant's policy at the handshake */
 	uint64_t tenant_generation;
 	/* The earliest notAfter of the chain verified, trust anchor included
@@ -56,8 +56,8 @@ struct cm_client {
 	const void *client; /* struct mosquitto *, the key */
 	enum cm_client_kind kind;
 	char *clientid;
-	char tenant[65];
-	char sni[254];
+	char tenant[CM_TENANT_NAME_MAX + 1];
+	char sni[CM_HOSTNAME_MAX + 1];
 	enum cm_policy policy;
 	struct cm_identity ident;
 	X509 *leaf;             /* up-ref'd */
@@ -114,7 +114,7 @@ struct cm_state {
 	int sys_interval;                /* the broker's; 0: no $SYS metrics */
 	time_t metrics_published;
 	uint64_t hs_accepted;
-	uint64_t hs_refused[6];          /* by enum cm_refusal */
+	uint64_t hs_refused[CM_REFUSED_COUNT];
 	struct cm_name *metric_cas;      /* per-CA topic groups last published */
 	struct cm_name *expiry_announced;
 	/* Tenants whose devices the tick re-checks (registry.c). */

@@ -144,42 +144,30 @@ void cm_rejected_record(struct cm_rejected_list *list, STACK_OF(X509) *chain, co
 	list->dirty = true;
 }
 
-cJSON *cm_rejected_json(const struct cm_rejected *r, bool with_chain)
+/* One entry as rejected.json keeps it: what cm_rejected_load reads back
+ * (the ids are the chain's, computed again at load). */
+static cJSON *record_json(const struct cm_rejected *r)
 {
 	cJSON *o = cJSON_CreateObject();
-	char cn[256];
+	STACK_OF(X509) *rest = sk_X509_dup(r->chain);
+	X509 *leaf = rest ? sk_X509_shift(rest) : NULL;
+	char *pem = NULL;
+	size_t len;
+	bool ok = o && leaf && cm_pki_chain_to_pem(leaf, rest, &pem, &len, NULL) == CM_OK
+		&& cJSON_AddStringToObject(o, "chain", pem)
+		&& cJSON_AddStringToObject(o, "reason", r->reason)
+		&& cJSON_AddStringToObject(o, "sni", r->sni)
+		&& cJSON_AddStringToObject(o, "tenant", r->tenant)
+		&& cJSON_AddStringToObject(o, "address", r->address)
+		&& cm_json_add_time(o, "firstSeen", r->first_seen)
+		&& cm_json_add_time(o, "lastSeen", r->last_seen)
+		&& cJSON_AddNumberToObject(o, "count", (double)r->count);
 
-	if(o == NULL){
-		return NULL;
-	}
-	cm_pki_subject_cn(sk_X509_value(r->chain, 0), cn, sizeof(cn));
-	if(!cJSON_AddStringToObject(o, "id", r->id)
-			|| !cJSON_AddStringToObject(o, "leafId", r->leaf_id)
-			|| !cJSON_AddStringToObject(o, "commonName", cn)
-			|| !cJSON_AddStringToObject(o, "reason", r->reason)
-			|| !cJSON_AddStringToObject(o, "sni", r->sni)
-			|| !cJSON_AddStringToObject(o, "tenant", r->tenant)
-			|| !cJSON_AddStringToObject(o, "address", r->address)
-			|| !cm_json_add_time(o, "firstSeen", r->first_seen)
-			|| !cm_json_add_time(o, "lastSeen", r->last_seen)
-			|| !cJSON_AddNumberToObject(o, "count", (double)r->count)
-			|| !cJSON_AddNumberToObject(o, "chainLength", sk_X509_num(r->chain))){
+	sk_X509_free(rest);
+	free(pem);
+	if(!ok){
 		cJSON_Delete(o);
 		return NULL;
-	}
-	if(with_chain){
-		STACK_OF(X509) *rest = sk_X509_dup(r->chain);
-		char *pem = NULL;
-		size_t len;
-		X509 *leaf = rest ? sk_X509_shift(rest) : NULL;
-		bool ok = leaf && cm_pki_chain_to_pem(leaf, rest, &pem, &len, NULL) == CM_OK
-			&& cJSON_AddStringToObject(o, "chain", pem) != NULL;
-		sk_X509_free(rest);
-		free(pem);
-		if(!ok){
-			cJSON_Delete(o);
-			return NULL;
-		}
 	}
 	return o;
 }
@@ -198,7 +186,7 @@ enum cm_rc cm_rejected_save(struct cm_rejected_list *list, const char *dir, stru
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	HASH_ITER(hh, list->entries, r, tmp){
-		cJSON *o = cm_rejected_json(r, true);
+		cJSON *o = record_json(r);
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
 			cJSON_Delete(root);

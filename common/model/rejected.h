@@ -60,9 +60,6 @@ void cm_rejected_remove(struct cm_rejected_list *list, const char *id);
 void cm_rejected_clear(struct cm_rejected_list *list);
 size_t cm_rejected_count(const struct cm_rejected_list *list);
 
-/* An entry as JSON; with_chain adds "chain" (PEM). NULL on no memory. */
-cJSON *cm_rejected_json(const struct cm_rejected *r, bool with_chain);
-
 /* Writes <dir>/rejected.json atomically and clears dirty. */
 CM_MUST_CHECK enum cm_rc cm_rejected_save(struct cm_rejected_list *list, const char *dir, struct cm_err *err);
 /* Reads <dir>/rejected.json if there is one; a damaged file is an error

@@ -96,11 +96,6 @@ CM_MUST_CHECK enum cm_rc cm_pki_check_ca(X509 *cert, time_t now, struct cm_err *
 /* cert's notAfter as a time_t (0 when it cannot be read). */
 time_t cm_pki_not_after(const X509 *cert);
 
-/* Details of a certificate for the control API: subject, issuer, serial,
- * validity, key, fingerprints, extensions. NULL when out of memory. */
-struct cJSON;
-struct cJSON *cm_pki_cert_details(X509 *cert);
-
 /* A new CA certificate and key (EC P-256, keyCertSign+cRLSign) and a
  * client certificate it signs, for certmgr's admin CA. */
 CM_MUST_CHECK enum cm_rc cm_pki_make_ca(const char *cn, int days, X509 **cert, EVP_PKEY **key, struct cm_err *err);

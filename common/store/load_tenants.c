@@ -467,6 +467,23 @@ enum cm_rc cm_store_check_tenant_dir(const struct cm_store *store, const char *n
 	return rc;
 }
 
+/* What holds only of the tenants together: each one's server certificate
+ * references resolve, and the default tenant exists. */
+static enum cm_rc check_loaded(struct cm_store *store, struct cm_err *err)
+{
+	struct cm_tenant *t, *tmp;
+
+	HASH_ITER(hh, store->tenants, t, tmp){
+		if(check_server_refs(store, t, err) != CM_OK){
+			return cm_err_set(err, CM_ERR_CORRUPT, "store %s: tenant %s: %s", store->dir, t->name, err->msg);
+		}
+	}
+	if(cm_store_find_tenant(store, CM_DEFAULT_TENANT) == NULL){
+		return cm_err_set(err, CM_ERR_CORRUPT, "store %s: the default tenant (tenants/default/tenant.json) is missing", store->dir);
+	}
+	return CM_OK;
+}
+
 enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -516,19 +533,7 @@ enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err)
 		}
 	}
 	closedir(dir);
-	if(rc == CM_OK){
-		struct cm_tenant *t, *tmp;
-		HASH_ITER(hh, store->tenants, t, tmp){
-			if(check_server_refs(store, t, err) != CM_OK){
-				rc = cm_err_set(err, CM_ERR_CORRUPT, "store %s: tenant %s: %s", store->dir, t->name, err->msg);
-				break;
-			}
-		}
-	}
-	if(rc == CM_OK && cm_store_find_tenant(store, CM_DEFAULT_TENANT) == NULL){
-		rc = cm_err_set(err, CM_ERR_CORRUPT, "store %s: the default tenant (tenants/default/tenant.json) is missing", store->dir);
-	}
-	return rc;
+	return rc == CM_OK ? check_loaded(store, err) : rc;
 }
 
 enum cm_rc load_admin(struct cm_store *store, struct cm_err *err)

@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "render.h"
 #include "pki.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for(i = 0; i < sk_X509_num(certs); i++){
 			X509 *c = sk_X509_value(certs, i);
 			char id[CM_ID_LEN + 1];
-			cJSON_Delete(cm_pki_cert_details(c));
+			cJSON_Delete(cm_render_cert_details(c));
 			(void)cm_pki_check_ca(c, 1800000000, NULL);
 			(void)cm_pki_cert_id(c, id, NULL);
 		}

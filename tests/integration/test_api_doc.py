@@ -72,9 +72,9 @@ class ApiDocTest(unittest.TestCase):
         with open(os.path.join(SOURCE_DIR, "docs", "API.md")) as f:
             text = f.read()
         commands = set()
-        for name in os.listdir(os.path.join(SOURCE_DIR, "plugin")):
+        for name in os.listdir(os.path.join(SOURCE_DIR, "plugin", "control")):
             if name.startswith("cmd_") and name.endswith(".c"):
-                with open(os.path.join(SOURCE_DIR, "plugin", name)) as f:
+                with open(os.path.join(SOURCE_DIR, "plugin", "control", name)) as f:
                     commands |= set(re.findall(r'^\s*\{"(\w+)", \w+, CM_(?:WRITES|READS), \w+\},', f.read(), re.M))
         self.assertTrue(commands)
         documented = set(re.findall(r"^### (\w+)$", text, re.M))

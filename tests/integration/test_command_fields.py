@@ -1,6 +1,6 @@
 """Every command of the dispatch table refuses a field it does not take
 and a field of the wrong type, with an error that names the field. The
-commands and their fields are read from the tables in plugin/cmd_*.c, so
+commands and their fields are read from the tables in plugin/control/cmd_*.c, so
 that a command added there is tested here without a line more."""
 
 import os
@@ -24,7 +24,7 @@ def field_tables(text):
 def command_tables():
     """{command: [(field, type, required)]} of every cmd_*.c: its own
     tables, or the shared ones of control.c."""
-    plugin = os.path.join(SOURCE_DIR, "plugin")
+    plugin = os.path.join(SOURCE_DIR, "plugin", "control")
     with open(os.path.join(plugin, "control.c")) as f:
         shared = field_tables(f.read().replace("const struct cm_field", "static const struct cm_field"))
     out = {}

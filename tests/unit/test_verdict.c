@@ -1,4 +1,4 @@
-/* The trust verdict (plugin/verdict.c) on tenants built by the store:
+/* The trust verdict (plugin/tls/verdict.c) on tenants built by the store:
  * registered hierarchies, pins, revocation policies, deactivated CAs. */
 #define _GNU_SOURCE
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <cjson/cJSON.h>
 
-#include "verdict.h"
+#include "types.h"
 
 #define CM_EVENTS_TOPIC "$SYS/broker/certmgr/events"
 

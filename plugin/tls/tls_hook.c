@@ -26,8 +26,8 @@
 /* Per handshake, in the SSL's ex_data, freed with the SSL. */
 struct cm_hs {
 	struct cm_state *st;
-	char sni[254];          /* "" when none was sent */
-	char tenant[65];
+	char sni[CM_HOSTNAME_MAX + 1];          /* "" when none was sent */
+	char tenant[CM_TENANT_NAME_MAX + 1];
 	enum cm_policy policy;
 	bool verified;          /* a tag was put on the peer's leaf */
 	bool admin;
@@ -425,7 +425,7 @@ static STACK_OF(X509) *chain_of_ids(const struct cm_tenant *t, const char *ids, 
 static bool ticket_still_holds(struct cm_state *st, struct cm_hs *hs, X509 *peer, char *data)
 {
 	const struct cm_tenant *t;
-	char tenant[65], ids[CM_TICKET_PATH_MAX * (CM_ID_LEN + 1) + 1] = "";
+	char tenant[CM_TENANT_NAME_MAX + 1], ids[CM_TICKET_PATH_MAX * (CM_ID_LEN + 1) + 1] = "";
 	int admin = 0;
 	unsigned long long gen = 0;
 	long long not_after = 0;

@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "render.h"
 #include "control.h"
 #include "json.h"
 #include "log.h"
@@ -25,7 +26,7 @@ static time_t not_after(X509 *c)
 
 static cJSON *cert_json(struct cm_state *st, enum cm_slot_id slot, const struct cm_server_cert *c, bool full)
 {
-	cJSON *o = full ? cm_pki_cert_details(c->leaf) : cJSON_CreateObject();
+	cJSON *o = full ? cm_render_cert_details(c->leaf) : cJSON_CreateObject();
 	char cn[256];
 
 	if(o == NULL){
@@ -382,7 +383,7 @@ static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, c
 		}
 	}
 	cJSON_ArrayForEach(item, sans){
-		char norm[254];
+		char norm[CM_HOSTNAME_MAX + 1];
 		if(strncmp(item->valuestring, "DNS:", 4) || cm_hostname_normalize(item->valuestring + 4, norm, err) != CM_OK){
 			regen_free(r);
 			return cm_err_set(err, CM_ERR_INVAL, "subjectAltNames entries must be DNS:<host name> here, not '%.64s'", item->valuestring);

@@ -24,7 +24,7 @@ static enum cm_rc read_fields(const cJSON *cmd, struct tenant_fields *f, struct 
 {
 	const char *policy = cm_arg_string(cmd, "policy", NULL), *revocation = cm_arg_string(cmd, "revocation", NULL);
 	const cJSON *item;
-	char norm[254];
+	char norm[CM_HOSTNAME_MAX + 1];
 
 	memset(f, 0, sizeof(*f));
 	f->policy = -1;
@@ -78,7 +78,7 @@ static enum cm_rc read_fields(const cJSON *cmd, struct tenant_fields *f, struct 
 
 static enum cm_rc set_list(struct cm_strlist *list, const cJSON *arr, size_t n, bool hostnames)
 {
-	char (*norm)[254] = NULL;
+	char (*norm)[CM_HOSTNAME_MAX + 1] = NULL;
 	const char **v = calloc(n + 1, sizeof(char *));
 	const cJSON *item;
 	size_t i = 0;

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "render.h"
 #include "control.h"
 #include "json.h"
 #include "log.h"
@@ -47,7 +48,7 @@ static enum cm_rc list_rejected(struct cm_state *st, const struct cm_caller *who
 	}
 	qsort(all, n, sizeof(*all), cmp_last_seen);
 	for(i = 0; i < n; i++){
-		cJSON *o = cm_rejected_json(all[i], false);
+		cJSON *o = cm_render_rejected(all[i], false);
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
 			free(all);
@@ -67,7 +68,7 @@ static enum cm_rc get_rejected(struct cm_state *st, const struct cm_caller *who,
 	if((r = find(st, cmd, err)) == NULL){
 		return CM_ERR_INVAL;
 	}
-	o = cm_rejected_json(r, true);
+	o = cm_render_rejected(r, true);
 	if(o == NULL || !cJSON_AddItemToObject(data, "rejected", o)){
 		cJSON_Delete(o);
 		return cm_cmd_nomem(err);

@@ -10,22 +10,9 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "fetch-t.h"
 
 struct cm_state;
-
-/* Longest host name of plugin_opt_crl_allowed_hosts. */
-#define CM_FETCH_HOST_MAX 253
-
-struct cm_fetch_options {
-	long connect_timeout; /* seconds */
-	long timeout;         /* seconds, the whole transfer */
-	long max_redirects;
-	size_t max_size;      /* bytes */
-	/* plugin_opt_crl_allowed_hosts, lower case: "name", "*.suffix" or an
-	 * address as written in a URL; none: any host. */
-	char **allowed_hosts;
-	size_t allowed_count;
-};
 
 /* "crl.example.com, *.pki.example.net, 10.0.0.5" into o->allowed_hosts. */
 CM_MUST_CHECK enum cm_rc cm_fetch_parse_allowed_hosts(struct cm_fetch_options *o, const char *list, struct cm_err *err);

@@ -90,7 +90,7 @@ static void learn_one(struct cm_state *st, const struct cm_tenant *t, struct cm_
 
 /* An issuer of a verified chain that its tenant does not know yet. */
 struct cm_learn_item {
-	char tenant[65];
+	char tenant[CM_TENANT_NAME_MAX + 1];
 	X509 *cert;
 	struct cm_learn_item *next;
 };

@@ -29,7 +29,7 @@ static void copy_trunc(char *dst, size_t len, const char *src)
 }
 
 struct job {
-	char tenant[65];
+	char tenant[CM_TENANT_NAME_MAX + 1];
 	char ca_id[CM_ID_LEN + 1];
 	char url[2048];
 	char who[256];

@@ -1,4 +1,7 @@
-/* A certificate's details as JSON, for the control API. */
+/* The control API's JSON for objects of the layers below: certificate
+ * details and rejected chains. The layers below keep their own formats on
+ * disk, so renaming a field of the API changes this file and docs/API.md
+ * only. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +14,8 @@
 
 #include "json.h"
 #include "pki.h"
-#include "pki-int.h"
+#include "rejected.h"
+#include "render.h"
 
 static bool add_name(cJSON *obj, const char *key, const X509_NAME *name)
 {
@@ -150,7 +154,7 @@ static bool add_extensions(cJSON *obj, X509 *cert)
 	return true;
 }
 
-cJSON *cm_pki_cert_details(X509 *cert)
+cJSON *cm_render_cert_details(X509 *cert)
 {
 	cJSON *obj = cJSON_CreateObject();
 	BIGNUM *bn = NULL;
@@ -181,4 +185,44 @@ cJSON *cm_pki_cert_details(X509 *cert)
 	BN_free(bn);
 	ERR_clear_error();
 	return obj;
+}
+
+cJSON *cm_render_rejected(const struct cm_rejected *r, bool with_chain)
+{
+	cJSON *o = cJSON_CreateObject();
+	char cn[256];
+
+	if(o == NULL){
+		return NULL;
+	}
+	cm_pki_subject_cn(sk_X509_value(r->chain, 0), cn, sizeof(cn));
+	if(!cJSON_AddStringToObject(o, "id", r->id)
+			|| !cJSON_AddStringToObject(o, "leafId", r->leaf_id)
+			|| !cJSON_AddStringToObject(o, "commonName", cn)
+			|| !cJSON_AddStringToObject(o, "reason", r->reason)
+			|| !cJSON_AddStringToObject(o, "sni", r->sni)
+			|| !cJSON_AddStringToObject(o, "tenant", r->tenant)
+			|| !cJSON_AddStringToObject(o, "address", r->address)
+			|| !cm_json_add_time(o, "firstSeen", r->first_seen)
+			|| !cm_json_add_time(o, "lastSeen", r->last_seen)
+			|| !cJSON_AddNumberToObject(o, "count", (double)r->count)
+			|| !cJSON_AddNumberToObject(o, "chainLength", sk_X509_num(r->chain))){
+		cJSON_Delete(o);
+		return NULL;
+	}
+	if(with_chain){
+		STACK_OF(X509) *rest = sk_X509_dup(r->chain);
+		char *pem = NULL;
+		size_t len;
+		X509 *leaf = rest ? sk_X509_shift(rest) : NULL;
+		bool ok = leaf && cm_pki_chain_to_pem(leaf, rest, &pem, &len, NULL) == CM_OK
+			&& cJSON_AddStringToObject(o, "chain", pem) != NULL;
+		sk_X509_free(rest);
+		free(pem);
+		if(!ok){
+			cJSON_Delete(o);
+			return NULL;
+		}
+	}
+	return o;
 }

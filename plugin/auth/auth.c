@@ -13,7 +13,6 @@
 
 #include "metrics.h"
 #include "auth.h"
-#include "control.h"
 #include "verdict.h"
 #include "registry.h"
 #include "revocation.h"
@@ -476,6 +475,5 @@ int cm_auth_disconnect_cb(int event, void *event_data, void *userdata)
 
 	(void)event;
 	client_forget(userdata, ed->client);
-	cm_control_forget_client(userdata, ed->client);
 	return MOSQ_ERR_SUCCESS;
 }

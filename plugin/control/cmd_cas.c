@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include "render.h"
 #include "cmd_cas.h"
 #include "control.h"
 #include "json.h"
@@ -105,7 +106,7 @@ static bool add_crl_state(cJSON *o, const struct cm_ca *ca, bool full)
 
 cJSON *cm_cas_json(const struct cm_ca *ca, bool full, const char *format)
 {
-	cJSON *o = full ? cm_pki_cert_details(ca->cert) : cJSON_CreateObject();
+	cJSON *o = full ? cm_render_cert_details(ca->cert) : cJSON_CreateObject();
 	char cn[256];
 	char *body = NULL;
 	size_t len;
@@ -409,7 +410,7 @@ static enum cm_rc inspect_certificate(struct cm_state *st, const struct cm_calle
 	}
 	arr = cJSON_AddArrayToObject(data, "certificates");
 	for(i = 0; arr && i < sk_X509_num(certs) && i < MAX_BUNDLE; i++){
-		cJSON *o = cm_pki_cert_details(sk_X509_value(certs, i));
+		cJSON *o = cm_render_cert_details(sk_X509_value(certs, i));
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
 			arr = NULL;

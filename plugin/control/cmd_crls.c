@@ -38,7 +38,7 @@ struct crl_wait {
 	enum crl_answer answer;
 	/* What ends the command once the CRL is checked. */
 	void (*checked)(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res);
-	char tenant[65];
+	char tenant[CM_TENANT_NAME_MAX + 1];
 	char ca_id[CM_ID_LEN + 1];
 	X509 *cert;          /* addCA: the CA to admit once its CRL is in */
 	STACK_OF(X509) *provided; /* uploadCRL: its issuerCertificates */

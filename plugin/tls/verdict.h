@@ -31,16 +31,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "store.h"
-
-enum cm_refusal {
-	CM_REFUSED_UNKNOWN_SNI,     /* an SNI no tenant has, and a chain its default tenant does not trust */
-	CM_REFUSED_UNTRUSTED_CHAIN,
-	CM_REFUSED_REVOKED,
-	CM_REFUSED_EXPIRED,
-	CM_REFUSED_ID_MISMATCH,     /* the client id does not match the certificate */
-	CM_REFUSED_POLICY,          /* the tenant's policy: a required CRL missing or stale, a token missing, a tenant gone */
-	CM_REFUSED_COUNT
-};
+#include "types.h"
 
 struct cm_verdict {
 	bool admitted;
