@@ -100,6 +100,7 @@ bool cm_time_parse_iso(const char *s, time_t *out)
 {
 	struct tm tm;
 	const char *end;
+	char back[21];
 	time_t t;
 
 	if(s == NULL || strlen(s) != 20){
@@ -112,6 +113,12 @@ bool cm_time_parse_iso(const char *s, time_t *out)
 	}
 	t = timegm(&tm);
 	if(t == (time_t)-1){
+		return false;
+	}
+	/* strptime takes 2026-02-30 and timegm makes it March 2: a date that
+	 * does not come back the same is not a date. */
+	cm_time_iso(t, back);
+	if(strcmp(back, s) != 0){
 		return false;
 	}
 	*out = t;
