@@ -30,12 +30,17 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 
 #include "fsutil.h"
 #include "print.h"
+#include "store.h"
 
 #define REQUEST_TOPIC "$CONTROL/certmgr/v1"
 #define RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
+/* uploadCRL's: the CRL file as it is (MQTT v5, the tenant a user
+ * property), so that its size is not bounded by a JSON string. */
+#define CRL_TOPIC "$CONTROL/certmgr/v1/crl"
 #define DEFAULT_STORE "/var/lib/mosquitto/certmgr"
 
 enum {
@@ -62,6 +67,10 @@ struct opts {
 
 struct session {
 	char *request;
+	/* uploadCRL: the file for CRL_TOPIC, instead of request. */
+	char *crl;
+	size_t crl_len;
+	const char *tenant;
 	char corr[40];
 	bool subscribed, done;
 	int failure;       /* the exit code of a failed exchange */
@@ -499,6 +508,18 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_cou
 		return;
 	}
 	s->subscribed = true;
+	if(s->crl){
+		mosquitto_property *props = NULL;
+		if(mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "tenant", s->tenant) != MOSQ_ERR_SUCCESS
+				|| mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "correlationData", s->corr) != MOSQ_ERR_SUCCESS
+				|| mosquitto_publish_v5(mosq, NULL, CRL_TOPIC, (int)s->crl_len, s->crl, 1, false, props) != MOSQ_ERR_SUCCESS){
+			fprintf(stderr, "certmgr_ctrl: cannot send the CRL\n");
+			s->failure = MOSQ_ERR_NOMEM;
+			s->done = true;
+		}
+		mosquitto_property_free_all(&props);
+		return;
+	}
 	mosquitto_publish(mosq, NULL, REQUEST_TOPIC, (int)strlen(s->request), s->request, 1, false);
 }
 
@@ -590,6 +611,9 @@ static int connect_client(const struct opts *o, struct session *s, struct mosqui
 	mosquitto_connect_callback_set(*mosq, on_connect);
 	mosquitto_subscribe_callback_set(*mosq, on_subscribe);
 	mosquitto_message_callback_set(*mosq, on_message);
+	if(s->crl){
+		mosquitto_int_option(*mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	}
 	if(o->user){
 		mosquitto_username_pw_set(*mosq, o->user, o->password);
 	}
@@ -756,11 +780,33 @@ static int default_credentials(struct opts *o, char paths[3][4096])
 
 /* The request of one command, with its correlation data s->corr, in
  * s->request. */
+/* "uploadCRL TENANT FILE": the file goes as it is to CRL_TOPIC. */
+static int build_crl_upload(struct session *s, char **argv)
+{
+	struct cm_err err;
+
+	if(cm_fs_read_file(argv[2], CM_STORE_MAX_CRL, &s->crl, &s->crl_len, &err) != CM_OK){
+		return fail_usage("%s", err.msg);
+	}
+	if(s->crl_len == 0 || s->crl_len > INT_MAX){
+		return fail_usage("%s is empty or too large", argv[2]);
+	}
+	s->tenant = argv[1];
+	snprintf(s->corr, sizeof(s->corr), "%ld-%ld", (long)getpid(), (long)time(NULL));
+	return EXIT_OK;
+}
+
 static int build_request(struct session *s, int argc, char **argv)
 {
-	cJSON *req = cJSON_CreateObject(), *cmds = cJSON_AddArrayToObject(req, "commands"), *cmd = cJSON_CreateObject();
+	cJSON *req, *cmds, *cmd;
 	int rc;
 
+	if(argc == 3 && !strcmp(argv[0], "uploadCRL") && argv[1][0] != '-' && argv[2][0] != '-'){
+		return build_crl_upload(s, argv);
+	}
+	req = cJSON_CreateObject();
+	cmds = cJSON_AddArrayToObject(req, "commands");
+	cmd = cJSON_CreateObject();
 	cJSON_AddItemToArray(cmds, cmd);
 	rc = build_command(cmd, argc, argv);
 	if(rc == EXIT_OK){
@@ -797,5 +843,6 @@ int main(int argc, char **argv)
 	}
 	cJSON_Delete(s.response);
 	free(s.request);
+	free(s.crl);
 	return rc;
 }

@@ -414,6 +414,7 @@ static const struct {
 	{MOSQ_EVT_ACL_CHECK, cm_auth_acl_cb, NULL},
 	{MOSQ_EVT_DISCONNECT, disconnect_cb, NULL},
 	{MOSQ_EVT_CONTROL, cm_control_cb, CM_CONTROL_TOPIC},
+	{MOSQ_EVT_CONTROL, cm_control_crl_cb, CM_CONTROL_CRL_TOPIC},
 	{MOSQ_EVT_TICK, tick_cb, NULL},
 };
 

@@ -1,4 +1,4 @@
-/* Commits of tenants, and the queue of re-checks they leave for the tick. */
+/* Commits of tenants and slots, and the queue of re-checks they leave for the tick. */
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +43,47 @@ enum cm_rc cm_registry_delete_tenant(struct cm_state *st, const char *who, const
 	audit(who, command, old->name, NULL);
 	cm_registry_queue_recheck(st, old->name);
 	cm_tenant_free(&old);
+	return CM_OK;
+}
+
+static enum cm_rc slot_commit(struct cm_store *store, const struct cm_slot_change *c, struct cm_err *err)
+{
+	switch(c->op){
+	case CM_SLOT_ADD_CERT:
+		return cm_store_add_server_cert(store, c->slot, c->cert, c->make_default, err);
+	case CM_SLOT_REPLACE_BUILTIN:
+		return cm_store_replace_builtin(store, c->slot, c->cert, err);
+	case CM_SLOT_SET_DEFAULT:
+		return cm_store_set_default_server_cert(store, c->slot, c->id, err);
+	case CM_SLOT_REMOVE_CERT:
+		return cm_store_remove_server_cert(store, c->slot, c->id, err);
+	case CM_SLOT_ADD_CSR:
+		return cm_store_add_csr(store, c->slot, c->csr, err);
+	case CM_SLOT_REMOVE_CSR:
+		return cm_store_remove_csr(store, c->slot, c->id, err);
+	case CM_SLOT_INSTALL_CSR:
+		return cm_store_install_csr(store, c->slot, c->id, c->cert, c->make_default, err);
+	}
+	return cm_err_set(err, CM_ERR_INVAL, "unknown slot change");
+}
+
+enum cm_rc cm_registry_slot(struct cm_state *st, const char *who, const char *command, const struct cm_slot_change *c, struct cm_err *err)
+{
+	char id[CM_ID_LEN + 1];
+	struct cm_server_cert *cert = c->cert;
+	struct cm_csr *csr = c->csr;
+	bool dflt = c->make_default && (c->op == CM_SLOT_ADD_CERT || c->op == CM_SLOT_INSTALL_CSR);
+	enum cm_rc rc;
+
+	/* Copied first: an id read from the entry a removal frees. */
+	snprintf(id, sizeof(id), "%s", cert ? cert->id : csr ? csr->id : c->id ? c->id : "");
+	rc = slot_commit(st->store, c, err);
+	if(rc != CM_OK){
+		cm_server_cert_free(&cert);
+		cm_csr_free(&csr);
+		return rc;
+	}
+	cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s%s", who, command, cm_slot_name(c->slot), id, dflt ? " default" : "");
 	return CM_OK;
 }
 

@@ -1,6 +1,6 @@
 #ifndef CM_REGISTRY_H
 #define CM_REGISTRY_H
-/* The one place that commits a change to a tenant: the control layer's
+/* The one place that commits a change to a tenant or a slot: the control layer's
  * commands and the background work (CRL refreshes, learned issuers) both
  * call it with the name the audit line gives, and nobody makes up an
  * administrator to reach it. A commit never disconnects anyone itself:
@@ -21,6 +21,32 @@ CM_MUST_CHECK enum cm_rc cm_registry_put_tenant(struct cm_state *st, const char 
 /* Deletes tenant name (never the default tenant), logs the audit line
  * and queues the re-check of its devices. */
 CM_MUST_CHECK enum cm_rc cm_registry_delete_tenant(struct cm_state *st, const char *who, const char *command, const char *name,
+		struct cm_err *err);
+
+/* A change of a slot's server certificates or CSRs. */
+enum cm_slot_op {
+	CM_SLOT_ADD_CERT,        /* cert, make_default */
+	CM_SLOT_REPLACE_BUILTIN, /* cert: the new self-signed certificate */
+	CM_SLOT_SET_DEFAULT,     /* id */
+	CM_SLOT_REMOVE_CERT,     /* id */
+	CM_SLOT_ADD_CSR,         /* csr */
+	CM_SLOT_REMOVE_CSR,      /* id */
+	CM_SLOT_INSTALL_CSR,     /* id (of the CSR), cert (its answer), make_default */
+};
+
+struct cm_slot_change {
+	enum cm_slot_op op;
+	enum cm_slot_id slot;
+	const char *id;
+	struct cm_server_cert *cert; /* taken: the store's on success, freed on failure */
+	struct cm_csr *csr;          /* likewise */
+	bool make_default;
+};
+
+/* Commits change c to its slot and logs the audit line "<who> |
+ * <command> | slot=<slot> id=<id>[ default]" (id: the new entry's, or
+ * c->id). A new handshake is served from the change at once. */
+CM_MUST_CHECK enum cm_rc cm_registry_slot(struct cm_state *st, const char *who, const char *command, const struct cm_slot_change *c,
 		struct cm_err *err);
 
 /* Queues the re-check of the devices of tenant (every tenant when NULL)

@@ -26,14 +26,14 @@ static bool add_expiring(cJSON *arr, const char *kind, const char *owner_key, co
 cJSON *cm_status_expiring(struct cm_state *st, time_t now)
 {
 	cJSON *arr = cJSON_CreateArray();
-	const struct cm_tenant *t, *tmp;
+	const struct cm_tenant *t;
 	const struct cm_ca *ca;
 	const struct cm_server_cert *sc;
 	time_t limit = now + st->expiry_warning_days * 86400;
 	int i;
 
 	for(i = 0; arr && i < CM_SLOT_COUNT; i++){
-		for(sc = st->store->slots[i].certs; sc; sc = sc->next){
+		for(sc = cm_store_slot_certs(st->store, (enum cm_slot_id)i); sc; sc = sc->next){
 			time_t na = cm_pki_not_after(sc->leaf);
 			if(na < limit && !add_expiring(arr, "server", "slot", cm_slot_name((enum cm_slot_id)i), sc->id, na)){
 				cJSON_Delete(arr);
@@ -41,7 +41,7 @@ cJSON *cm_status_expiring(struct cm_state *st, time_t now)
 			}
 		}
 	}
-	HASH_ITER(hh, st->store->tenants, t, tmp){
+	for(t = cm_store_first_tenant(st->store); t; t = cm_store_next_tenant(t)){
 		for(ca = t->cas; arr && ca; ca = ca->next){
 			time_t na = cm_pki_not_after(ca->cert);
 			if(na < limit && !add_expiring(arr, ca->pinned ? "pinned" : "ca", "tenant", t->name, ca->id, na)){
@@ -56,11 +56,11 @@ cJSON *cm_status_expiring(struct cm_state *st, time_t now)
 cJSON *cm_status_hostname_warnings(struct cm_state *st)
 {
 	cJSON *arr = cJSON_CreateArray();
-	const struct cm_tenant *t, *tmp;
+	const struct cm_tenant *t;
 	size_t h;
 	int slot;
 
-	HASH_ITER(hh, st->store->tenants, t, tmp){
+	for(t = cm_store_first_tenant(st->store); t; t = cm_store_next_tenant(t)){
 		for(slot = 0; arr && slot < CM_SLOT_COUNT; slot++){
 			const struct cm_server_cert *c = cm_store_served_cert(st->store, t, (enum cm_slot_id)slot);
 			for(h = 0; h < t->hostnames.n; h++){
@@ -222,7 +222,7 @@ static bool shared_of_self(const struct cm_store *store, const struct ca_ref *se
 
 cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char *id)
 {
-	const struct cm_tenant *t, *tmp;
+	const struct cm_tenant *t;
 	cJSON *arr = cJSON_CreateArray();
 	bool ok = arr != NULL;
 
@@ -232,7 +232,7 @@ cJSON *cm_status_shared_cas(struct cm_state *st, const char *tenant, const char 
 		ok = self.ca == NULL || self.ca->pinned || shared_of_self(st->store, &self, arr);
 	}else if(ok){
 		/* getStatus: every pair, up to SHARED_MAX in all. */
-		HASH_ITER(hh, st->store->tenants, t, tmp){
+		for(t = cm_store_first_tenant(st->store); t; t = cm_store_next_tenant(t)){
 			for(const struct cm_ca *ca = t->cas; ok && ca && cJSON_GetArraySize(arr) < SHARED_MAX; ca = ca->next){
 				struct ca_ref a = {t, ca};
 				ok = ca->pinned || shared_for(st->store, &a, arr);

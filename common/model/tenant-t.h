@@ -44,6 +44,16 @@ struct cm_strlist {
 /* A certificate in a tenant's trust list: a CA, trust anchor for the
  * devices it signed, or (pinned) an endpoint certificate trusted for
  * exactly itself. */
+struct cm_crl_schedule {
+	time_t attempt, success;
+	char error[160];
+	time_t next_attempt;
+	int failures;
+	unsigned long failures_total; /* since the broker started (not stored) */
+	bool in_flight;     /* a download is under way (not stored) */
+	bool stale_seen;    /* its going stale was acted on (not stored) */
+};
+
 struct cm_ca {
 	char id[CM_ID_LEN + 1];
 	char *description;
@@ -60,16 +70,13 @@ struct cm_ca {
 	/* Its file in crls/ ("" until written); a new CRL gets a new name,
 	 * so that tenant.json commits it. */
 	char crl_file[CM_CRL_FILE_SIZE];
-	time_t crl_attempt, crl_success;
-	char crl_error[160];
+	/* The refresh's bookkeeping (crl/refresh.c), not trust: the one part
+	 * of a live entry changed in place, through cm_store_crl_schedule.
+	 * Copied with the entry; attempt, success, error, next_attempt and
+	 * failures are written to the store with the next change of the
+	 * tenant. */
+	struct cm_crl_schedule sched;
 	bool stale_fail_open;   /* past nextUpdate: accept (true) or refuse */
-	/* Refresh scheduling: kept on the live entry (and copied with it),
-	 * written to the store with the next change of the tenant. */
-	time_t crl_next_attempt;
-	int crl_failures;
-	unsigned long crl_failures_total; /* since the broker started (not stored) */
-	bool crl_in_flight;     /* a download is under way (not stored) */
-	bool crl_stale_seen;    /* its going stale was acted on (not stored) */
 	/* Its CRLs of other scopes than crl (a delta CRL, a partition by
 	 * issuingDistributionPoint or reasons), each in a file of its own. */
 	struct cm_crl *more[CM_CA_MORE_CRLS];

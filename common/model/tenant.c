@@ -227,15 +227,15 @@ static struct cm_ca *ca_clone(const struct cm_ca *ca)
 	copy->crl = cm_crl_ref(ca->crl);
 	copy->crl_dirty = ca->crl_dirty;
 	memcpy(copy->crl_file, ca->crl_file, sizeof(copy->crl_file));
-	copy->crl_attempt = ca->crl_attempt;
-	copy->crl_success = ca->crl_success;
-	memcpy(copy->crl_error, ca->crl_error, sizeof(copy->crl_error));
+	copy->sched.attempt = ca->sched.attempt;
+	copy->sched.success = ca->sched.success;
+	memcpy(copy->sched.error, ca->sched.error, sizeof(copy->sched.error));
 	copy->stale_fail_open = ca->stale_fail_open;
-	copy->crl_next_attempt = ca->crl_next_attempt;
-	copy->crl_failures = ca->crl_failures;
-	copy->crl_failures_total = ca->crl_failures_total;
-	copy->crl_in_flight = ca->crl_in_flight;
-	copy->crl_stale_seen = ca->crl_stale_seen;
+	copy->sched.next_attempt = ca->sched.next_attempt;
+	copy->sched.failures = ca->sched.failures;
+	copy->sched.failures_total = ca->sched.failures_total;
+	copy->sched.in_flight = ca->sched.in_flight;
+	copy->sched.stale_seen = ca->sched.stale_seen;
 	copy->issuer_only = ca->issuer_only;
 	for(int i = 0; i < CM_CA_MORE_CRLS; i++){
 		copy->more[i] = cm_crl_ref(ca->more[i]);
@@ -287,7 +287,7 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 	return t;
 }
 
-struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id)
+struct cm_ca *cm_tenant_ca(struct cm_tenant *t, const char *id)
 {
 	struct cm_ca *ca;
 
@@ -297,6 +297,11 @@ struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id)
 		}
 	}
 	return NULL;
+}
+
+const struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id)
+{
+	return cm_tenant_ca((struct cm_tenant *)t, id);
 }
 
 void cm_tenant_drop_trust(struct cm_tenant *t)

@@ -36,7 +36,10 @@ void cm_tenant_free(struct cm_tenant **t);
 CM_MUST_CHECK enum cm_rc cm_strlist_set(struct cm_strlist *list, const char *const *v, size_t n);
 void cm_strlist_clear(struct cm_strlist *list);
 
-struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id);
+/* The entry id of t, or NULL. cm_tenant_ca is for a staged copy (one not
+ * yet in the store), whose entries may be changed. */
+const struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id);
+struct cm_ca *cm_tenant_ca(struct cm_tenant *t, const char *id);
 /* Frees what cm_store_put_tenant built for t's handshakes. */
 void cm_tenant_drop_trust(struct cm_tenant *t);
 /* CRL i of entry ca (0: ca->crl, then ca->more), or NULL. */

@@ -146,21 +146,21 @@ static enum cm_rc load_ca_crl(const char *tdir, const cJSON *entry, struct cm_ca
 			|| cm_json_get_string(crl, "learnedUrl", false, &learned, err) != CM_OK
 			|| cm_json_get_string(crl, "source", false, &source, err) != CM_OK
 			|| cm_json_get_string(crl, "lastError", false, &error, err) != CM_OK
-			|| cm_json_get_time(crl, "lastAttempt", false, &ca->crl_attempt, err) != CM_OK
-			|| cm_json_get_time(crl, "lastSuccess", false, &ca->crl_success, err) != CM_OK
-			|| cm_json_get_time(crl, "nextAttempt", false, &ca->crl_next_attempt, err) != CM_OK
+			|| cm_json_get_time(crl, "lastAttempt", false, &ca->sched.attempt, err) != CM_OK
+			|| cm_json_get_time(crl, "lastSuccess", false, &ca->sched.success, err) != CM_OK
+			|| cm_json_get_time(crl, "nextAttempt", false, &ca->sched.next_attempt, err) != CM_OK
 			|| cm_json_get_int(crl, "failures", false, 0, 1000000, &failures, err) != CM_OK
 			|| cm_json_get_string(crl, "stalePolicy", false, &stale, err) != CM_OK
 			|| (strcmp(stale, "fail-closed") && strcmp(stale, "fail-open"))){
 		return cm_err_set(err, CM_ERR_CORRUPT, "CA %s: malformed 'crl'", ca->id);
 	}
 	ca->stale_fail_open = !strcmp(stale, "fail-open");
-	ca->crl_failures = (int)failures;
+	ca->sched.failures = (int)failures;
 	if((url && (ca->crl_url = strdup(url)) == NULL) || (learned && (ca->crl_learned_url = strdup(learned)) == NULL)){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
 	snprintf(ca->crl_source, sizeof(ca->crl_source), "%s", source);
-	snprintf(ca->crl_error, sizeof(ca->crl_error), "%s", error);
+	snprintf(ca->sched.error, sizeof(ca->sched.error), "%s", error);
 	if(ca->crl_source[0] == '\0'){
 		return CM_OK;
 	}

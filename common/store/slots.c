@@ -51,7 +51,7 @@ static void remove_entry_files(const struct cm_store *store, enum cm_slot_id slo
 	}
 }
 
-struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *store, enum cm_slot_id slot, const char *id)
+const struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *store, enum cm_slot_id slot, const char *id)
 {
 	return cert_list_find(store->slots[slot].certs, id);
 }
@@ -149,7 +149,7 @@ enum cm_rc cm_store_set_default_server_cert(struct cm_store *store, enum cm_slot
 {
 	struct cm_slot view = store->slots[slot];
 
-	view.def = cm_store_find_server_cert(store, slot, id);
+	view.def = cert_list_find(store->slots[slot].certs, id);
 	if(view.def == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no certificate '%.64s' in slot %s", id, cm_slot_name(slot));
 	}
@@ -172,7 +172,7 @@ static bool named_by_a_tenant(const struct cm_store *store, enum cm_slot_id slot
 enum cm_rc cm_store_remove_server_cert(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err)
 {
 	struct cm_slot view = store->slots[slot];
-	struct cm_server_cert *c = cm_store_find_server_cert(store, slot, id), **pp;
+	struct cm_server_cert *c = cert_list_find(store->slots[slot].certs, id), **pp;
 	const char *who = NULL;
 	enum cm_rc rc;
 
@@ -241,7 +241,7 @@ enum cm_rc cm_store_replace_builtin(struct cm_store *store, enum cm_slot_id slot
 	return CM_OK;
 }
 
-struct cm_csr *cm_store_find_csr(const struct cm_store *store, enum cm_slot_id slot, const char *id)
+const struct cm_csr *cm_store_find_csr(const struct cm_store *store, enum cm_slot_id slot, const char *id)
 {
 	return csr_list_find(store->slots[slot].csrs, id);
 }
@@ -313,7 +313,7 @@ enum cm_rc cm_store_add_csr(struct cm_store *store, enum cm_slot_id slot, struct
 enum cm_rc cm_store_remove_csr(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err)
 {
 	struct cm_slot view = store->slots[slot];
-	struct cm_csr *csr = cm_store_find_csr(store, slot, id), **pp;
+	struct cm_csr *csr = csr_list_find(store->slots[slot].csrs, id), **pp;
 	enum cm_rc rc;
 
 	if(csr == NULL){
@@ -335,7 +335,7 @@ enum cm_rc cm_store_remove_csr(struct cm_store *store, enum cm_slot_id slot, con
 enum cm_rc cm_store_install_csr(struct cm_store *store, enum cm_slot_id slot, const char *csr_id, struct cm_server_cert *cert, bool make_default, struct cm_err *err)
 {
 	struct cm_slot view = store->slots[slot];
-	struct cm_csr *csr = cm_store_find_csr(store, slot, csr_id), **pp;
+	struct cm_csr *csr = csr_list_find(store->slots[slot].csrs, csr_id), **pp;
 	enum cm_rc rc;
 
 	if(csr == NULL){

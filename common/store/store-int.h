@@ -7,6 +7,23 @@
 
 #include "store.h"
 
+/* The store in memory. Changed only by store/'s functions, which swap in
+ * staged copies. */
+struct cm_store {
+	char *dir;
+	int schema;
+	uint64_t generation;
+	struct cm_slot slots[CM_SLOT_COUNT];
+	struct cm_tenant *tenants;  /* by name */
+	struct cm_tenant *orgs;     /* the same, by org id (hh_org) */
+	struct cm_sni_entry *sni;
+	struct cm_name_bucket *names; /* CAs by name hash (struct cm_name_bucket) */   /* host name (or "*.rest") to tenant */
+	X509 *admin_ca;
+	/* Keys encrypted at rest with this passphrase; NULL: plain, 0600. */
+	char *key_passphrase;
+	struct cm_server_cert *placeholder; /* the listener files' then */
+};
+
 /* The built-in certificate's validity: regenerate before it runs out. */
 #define CM_BUILTIN_DAYS 825
 

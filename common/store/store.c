@@ -83,12 +83,12 @@ size_t cm_store_tenant_count(const struct cm_store *store)
 	return HASH_COUNT(store->tenants);
 }
 
-struct cm_tenant *cm_store_first_tenant(const struct cm_store *store)
+const struct cm_tenant *cm_store_first_tenant(const struct cm_store *store)
 {
 	return store->tenants;
 }
 
-struct cm_tenant *cm_store_next_tenant(const struct cm_tenant *t)
+const struct cm_tenant *cm_store_next_tenant(const struct cm_tenant *t)
 {
 	return t->hh.next;
 }

@@ -79,20 +79,19 @@ void cm_store_free(struct cm_store **store);
 const struct cm_name_bucket *cm_store_cas_by_name(const struct cm_store *store, unsigned long hash);
 
 /* The tenant whose org id is the len bytes at org, or NULL. */
-struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len);
+const struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len);
 
 /* The default certificate of a slot (borrowed). */
 const struct cm_server_cert *cm_store_slot_default(const struct cm_store *store, enum cm_slot_id slot);
 
-/* Reading the store without reaching into struct cm_store (which
- * plugin/ still does; see store-t.h). All borrowed. Walk the tenants
+/* Reading the store (struct cm_store is opaque). All borrowed. Walk the tenants
  * with for(t = cm_store_first_tenant(s); t; t = cm_store_next_tenant(t)),
  * a slot's lists through their next pointers. */
 uint64_t cm_store_generation(const struct cm_store *store);
 X509 *cm_store_get0_admin_ca(const struct cm_store *store);
 size_t cm_store_tenant_count(const struct cm_store *store);
-struct cm_tenant *cm_store_first_tenant(const struct cm_store *store);
-struct cm_tenant *cm_store_next_tenant(const struct cm_tenant *t);
+const struct cm_tenant *cm_store_first_tenant(const struct cm_store *store);
+const struct cm_tenant *cm_store_next_tenant(const struct cm_tenant *t);
 const struct cm_server_cert *cm_store_slot_certs(const struct cm_store *store, enum cm_slot_id slot);
 const struct cm_csr *cm_store_slot_csrs(const struct cm_store *store, enum cm_slot_id slot);
 
@@ -100,7 +99,7 @@ const struct cm_csr *cm_store_slot_csrs(const struct cm_store *store, enum cm_sl
  * Server certificates
  * =================================================================== */
 
-struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *store, enum cm_slot_id slot, const char *id);
+const struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *store, enum cm_slot_id slot, const char *id);
 
 /* Each of these writes the files, then slot.json (the commit), and only
  * then changes memory; on failure nothing changed and the caller keeps
@@ -113,7 +112,7 @@ CM_MUST_CHECK enum cm_rc cm_store_remove_server_cert(struct cm_store *store, enu
  * the default. */
 CM_MUST_CHECK enum cm_rc cm_store_replace_builtin(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert, struct cm_err *err);
 
-struct cm_csr *cm_store_find_csr(const struct cm_store *store, enum cm_slot_id slot, const char *id);
+const struct cm_csr *cm_store_find_csr(const struct cm_store *store, enum cm_slot_id slot, const char *id);
 /* Takes csr on success. */
 CM_MUST_CHECK enum cm_rc cm_store_add_csr(struct cm_store *store, enum cm_slot_id slot, struct cm_csr *csr, struct cm_err *err);
 CM_MUST_CHECK enum cm_rc cm_store_remove_csr(struct cm_store *store, enum cm_slot_id slot, const char *id, struct cm_err *err);
@@ -124,11 +123,15 @@ CM_MUST_CHECK enum cm_rc cm_store_install_csr(struct cm_store *store, enum cm_sl
 /* The certificate that serves a tenant's handshakes on a slot. */
 const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, const struct cm_tenant *t, enum cm_slot_id slot);
 
-struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char *name);
+/* The refresh bookkeeping of ca, an entry of a tenant of store: the one
+ * part of the live state changed in place (it is not trust; see struct
+ * cm_crl_schedule). */
+struct cm_crl_schedule *cm_store_crl_schedule(struct cm_store *store, const struct cm_ca *ca);
+const struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char *name);
 
 /* The tenant that serves a handshake with that SNI (NULL: none sent): the
  * exact host name, else the wildcard one label up, else the default. */
-struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni);
+const struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni);
 /* True when a tenant has sni among its host names (exactly or by a
  * wildcard). */
 bool cm_store_sni_known(const struct cm_store *store, const char *sni);

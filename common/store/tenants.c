@@ -89,7 +89,7 @@ enum cm_rc check_server_refs(const struct cm_store *store, const struct cm_tenan
 	return CM_OK;
 }
 
-struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len)
+const struct cm_tenant *cm_store_tenant_for_org(const struct cm_store *store, const char *org, size_t len)
 {
 	struct cm_tenant *t = NULL;
 
@@ -111,7 +111,8 @@ enum cm_rc check_unique_org(const struct cm_store *store, const struct cm_tenant
 	return CM_OK;
 }
 
-struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char *name)
+/* The live tenant, to be replaced or unlinked: for store/ alone. */
+static struct cm_tenant *live_tenant(struct cm_store *store, const char *name)
 {
 	struct cm_tenant *t = NULL;
 
@@ -119,6 +120,17 @@ struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char 
 		HASH_FIND_STR(store->tenants, name, t);
 	}
 	return t;
+}
+
+struct cm_crl_schedule *cm_store_crl_schedule(struct cm_store *store, const struct cm_ca *ca)
+{
+	(void)store; /* the entry is the store's: its owner hands out the schedule */
+	return (struct cm_crl_schedule *)&ca->sched;
+}
+
+const struct cm_tenant *cm_store_find_tenant(const struct cm_store *store, const char *name)
+{
+	return live_tenant((struct cm_store *)store, name);
 }
 
 static struct cm_sni_entry *sni_lookup(const struct cm_store *store, const char *sni)
@@ -137,7 +149,7 @@ static struct cm_sni_entry *sni_lookup(const struct cm_store *store, const char 
 	return e;
 }
 
-struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni)
+const struct cm_tenant *cm_store_tenant_for_sni(const struct cm_store *store, const char *sni)
 {
 	struct cm_sni_entry *e = sni_lookup(store, sni);
 
@@ -296,7 +308,7 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 		return rc;
 	}
 	t->generation = gen;
-	prev = cm_store_find_tenant(store, t->name);
+	prev = live_tenant(store, t->name);
 	rc = write_tenant(store, t, err);
 	if(rc != CM_OK){
 		write_tenant_undo(store, prev, t);
@@ -330,7 +342,7 @@ enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, stru
 	enum cm_rc rc;
 
 	*old = NULL;
-	t = cm_store_find_tenant(store, name);
+	t = live_tenant(store, name);
 	if(t == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no tenant '%s'", name);
 	}

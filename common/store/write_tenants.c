@@ -83,19 +83,19 @@ static bool add_ca(cJSON *arr, const struct cm_ca *ca)
 			|| !cm_json_add_time(e, "added", ca->added)){
 		return false;
 	}
-	if(ca->crl_url || ca->crl_learned_url || ca->crl_source[0] || ca->crl_attempt || ca->stale_fail_open){
+	if(ca->crl_url || ca->crl_learned_url || ca->crl_source[0] || ca->sched.attempt || ca->stale_fail_open){
 		cJSON *c = cJSON_AddObjectToObject(e, "crl");
 		if(c == NULL
 				|| (ca->crl_url && !cJSON_AddStringToObject(c, "url", ca->crl_url))
 				|| (ca->crl_learned_url && !cJSON_AddStringToObject(c, "learnedUrl", ca->crl_learned_url))
 				|| !cJSON_AddStringToObject(c, "source", ca->crl ? ca->crl_source : "")
 				|| (ca->crl && ca->crl_file[0] && !cJSON_AddStringToObject(c, "file", ca->crl_file))
-				|| (ca->crl_attempt && !cm_json_add_time(c, "lastAttempt", ca->crl_attempt))
-				|| (ca->crl_success && !cm_json_add_time(c, "lastSuccess", ca->crl_success))
-				|| !cJSON_AddStringToObject(c, "lastError", ca->crl_error)
+				|| (ca->sched.attempt && !cm_json_add_time(c, "lastAttempt", ca->sched.attempt))
+				|| (ca->sched.success && !cm_json_add_time(c, "lastSuccess", ca->sched.success))
+				|| !cJSON_AddStringToObject(c, "lastError", ca->sched.error)
 				|| !cJSON_AddStringToObject(c, "stalePolicy", ca->stale_fail_open ? "fail-open" : "fail-closed")
-				|| (ca->crl_next_attempt && !cm_json_add_time(c, "nextAttempt", ca->crl_next_attempt))
-				|| !cJSON_AddNumberToObject(c, "failures", ca->crl_failures)
+				|| (ca->sched.next_attempt && !cm_json_add_time(c, "nextAttempt", ca->sched.next_attempt))
+				|| !cJSON_AddNumberToObject(c, "failures", ca->sched.failures)
 				|| !add_more_files(c, ca)){
 			return false;
 		}

@@ -140,7 +140,7 @@ static const char *refusal(const struct cm_state *st, const struct cm_client *c,
 	if(t->policy != CM_POLICY_BRIDGE && strcmp(t->org_id, c->ident.org)){
 		return "its tenant's org id changed";
 	}
-	if(!cm_verdict_chain(t, st->store->admin_ca, c->leaf, c->chain, &v, NULL)){
+	if(!cm_verdict_chain(t, cm_store_get0_admin_ca(st->store), c->leaf, c->chain, &v, NULL)){
 		snprintf(buf, len, "%s%.256s", v.revocation ? "" : "its certificate no longer verifies: ", v.why);
 		return buf;
 	}

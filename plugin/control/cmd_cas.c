@@ -86,12 +86,12 @@ static bool add_crl_state(cJSON *o, const struct cm_ca *ca, bool full)
 	}
 	if((ca->crl_url && !cJSON_AddStringToObject(c, "url", ca->crl_url))
 			|| (ca->crl_learned_url && !cJSON_AddStringToObject(c, "learnedUrl", ca->crl_learned_url))
-			|| (ca->crl_attempt && !cm_json_add_time(c, "lastAttempt", ca->crl_attempt))
-			|| (ca->crl_success && !cm_json_add_time(c, "lastSuccess", ca->crl_success))
-			|| (ca->crl_error[0] && !cJSON_AddStringToObject(c, "lastError", ca->crl_error))
+			|| (ca->sched.attempt && !cm_json_add_time(c, "lastAttempt", ca->sched.attempt))
+			|| (ca->sched.success && !cm_json_add_time(c, "lastSuccess", ca->sched.success))
+			|| (ca->sched.error[0] && !cJSON_AddStringToObject(c, "lastError", ca->sched.error))
 			|| !cJSON_AddStringToObject(c, "stalePolicy", ca->stale_fail_open ? "fail-open" : "fail-closed")
-			|| (ca->crl_next_attempt && !cm_json_add_time(c, "nextAttempt", ca->crl_next_attempt))
-			|| !cJSON_AddNumberToObject(c, "failures", ca->crl_failures)){
+			|| (ca->sched.next_attempt && !cm_json_add_time(c, "nextAttempt", ca->sched.next_attempt))
+			|| !cJSON_AddNumberToObject(c, "failures", ca->sched.failures)){
 		return false;
 	}
 	if(ca->crl){
@@ -151,10 +151,10 @@ cJSON *cm_cas_json(const struct cm_ca *ca, bool full, const char *format)
 	return o;
 }
 
-struct cm_ca *cm_cas_find_entry(const struct cm_tenant *t, const cJSON *cmd, int want_pinned, struct cm_err *err)
+const struct cm_ca *cm_cas_find_entry(const struct cm_tenant *t, const cJSON *cmd, int want_pinned, struct cm_err *err)
 {
 	const char *id = cm_arg_string(cmd, "id", "");
-	struct cm_ca *ca;
+	const struct cm_ca *ca;
 
 	ca = cm_pki_id_valid(id) ? cm_tenant_find_ca(t, id) : NULL;
 	if(ca == NULL || (want_pinned >= 0 && ca->pinned != (want_pinned == 1))){
@@ -167,8 +167,9 @@ struct cm_ca *cm_cas_find_entry(const struct cm_tenant *t, const cJSON *cmd, int
 /* removeCA and untrustCertificate: an entry leaves the trust list. */
 static enum cm_rc remove_entry(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, int want_pinned, struct cm_err *err)
 {
-	struct cm_tenant *cur, *t;
-	struct cm_ca *ca;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t;
+	const struct cm_ca *ca;
 	char id[CM_ID_LEN + 1];
 
 	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || (ca = cm_cas_find_entry(cur, cmd, want_pinned, err)) == NULL){
@@ -197,8 +198,9 @@ static enum cm_rc untrust_certificate(struct cm_state *st, const struct cm_calle
 
 static enum cm_rc set_ca_state(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *cur, *t;
-	struct cm_ca *ca;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t;
+	const struct cm_ca *ca;
 	bool active = cm_arg_bool(cmd, "active", true);
 	char id[CM_ID_LEN + 1];
 	enum cm_rc rc;
@@ -211,7 +213,7 @@ static enum cm_rc set_ca_state(struct cm_state *st, const struct cm_caller *who,
 	if(t == NULL){
 		return cm_cmd_nomem(err);
 	}
-	cm_tenant_find_ca(t, id)->active = active;
+	cm_tenant_ca(t, id)->active = active;
 	rc = cm_registry_put_tenant(st, who->name, active ? "setCAState active" : "setCAState inactive", t, id, err);
 	if(rc == CM_OK){
 		cJSON *o = cm_cas_json(cm_tenant_find_ca(t, id), false, NULL);
@@ -224,7 +226,8 @@ static enum cm_rc set_ca_state(struct cm_state *st, const struct cm_caller *who,
 
 static enum cm_rc clear_cas(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *cur, *t;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t;
 	struct cm_ca *ca, *next, **keep;
 	int removed = 0;
 	enum cm_rc rc;
@@ -257,7 +260,7 @@ static enum cm_rc clear_cas(struct cm_state *st, const struct cm_caller *who, co
 
 static enum cm_rc list_cas(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *t;
+	const struct cm_tenant *t;
 	const struct cm_ca *ca;
 	cJSON *cas, *pins, *issuers;
 
@@ -281,7 +284,7 @@ static enum cm_rc list_cas(struct cm_state *st, const struct cm_caller *who, con
 
 static enum cm_rc get_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *t;
+	const struct cm_tenant *t;
 	const struct cm_ca *ca;
 	const char *format = cm_arg_string(cmd, "format", "pem");
 	cJSON *o;
@@ -304,7 +307,7 @@ static enum cm_rc get_ca(struct cm_state *st, const struct cm_caller *who, const
 
 static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *t;
+	const struct cm_tenant *t;
 	const struct cm_ca *ca;
 	char *bundle = NULL;
 	size_t used = 0;
@@ -345,7 +348,8 @@ static enum cm_rc export_trust_list(struct cm_state *st, const struct cm_caller 
 static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	const char *pem = cm_arg_string(cmd, "certificate", ""), *desc = cm_arg_string(cmd, "description", "");
-	struct cm_tenant *cur, *t;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t;
 	STACK_OF(X509) *certs = NULL;
 	cJSON *added;
 	enum cm_rc rc = CM_OK;
@@ -426,7 +430,8 @@ static enum cm_rc trust_server_certificate(struct cm_state *st, const struct cm_
 {
 	const char *id = cm_arg_string(cmd, "id", "");
 	const struct cm_server_cert *sc;
-	struct cm_tenant *cur, *t;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t;
 	enum cm_slot_id slot;
 	cJSON *added;
 	int i;

@@ -18,6 +18,6 @@ cJSON *cm_cas_json(const struct cm_ca *ca, bool full, const char *format);
 
 /* The entry of t that the command's "id" names, of the kind wanted (1: a
  * pin, 0: a CA, -1: either); NULL with err set when there is none. */
-struct cm_ca *cm_cas_find_entry(const struct cm_tenant *t, const cJSON *cmd, int want_pinned, struct cm_err *err);
+const struct cm_ca *cm_cas_find_entry(const struct cm_tenant *t, const cJSON *cmd, int want_pinned, struct cm_err *err);
 
 #endif

@@ -104,6 +104,12 @@ static void crl_wait_finish(struct cm_state *st, struct crl_wait *w, const char 
 /* Puts a checked CRL in place on entry e of t: signed by e itself or
  * (issuer_allowed: from e's distribution point) by the issuer of e when
  * that issuer is in t. Takes res->crl on success. */
+/* The entry of staged copy t that ca (found in t by a reader) is. */
+static struct cm_ca *staged_entry(struct cm_tenant *t, const struct cm_ca *ca)
+{
+	return ca ? cm_tenant_ca(t, ca->id) : NULL;
+}
+
 static enum cm_rc install_crl(struct cm_tenant *t, struct cm_ca *e, struct cm_crl_check *res, const char *source, const char *url,
 		bool issuer_allowed, struct cm_err *err)
 {
@@ -116,7 +122,7 @@ static enum cm_rc install_crl(struct cm_tenant *t, struct cm_ca *e, struct cm_cr
 	}
 	if(X509_cmp(res->signer, e->cert) != 0){
 		char *learned;
-		target = issuer_allowed ? cm_rev_issuer_of(t, e->cert) : NULL;
+		target = issuer_allowed ? staged_entry(t, cm_rev_issuer_of(t, e->cert)) : NULL;
 		if(target == NULL || X509_cmp(target->cert, res->signer) != 0){
 			/* Its issuer left the tenant while the CRL was checked. */
 			return cm_err_set(err, CM_ERR_INVAL, "the CRL is signed neither by this CA nor by its issuer in the tenant");
@@ -140,8 +146,8 @@ static enum cm_rc install_crl(struct cm_tenant *t, struct cm_ca *e, struct cm_cr
 	}
 	res->crl = NULL;
 	snprintf(target->crl_source, sizeof(target->crl_source), "%s", source);
-	target->crl_attempt = target->crl_success = now;
-	target->crl_error[0] = '\0';
+	target->sched.attempt = target->sched.success = now;
+	target->sched.error[0] = '\0';
 	return CM_OK;
 }
 
@@ -199,7 +205,8 @@ static void check_crl(struct cm_state *st, struct crl_wait *w, unsigned char *bo
 
 static void add_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
 {
-	struct cm_tenant *cur, *t = NULL;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t = NULL;
 	struct cm_ca *ca = NULL;
 	struct cm_err err = {{0}};
 	enum cm_rc rc;
@@ -232,7 +239,7 @@ static void add_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm_cr
 static void crl_fetched(struct cm_state *st, void *ctx, enum cm_rc frc, unsigned char **pbody, size_t len, const char *error, bool aborted)
 {
 	struct crl_wait *w = ctx;
-	struct cm_tenant *cur = NULL;
+	const struct cm_tenant *cur = NULL;
 	const struct cm_ca *e = NULL, *issuer;
 	struct cm_err err = {{0}};
 	STACK_OF(X509) *cands = NULL;
@@ -340,7 +347,8 @@ static enum cm_rc add_ca_wait(struct cm_state *st, const struct cm_caller *who, 
 static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	const char *desc = cm_arg_string(cmd, "description", ""), *crl_url = cm_arg_string(cmd, "crlUrl", NULL);
-	struct cm_tenant *cur, *t;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t;
 	STACK_OF(X509) *certs = NULL;
 	struct cm_ca *ca;
 	char id[CM_ID_LEN + 1], cdp[2048];
@@ -382,11 +390,11 @@ static enum cm_rc entry_for_signer(struct cm_state *st, struct cm_tenant *t, con
 	enum cm_rc rc = CM_OK;
 	int e;
 
-	if((*out = cm_rev_entry_for(t, signer)) != NULL){
+	if((*out = staged_entry(t, cm_rev_entry_for(t, signer))) != NULL){
 		return (*out)->pinned ? cm_err_set(err, CM_ERR_INVAL, "a pinned certificate issues no CRL") : CM_OK;
 	}
 	/* Over the live tenant's trust: t is a staged copy, without one. */
-	e = cm_verdict_path(live, st->store->admin_ca, signer, provided, NULL, &chain);
+	e = cm_verdict_path(live, cm_store_get0_admin_ca(st->store), signer, provided, NULL, &chain);
 	if(e != X509_V_OK){
 		return cm_err_set(err, CM_ERR_INVAL, "the CRL's issuer does not chain to the trust list of tenant '%s': %s", t->name,
 				X509_verify_cert_error_string(e));
@@ -402,13 +410,14 @@ static enum cm_rc entry_for_signer(struct cm_state *st, struct cm_tenant *t, con
 		}
 	}
 	sk_X509_pop_free(chain, X509_free);
-	*out = rc == CM_OK ? cm_rev_entry_for(t, signer) : NULL;
+	*out = rc == CM_OK ? staged_entry(t, cm_rev_entry_for(t, signer)) : NULL;
 	return *out ? CM_OK : rc != CM_OK ? rc : cm_cmd_nomem(err);
 }
 
 static void upload_crl_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
 {
-	struct cm_tenant *cur, *t = NULL;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t = NULL;
 	struct cm_ca *e;
 	struct cm_err err = {{0}};
 	enum cm_rc rc;
@@ -492,7 +501,7 @@ static STACK_OF(X509) *upload_candidates(const struct cm_tenant *t, STACK_OF(X50
 }
 
 static enum cm_rc upload_crl_large(struct cm_state *st, const struct cm_caller *who, const struct cm_tenant *cur, unsigned char *body,
-		size_t len, bool pem, STACK_OF(X509) *cands, STACK_OF(X509) **provided, struct cm_err *err)
+		size_t len, bool b64, STACK_OF(X509) *cands, STACK_OF(X509) **provided, struct cm_err *err)
 {
 	struct crl_wait *w;
 	char dir[PATH_MAX];
@@ -512,7 +521,7 @@ static enum cm_rc upload_crl_large(struct cm_state *st, const struct cm_caller *
 	rc = cm_fs_path(dir, sizeof(dir), err, "%s/tenants/%s/crls", st->store_dir, cur->name);
 	if(rc == CM_OK){
 		w->checked = upload_crl_checked;
-		rc = cm_worker_check_crl(st, body, len, !pem, st->fetch_opts.max_size, cands, true, dir, crl_checked, w, err);
+		rc = cm_worker_check_crl(st, body, len, b64, st->fetch_opts.max_size, cands, true, dir, crl_checked, w, err);
 	}else{
 		free(body); /* cm_worker_check_crl takes it, even when it fails */
 	}
@@ -544,7 +553,7 @@ static enum cm_rc upload_body(const char *text, unsigned char **body, size_t *le
 
 /* A small CRL, checked here: its signer's entry (which may join cur as
  * a known issuer) gets it. Takes body. */
-static enum cm_rc upload_crl_small(struct cm_state *st, const struct cm_caller *who, struct cm_tenant *cur, unsigned char *body,
+static enum cm_rc upload_crl_small(struct cm_state *st, const struct cm_caller *who, const struct cm_tenant *cur, unsigned char *body,
 		size_t len, STACK_OF(X509) *cands, STACK_OF(X509) *provided, cJSON *data, struct cm_err *err)
 {
 	struct cm_tenant *t = NULL;
@@ -578,16 +587,25 @@ static enum cm_rc upload_crl_small(struct cm_state *st, const struct cm_caller *
 
 static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *cur;
+	const struct cm_tenant *cur;
 	STACK_OF(X509) *cands = NULL, *provided = NULL;
 	unsigned char *body = NULL;
 	size_t len;
-	bool pem;
+	bool pem = false, raw = false;
 	enum cm_rc rc;
 
 	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
 	CM_GUARD(issuer_certificates(cmd, &provided, err));
-	rc = upload_body(cm_arg_string(cmd, "crl", ""), &body, &len, &pem, err);
+	if(cm_control_take_body(who->req, &body, &len)){
+		/* As it came on the CRL topic: DER, or PEM that the checks
+		 * decode; never base64. */
+		raw = true;
+		rc = CM_OK;
+	}else if(cJSON_GetObjectItemCaseSensitive(cmd, "crl") == NULL){
+		rc = cm_err_set(err, CM_ERR_INVAL, "'crl' is missing");
+	}else{
+		rc = upload_body(cm_arg_string(cmd, "crl", ""), &body, &len, &pem, err);
+	}
 	if(rc == CM_OK && (cands = upload_candidates(cur, provided)) == NULL){
 		rc = cm_cmd_nomem(err);
 	}else if(rc == CM_OK && sk_X509_num(cands) == 0){
@@ -596,7 +614,7 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 	if(rc != CM_OK){
 		free(body);
 	}else if(len > CM_CRL_WORKER_THRESHOLD){
-		rc = upload_crl_large(st, who, cur, body, len, pem, cands, &provided, err);
+		rc = upload_crl_large(st, who, cur, body, len, !pem && !raw, cands, &provided, err);
 	}else{
 		rc = upload_crl_small(st, who, cur, body, len, cands, provided, data, err);
 	}
@@ -607,7 +625,8 @@ static enum cm_rc upload_crl(struct cm_state *st, const struct cm_caller *who, c
 
 static void modify_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm_crl_check *res)
 {
-	struct cm_tenant *cur, *t = NULL;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t = NULL;
 	struct cm_ca *e;
 	struct cm_err err = {{0}};
 	enum cm_rc rc;
@@ -617,7 +636,7 @@ static void modify_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm
 	}else if((t = cm_tenant_clone(cur)) == NULL){
 		rc = cm_cmd_nomem(&err);
 	}else{
-		e = cm_tenant_find_ca(t, w->ca_id);
+		e = cm_tenant_ca(t, w->ca_id);
 		free(e->crl_url);
 		e->crl_url = strdup(w->url);
 		if(w->desc){
@@ -672,26 +691,28 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 {
 	const char *desc = cm_arg_string(cmd, "description", NULL), *crl_url = cm_arg_string(cmd, "crlUrl", NULL);
 	const char *stale = cm_arg_string(cmd, "stalePolicy", NULL);
-	struct cm_tenant *cur, *t;
+	const struct cm_tenant *cur;
+	const struct cm_ca *found;
+	struct cm_tenant *t;
 	struct cm_ca *ca;
 	char id[CM_ID_LEN + 1];
 
 	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
-	if((ca = cm_cas_find_entry(cur, cmd, 0, err)) == NULL){
+	if((found = cm_cas_find_entry(cur, cmd, 0, err)) == NULL){
 		return CM_ERR_INVAL;
 	}
 	CM_GUARD(modify_ca_fields(desc, crl_url, stale, err));
 	if(crl_url){
-		return modify_ca_wait(st, who, cur->name, ca, desc, crl_url, err);
+		return modify_ca_wait(st, who, cur->name, found, desc, crl_url, err);
 	}
-	memcpy(id, ca->id, sizeof(id));
+	memcpy(id, found->id, sizeof(id));
 	if((t = cm_tenant_clone(cur)) == NULL){
 		return cm_cmd_nomem(err);
 	}
-	ca = cm_tenant_find_ca(t, id);
+	ca = cm_tenant_ca(t, id);
 	if(stale){
 		ca->stale_fail_open = !strcmp(stale, "fail-open");
-		ca->crl_stale_seen = false;
+		ca->sched.stale_seen = false;
 	}
 	if(desc){
 		free(ca->description);
@@ -726,8 +747,8 @@ static void refresh_done(struct cm_state *st, void *ctx, enum cm_rc rc, const st
 
 static enum cm_rc refresh_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *t;
-	struct cm_ca *ca;
+	const struct cm_tenant *t;
+	const struct cm_ca *ca;
 	enum cm_rc rc;
 
 	(void)data;
@@ -758,7 +779,8 @@ static const struct cm_field modify_fields[] = {
 
 static const struct cm_field upload_fields[] = {
 	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
-	{"crl", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	/* Required, but for a CRL that came on CM_CONTROL_CRL_TOPIC. */
+	{"crl", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
 	{"issuerCertificates", CM_FIELD_PEMS, CM_OPTIONAL, 0, "a PEM string or an array of them"},
 	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
 };

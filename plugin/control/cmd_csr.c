@@ -128,15 +128,16 @@ static void csr_done(struct cm_state *st, void *arg, bool aborted)
 			j->key = NULL;
 			c->created = time(NULL);
 			c->reused_key = j->reuse;
-			rc = cm_store_add_csr(st->store, j->slot, c, &j->err);
 		}
 		if(rc != CM_OK){
 			cm_csr_free(&c);
 		}
 	}
 	if(rc == CM_OK){
+		rc = cm_registry_slot(st, j->who, "createCSR", &(struct cm_slot_change){.op = CM_SLOT_ADD_CSR, .slot = j->slot, .csr = c}, &j->err);
+	}
+	if(rc == CM_OK){
 		cJSON *o = csr_json(c, "pem");
-		cm_log(CM_LOG_NOTICE, "%s | createCSR | slot=%s id=%s", j->who, cm_slot_name(j->slot), c->id);
 		if(o && !cJSON_AddItemToObject(cm_control_pending_data(j->req), "csr", o)){
 			cJSON_Delete(o);
 		}
@@ -243,7 +244,7 @@ static enum cm_rc list_csrs(struct cm_state *st, const struct cm_caller *who, co
 		return CM_ERR_INVAL;
 	}
 	arr = cJSON_AddArrayToObject(data, "csrs");
-	for(c = st->store->slots[slot].csrs; arr && c; c = c->next){
+	for(c = cm_store_slot_csrs(st->store, slot); arr && c; c = c->next){
 		cJSON *o = csr_json(c, NULL);
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
@@ -279,17 +280,11 @@ static enum cm_rc get_csr(struct cm_state *st, const struct cm_caller *who, cons
 static enum cm_rc remove_csr(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	char copy[CM_ID_LEN + 1];
-	enum cm_rc rc;
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
-	snprintf(copy, sizeof(copy), "%s", cm_arg_string(cmd, "id", ""));
-	rc = cm_store_remove_csr(st->store, slot, copy, err);
-	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), copy);
-	}
-	return rc;
+	return cm_registry_slot(st, who->name, who->command,
+			&(struct cm_slot_change){.op = CM_SLOT_REMOVE_CSR, .slot = slot, .id = cm_arg_string(cmd, "id", "")}, err);
 }
 
 static enum cm_rc install_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -297,7 +292,7 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 	enum cm_slot_id slot;
 	const char *csr_id = cm_arg_string(cmd, "csr", ""), *pem = cm_arg_string(cmd, "certificate", "");
 	bool make_default = cm_arg_bool(cmd, "makeDefault", false);
-	struct cm_csr *csr;
+	const struct cm_csr *csr;
 	STACK_OF(X509) *certs = NULL, *extra = NULL;
 	struct cm_server_cert *c = NULL;
 	X509 *leaf = NULL;
@@ -328,12 +323,8 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 		return rc;
 	}
 	memcpy(id, c->id, sizeof(id));
-	rc = cm_store_install_csr(st->store, slot, csr_id, c, make_default, err);
-	if(rc != CM_OK){
-		cm_server_cert_free(&c);
-		return rc;
-	}
-	cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s%s", who->name, who->command, cm_slot_name(slot), id, make_default ? " default" : "");
+	CM_GUARD(cm_registry_slot(st, who->name, who->command, &(struct cm_slot_change){.op = CM_SLOT_INSTALL_CSR, .slot = slot,
+			.id = csr_id, .cert = c, .make_default = make_default}, err));
 	cJSON_AddStringToObject(data, "id", id);
 	cJSON_AddBoolToObject(data, "default", make_default);
 	return CM_OK;

@@ -29,34 +29,25 @@ static int cmp_last_seen(const void *a, const void *b)
 	return x->last_seen < y->last_seen ? 1 : x->last_seen > y->last_seen ? -1 : strcmp(x->id, y->id);
 }
 
+static cJSON *render_summary(const void *r)
+{
+	return cm_render_rejected(r, false);
+}
+
 static enum cm_rc list_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	size_t n = cm_rejected_count(st->rejected), i = 0;
-	struct cm_rejected **all, *r, *tmp;
-	cJSON *arr;
+	const void **all = calloc(n + 1, sizeof(*all));
+	struct cm_rejected *r, *tmp;
 
 	(void)who;
 	(void)cmd;
-	all = calloc(n + 1, sizeof(*all));
-	arr = cJSON_AddArrayToObject(data, "rejected");
-	if(all == NULL || arr == NULL){
-		free(all);
-		return cm_cmd_nomem(err);
-	}
 	HASH_ITER(hh, st->rejected->entries, r, tmp){
-		all[i++] = r;
-	}
-	qsort(all, n, sizeof(*all), cmp_last_seen);
-	for(i = 0; i < n; i++){
-		cJSON *o = cm_render_rejected(all[i], false);
-		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
-			cJSON_Delete(o);
-			free(all);
-			return cm_cmd_nomem(err);
+		if(all){
+			all[i++] = r;
 		}
 	}
-	free(all);
-	return CM_OK;
+	return cm_cmd_add_sorted(data, "rejected", all, n, cmp_last_seen, render_summary, err);
 }
 
 static enum cm_rc get_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -98,7 +89,8 @@ static int unissued_depth(STACK_OF(X509) *chain)
 static enum cm_rc trust_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	struct cm_rejected *r;
-	struct cm_tenant *cur, *t;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t;
 	const char *anchor = cm_arg_string(cmd, "anchor", "");
 	struct cm_ca *ca;
 	X509 *cert;

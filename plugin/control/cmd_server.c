@@ -57,7 +57,7 @@ static enum cm_rc list_server(struct cm_state *st, const struct cm_caller *who, 
 		return CM_ERR_INVAL;
 	}
 	arr = cJSON_AddArrayToObject(data, "certificates");
-	for(c = st->store->slots[slot].certs; arr && c; c = c->next){
+	for(c = cm_store_slot_certs(st->store, slot); arr && c; c = c->next){
 		cJSON *o = cert_json(st, slot, c, false);
 		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
 			cJSON_Delete(o);
@@ -186,15 +186,11 @@ static void upload_done(struct cm_state *st, void *arg, bool aborted)
 		rc = cm_server_cert_new(u->leaf, u->extra, u->key, u->description, false, &c, &u->err);
 	}
 	if(rc == CM_OK){
-		rc = cm_store_add_server_cert(st->store, u->slot, c, u->make_default, &u->err);
-		if(rc != CM_OK){
-			cm_server_cert_free(&c);
-		}
+		rc = cm_registry_slot(st, u->who, "addServerCertificate", &(struct cm_slot_change){.op = CM_SLOT_ADD_CERT, .slot = u->slot,
+				.cert = c, .make_default = u->make_default}, &u->err);
 	}
 	if(rc == CM_OK){
 		cJSON *o = cert_json(st, u->slot, c, false);
-		cm_log(CM_LOG_NOTICE, "%s | addServerCertificate | slot=%s id=%s%s", u->who, cm_slot_name(u->slot), c->id,
-				u->make_default ? " default" : "");
 		if(o && !cJSON_AddItemToObject(cm_control_pending_data(u->req), "certificate", o)){
 			cJSON_Delete(o);
 		}
@@ -251,32 +247,21 @@ static enum cm_rc add_server(struct cm_state *st, const struct cm_caller *who, c
 static enum cm_rc set_default_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	const char *id = cm_arg_string(cmd, "id", "");
-	enum cm_rc rc;
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
-	rc = cm_store_set_default_server_cert(st->store, slot, id, err);
-	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), id);
-	}
-	return rc;
+	return cm_registry_slot(st, who->name, who->command,
+			&(struct cm_slot_change){.op = CM_SLOT_SET_DEFAULT, .slot = slot, .id = cm_arg_string(cmd, "id", "")}, err);
 }
 
 static enum cm_rc remove_server(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	enum cm_slot_id slot;
-	char copy[CM_ID_LEN + 1];
-	enum cm_rc rc;
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
-	snprintf(copy, sizeof(copy), "%s", cm_arg_string(cmd, "id", ""));
-	rc = cm_store_remove_server_cert(st->store, slot, copy, err);
-	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), copy);
-	}
-	return rc;
+	return cm_registry_slot(st, who->name, who->command,
+			&(struct cm_slot_change){.op = CM_SLOT_REMOVE_CERT, .slot = slot, .id = cm_arg_string(cmd, "id", "")}, err);
 }
 
 /* ===================================================================
@@ -334,14 +319,11 @@ static void regen_done(struct cm_state *st, void *arg, bool aborted)
 		rc = cm_server_cert_new(r->cert, NULL, r->key, "built-in self-signed certificate", true, &c, &r->err);
 	}
 	if(rc == CM_OK){
-		rc = cm_store_replace_builtin(st->store, r->slot, c, &r->err);
-		if(rc != CM_OK){
-			cm_server_cert_free(&c);
-		}
+		rc = cm_registry_slot(st, r->who, "regenerateSelfSigned",
+				&(struct cm_slot_change){.op = CM_SLOT_REPLACE_BUILTIN, .slot = r->slot, .cert = c}, &r->err);
 	}
 	if(rc == CM_OK){
 		cJSON *o = cert_json(st, r->slot, c, false);
-		cm_log(CM_LOG_NOTICE, "%s | regenerateSelfSigned | slot=%s id=%s", r->who, cm_slot_name(r->slot), c->id);
 		if(o && !cJSON_AddItemToObject(cm_control_pending_data(r->req), "certificate", o)){
 			cJSON_Delete(o);
 		}

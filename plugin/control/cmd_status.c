@@ -27,14 +27,14 @@ static void nearer(struct counts *n, time_t na, const char *kind, const char *ow
 
 static void count(const struct cm_state *st, struct counts *n)
 {
-	const struct cm_tenant *t, *tmp;
+	const struct cm_tenant *t;
 	const struct cm_ca *ca;
 	const struct cm_client *c, *ctmp;
 	const struct cm_server_cert *sc;
 	int i;
 
 	memset(n, 0, sizeof(*n));
-	HASH_ITER(hh, st->store->tenants, t, tmp){
+	for(t = cm_store_first_tenant(st->store); t; t = cm_store_next_tenant(t)){
 		n->tenants++;
 		for(ca = t->cas; ca; ca = ca->next){
 			ca->pinned ? n->pinned++ : n->cas++;
@@ -42,7 +42,7 @@ static void count(const struct cm_state *st, struct counts *n)
 		}
 	}
 	for(i = 0; i < CM_SLOT_COUNT; i++){
-		for(sc = st->store->slots[i].certs; sc; sc = sc->next){
+		for(sc = cm_store_slot_certs(st->store, (enum cm_slot_id)i); sc; sc = sc->next){
 			nearer(n, cm_pki_not_after(sc->leaf), "server", cm_slot_name((enum cm_slot_id)i), sc->id);
 		}
 	}
@@ -93,7 +93,7 @@ static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, c
 	count(st, &n);
 	o = cJSON_AddObjectToObject(data, "status");
 	if(o == NULL
-			|| !cJSON_AddNumberToObject(o, "generation", (double)st->store->generation)
+			|| !cJSON_AddNumberToObject(o, "generation", (double)cm_store_generation(st->store))
 			|| !cJSON_AddNumberToObject(o, "tenants", n.tenants)
 			|| !cJSON_AddNumberToObject(o, "cas", n.cas)
 			|| !cJSON_AddNumberToObject(o, "pinned", n.pinned)

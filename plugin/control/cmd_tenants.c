@@ -251,7 +251,8 @@ static enum cm_rc create_tenant(struct cm_state *st, const struct cm_caller *who
 static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	struct tenant_fields f;
-	struct cm_tenant *cur, *t;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t;
 
 	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || read_fields(cmd, &f, err) != CM_OK){
 		return CM_ERR_INVAL;
@@ -269,7 +270,7 @@ static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who
 
 static enum cm_rc delete_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *t;
+	const struct cm_tenant *t;
 
 	(void)data;
 	if(cm_cmd_tenant(st, cmd, &t, err) != CM_OK){
@@ -283,39 +284,27 @@ static int cmp_tenant_names(const void *a, const void *b)
 	return strcmp((*(struct cm_tenant *const *)a)->name, (*(struct cm_tenant *const *)b)->name);
 }
 
+static cJSON *render_summary(const void *t)
+{
+	return tenant_json(t, false);
+}
+
 static enum cm_rc list_tenants(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *t, *tmp, **all;
-	cJSON *arr;
-	size_t n = HASH_COUNT(st->store->tenants), i = 0;
+	size_t n = cm_store_tenant_count(st->store), i = 0;
+	const void **all = calloc(n + 1, sizeof(*all));
 
 	(void)who;
 	(void)cmd;
-	all = calloc(n + 1, sizeof(*all));
-	arr = cJSON_AddArrayToObject(data, "tenants");
-	if(all == NULL || arr == NULL){
-		free(all);
-		return cm_cmd_nomem(err);
-	}
-	HASH_ITER(hh, st->store->tenants, t, tmp){
+	for(const struct cm_tenant *t = cm_store_first_tenant(st->store); all && t; t = cm_store_next_tenant(t)){
 		all[i++] = t;
 	}
-	qsort(all, n, sizeof(*all), cmp_tenant_names);
-	for(i = 0; i < n; i++){
-		cJSON *o = tenant_json(all[i], false);
-		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
-			cJSON_Delete(o);
-			free(all);
-			return cm_cmd_nomem(err);
-		}
-	}
-	free(all);
-	return CM_OK;
+	return cm_cmd_add_sorted(data, "tenants", all, n, cmp_tenant_names, render_summary, err);
 }
 
 static enum cm_rc get_tenant(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
-	struct cm_tenant *t;
+	const struct cm_tenant *t;
 	cJSON *o;
 
 	(void)who;

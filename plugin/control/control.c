@@ -9,6 +9,7 @@
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
+#include <mqtt_protocol.h>
 
 #include "metrics.h"
 #include "auth.h"
@@ -67,7 +68,7 @@ static const struct cm_command *find_command(const char *name)
 	return NULL;
 }
 
-enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant **out, struct cm_err *err)
+enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, const struct cm_tenant **out, struct cm_err *err)
 {
 	const char *name = NULL;
 
@@ -85,6 +86,26 @@ enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant
 enum cm_rc cm_cmd_nomem(struct cm_err *err)
 {
 	return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+}
+
+enum cm_rc cm_cmd_add_sorted(cJSON *data, const char *key, const void **items, size_t n,
+		int (*cmp)(const void *, const void *), cJSON *(*render)(const void *item), struct cm_err *err)
+{
+	cJSON *arr = items ? cJSON_AddArrayToObject(data, key) : NULL;
+	size_t i;
+
+	if(arr && n){
+		qsort(items, n, sizeof(*items), cmp);
+	}
+	for(i = 0; arr && i < n; i++){
+		cJSON *o = render(items[i]);
+		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
+			cJSON_Delete(o);
+			arr = NULL;
+		}
+	}
+	free(items);
+	return arr ? CM_OK : cm_cmd_nomem(err);
 }
 
 void cm_cmd_answer(cJSON *data, const char *name, cJSON *o)
@@ -216,6 +237,10 @@ struct cm_request {
 	const cJSON *cursor;         /* the next command */
 	cJSON *pending_resp, *pending_data;
 	bool pending_writes;          /* the waiting command's row's */
+	/* A request on CM_CONTROL_CRL_TOPIC: the CRL as it came, for its
+	 * uploadCRL (cm_control_take_body). */
+	unsigned char *body;
+	size_t body_len;
 	struct cm_request *next;
 };
 
@@ -350,6 +375,7 @@ static void add_response(struct cm_request *req, cJSON *r)
 
 static void request_free(struct cm_request *req)
 {
+	free(req->body);
 	cJSON_Delete(req->root);
 	cm_text_free(&req->responses);
 	cJSON_Delete(req->pending_resp);
@@ -469,45 +495,41 @@ static bool is_loopback(const char *addr)
 	return addr && (!strncmp(addr, "127.", 4) || !strcmp(addr, "::1") || !strncmp(addr, "::ffff:127.", 11));
 }
 
-int cm_control_cb(int event, void *event_data, void *userdata)
+/* A request of an administrator's, or NULL (refused, or out of memory:
+ * *rc says which). */
+static struct cm_request *request_new(struct cm_state *st, struct mosquitto *client, int *rc)
 {
-	struct mosquitto_evt_control *ed = event_data;
-	struct cm_state *st = userdata;
+	enum cm_admin_via via = cm_auth_admin(st, client);
 	struct cm_request *req;
-	const cJSON *commands;
-	enum cm_admin_via via;
-	char msg[128];
-	bool done;
 
-	(void)event;
-	via = cm_auth_admin(st, ed->client);
 	if(via == CM_ADMIN_NONE){
 		/* The ACL check already denies this; the handler checks again. */
-		cm_log(CM_LOG_NOTICE, "denied a control request from '%s': not an administrator", mosquitto_client_id(ed->client));
-		return MOSQ_ERR_ACL_DENIED;
+		cm_log(CM_LOG_NOTICE, "denied a control request from '%s': not an administrator", mosquitto_client_id(client));
+		*rc = MOSQ_ERR_ACL_DENIED;
+		return NULL;
 	}
 	req = calloc(1, sizeof(*req));
-	if(req == NULL || (req->clientid = strdup(mosquitto_client_id(ed->client))) == NULL){
+	if(req == NULL || (req->clientid = strdup(mosquitto_client_id(client))) == NULL){
 		if(req){
 			request_free(req);
 		}
-		return MOSQ_ERR_NOMEM;
+		*rc = MOSQ_ERR_NOMEM;
+		return NULL;
 	}
-	req->client = ed->client;
+	req->client = client;
 	req->who.name = req->clientid;
 	req->who.via = via;
-	req->who.loopback = is_loopback(mosquitto_client_address(ed->client));
+	req->who.loopback = is_loopback(mosquitto_client_address(client));
 	req->who.req = req;
-	if(ed->payloadlen > st->max_payload){
-		snprintf(msg, sizeof(msg), "payload of %u bytes is over the limit of %zu", ed->payloadlen, st->max_payload);
-		add_response(req, error_response("Unknown", msg));
-	}else if((req->root = cJSON_ParseWithLength(ed->payload, ed->payloadlen)) == NULL || !cJSON_IsObject(req->root)){
-		add_response(req, error_response("Unknown", "payload is not a JSON object"));
-	}else if(!cJSON_IsArray(commands = cJSON_GetObjectItemCaseSensitive(req->root, "commands"))){
-		add_response(req, error_response("Unknown", "'commands' must be an array"));
-	}else{
-		req->cursor = commands->child;
-	}
+	return req;
+}
+
+/* Runs req's commands; answers now, or when the one it waits for is
+ * done. */
+static void request_start(struct cm_state *st, struct cm_request *req, size_t payload_len)
+{
+	bool done;
+
 	cm_events_hold(st);
 	done = run(st, req);
 	cm_events_release(st);
@@ -515,7 +537,7 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 		deliver(req);
 		request_free(req);
 #ifdef __GLIBC__
-		if(ed->payloadlen > 1024 * 1024){
+		if(payload_len > 1024 * 1024){
 			/* A large request (a CRL, a bundle) left its parse freed:
 			 * give the pages back. */
 			malloc_trim(0);
@@ -526,5 +548,117 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 		req->next = st->requests;
 		st->requests = req;
 	}
+}
+
+int cm_control_cb(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_control *ed = event_data;
+	struct cm_state *st = userdata;
+	struct cm_request *req;
+	const cJSON *commands;
+	char msg[128];
+	int rc;
+
+	(void)event;
+	if((req = request_new(st, ed->client, &rc)) == NULL){
+		return rc;
+	}
+	if(ed->payloadlen > st->max_payload){
+		snprintf(msg, sizeof(msg), "payload of %u bytes is over the limit of %zu", ed->payloadlen, st->max_payload);
+		add_response(req, error_response("Unknown", msg));
+	}else if((req->root = cJSON_ParseWithLength(ed->payload, ed->payloadlen)) == NULL || !cJSON_IsObject(req->root)){
+		add_response(req, error_response("Unknown", "payload is not a JSON object"));
+	}else if(!cJSON_IsArray(commands = cJSON_GetObjectItemCaseSensitive(req->root, "commands"))){
+		add_response(req, error_response("Unknown", "'commands' must be an array"));
+	}else{
+		req->cursor = commands->child;
+	}
+	request_start(st, req, ed->payloadlen);
 	return MOSQ_ERR_SUCCESS;
+}
+
+/* The value of the MQTT v5 user property name (malloc'd), or NULL. */
+static char *user_property(const mosquitto_property *props, const char *name)
+{
+	const mosquitto_property *p = props;
+	bool skip = false;
+	char *k, *v;
+
+	while((p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &k, &v, skip)) != NULL){
+		bool match = !strcmp(k, name);
+		free(k);
+		if(match){
+			return v;
+		}
+		free(v);
+		skip = true;
+	}
+	return NULL;
+}
+
+/* {"commands":[{"command":"uploadCRL","tenant":...}]} for the CRL that
+ * came as the payload; NULL when out of memory. */
+static cJSON *crl_request(const char *tenant, const char *corr)
+{
+	cJSON *root = cJSON_CreateObject(), *arr = root ? cJSON_AddArrayToObject(root, "commands") : NULL;
+	cJSON *cmd = cJSON_CreateObject();
+
+	if(arr == NULL || cmd == NULL || !cJSON_AddItemToArray(arr, cmd)){
+		cJSON_Delete(cmd);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	if(!cJSON_AddStringToObject(cmd, "command", "uploadCRL") || !cJSON_AddStringToObject(cmd, "tenant", tenant)
+			|| (corr && !cJSON_AddStringToObject(cmd, "correlationData", corr))){
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
+int cm_control_crl_cb(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_control *ed = event_data;
+	struct cm_state *st = userdata;
+	struct cm_request *req;
+	char msg[160], *tenant, *corr;
+	int rc;
+
+	(void)event;
+	if((req = request_new(st, ed->client, &rc)) == NULL){
+		return rc;
+	}
+	tenant = user_property(ed->properties, "tenant");
+	corr = user_property(ed->properties, "correlationData");
+	if(tenant == NULL){
+		add_response(req, error_response("uploadCRL", "the CRL topic needs the MQTT v5 user property 'tenant'"));
+	}else if(ed->payloadlen == 0 || ed->payloadlen > st->fetch_opts.max_size){
+		snprintf(msg, sizeof(msg), "a CRL of %u bytes: it must have 1 to %zu (plugin_opt_crl_max_size)", ed->payloadlen,
+				st->fetch_opts.max_size);
+		add_response(req, error_response("uploadCRL", msg));
+	}else if((req->root = crl_request(tenant, corr)) == NULL || (req->body = malloc(ed->payloadlen)) == NULL){
+		add_response(req, error_response("uploadCRL", "out of memory"));
+	}else{
+		/* Taken as it is: no base64, no JSON string, and the worker
+		 * decodes and checks a large one. */
+		memcpy(req->body, ed->payload, ed->payloadlen);
+		req->body_len = ed->payloadlen;
+		req->cursor = cJSON_GetObjectItemCaseSensitive(req->root, "commands")->child;
+	}
+	free(tenant);
+	free(corr);
+	request_start(st, req, ed->payloadlen);
+	return MOSQ_ERR_SUCCESS;
+}
+
+bool cm_control_take_body(struct cm_request *req, unsigned char **body, size_t *len)
+{
+	if(req == NULL || req->body == NULL){
+		return false;
+	}
+	*body = req->body;
+	*len = req->body_len;
+	req->body = NULL;
+	req->body_len = 0;
+	return true;
 }

@@ -16,6 +16,10 @@
 
 #define CM_CONTROL_TOPIC "$CONTROL/certmgr/v1"
 #define CM_CONTROL_RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
+/* A CRL as the payload (DER or PEM, as it is), the tenant in the MQTT v5
+ * user property "tenant": uploadCRL without base64 or a JSON string, for
+ * CRLs of tens of megabytes. Answered on the response topic. */
+#define CM_CONTROL_CRL_TOPIC "$CONTROL/certmgr/v1/crl"
 
 /* Who sent a command, for the audit log and the private-key rule
  * (cm_cmd_private_keys). */
@@ -52,6 +56,11 @@ struct cm_command {
 #define CM_READS false
 
 int cm_control_cb(int event, void *event_data, void *userdata);
+int cm_control_crl_cb(int event, void *event_data, void *userdata);
+
+/* The CRL a request on CM_CONTROL_CRL_TOPIC carried (taken: the caller
+ * frees it); false for a request of JSON commands. */
+bool cm_control_take_body(struct cm_request *req, unsigned char **body, size_t *len);
 
 /* The data object of the command a pending request waits on: the
  * handler's continuation fills it. */
@@ -100,8 +109,13 @@ enum cm_rc cm_cmd_nomem(struct cm_err *err);
 /* Adds o (taken; may be NULL) to data as name. For the answer of a
  * change already made: out of memory loses only the answer's detail. */
 void cm_cmd_answer(cJSON *data, const char *name, cJSON *o);
+/* Adds to data an array key of items (n of them, in an array the caller
+ * allocated with room for n, freed here), sorted with cmp, each as render
+ * makes it. */
+CM_MUST_CHECK enum cm_rc cm_cmd_add_sorted(cJSON *data, const char *key, const void **items, size_t n,
+		int (*cmp)(const void *, const void *), cJSON *(*render)(const void *item), struct cm_err *err);
 
-CM_MUST_CHECK enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, struct cm_tenant **out, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_cmd_tenant(struct cm_state *st, const cJSON *cmd, const struct cm_tenant **out, struct cm_err *err);
 /* Checks cert for a place in t's trust list and appends it: a CA (the
  * checks of addCA) or, for any other certificate, a pin (valid now).
  * Refuses a certificate already there. *out (may be NULL) is the entry. */

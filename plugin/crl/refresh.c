@@ -97,7 +97,7 @@ static time_t backoff(const struct cm_state *st, int failures, time_t now)
 	return now + wait + (wait >= 4 ? (time_t)(random() % (wait / 4 + 1)) : 0);
 }
 
-static struct cm_ca *live_entry(struct cm_state *st, const struct job *j, struct cm_tenant **t)
+static const struct cm_ca *live_entry(struct cm_state *st, const struct job *j, const struct cm_tenant **t)
 {
 	*t = cm_store_find_tenant(st->store, j->tenant);
 	return *t ? cm_tenant_find_ca(*t, j->ca_id) : NULL;
@@ -106,7 +106,7 @@ static struct cm_ca *live_entry(struct cm_state *st, const struct job *j, struct
 static void finish(struct cm_state *st, struct job *j, enum cm_rc rc, const struct cm_err *err)
 {
 	if(j->done){
-		struct cm_tenant *t;
+		const struct cm_tenant *t;
 		const struct cm_ca *e = live_entry(st, j, &t);
 		j->done(st, j->ctx, rc, err, rc == CM_OK ? e : NULL);
 	}
@@ -115,20 +115,21 @@ static void finish(struct cm_state *st, struct job *j, enum cm_rc rc, const stru
 
 static void failed(struct cm_state *st, struct job *j, const char *error)
 {
-	struct cm_tenant *t;
-	struct cm_ca *e = live_entry(st, j, &t);
+	const struct cm_tenant *t;
+	const struct cm_ca *e = live_entry(st, j, &t);
 	struct cm_err err;
 	time_t now = time(NULL);
 
 	if(e){
-		e->crl_in_flight = false;
-		e->crl_failures++;
-		e->crl_failures_total++;
-		e->crl_attempt = now;
-		e->crl_next_attempt = backoff(st, e->crl_failures, now);
-		copy_trunc(e->crl_error, sizeof(e->crl_error), error);
+		struct cm_crl_schedule *s = cm_store_crl_schedule(st->store, e);
+		s->in_flight = false;
+		s->failures++;
+		s->failures_total++;
+		s->attempt = now;
+		s->next_attempt = backoff(st, s->failures, now);
+		copy_trunc(s->error, sizeof(s->error), error);
 		cm_log(CM_LOG_WARNING, "CRL of CA %s (tenant %s) not fetched from %s: %s; next attempt in %lld s",
-				e->id, t->name, j->url, error, (long long)(e->crl_next_attempt - now));
+				e->id, t->name, j->url, error, (long long)(s->next_attempt - now));
 		if(e->crl && e->crl->next_update && e->crl->next_update < now && e->stale_fail_open){
 			cm_log(CM_LOG_WARNING, "accepting the devices of CA %s (tenant %s) on a CRL past its nextUpdate (fail-open)", e->id, t->name);
 		}
@@ -181,40 +182,50 @@ static enum cm_rc take_crl(const struct cm_state *st, const struct job *j, struc
 	}else if(e->crl_source[0] == '\0' || !strcmp(e->crl_source, "upload")){
 		snprintf(e->crl_source, sizeof(e->crl_source), "url");
 	}
-	e->crl_attempt = e->crl_success = now;
-	e->crl_failures = 0;
-	e->crl_error[0] = '\0';
-	e->crl_in_flight = false;
-	e->crl_stale_seen = false;
-	e->crl_next_attempt = schedule(st, e, now);
+	e->sched.attempt = e->sched.success = now;
+	e->sched.failures = 0;
+	e->sched.error[0] = '\0';
+	e->sched.in_flight = false;
+	e->sched.stale_seen = false;
+	e->sched.next_attempt = schedule(st, e, now);
 	return CM_OK;
+}
+
+/* True when the job ended here: the plugin stopping, or the download or
+ * the CRL's check failed (counted for the backoff). */
+static bool settled(struct cm_state *st, struct job *j, enum cm_rc rc, const char *error, bool aborted)
+{
+	if(aborted){
+		free(j);
+		return true;
+	}
+	if(rc != CM_OK){
+		failed(st, j, error);
+		return true;
+	}
+	return false;
 }
 
 static void apply(struct cm_state *st, void *ctx, struct cm_crl *crl, enum cm_rc rc, const char *error, bool aborted)
 {
 	struct job *j = ctx;
-	struct cm_tenant *cur, *t;
+	const struct cm_tenant *cur;
+	struct cm_tenant *t;
 	struct cm_ca *e;
 	struct cm_err err;
 	bool changed;
 
-	if(aborted){
-		free(j);
+	if(settled(st, j, rc, error, aborted)){
 		return;
 	}
-	if(rc != CM_OK){
-		failed(st, j, error);
-		return;
-	}
-	e = live_entry(st, j, &cur);
-	if(e == NULL || (t = cm_tenant_clone(cur)) == NULL){
+	if(live_entry(st, j, &cur) == NULL || (t = cm_tenant_clone(cur)) == NULL){
 		cm_crl_free(&crl);
 		drop_written(st, j);
 		cm_err_set(&err, CM_ERR_INVAL, "the CA or its tenant was removed meanwhile");
 		finish(st, j, CM_ERR_INVAL, &err);
 		return;
 	}
-	e = cm_tenant_find_ca(t, j->ca_id);
+	e = cm_tenant_ca(t, j->ca_id);
 	changed = e->crl == NULL || e->crl->this_update != crl->this_update || e->crl->count != crl->count;
 	if(take_crl(st, j, e, crl, time(NULL), &err) != CM_OK){
 		cm_crl_free(&crl);
@@ -254,17 +265,12 @@ static void checked(struct cm_state *st, void *ctx, struct cm_crl_check *res, bo
 static void fetched(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char **pbody, size_t len, const char *error, bool aborted)
 {
 	struct job *j = ctx;
-	struct cm_tenant *t;
-	struct cm_ca *e;
+	const struct cm_tenant *t;
+	const struct cm_ca *e;
 	struct cm_crl *crl = NULL;
 	struct cm_err err = {{0}};
 
-	if(aborted){
-		free(j);
-		return;
-	}
-	if(rc != CM_OK){
-		failed(st, j, error);
+	if(settled(st, j, rc, error, aborted)){
 		return;
 	}
 	e = live_entry(st, j, &t);
@@ -299,18 +305,19 @@ static void fetched(struct cm_state *st, void *ctx, enum cm_rc rc, unsigned char
 }
 
 /* learned_url: download from there (the CA has no URL of its own yet). */
-static enum cm_rc start(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, const char *who, cm_refresh_done_fn done,
+static enum cm_rc start(struct cm_state *st, const struct cm_tenant *t, const struct cm_ca *e, const char *who, cm_refresh_done_fn done,
 		void *ctx, const char *learned_url, struct cm_err *err)
 {
 	char buf[2048];
 	const char *url = learned_url ? learned_url : cm_refresh_url(e, buf, sizeof(buf));
+	struct cm_crl_schedule *s = cm_store_crl_schedule(st->store, e);
 	struct job *j;
 	enum cm_rc rc;
 
 	if(url == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "CA %s has no CRL URL to refresh from (give one with modifyCA crlUrl, or upload the CRL)", e->id);
 	}
-	if(e->crl_in_flight){
+	if(s->in_flight){
 		return cm_err_set(err, CM_ERR_INVAL, "a download of this CA's CRL is already under way");
 	}
 	j = calloc(1, sizeof(*j));
@@ -329,16 +336,16 @@ static enum cm_rc start(struct cm_state *st, const struct cm_tenant *t, struct c
 		free(j);
 		return rc;
 	}
-	e->crl_in_flight = true;
-	e->crl_attempt = time(NULL);
+	s->in_flight = true;
+	s->attempt = time(NULL);
 	return CM_OK;
 }
 
 enum cm_rc cm_refresh_now(struct cm_state *st, const char *who, const char *tenant, const char *ca_id, cm_refresh_done_fn done, void *ctx,
 		struct cm_err *err)
 {
-	struct cm_tenant *t = cm_store_find_tenant(st->store, tenant);
-	struct cm_ca *e = t ? cm_tenant_find_ca(t, ca_id) : NULL;
+	const struct cm_tenant *t = cm_store_find_tenant(st->store, tenant);
+	const struct cm_ca *e = t ? cm_tenant_find_ca(t, ca_id) : NULL;
 
 	if(e == NULL || e->pinned){
 		return cm_err_set(err, CM_ERR_INVAL, "no CA '%.64s' in tenant '%.64s'", ca_id, tenant);
@@ -346,15 +353,15 @@ enum cm_rc cm_refresh_now(struct cm_state *st, const char *who, const char *tena
 	return start(st, t, e, who, done, ctx, NULL, err);
 }
 
-enum cm_rc cm_refresh_learn(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, const char *url, struct cm_err *err)
+enum cm_rc cm_refresh_learn(struct cm_state *st, const struct cm_tenant *t, const struct cm_ca *e, const char *url, struct cm_err *err)
 {
 	return start(st, t, e, NULL, NULL, NULL, url, err);
 }
 
 void cm_refresh_tick(struct cm_state *st, time_t now)
 {
-	struct cm_tenant *t, *tmp;
-	struct cm_ca *e;
+	const struct cm_tenant *t;
+	const struct cm_ca *e;
 	struct cm_err err;
 	char buf[2048];
 
@@ -362,28 +369,29 @@ void cm_refresh_tick(struct cm_state *st, time_t now)
 		return; /* once a second is enough */
 	}
 	st->refresh_scanned = now;
-	HASH_ITER(hh, st->store->tenants, t, tmp){
+	for(t = cm_store_first_tenant(st->store); t; t = cm_store_next_tenant(t)){
 		bool went_stale = false;
 		for(e = t->cas; e; e = e->next){
 			if(e->pinned){
 				continue;
 			}
-			if(e->crl && e->crl->next_update && e->crl->next_update < now && !e->crl_stale_seen){
-				e->crl_stale_seen = true;
+			struct cm_crl_schedule *s = cm_store_crl_schedule(st->store, e);
+			if(e->crl && e->crl->next_update && e->crl->next_update < now && !s->stale_seen){
+				s->stale_seen = true;
 				went_stale = true;
 				cm_log(CM_LOG_WARNING, "the CRL of CA %s (tenant %s) is past its nextUpdate: %s", e->id, t->name,
 						e->stale_fail_open ? "its devices are still accepted (fail-open)" : "its devices are refused (fail-closed)");
 			}
-			if(e->crl_in_flight || cm_refresh_url(e, buf, sizeof(buf)) == NULL){
+			if(s->in_flight || cm_refresh_url(e, buf, sizeof(buf)) == NULL){
 				continue;
 			}
-			if(e->crl_next_attempt == 0){
-				e->crl_next_attempt = e->crl ? schedule(st, e, e->crl_success ? e->crl_success : now) : now;
+			if(s->next_attempt == 0){
+				s->next_attempt = e->crl ? schedule(st, e, s->success ? s->success : now) : now;
 			}
-			if(now >= e->crl_next_attempt && start(st, t, e, NULL, NULL, NULL, NULL, &err) != CM_OK){
-				e->crl_failures++;
-				e->crl_next_attempt = backoff(st, e->crl_failures, now);
-				copy_trunc(e->crl_error, sizeof(e->crl_error), err.msg);
+			if(now >= s->next_attempt && start(st, t, e, NULL, NULL, NULL, NULL, &err) != CM_OK){
+				s->failures++;
+				s->next_attempt = backoff(st, s->failures, now);
+				copy_trunc(s->error, sizeof(s->error), err.msg);
 			}
 		}
 		if(went_stale){
@@ -396,12 +404,12 @@ void cm_refresh_tick(struct cm_state *st, time_t now)
 cJSON *cm_refresh_health(struct cm_state *st)
 {
 	cJSON *arr = cJSON_CreateArray();
-	struct cm_tenant *t, *tmp;
+	const struct cm_tenant *t;
 	struct cm_ca *e;
 	char buf[2048], cn[256];
 	time_t now = time(NULL);
 
-	HASH_ITER(hh, st->store->tenants, t, tmp){
+	for(t = cm_store_first_tenant(st->store); t; t = cm_store_next_tenant(t)){
 		for(e = t->cas; arr && e; e = e->next){
 			const char *url;
 			cJSON *o;
@@ -425,16 +433,16 @@ cJSON *cm_refresh_health(struct cm_state *st)
 			}
 			cJSON_AddStringToObject(o, "stalePolicy", e->stale_fail_open ? "fail-open" : "fail-closed");
 			cJSON_AddBoolToObject(o, "stale", e->crl && e->crl->next_update && e->crl->next_update < now);
-			if(e->crl_attempt){
-				cm_json_add_time(o, "lastAttempt", e->crl_attempt);
+			if(e->sched.attempt){
+				cm_json_add_time(o, "lastAttempt", e->sched.attempt);
 			}
-			if(e->crl_success){
-				cm_json_add_time(o, "lastSuccess", e->crl_success);
+			if(e->sched.success){
+				cm_json_add_time(o, "lastSuccess", e->sched.success);
 			}
-			if(e->crl_next_attempt && url){
-				cm_json_add_time(o, "nextAttempt", e->crl_next_attempt);
+			if(e->sched.next_attempt && url){
+				cm_json_add_time(o, "nextAttempt", e->sched.next_attempt);
 			}
-			cJSON_AddNumberToObject(o, "failures", e->crl_failures);
+			cJSON_AddNumberToObject(o, "failures", e->sched.failures);
 			if(e->crl){
 				cm_json_add_time(o, "thisUpdate", e->crl->this_update);
 				if(e->crl->next_update){
@@ -442,8 +450,8 @@ cJSON *cm_refresh_health(struct cm_state *st)
 				}
 				cJSON_AddNumberToObject(o, "revoked", (double)e->crl->count);
 			}
-			if(e->crl_error[0]){
-				cJSON_AddStringToObject(o, "lastError", e->crl_error);
+			if(e->sched.error[0]){
+				cJSON_AddStringToObject(o, "lastError", e->sched.error);
 			}
 		}
 	}

@@ -30,7 +30,7 @@ CM_MUST_CHECK enum cm_rc cm_refresh_now(struct cm_state *st, const char *who, co
  * (the distribution point of a certificate it issued): the same path as a
  * refresh, large CRLs on the worker; on success the CA's CRL source is
  * "learned". */
-CM_MUST_CHECK enum cm_rc cm_refresh_learn(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, const char *url, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_refresh_learn(struct cm_state *st, const struct cm_tenant *t, const struct cm_ca *e, const char *url, struct cm_err *err);
 
 /* Where a CA's CRL is downloaded from, or NULL (an upload only). */
 const char *cm_refresh_url(const struct cm_ca *ca, char *buf, size_t len);

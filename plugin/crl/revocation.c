@@ -23,9 +23,9 @@ struct cm_learning {
 };
 
 
-struct cm_ca *cm_rev_entry_for(const struct cm_tenant *t, X509 *cert)
+const struct cm_ca *cm_rev_entry_for(const struct cm_tenant *t, X509 *cert)
 {
-	struct cm_ca *ca;
+	const struct cm_ca *ca;
 
 	for(ca = t->cas; ca; ca = ca->next){
 		if(ca->cert == cert){
@@ -40,9 +40,9 @@ struct cm_ca *cm_rev_entry_for(const struct cm_tenant *t, X509 *cert)
 	return NULL;
 }
 
-struct cm_ca *cm_rev_issuer_of(const struct cm_tenant *t, X509 *cert)
+const struct cm_ca *cm_rev_issuer_of(const struct cm_tenant *t, X509 *cert)
 {
-	struct cm_ca *ca;
+	const struct cm_ca *ca;
 
 	for(ca = t->cas; ca; ca = ca->next){
 		if(!ca->pinned && !ca->issuer_only && ca->cert != cert && X509_cmp(ca->cert, cert) != 0
@@ -57,14 +57,14 @@ struct cm_ca *cm_rev_issuer_of(const struct cm_tenant *t, X509 *cert)
  * Learning
  * =================================================================== */
 
-static void learn_one(struct cm_state *st, const struct cm_tenant *t, struct cm_ca *e, X509 *issued)
+static void learn_one(struct cm_state *st, const struct cm_tenant *t, const struct cm_ca *e, X509 *issued)
 {
 	struct cm_learning *l = NULL;
 	struct cm_err err;
 	char url[2048], key[140];
 	time_t now = time(NULL);
 
-	if(e == NULL || e->pinned || e->crl || e->crl_url || e->crl_in_flight || !cm_crl_distribution_point(issued, url, sizeof(url))){
+	if(e == NULL || e->pinned || e->crl || e->crl_url || e->sched.in_flight || !cm_crl_distribution_point(issued, url, sizeof(url))){
 		return;
 	}
 	snprintf(key, sizeof(key), "%s/%s", t->name, e->id);
@@ -123,7 +123,7 @@ void cm_revocation_learn(struct cm_state *st, const struct cm_tenant *t, STACK_O
 
 	for(i = 0; i + 1 < n; i++){
 		X509 *issuer = sk_X509_value(chain, i + 1);
-		struct cm_ca *e = cm_rev_entry_for(t, issuer);
+		const struct cm_ca *e = cm_rev_entry_for(t, issuer);
 		if(e){
 			if(st->fetcher){
 				learn_one(st, t, e, sk_X509_value(chain, i));

@@ -16,9 +16,9 @@
 #define CM_LEARNED_ISSUERS_MAX 256
 
 /* The entry of t (trust list or known issuer) that is cert, or NULL. */
-struct cm_ca *cm_rev_entry_for(const struct cm_tenant *t, X509 *cert);
+const struct cm_ca *cm_rev_entry_for(const struct cm_tenant *t, X509 *cert);
 /* The trust-list CA of t that issued cert (not cert itself), or NULL. */
-struct cm_ca *cm_rev_issuer_of(const struct cm_tenant *t, X509 *cert);
+const struct cm_ca *cm_rev_issuer_of(const struct cm_tenant *t, X509 *cert);
 
 /* For a verified chain (leaf first, anchor last) of t: starts fetching
  * the CRLs of its issuers that have none yet, and queues the issuers t

@@ -129,7 +129,7 @@ static void publish_ca(const char *group, const struct cm_ca *ca, const struct c
 	now->values[1] = ca->crl ? (unsigned long long)ca->crl->next_update : 0;
 	now->values[3] = ca->crl ? (unsigned long long)ca->crl->count : 0;
 	now->has_fetch = ca->crl || ca->crl_url || ca->crl_learned_url;
-	now->values[2] = ca->crl_failures_total;
+	now->values[2] = ca->sched.failures_total;
 	for(i = 0; i < sizeof(ca_metrics) / sizeof(ca_metrics[0]); i++){
 		bool shown = i == 0 || (i == 2 ? now->has_fetch : now->has_crl);
 		bool was = prev && (i == 0 || (i == 2 ? prev->has_fetch : prev->has_crl));
@@ -149,7 +149,7 @@ static void publish_ca(const char *group, const struct cm_ca *ca, const struct c
 static void publish_all(struct cm_state *st)
 {
 	struct cm_name *now = NULL, *n, *tmp;
-	const struct cm_tenant *t, *ttmp;
+	const struct cm_tenant *t;
 	unsigned long long cas = 0;
 	char name[400];
 	int i;
@@ -160,7 +160,7 @@ static void publish_all(struct cm_state *st)
 		metric(name, st->hs_refused[i]);
 	}
 	metric("rejected/entries", st->rejected ? cm_rejected_count(st->rejected) : 0);
-	metric("store/generation", st->store->generation);
+	metric("store/generation", cm_store_generation(st->store));
 	for(i = 0; i < CM_SLOT_COUNT; i++){
 		const struct cm_server_cert *def = cm_store_slot_default(st->store, (enum cm_slot_id)i);
 		if(def){
@@ -168,7 +168,7 @@ static void publish_all(struct cm_state *st)
 			metric(name, (unsigned long long)cm_pki_not_after(def->leaf));
 		}
 	}
-	HASH_ITER(hh, st->store->tenants, t, ttmp){
+	for(t = cm_store_first_tenant(st->store); t; t = cm_store_next_tenant(t)){
 		char tseg[80], group[200];
 		const struct cm_ca *ca;
 
@@ -185,7 +185,7 @@ static void publish_all(struct cm_state *st)
 			publish_ca(group, ca, set_find(st->metric_cas, group), entry);
 		}
 	}
-	metric("tenants/count", HASH_COUNT(st->store->tenants));
+	metric("tenants/count", cm_store_tenant_count(st->store));
 	metric("cas/count", cas);
 	HASH_ITER(hh, st->metric_cas, n, tmp){
 		if(!set_has(now, n->key)){

@@ -253,11 +253,11 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 		X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
 	}
-	if(!cm_verdict_ctx(ctx, tenant, st->store->admin_ca, &v)){
+	if(!cm_verdict_ctx(ctx, tenant, cm_store_get0_admin_ca(st->store), &v)){
 		STACK_OF(X509) *path = NULL;
 		/* Refused only for want of a CRL, with a path otherwise valid:
 		 * learn where its CRLs come from, for the next attempt. */
-		if(v.error == X509_V_ERR_UNABLE_TO_GET_CRL && leaf && cm_verdict_path(tenant, st->store->admin_ca, leaf, sent, "ssl_client", &path) == X509_V_OK){
+		if(v.error == X509_V_ERR_UNABLE_TO_GET_CRL && leaf && cm_verdict_path(tenant, cm_store_get0_admin_ca(st->store), leaf, sent, "ssl_client", &path) == X509_V_OK){
 			cm_revocation_learn(st, tenant, path);
 		}
 		sk_X509_pop_free(path, X509_free);
@@ -526,7 +526,7 @@ static int bridge_cert_cb(SSL *ssl, void *arg)
 	if(st->bridge_at_start && X509_cmp(configured, st->bridge_at_start) == 0){
 		ours = true;
 	}
-	for(c = st->store->slots[CM_SLOT_BRIDGE].certs; !ours && c; c = c->next){
+	for(c = cm_store_slot_certs(st->store, CM_SLOT_BRIDGE); !ours && c; c = c->next){
 		ours = X509_cmp(configured, c->leaf) == 0;
 	}
 	if(!ours){

@@ -106,14 +106,25 @@ int mosquitto_kick_client_by_clientid(const char *clientid, bool with_will)
 int mosquitto_callback_register(mosquitto_plugin_id_t *id, int event, MOSQ_FUNC_generic_callback cb, const void *data, void *userdata)
 {
 	(void)id;
-	(void)data;
-	if(event == MOSQ_EVT_CONTROL){
-		fake_control_cb = cb;
+	if(event == MOSQ_EVT_CONTROL && data && !strcmp(data, "$CONTROL/certmgr/v1")){
+		fake_control_cb = cb; /* the JSON commands' topic: what the harness sends */
 	}else if(event == MOSQ_EVT_TICK){
 		fake_tick_cb = cb;
 	}
 	fake_userdata = userdata;
 	return MOSQ_ERR_SUCCESS;
+}
+
+/* The harness sends no MQTT v5 properties. */
+const mosquitto_property *mosquitto_property_read_string_pair(const mosquitto_property *proplist, int identifier, char **name,
+		char **value, bool skip_first)
+{
+	(void)proplist;
+	(void)identifier;
+	(void)skip_first;
+	*name = NULL;
+	*value = NULL;
+	return NULL;
 }
 
 int mosquitto_callback_unregister(mosquitto_plugin_id_t *id, int event, MOSQ_FUNC_generic_callback cb, const void *data)

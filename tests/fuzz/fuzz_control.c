@@ -184,7 +184,7 @@ static void undo(void)
 
 static uint64_t generation(void)
 {
-	return ((struct cm_state *)fake_userdata)->store->generation;
+	return cm_store_generation(((struct cm_state *)fake_userdata)->store);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -542,3 +542,49 @@ def control_raw(port, store, payload, timeout=10, host="127.0.0.1"):
     finally:
         sock.close()
     return json.loads(got[0][1]) if got else None
+
+
+def crl_topic(broker, data, tenant="acme", corr=None, cert=None, key=None, timeout=20):
+    """Publishes data as it is on $CONTROL/certmgr/v1/crl (MQTT v5, the
+    tenant a user property) as the local administrator, or as cert/key;
+    the parsed response, or None when none came."""
+    import json
+    import threading
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    store = broker.work.store
+    got = []
+    done = threading.Event()
+    c = mqtt.Client(client_id="crl-topic-%d" % os.getpid(), protocol=mqtt.MQTTv5)
+    c.tls_set(ca_certs=os.path.join(store, "listener", "mqtt.crt"),
+              certfile=cert or os.path.join(store, "admin", "admin.pem"), keyfile=key or os.path.join(store, "admin", "admin.key"))
+    c.tls_insecure_set(True)
+
+    def on_message(client, userdata, msg):
+        got.append(json.loads(msg.payload))
+        done.set()
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties):
+        props = Properties(PacketTypes.PUBLISH)
+        pairs = [] if tenant is None else [("tenant", tenant)]
+        if corr:
+            pairs.append(("correlationData", corr))
+        if pairs:
+            props.UserProperty = pairs
+        client.publish("$CONTROL/certmgr/v1/crl", data, qos=1, properties=props)
+
+    def on_connect(client, userdata, flags, rc, properties=None):
+        client.subscribe("$CONTROL/certmgr/v1/response")
+
+    c.on_message = on_message
+    c.on_subscribe = on_subscribe
+    c.on_connect = on_connect
+    c.connect("localhost", broker.port)
+    c.loop_start()
+    try:
+        done.wait(timeout)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return got[0] if got else None

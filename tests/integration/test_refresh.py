@@ -12,7 +12,8 @@ import time
 import unittest
 
 from crlserver import CrlServer
-from harness import Broker, Workdir, control, ctl, ok, pki, read, mqtt_connect, test_pki
+from harness import (Broker, Workdir, control, crl_topic, ctl, ok, pki, read, mqtt_connect, mqtt_messages, mqtt_publish,
+                     mqtt_subscribe, test_pki)
 from test_trust import closed_within
 
 BIG_CRL = os.environ.get("CERTMGR_MAKE_BIG_CRL")
@@ -170,11 +171,7 @@ class RefreshTest(Base):
         print("\n1,000,001-entry CRL fetched, verified, indexed and swapped in %.2f s; %d connections meanwhile" % (took, len(results)))
 
 
-@unittest.skipUnless(BIG_CRL, "make_big_crl not built")
-class LargeCrlTest(Base):
-    """CRLs over 512 KiB that addCA, modifyCA and uploadCRL bring in are
-    verified, indexed and written on the worker thread, as refreshes are."""
-
+class LargeCrlBase(Base):
     def big_crl(self, name, count, issuer="ca-a"):
         path = os.path.join(self.files, name)
         subprocess.run([BIG_CRL, pki(issuer + ".pem"), pki(issuer + ".key"), str(count), path,
@@ -190,6 +187,12 @@ class LargeCrlTest(Base):
         with open(os.path.join(self.work.store, "tenants", "acme", "tenant.json")) as f:
             cas = json.load(f)["cas"]
         return sorted(c["crl"]["file"] for c in cas if c.get("crl", {}).get("file"))
+
+
+@unittest.skipUnless(BIG_CRL, "make_big_crl not built")
+class LargeCrlTest(LargeCrlBase):
+    """CRLs over 512 KiB that addCA, modifyCA and uploadCRL bring in are
+    verified, indexed and written on the worker thread, as refreshes are."""
 
     def test_add_ca_checks_a_large_crl_on_the_worker(self):
         self.big_crl("big.der", 30000)
@@ -252,6 +255,71 @@ class LargeCrlTest(Base):
         self.assertIn("'crl' is neither PEM nor base64 DER", r["error"])
         self.assertEqual(self.crl_files(), files)
         self.assertEqual(ok(self.b, "getCA", tenant="acme", id=ca)["ca"]["crl"]["revoked"], 25001)
+
+
+@unittest.skipUnless(BIG_CRL, "make_big_crl not built")
+class CrlTopicTest(LargeCrlBase):
+    """$CONTROL/certmgr/v1/crl takes a CRL as it is, DER or PEM: no
+    base64, no JSON string for the broker thread to parse."""
+
+    def test_a_large_der_crl_goes_as_it_is_to_the_worker(self):
+        ca = self.add_ca()
+        with open(self.big_crl("topic.der", 30000), "rb") as f:
+            der = f.read()
+        r = crl_topic(self.b, der, corr="c-1")["responses"][0]
+        self.assertEqual(r["command"], "uploadCRL")
+        self.assertEqual(r.get("correlationData"), "c-1")
+        self.assertEqual((r["data"]["id"], r["data"]["revoked"]), (ca, 30001), r)
+        self.assertIn("was checked on the worker thread", self.b.log())
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+        self.assertTrue(self.accepted("dev-a1", "d:acme:sensor:a1"))
+        self.assertEqual(self.crl_files(), self.named_crl_files())
+        self.b.wait_log("| uploadCRL | tenant=acme id=%s" % ca)
+
+    def test_a_small_pem_crl_is_taken_too(self):
+        ca = self.add_ca()
+        r = crl_topic(self.b, open(pki("crl-a.pem"), "rb").read())["responses"][0]
+        self.assertEqual(r["data"]["id"], ca, r)
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+
+    def test_bad_requests_are_refused_and_change_nothing(self):
+        ca = self.add_ca()
+        before = ok(self.b, "getCA", tenant="acme", id=ca)["ca"]["crl"]
+        crl = open(pki("crl-a.pem"), "rb").read()
+        r = crl_topic(self.b, crl, tenant=None)["responses"][0]
+        self.assertIn("needs the MQTT v5 user property 'tenant'", r["error"])
+        r = crl_topic(self.b, crl, tenant="nobody")["responses"][0]
+        self.assertIn("no tenant 'nobody'", r["error"])
+        r = crl_topic(self.b, b"\x30\x03\x02\x01\x00" * 10)["responses"][0]
+        self.assertIn("was not issued by any CA of tenant 'acme' (or is not a CRL)", r["error"])
+        with open(self.big_crl("foreign.der", 25000, issuer="ca-b"), "rb") as f:
+            r = crl_topic(self.b, f.read())["responses"][0]
+        self.assertIn("was not issued by any CA of tenant 'acme'", r["error"])
+        self.assertEqual(ok(self.b, "getCA", tenant="acme", id=ca)["ca"]["crl"], before)
+        self.assertTrue(self.accepted("dev-a2", "d:acme:meter:a2"))
+
+    def test_the_cli_sends_a_crl_file_as_it_is(self):
+        ca = self.add_ca()
+        # Over the 4 MiB that a JSON field of the tool took before.
+        big = self.big_crl("cli.der", 250000)
+        self.assertGreater(os.path.getsize(big), 4 * 1024 * 1024)
+        rc, out, err = ctl(self.b, "--json", "uploadCRL", "acme", big)
+        self.assertEqual(rc, 0, err)
+        got = json.loads(out)
+        self.assertEqual(got.get("data", got)["revoked"], 250001, out)
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+        rc, out, err = ctl(self.b, "uploadCRL", "nobody", big)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("no tenant 'nobody'", err + out)
+
+    def test_a_device_cannot_use_the_crl_topic(self):
+        ca = self.add_ca()
+        sock = self.attach("dev-a1", "d:acme:sensor:a1")
+        mqtt_subscribe(sock, "$CONTROL/certmgr/v1/response")
+        mqtt_publish(sock, "$CONTROL/certmgr/v1/crl", read(pki("crl-a.pem")))
+        self.assertEqual(mqtt_messages(sock, 3, first_only=True), [])
+        self.assertEqual(ok(self.b, "getCA", tenant="acme", id=ca)["ca"]["crl"]["revoked"], 0)
+        self.assertTrue(self.accepted("dev-a2", "d:acme:meter:a2"))
 
 
 class TimedRefreshTest(Base):

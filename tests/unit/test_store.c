@@ -13,6 +13,7 @@
 
 #include "fsutil.h"
 #include "store.h"
+#include "store-int.h" /* white-box: the test reads the store's fields */
 #include "testutil.h"
 
 static char *fresh_store(struct cm_store **out)

@@ -12,6 +12,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "store.h"
+#include "store-int.h" /* white-box: the test reads the store's fields */
 #include "testutil.h"
 
 static char *open_fresh(struct cm_store **out)

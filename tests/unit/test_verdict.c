@@ -9,6 +9,7 @@
 
 #include "pki.h"
 #include "store.h"
+#include "store-int.h" /* white-box: the test reads the store's fields */
 #include "testutil.h"
 #include "verdict.h"
 
@@ -208,7 +209,7 @@ static void test_a_registered_intermediate_is_validated_through_its_root(void **
 	assert_true(judge(live, leaf, NULL, &v));
 	/* The root revokes the intermediate: refused, revoked, at depth 1. */
 	t = cm_tenant_clone(live);
-	r = cm_tenant_find_ca(t, r->id);
+	r = cm_tenant_ca(t, r->id);
 	{
 		struct cm_err err;
 		assert_int_equal(cm_ca_put_crl(r, make_crl(root, root_key, 2, 1), NULL, &err), CM_OK);
@@ -223,7 +224,7 @@ static void test_a_registered_intermediate_is_validated_through_its_root(void **
 	{
 		struct cm_err err;
 		struct cm_crl *old = make_crl(root, root_key, 0, 0);
-		assert_int_equal(cm_ca_put_crl(cm_tenant_find_ca(t, r->id), old, NULL, &err), CM_ERR_INVAL);
+		assert_int_equal(cm_ca_put_crl(cm_tenant_ca(t, r->id), old, NULL, &err), CM_ERR_INVAL);
 		cm_crl_free(&old);
 	}
 	cm_tenant_free(&t);
@@ -287,7 +288,7 @@ static void test_a_path_through_a_deactivated_ca_is_refused(void **state)
 	assert_non_null(strstr(v.why, "'Intermediate' of its path is deactivated"));
 	/* The root inactive: the intermediate does not become an anchor. */
 	t = cm_tenant_clone(live);
-	cm_tenant_find_ca(t, i->id)->active = true;
+	cm_tenant_ca(t, i->id)->active = true;
 	t->cas->active = false;
 	live = commit(t);
 	assert_false(judge(live, leaf, NULL, &v));
