@@ -68,6 +68,7 @@ struct cm_client {
 
 struct cm_fetcher;
 struct cm_request;
+struct cm_session;
 struct cm_learning;
 struct cm_learn_item;
 struct cm_worker;
@@ -110,6 +111,10 @@ struct cm_state {
 	time_t expiry_logged;            /* the last daily expiry warning */
 	time_t rejected_saved; /* when rejected.json was last written */
 	uint64_t handshakes_served;
+	/* TLS sessions to resume (tls_hook.c), oldest first, at most
+	 * session_max (plugin_opt_session_cache_size; 0: no resumption). */
+	struct cm_session *sessions;
+	size_t session_max;
 	/* Metrics (metrics.c). */
 	int sys_interval;                /* the broker's; 0: no $SYS metrics */
 	time_t metrics_published;

@@ -18,7 +18,8 @@
 #include "verdict.h"
 #include "tls_hook.h"
 
-#define TICKET_MAGIC "certmgr2"
+/* The version of a cached session's facts. */
+#define SESSION_MAGIC "certmgr2"
 /* Paths deeper than this are not resumed. */
 #define CM_TICKET_PATH_MAX 4
 
@@ -355,44 +356,104 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 	 * authenticate these clients. */
 	SSL_set_verify(ssl, tenant->policy == CM_POLICY_TOKEN ? SSL_VERIFY_NONE : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	/* One TLS 1.3 ticket, not OpenSSL's default two: a device resumes
-	 * with the latest one it got, and OpenSSL 3.0 encodes and decodes the
-	 * whole session, the client's certificate included, for each ticket
-	 * (a fifth of a full handshake's CPU; docs/BENCHMARKS.md). Set here:
-	 * SSL_CTX_new sets the default after the ex_data callback has run. */
+	 * with the latest one it got, and each is a session in the cache.
+	 * Set here: SSL_CTX_new sets the default after the ex_data callback
+	 * has run. */
 	SSL_set_num_tickets(ssl, 1);
 	st->handshakes_served++;
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 /* ===================================================================
- * Session tickets: a resumption skips the verify callback, so the ticket
- * records what the full handshake established, and its use is refused
- * when that no longer holds.
+ * Session resumption, from certmgr's own cache. A resumption skips the
+ * verify callback, so each cached session keeps what the full handshake
+ * established (its facts), and it is resumed only while that holds: the
+ * same tenant, at the same trust generation, the path and the CRLs not
+ * out of date. A stateful cache rather than tickets: for a ticket,
+ * OpenSSL 3.0 encodes the whole session, the client's certificate
+ * included, and encrypts it at every handshake, then decrypts and decodes
+ * it at every resumption; a cached session is found by its id, its
+ * certificate parsed (and tagged) already.
  * =================================================================== */
 
-static int ticket_gen_cb(SSL *ssl, void *arg)
-{
-	struct cm_state *st = arg;
-	struct cm_hs *hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
-	char data[512];
-	int n;
+struct cm_session {
+	unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
+	unsigned int id_len;
+	SSL_SESSION *sess;      /* our reference */
+	uint16_t port;          /* the listener it was made on */
+	char facts[512];        /* SESSION_MAGIC|admin|tenant|generation|notAfter|path ids */
+	UT_hash_handle hh;
+};
 
-	if(hs == NULL || !hs->verified || hs->path_n < 0){
-		return 1;
-	}
-	n = snprintf(data, sizeof(data), "%s|%d|%s|%llu|%lld|", TICKET_MAGIC, hs->admin ? 1 : 0, hs->tenant,
+/* OpenSSL's session cache callbacks take no argument. */
+static struct cm_state *session_state;
+
+static bool session_facts(const struct cm_hs *hs, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s|%d|%s|%llu|%lld|", SESSION_MAGIC, hs->admin ? 1 : 0, hs->tenant,
 			(unsigned long long)hs->tenant_generation, (long long)hs->not_after);
-	for(int i = 0; n > 0 && (size_t)n < sizeof(data) && i < hs->path_n; i++){
-		n += snprintf(data + n, sizeof(data) - (size_t)n, "%s%s", i ? "," : "", hs->path[i]);
+
+	for(int i = 0; n > 0 && (size_t)n < len && i < hs->path_n; i++){
+		n += snprintf(buf + n, len - (size_t)n, "%s%s", i ? "," : "", hs->path[i]);
 	}
-	if(n < 0 || (size_t)n >= sizeof(data)){
-		return 0;
-	}
-	return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), data, (size_t)n);
+	return n > 0 && (size_t)n < len;
 }
 
-/* The chain a ticket's path ids name ("id,id,..."), from the tenant's
- * entries, the ids also into hs for the ticket this resumption issues;
+static void session_drop(struct cm_state *st, struct cm_session *e)
+{
+	HASH_DEL(st->sessions, e);
+	SSL_SESSION_free(e->sess);
+	free(e);
+}
+
+static struct cm_session *session_find(struct cm_state *st, const unsigned char *id, unsigned int len)
+{
+	struct cm_session *e = NULL;
+
+	if(len > 0 && len <= SSL_MAX_SSL_SESSION_ID_LENGTH){
+		HASH_FIND(hh, st->sessions, id, len, e);
+	}
+	return e;
+}
+
+/* A new session of a verified handshake (or of a token tenant's, which
+ * asks for no certificate): kept, the oldest dropped past session_max. */
+static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct cm_state *st = session_state;
+	struct cm_hs *hs = st ? SSL_get_ex_data(ssl, st->ssl_ex_index) : NULL;
+	struct cm_session *e, *old;
+	const unsigned char *id;
+	unsigned int len;
+
+	if(hs == NULL || st->session_max == 0 || (hs->policy == CM_POLICY_TOKEN ? SSL_SESSION_get0_peer(sess) != NULL
+			: !hs->verified || hs->path_n < 0)){
+		return 0;
+	}
+	id = SSL_SESSION_get_id(sess, &len);
+	if(len == 0 || len > SSL_MAX_SSL_SESSION_ID_LENGTH || (e = calloc(1, sizeof(*e))) == NULL){
+		return 0;
+	}
+	if(!session_facts(hs, e->facts, sizeof(e->facts))){
+		free(e);
+		return 0;
+	}
+	memcpy(e->id, id, len);
+	e->id_len = len;
+	e->sess = sess;
+	e->port = local_port(ssl);
+	if((old = session_find(st, id, len)) != NULL){
+		session_drop(st, old);
+	}
+	while(st->sessions && HASH_COUNT(st->sessions) >= st->session_max){
+		session_drop(st, st->sessions);
+	}
+	HASH_ADD(hh, st->sessions, id, len, e);
+	return 1; /* the reference is ours */
+}
+
+/* The chain a session's path ids name ("id,id,..."), from the tenant's
+ * entries, the ids also into hs for the session this resumption makes;
  * NULL when one is no longer known (or out of memory). */
 static STACK_OF(X509) *chain_of_ids(const struct cm_tenant *t, const char *ids, struct cm_hs *hs)
 {
@@ -418,11 +479,12 @@ static STACK_OF(X509) *chain_of_ids(const struct cm_tenant *t, const char *ids, 
 	return chain;
 }
 
-/* May the session of a ticket (appdata data, the peer certificate peer)
- * be resumed in handshake hs? Then peer is tagged as the full handshake
- * tagged it. Nothing has changed when the tenant and its generation are
- * the same: only time can have, the path's expiry and a CRL's. */
-static bool ticket_still_holds(struct cm_state *st, struct cm_hs *hs, X509 *peer, char *data)
+/* May the session with facts, whose peer certificate is peer (NULL: a
+ * token tenant's), be resumed in handshake hs? Then peer is tagged as the
+ * full handshake tagged it. Nothing has changed when the tenant and its
+ * generation are the same: only time can have, the path's expiry and a
+ * CRL's. */
+static bool session_still_holds(struct cm_state *st, struct cm_hs *hs, X509 *peer, const char *facts)
 {
 	const struct cm_tenant *t;
 	char tenant[CM_TENANT_NAME_MAX + 1], ids[CM_TICKET_PATH_MAX * (CM_ID_LEN + 1) + 1] = "";
@@ -433,15 +495,18 @@ static bool ticket_still_holds(struct cm_state *st, struct cm_hs *hs, X509 *peer
 	STACK_OF(X509) *chain;
 	bool ok;
 
-	if(sscanf(data, TICKET_MAGIC "|%d|%64[^|]|%llu|%lld|%260[0-9a-f,]", &admin, tenant, &gen, &not_after, ids) < 4){
+	if(sscanf(facts, SESSION_MAGIC "|%d|%64[^|]|%llu|%lld|%260[0-9a-f,]", &admin, tenant, &gen, &not_after, ids) < 4){
 		return false;
 	}
 	/* The session must have been made under the tenant this handshake's
 	 * SNI picks, whose trust has not changed since. */
-	if(strcmp(tenant, hs->tenant) || gen != hs->tenant_generation || hs->policy == CM_POLICY_TOKEN){
+	if(strcmp(tenant, hs->tenant) || gen != hs->tenant_generation || (hs->policy == CM_POLICY_TOKEN) != (peer == NULL)){
 		cm_log(CM_LOG_INFO, "session resumption refused (made for tenant %s generation %llu, now %s generation %llu): full handshake",
 				tenant, gen, hs->tenant, (unsigned long long)hs->tenant_generation);
 		return false;
+	}
+	if(peer == NULL){
+		return true;
 	}
 	t = cm_store_find_tenant(st->store, hs->tenant);
 	if(t == NULL || (not_after && now >= not_after) || (!admin && t->crls_next_update && now >= t->crls_next_update)){
@@ -461,50 +526,42 @@ static bool ticket_still_holds(struct cm_state *st, struct cm_hs *hs, X509 *peer
 	return ok;
 }
 
-static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname, size_t keyname_len,
-		SSL_TICKET_STATUS status, void *arg)
+/* A client offers the session id: resumed when it still holds, else a
+ * full handshake. A TLS 1.3 session is used once (the resumption makes
+ * the next one), so OpenSSL gets our reference; a TLS 1.2 one stays. */
+static SSL_SESSION *session_get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
 {
-	struct cm_state *st = arg;
-	struct cm_hs *hs = SSL_get_ex_data(ssl, st->ssl_ex_index);
-	char data[512];
-	void *appdata = NULL;
-	size_t len = 0;
-	X509 *peer;
+	struct cm_state *st = session_state;
+	struct cm_hs *hs = st ? SSL_get_ex_data(ssl, st->ssl_ex_index) : NULL;
+	struct cm_session *e = st && len > 0 ? session_find(st, id, (unsigned int)len) : NULL;
+	SSL_SESSION *sess;
+	time_t now = time(NULL);
 
-	(void)keyname;
-	(void)keyname_len;
-	switch(status){
-		case SSL_TICKET_EMPTY:
-		case SSL_TICKET_NO_DECRYPT:
-			return SSL_TICKET_RETURN_IGNORE_RENEW;
-		case SSL_TICKET_SUCCESS:
-		case SSL_TICKET_SUCCESS_RENEW:
-			break;
-		default:
-			return SSL_TICKET_RETURN_ABORT;
+	*copy = 0;
+	if(e == NULL || hs == NULL){
+		return NULL;
 	}
-	if(hs == NULL){
-		/* Not a handshake certmgr serves. */
-		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+	sess = e->sess;
+	if(e->port != local_port(ssl) || !SSL_SESSION_is_resumable(sess)
+			|| now >= (time_t)SSL_SESSION_get_time(sess) + (time_t)SSL_SESSION_get_timeout(sess)
+			|| !session_still_holds(st, hs, SSL_SESSION_get0_peer(sess), e->facts)){
+		session_drop(st, e);
+		return NULL;
 	}
-	peer = SSL_SESSION_get0_peer(ss);
-	if(peer == NULL){
-		/* No client certificate (token policy): nothing to re-check but
-		 * the tenant. */
-		if(hs->policy == CM_POLICY_TOKEN){
-			return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
-		}
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	if(SSL_version(ssl) >= TLS1_3_VERSION){
+		e->sess = NULL;
+		session_drop(st, e);
+		return sess;
 	}
-	if(!SSL_SESSION_get0_ticket_appdata(ss, &appdata, &len) || len == 0 || len >= sizeof(data)){
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	*copy = 1;
+	return sess;
+}
+
+void cm_tls_sessions_clear(struct cm_state *st)
+{
+	while(st->sessions){
+		session_drop(st, st->sessions);
 	}
-	memcpy(data, appdata, len);
-	data[len] = '\0';
-	if(!ticket_still_holds(st, hs, peer, data)){
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
-	}
-	return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 }
 
 /* For the broker's outgoing bridges: present the bridge slot's current
@@ -567,10 +624,13 @@ static void ctx_new_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
 	}
 	SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
 	SSL_CTX_set_cert_verify_callback(ctx, cert_verify_cb, st);
-	/* Every resumption must pass ticket_dec_cb: no server-side session
-	 * cache, whose resumptions would bypass it. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, st);
+	/* Resumption from certmgr's cache only: no tickets, no internal
+	 * cache, so that every resumption passes session_get_cb. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"certmgr", 7);
+	SSL_CTX_sess_set_new_cb(ctx, session_new_cb);
+	SSL_CTX_sess_set_get_cb(ctx, session_get_cb);
 }
 
 enum cm_rc cm_tls_hook_install(struct cm_state *st, struct cm_err *err)
@@ -581,6 +641,7 @@ enum cm_rc cm_tls_hook_install(struct cm_state *st, struct cm_err *err)
 	st->x509_ex_index = X509_get_ex_new_index(0, st, NULL, NULL, tag_free_cb);
 	st->ssl_ex_index = SSL_get_ex_new_index(0, st, NULL, NULL, hs_free_cb);
 	st->ctx_ex_index = SSL_CTX_get_ex_new_index(0, st, ctx_new_cb, NULL, NULL);
+	session_state = st;
 	st->bridge_at_start = cm_store_slot_default(st->store, CM_SLOT_BRIDGE)->leaf;
 	X509_up_ref(st->bridge_at_start);
 	if(st->x509_ex_index < 0 || st->ssl_ex_index < 0 || st->ctx_ex_index < 0){
@@ -605,6 +666,8 @@ void cm_tls_hook_remove(struct cm_state *st)
 		CRYPTO_free_ex_index(CRYPTO_EX_INDEX_X509, st->x509_ex_index);
 	}
 	st->ctx_ex_index = st->ssl_ex_index = st->x509_ex_index = -1;
+	cm_tls_sessions_clear(st);
+	session_state = NULL;
 	X509_free(st->bridge_at_start);
 	st->bridge_at_start = NULL;
 	/* Certificates that outlive the plugin (sessions cached in a context)

@@ -30,4 +30,8 @@ void cm_tls_hook_remove(struct cm_state *st);
  * certmgr's put one there. Borrowed. */
 const struct cm_tag *cm_tls_cert_tag(const struct cm_state *st, X509 *cert);
 
+/* Drops the sessions kept for resumption (a device with one makes a full
+ * handshake next). */
+void cm_tls_sessions_clear(struct cm_state *st);
+
 #endif

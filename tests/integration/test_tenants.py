@@ -142,9 +142,14 @@ class TenantTest(unittest.TestCase):
         wrong = mqtt_connect(self.b.port, "d:acme:sensor:a7", sni="acme.test", cafile=self.cafile,
                              cert=pki("dev-a1.pem"), key=pki("dev-a1.key"), session=again["session"])
         self.assertEqual(wrong["result"], "refused:5")
+        # A TLS 1.3 session resumes once: the one first made is spent.
+        replay = mqtt_connect(self.b.port, "d:acme:sensor:a1", sni="acme.test", cafile=self.cafile,
+                              cert=pki("dev-a1.pem"), key=pki("dev-a1.key"), session=first["session"])
+        self.assertEqual(replay["result"], "accepted")
+        self.assertFalse(replay["reused"], "a spent session was resumed")
         ok(self.b, "removeCA", tenant="acme", id=ca["id"])
         late = mqtt_connect(self.b.port, "d:acme:sensor:a1", sni="acme.test", cafile=self.cafile,
-                            cert=pki("dev-a1.pem"), key=pki("dev-a1.key"), session=again["session"])
+                            cert=pki("dev-a1.pem"), key=pki("dev-a1.key"), session=replay["session"])
         self.assertNotEqual(late["result"], "accepted")
         self.assertFalse(late["reused"])
         self.b.wait_log("session resumption refused")
@@ -405,6 +410,56 @@ class TenantTest(unittest.TestCase):
         rc, out, err = ctl(self.b, "listTenants", port=free_port())
         self.assertEqual(rc, 14)
 
+
+
+class SessionCacheTest(unittest.TestCase):
+    """Resumption from certmgr's own session cache: never across tenants,
+    bounded, and off with a size of 0."""
+
+    def start(self, size=None):
+        self.work = Workdir()
+        self.b = Broker(self.work, plugin_opts={"session_cache_size": size} if size is not None else None)
+        self.b.start()
+        self.cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
+        ok(self.b, "createTenant", tenant="acme", hostnames=["acme.test"])
+        ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-a.pem")))
+
+    def tearDown(self):
+        rc = self.b.stop()
+        log = self.b.log()
+        self.work.cleanup()
+        self.assertEqual(rc, 0, "broker exit code\n" + log)
+
+    def connect(self, dev, clientid, sni="acme.test", session=None):
+        return mqtt_connect(self.b.port, clientid, sni=sni, cafile=self.cafile, cert=pki(dev + ".pem"),
+                            key=pki(dev + ".key"), session=session)
+
+    def test_a_session_is_not_resumed_under_another_tenant(self):
+        self.start()
+        # beta trusts the same CA: only the session's tenant tells them apart.
+        ok(self.b, "createTenant", tenant="beta", hostnames=["beta.test"])
+        ok(self.b, "addCA", tenant="beta", certificate=read(pki("ca-a.pem")))
+        first = self.connect("dev-a1", "d:acme:sensor:a1")
+        self.assertEqual(first["result"], "accepted")
+        other = self.connect("dev-a1", "d:beta:sensor:a1", sni="beta.test", session=first["session"])
+        self.assertFalse(other["reused"], "a session of acme was resumed under beta's SNI")
+        self.b.wait_log("session resumption refused (made for tenant acme")
+
+    def test_the_oldest_session_makes_room(self):
+        self.start("1")
+        a1 = self.connect("dev-a1", "d:acme:sensor:a1")
+        a2 = self.connect("dev-a2", "d:acme:meter:a2")
+        # a2's session pushed a1's out (and its resumption's next takes
+        # the one place).
+        self.assertTrue(self.connect("dev-a2", "d:acme:meter:a2", session=a2["session"])["reused"])
+        self.assertFalse(self.connect("dev-a1", "d:acme:sensor:a1", session=a1["session"])["reused"])
+
+    def test_a_size_of_zero_resumes_nothing(self):
+        self.start("0")
+        first = self.connect("dev-a1", "d:acme:sensor:a1")
+        again = self.connect("dev-a1", "d:acme:sensor:a1", session=first["session"])
+        self.assertEqual(again["result"], "accepted")
+        self.assertFalse(again["reused"])
 
 if __name__ == "__main__":
     unittest.main()
