@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "store.h"
 
 /* Where an option's value goes in struct cm_state, and as what. */
 enum field_type {

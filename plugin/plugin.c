@@ -29,6 +29,7 @@
 #include "state.h"
 #include "store.h"
 #include "tls_hook.h"
+#include "rejected.h"
 
 #define CM_EXPORT __attribute__((visibility("default")))
 #define CM_DEFAULT_STORE "/var/lib/mosquitto/certmgr"

@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "store.h"
 
 static void audit(const char *who, const char *command, const char *tenant, const char *id)
 {

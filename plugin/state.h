@@ -10,9 +10,9 @@
 #include "fetch-t.h"
 #include "identity.h"
 #include "json.h"
-#include "rejected.h"
+#include "rejected-t.h"
 #include "sni.h"
-#include "store.h"
+#include "store-t.h"
 #include "types.h"
 
 #define CM_MAX_PORTS 64

@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "status.h"
+#include "store.h"
 
 static bool add_expiring(cJSON *arr, const char *kind, const char *owner_key, const char *owner, const char *id, time_t na)
 {

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "state.h"
 #include "worker.h"
+#include "store.h"
 
 struct job {
 	cm_work_fn work;

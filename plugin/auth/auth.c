@@ -19,6 +19,7 @@
 #include "log.h"
 #include "tls_hook.h"
 #include "topic.h"
+#include "store.h"
 
 #define CONTROL_PREFIX "$CONTROL/certmgr/"
 #define SYS_PREFIX "$SYS/broker/certmgr/"

@@ -16,6 +16,7 @@
 #include "control.h"
 #include "json.h"
 #include "log.h"
+#include "store.h"
 
 #define MAX_BUNDLE 100
 

@@ -20,6 +20,7 @@
 #include "revocation.h"
 #include "verdict.h"
 #include "worker.h"
+#include "store.h"
 
 #define MAX_BUNDLE 100
 

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "worker.h"
+#include "store.h"
 
 #define MAX_SANS 32
 /* The names of a CSR's subject: CN O OU C ST L emailAddress. */

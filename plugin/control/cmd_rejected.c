@@ -10,6 +10,8 @@
 #include "control.h"
 #include "json.h"
 #include "log.h"
+#include "store.h"
+#include "rejected.h"
 
 static struct cm_rejected *find(struct cm_state *st, const cJSON *cmd, struct cm_err *err)
 {

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "worker.h"
+#include "store.h"
 
 #define MAX_DESCRIPTION 256
 #define MAX_SANS 32

@@ -7,6 +7,8 @@
 #include "json.h"
 #include "refresh.h"
 #include "status.h"
+#include "store.h"
+#include "rejected.h"
 
 /* What getStatus counts, and the certificate that expires first. */
 struct counts {

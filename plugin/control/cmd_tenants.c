@@ -7,6 +7,7 @@
 #include "json.h"
 #include "log.h"
 #include "topic.h"
+#include "store.h"
 
 #define MAX_HOSTNAMES 64
 #define MAX_PATTERNS 32

@@ -16,6 +16,7 @@
 #include "control.h"
 #include "json.h"
 #include "log.h"
+#include "store.h"
 
 const struct cm_field cm_fields_none[] = {
 	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},

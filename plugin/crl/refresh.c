@@ -15,6 +15,7 @@
 #include "registry.h"
 #include "revocation.h"
 #include "worker.h"
+#include "store.h"
 
 /* Copies as much of src as fits, always terminated. */
 static void copy_trunc(char *dst, size_t len, const char *src)

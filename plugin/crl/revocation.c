@@ -10,6 +10,7 @@
 #include "refresh.h"
 #include "registry.h"
 #include "revocation.h"
+#include "store.h"
 
 /* How long a failed attempt to learn a CRL waits before the next one. */
 #define LEARN_RETRY 60

@@ -11,6 +11,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "state.h"
+#include "store.h"
+#include "rejected.h"
 
 #define PREFIX "$SYS/broker/certmgr/"
 

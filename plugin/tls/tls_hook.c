@@ -17,6 +17,8 @@
 #include "revocation.h"
 #include "verdict.h"
 #include "tls_hook.h"
+#include "store.h"
+#include "rejected.h"
 
 /* The version of a cached session's facts. */
 #define SESSION_MAGIC "certmgr2"

@@ -6,6 +6,7 @@
 
 #include "pki.h"
 #include "verdict.h"
+#include "store.h"
 
 /* What the verify callback needs, in the X509_STORE_CTX's ex_data. */
 struct judge {

@@ -20,6 +20,7 @@
 #include <mosquitto_plugin.h>
 
 #include "state.h"
+#include "store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

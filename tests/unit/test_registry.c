@@ -7,6 +7,7 @@
 
 #include "registry.h"
 #include "testutil.h"
+#include "store.h"
 
 struct fixture {
 	char *dir;
