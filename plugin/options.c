@@ -36,6 +36,8 @@ static const struct number_option number_options[] = {
 		"plugin_opt_expiry_warning_days must be 0 to 3650"},
 	{"rejected_max", 1000, 0, 1000000, FIELD_SIZE, offsetof(struct cm_state, rejected_max),
 		"plugin_opt_rejected_max must be a count from 0 to 1000000"},
+	{"devices_max", 1000000, 0, 10000000, FIELD_SIZE, offsetof(struct cm_state, devices_max),
+		"plugin_opt_devices_max must be a count from 0 to 10000000"},
 	{"max_payload", 1024 * 1024, 1024, 64ULL * 1024 * 1024, FIELD_SIZE, offsetof(struct cm_state, max_payload),
 		"plugin_opt_max_payload must be a byte count from 1024 to 67108864"},
 };

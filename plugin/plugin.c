@@ -15,7 +15,9 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "audit.h"
 #include "auth.h"
+#include "devices.h"
 #include "brokerconf.h"
 #include "metrics.h"
 #include "control.h"
@@ -65,8 +67,10 @@ static void state_free(struct cm_state **pst)
 	cm_auth_clear(st);
 	if(st->store){
 		flush_rejected(st);
+		cm_devices_flush(st);
 	}
 	cm_rejected_free(&st->rejected);
+	cm_inventory_free(&st->inventory);
 	for(int i = 0; i < st->admin_user_count; i++){
 		free(st->admin_users[i]);
 	}
@@ -376,6 +380,45 @@ static void log_expiry_daily(struct cm_state *st, time_t now)
 	cJSON_Delete(list);
 }
 
+/* Once a day (the first at the first tick), the fleet audit: its counts
+ * for the metrics, an event with them, a warning per kind found. */
+static void audit_daily(struct cm_state *st, time_t now)
+{
+	struct cm_audit_options o = {NULL, (int)st->expiry_warning_days, 30, 0};
+	uint64_t counts[CM_FINDING_COUNT];
+	bool truncated;
+	cJSON *findings, *e, *c;
+
+	if(st->audit_done && now - st->audit_at < 86400){
+		return;
+	}
+	st->audit_at = now;
+	findings = cm_audit_run(st, &o, now, counts, &truncated);
+	if(findings == NULL){
+		cm_log(CM_LOG_WARNING, "fleet audit: out of memory");
+		return;
+	}
+	cJSON_Delete(findings);
+	memcpy(st->audit_counts, counts, sizeof(counts));
+	st->audit_done = true;
+	e = cJSON_CreateObject();
+	c = e ? cJSON_AddObjectToObject(e, "counts") : NULL;
+	for(int i = 0; i < CM_FINDING_COUNT; i++){
+		if(c && !cJSON_AddNumberToObject(c, cm_finding_name((enum cm_finding)i), (double)counts[i])){
+			c = NULL;
+		}
+		if(counts[i]){
+			cm_log(CM_LOG_WARNING, "fleet audit: %llu %s finding(s) (auditFleet lists them)", (unsigned long long)counts[i],
+					cm_finding_name((enum cm_finding)i));
+		}
+	}
+	if(c){
+		cm_event(st, "audit", e);
+	}else{
+		cJSON_Delete(e);
+	}
+}
+
 static int tick_cb(int event, void *event_data, void *userdata)
 {
 	struct cm_state *st = userdata;
@@ -390,6 +433,8 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	if(st->rejected && st->rejected->dirty && time(NULL) - st->rejected_saved >= REJECTED_SAVE_INTERVAL){
 		flush_rejected(st);
 	}
+	cm_devices_tick(st, time(NULL));
+	audit_daily(st, time(NULL));
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -475,6 +520,7 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 			|| check_broker_config(st, broker_conf, &err) != CM_OK
 			|| cm_store_open_ex(st->store_dir, st->hostname, st->key_passphrase, &st->store, &created, &err) != CM_OK
 			|| open_rejected(st, &err) != CM_OK
+			|| cm_devices_open(st, &err) != CM_OK
 			|| cm_fetch_init(st, &st->fetch_opts, &err) != CM_OK
 			|| cm_worker_start(st, &err) != CM_OK
 			|| cm_tls_hook_install(st, &err) != CM_OK

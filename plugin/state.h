@@ -9,6 +9,7 @@
 
 #include "fetch-t.h"
 #include "identity.h"
+#include "inventory.h"
 #include "json.h"
 #include "rejected.h"
 #include "sni.h"
@@ -63,6 +64,8 @@ struct cm_client {
 	X509 *leaf;             /* up-ref'd */
 	STACK_OF(X509) *chain;  /* intermediates, up-ref'd */
 	time_t not_after;       /* the earliest notAfter of the verified chain */
+	char leaf_id[CM_ID_LEN + 1]; /* the leaf's id, for blocks */
+	struct cm_device *dev;  /* its inventory record, connection counted; NULL: none */
 	UT_hash_handle hh;
 };
 
@@ -98,6 +101,16 @@ struct cm_state {
 	struct cm_client *clients;
 	time_t next_expiry;  /* earliest not_after of the connected devices */
 	struct cm_rejected_list *rejected;
+	/* The devices this node admitted (inventory.h), plugin_opt_devices_max
+	 * of them; written to the store from the worker. */
+	struct cm_inventory *inventory;
+	size_t devices_max;
+	time_t inventory_saved;
+	bool inventory_saving;           /* a write is under way on the worker */
+	/* The last fleet audit (audit.h): when, and its counts. */
+	time_t audit_at;
+	uint64_t audit_counts[CM_FINDING_COUNT];
+	bool audit_done;
 	struct cm_fetcher *fetcher;      /* CRL downloads */
 	struct cm_request *requests;     /* control requests waiting on one */
 	struct cm_learning *learning;    /* CRLs being learned, by tenant/CA */

@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "blocks.h"
 #include "metrics.h"
 #include "log.h"
 #include "sni.h"
@@ -183,6 +184,62 @@ static void peer_address(SSL *ssl, char *buf, size_t len)
 	}
 }
 
+/* A refusal of a handshake, on the inventory's records of the devices
+ * the leaf may be (those it has seen). */
+static void note_refusal(struct cm_state *st, const struct cm_hs *hs, X509 *leaf, enum cm_refusal why)
+{
+	const struct cm_tenant *t = cm_store_find_tenant(st->store, hs->tenant);
+	char ids[CM_IDENT_CERT_MAX][CM_IDENT_CLIENTID_MAX + 1];
+	bool more;
+	size_t n;
+
+	if(t == NULL || st->inventory == NULL || st->inventory->count == 0){
+		return;
+	}
+	n = cm_identity_cert_clientids(leaf, t->org_id, ids, &more);
+	for(size_t i = 0; i < n; i++){
+		cm_inventory_refused(st->inventory, t->name, ids[i], (int)why, time(NULL));
+	}
+}
+
+/* Whether a verified leaf is blocked in tenant t: its certificate, or
+ * every device id it may hold (one it names and is not blocked for is
+ * refused at CONNECT instead, by its client id). v gets the refusal. */
+static bool leaf_blocked(const struct cm_tenant *t, X509 *leaf, struct cm_verdict *v)
+{
+	char id[CM_ID_LEN + 1], ids[CM_IDENT_CERT_MAX][CM_IDENT_CLIENTID_MAX + 1];
+	const struct cm_block *b = NULL;
+	bool more = false;
+	size_t n, blocked = 0;
+
+	if(t->blocked_certs.n == 0 && t->blocked_devices.n == 0){
+		return false;
+	}
+	if(t->blocked_certs.n && cm_pki_cert_id(leaf, id, NULL) == CM_OK && (b = cm_tenant_cert_blocked(t, id)) != NULL){
+		snprintf(v->why, sizeof(v->why), "certificate %.16s... is blocked%s%.180s", id, b->reason[0] ? ": " : "", b->reason);
+	}
+	n = b == NULL && t->blocked_devices.n ? cm_identity_cert_clientids(leaf, t->org_id, ids, &more) : 0;
+	for(size_t i = 0; i < n && !more; i++){
+		const struct cm_block *d = cm_tenant_device_blocked(t, ids[i]);
+		if(d){
+			blocked++;
+			b = d;
+		}
+	}
+	if(b == NULL || (n && blocked < n)){
+		return false;
+	}
+	if(n){
+		snprintf(v->why, sizeof(v->why), "device '%.100s' is blocked%s%.120s", b->key, b->reason[0] ? ": " : "", b->reason);
+	}
+	v->admitted = false;
+	v->refusal = CM_REFUSED_BLOCKED;
+	v->error = X509_V_ERR_APPLICATION_VERIFICATION;
+	v->depth = 0;
+	v->revocation = false;
+	return true;
+}
+
 /* A refused handshake: logged, counted, and its chain (as sent, leaf
  * first) recorded in the rejected list. */
 static void refused(struct cm_state *st, const struct cm_hs *hs, SSL *ssl, X509_STORE_CTX *ctx, STACK_OF(X509) *sent,
@@ -199,6 +256,9 @@ static void refused(struct cm_state *st, const struct cm_hs *hs, SSL *ssl, X509_
 	cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s at depth %d (CN '%s')",
 			addr, hs->sni, hs->tenant, v->why, v->depth, cn);
 	cm_metrics_refused(st, hs->sni_unknown && !v->revocation ? CM_REFUSED_UNKNOWN_SNI : v->refusal);
+	if(leaf){
+		note_refusal(st, hs, leaf, v->refusal);
+	}
 	if(st->rejected == NULL){
 		return;
 	}
@@ -261,6 +321,11 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 			cm_revocation_learn(st, tenant, path);
 		}
 		sk_X509_pop_free(path, X509_free);
+		refused(st, hs, ssl, ctx, sent, &v);
+		X509_STORE_CTX_set_error(ctx, v.error);
+		return 0;
+	}
+	if(!v.admin && leaf && leaf_blocked(tenant, leaf, &v)){
 		refused(st, hs, ssl, ctx, sent, &v);
 		X509_STORE_CTX_set_error(ctx, v.error);
 		return 0;

@@ -1,0 +1,352 @@
+/* Fleet audits over the inventory, the trust lists and the client table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "audit.h"
+#include "blocks.h"
+#include "crl.h"
+#include "json.h"
+
+#define DAY 86400
+/* RSA and DSA keys under this many bits are weak; curves under
+ * WEAK_CURVE_BITS. */
+#define WEAK_RSA_BITS 2048
+#define WEAK_CURVE_BITS 256
+
+static const char *const names[CM_FINDING_COUNT][2] = {
+	{"expiringCertificate", "expiring_certificates"},
+	{"sharedCertificate", "shared_certificates"},
+	{"clonedDevice", "cloned_devices"},
+	{"weakKey", "weak_keys"},
+	{"weakSignature", "weak_signatures"},
+	{"expiringCA", "expiring_cas"},
+	{"caWithoutCRL", "cas_without_crl"},
+	{"blockedButConnected", "blocked_connected"},
+	{"revokedButConnected", "revoked_connected"},
+};
+
+const char *cm_finding_name(enum cm_finding f)
+{
+	return f < CM_FINDING_COUNT ? names[f][0] : "?";
+}
+
+const char *cm_finding_metric(enum cm_finding f)
+{
+	return f < CM_FINDING_COUNT ? names[f][1] : "?";
+}
+
+struct audit {
+	struct cm_state *st;
+	const struct cm_audit_options *o;
+	time_t now;
+	cJSON *out;
+	uint64_t *counts;
+	bool *truncated;
+	bool nomem;
+};
+
+static void hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for(size_t i = 0; i < n; i++){
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* A new finding of kind f in tenant, or NULL (counted, not listed, past
+ * the limit or out of memory). */
+static cJSON *finding(struct audit *a, enum cm_finding f, const char *tenant)
+{
+	cJSON *e;
+
+	a->counts[f]++;
+	if(a->counts[f] > a->o->max_per_finding){
+		*a->truncated = true;
+		return NULL;
+	}
+	e = cJSON_CreateObject();
+	if(e == NULL || !cJSON_AddItemToArray(a->out, e)){
+		cJSON_Delete(e);
+		a->nomem = true;
+		return NULL;
+	}
+	if(!cJSON_AddStringToObject(e, "finding", cm_finding_name(f)) || !cJSON_AddStringToObject(e, "tenant", tenant)){
+		a->nomem = true;
+	}
+	return e;
+}
+
+static void add_one(struct audit *a, cJSON *e, const char *key, const char *value)
+{
+	cJSON *arr = cJSON_AddArrayToObject(e, key);
+
+	if(arr == NULL || !cJSON_AddItemToArray(arr, cJSON_CreateString(value))){
+		a->nomem = true;
+	}
+}
+
+static void add_fp(struct audit *a, cJSON *e, const char *key, const unsigned char *fp)
+{
+	char buf[2 * CM_FP_LEN + 1];
+
+	hex(fp, CM_FP_LEN, buf);
+	if(!cJSON_AddStringToObject(e, key, buf)){
+		a->nomem = true;
+	}
+}
+
+static bool weak_key(int type, int bits)
+{
+	return ((type == CM_KEY_TYPE_RSA || type == CM_KEY_TYPE_DSA) && bits < WEAK_RSA_BITS)
+		|| (type == CM_KEY_TYPE_EC && bits < WEAK_CURVE_BITS);
+}
+
+static bool weak_signature(int nid)
+{
+	int md = NID_undef, pk = NID_undef;
+
+	return nid && OBJ_find_sigid_algs(nid, &md, &pk) && (md == NID_sha1 || md == NID_md5 || md == NID_md4 || md == NID_md2);
+}
+
+/* weakKey and weakSignature of one certificate (a device's or a CA's). */
+static void audit_cert(struct audit *a, const char *tenant, const char *who, const char *id, int key_type, int bits, int sig_nid)
+{
+	cJSON *e;
+
+	if(weak_key(key_type, bits) && (e = finding(a, CM_FINDING_WEAK_KEY, tenant)) != NULL){
+		add_one(a, e, who, id);
+		if(!cJSON_AddStringToObject(e, "keyType", cm_key_type_name(key_type)) || !cJSON_AddNumberToObject(e, "keyBits", bits)){
+			a->nomem = true;
+		}
+	}
+	if(weak_signature(sig_nid) && (e = finding(a, CM_FINDING_WEAK_SIGNATURE, tenant)) != NULL){
+		add_one(a, e, who, id);
+		if(!cJSON_AddStringToObject(e, "signatureAlgorithm", OBJ_nid2ln(sig_nid))){
+			a->nomem = true;
+		}
+	}
+}
+
+static bool in_scope(const struct audit *a, const char *tenant)
+{
+	return a->o->tenant == NULL || !strcmp(a->o->tenant, tenant);
+}
+
+static int cmp_fp(const void *x, const void *y)
+{
+	const struct cm_device *p = *(struct cm_device *const *)x, *q = *(struct cm_device *const *)y;
+	int c = memcmp(p->cert.fp, q->cert.fp, CM_FP_LEN);
+
+	return c ? c : p->tenant != q->tenant ? (p->tenant < q->tenant ? -1 : 1) : strcmp(p->id, q->id);
+}
+
+/* sharedCertificate: runs of one fingerprint in the devices sorted by it. */
+static void audit_shared(struct audit *a, struct cm_device **v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_fp);
+	for(size_t i = 0; i < n;){
+		size_t j = i + 1;
+		while(j < n && v[j]->tenant == v[i]->tenant && !memcmp(v[j]->cert.fp, v[i]->cert.fp, CM_FP_LEN)){
+			j++;
+		}
+		if(j - i > 1){
+			cJSON *e = finding(a, CM_FINDING_SHARED_CERTIFICATE, cm_inventory_tenant(a->st->inventory, v[i]));
+			cJSON *arr = e ? cJSON_AddArrayToObject(e, "devices") : NULL;
+			for(size_t k = i; arr && k < j; k++){
+				if(!cJSON_AddItemToArray(arr, cJSON_CreateString(v[k]->id))){
+					a->nomem = true;
+				}
+			}
+			if(e){
+				add_fp(a, e, "certificate", v[i]->cert.fp);
+			}
+		}
+		i = j;
+	}
+}
+
+/* The findings of each device of the inventory in scope. */
+static void audit_devices(struct audit *a)
+{
+	struct cm_inventory *inv = a->st->inventory;
+	struct cm_device **v;
+	size_t n = 0;
+
+	if(inv == NULL || inv->count == 0){
+		return;
+	}
+	if((v = malloc(inv->count * sizeof(*v))) == NULL){
+		a->nomem = true;
+		return;
+	}
+	for(size_t i = 0; i < inv->order_n; i++){
+		struct cm_device *d = inv->order[i];
+		const char *tenant = d ? cm_inventory_tenant(inv, d) : NULL;
+		cJSON *e;
+
+		if(d == NULL || !in_scope(a, tenant)){
+			continue;
+		}
+		v[n++] = d;
+		if((time_t)d->last_seen + (time_t)a->o->seen_days * DAY >= a->now && d->cert.not_after < a->now + (time_t)a->o->expiring_days * DAY
+				&& (e = finding(a, CM_FINDING_EXPIRING_CERTIFICATE, tenant)) != NULL){
+			char t[21];
+			add_one(a, e, "devices", d->id);
+			add_fp(a, e, "certificate", d->cert.fp);
+			cm_time_iso((time_t)d->cert.not_after, t);
+			if(!cJSON_AddStringToObject(e, "notAfter", t)){
+				a->nomem = true;
+			}
+		}
+		audit_cert(a, tenant, "devices", d->id, d->cert.key_type, d->cert.key_bits, d->cert.sig_nid);
+	}
+	audit_shared(a, v, n);
+	free(v);
+}
+
+/* clonedDevice: the clones seen within the window, once per device. */
+static void audit_clones(struct audit *a)
+{
+	struct cm_inventory *inv = a->st->inventory;
+
+	for(size_t i = 0; inv && i < inv->clone_n; i++){
+		const struct cm_clone *c = &inv->clones[i];
+		const char *tenant = c->tenant < inv->tenants.n ? inv->tenants.v[c->tenant] : "";
+		bool again = false;
+		cJSON *e, *arr;
+		char fp[2][2 * CM_FP_LEN + 1], t[21];
+
+		for(size_t j = 0; j < inv->clone_n && !again; j++){
+			/* The latest clone of a device is the one reported. */
+			again = j != i && inv->clones[j].tenant == c->tenant && !strcmp(inv->clones[j].id, c->id)
+				&& (inv->clones[j].at > c->at || (inv->clones[j].at == c->at && j > i));
+		}
+		if(again || !in_scope(a, tenant) || (time_t)c->at + (time_t)a->o->seen_days * DAY < a->now
+				|| (e = finding(a, CM_FINDING_CLONED_DEVICE, tenant)) == NULL){
+			continue;
+		}
+		add_one(a, e, "devices", c->id);
+		hex(c->fp[0], CM_FP_LEN, fp[0]);
+		hex(c->fp[1], CM_FP_LEN, fp[1]);
+		cm_time_iso((time_t)c->at, t);
+		arr = cJSON_AddArrayToObject(e, "certificates");
+		if(arr == NULL || !cJSON_AddItemToArray(arr, cJSON_CreateString(fp[0])) || !cJSON_AddItemToArray(arr, cJSON_CreateString(fp[1]))
+				|| !cJSON_AddStringToObject(e, "seen", t)){
+			a->nomem = true;
+		}
+	}
+}
+
+/* The findings of each CA of the trust lists in scope. */
+static void audit_cas(struct audit *a)
+{
+	const struct cm_tenant *t, *tmp;
+
+	HASH_ITER(hh, a->st->store->tenants, t, tmp){
+		if(!in_scope(a, t->name)){
+			continue;
+		}
+		for(const struct cm_ca *ca = t->cas; ca; ca = ca->next){
+			EVP_PKEY *key = X509_get0_pubkey(ca->cert);
+			struct cm_cert_facts f;
+			time_t na = cm_pki_not_after(ca->cert);
+			cJSON *e;
+
+			if(!cm_cert_facts_of(ca->cert, &f)){
+				continue;
+			}
+			audit_cert(a, t->name, "cas", ca->id, f.key_type, key ? f.key_bits : 0, f.sig_nid);
+			if(ca->pinned || !ca->active){
+				continue;
+			}
+			if(na < a->now + (time_t)a->o->expiring_days * DAY && (e = finding(a, CM_FINDING_EXPIRING_CA, t->name)) != NULL){
+				char ts[21];
+				add_one(a, e, "cas", ca->id);
+				cm_time_iso(na, ts);
+				if(!cJSON_AddStringToObject(e, "notAfter", ts)){
+					a->nomem = true;
+				}
+			}
+			if(!ca->issuer_only && t->revocation == CM_REVOCATION_WHEN_AVAILABLE && ca->crl == NULL
+					&& t->policy != CM_POLICY_TOKEN && (e = finding(a, CM_FINDING_CA_WITHOUT_CRL, t->name)) != NULL){
+				add_one(a, e, "cas", ca->id);
+			}
+		}
+	}
+}
+
+/* Whether a CRL held by t for the issuer of leaf lists it. */
+static bool revoked_now(const struct cm_tenant *t, X509 *leaf)
+{
+	const ASN1_INTEGER *serial = X509_get0_serialNumber(leaf);
+
+	for(const struct cm_ca *ca = t->cas; ca; ca = ca->next){
+		if(X509_check_issued(ca->cert, leaf) != X509_V_OK){
+			continue;
+		}
+		for(int i = 0; i <= CM_CA_MORE_CRLS; i++){
+			const struct cm_crl *crl = cm_ca_crl_at(ca, i);
+			if(crl && cm_crl_is_revoked(crl, serial)){
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* Connected devices that a block or a CRL refuses: the re-check at the
+ * tick should have disconnected them. */
+static void audit_connected(struct audit *a)
+{
+	const struct cm_client *c, *tmp;
+
+	HASH_ITER(hh, a->st->clients, c, tmp){
+		const struct cm_tenant *t;
+		enum cm_finding f;
+		cJSON *e;
+
+		if(c->kind != CM_CLIENT_DEVICE || !in_scope(a, c->tenant) || (t = cm_store_find_tenant(a->st->store, c->tenant)) == NULL){
+			continue;
+		}
+		if(cm_tenant_device_blocked(t, c->clientid) || cm_tenant_cert_blocked(t, c->leaf_id)){
+			f = CM_FINDING_BLOCKED_CONNECTED;
+		}else if(revoked_now(t, c->leaf)){
+			f = CM_FINDING_REVOKED_CONNECTED;
+		}else{
+			continue;
+		}
+		if((e = finding(a, f, t->name)) != NULL){
+			add_one(a, e, "devices", c->clientid);
+			if(!cJSON_AddStringToObject(e, "certificate", c->leaf_id)){
+				a->nomem = true;
+			}
+		}
+	}
+}
+
+cJSON *cm_audit_run(struct cm_state *st, const struct cm_audit_options *o, time_t now, uint64_t counts[CM_FINDING_COUNT], bool *truncated)
+{
+	struct audit a = {st, o, now, cJSON_CreateArray(), counts, truncated, false};
+
+	memset(counts, 0, CM_FINDING_COUNT * sizeof(*counts));
+	*truncated = false;
+	if(a.out == NULL){
+		return NULL;
+	}
+	audit_devices(&a);
+	audit_clones(&a);
+	audit_cas(&a);
+	audit_connected(&a);
+	if(a.nomem){
+		cJSON_Delete(a.out);
+		return NULL;
+	}
+	return a.out;
+}

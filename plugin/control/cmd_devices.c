@@ -1,0 +1,466 @@
+/* The device inventory, blocks and fleet audits: listDevices, getDevice,
+ * blockDevice, unblockDevice, blockCertificate, unblockCertificate,
+ * listBlocked, auditFleet. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+
+#include "audit.h"
+#include "blocks.h"
+#include "control.h"
+#include "json.h"
+#include "metrics.h"
+
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 1000
+#define MAX_DAYS 3650
+/* Findings of each kind in an auditFleet answer. */
+#define AUDIT_MAX_LISTED 1000
+
+enum filter {
+	FILTER_ALL,
+	FILTER_CONNECTED,
+	FILTER_EXPIRING,
+	FILTER_REFUSED,
+	FILTER_BLOCKED,
+};
+
+static void hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for(size_t i = 0; i < n; i++){
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* "nodes": which nodes answered. One today; a fleet merges its nodes'. */
+static bool add_nodes(const struct cm_state *st, cJSON *data)
+{
+	cJSON *arr = cJSON_AddArrayToObject(data, "nodes"), *n = cJSON_CreateObject();
+
+	if(arr == NULL || n == NULL || !cJSON_AddItemToArray(arr, n)){
+		cJSON_Delete(n);
+		return false;
+	}
+	return cJSON_AddStringToObject(n, "node", st->hostname) && cJSON_AddBoolToObject(n, "answered", true);
+}
+
+static bool device_blocked(const struct cm_tenant *t, const struct cm_device *d)
+{
+	char fp[2 * CM_FP_LEN + 1];
+
+	if(t == NULL){
+		return false;
+	}
+	hex(d->cert.fp, CM_FP_LEN, fp);
+	return cm_tenant_device_blocked(t, d->id) || cm_tenant_cert_blocked(t, fp);
+}
+
+static bool add_time(cJSON *o, const char *name, time_t t)
+{
+	return t ? cm_json_add_time(o, name, t) : cJSON_AddNullToObject(o, name) != NULL;
+}
+
+static cJSON *render_cert(const struct cm_inventory *inv, const struct cm_device *d)
+{
+	cJSON *c = cJSON_CreateObject();
+	char fp[2 * CM_FP_LEN + 1], serial[2 * CM_SERIAL_MAX + 1];
+	const char *issuer = cm_inventory_issuer(inv, d);
+	const char *sig = d->cert.sig_nid ? OBJ_nid2sn(d->cert.sig_nid) : NULL;
+
+	hex(d->cert.fp, CM_FP_LEN, fp);
+	hex(d->cert.serial, d->cert.serial_len, serial);
+	if(c == NULL || !cJSON_AddStringToObject(c, "fingerprint", fp) || !cJSON_AddStringToObject(c, "serial", serial)
+			|| !(issuer[0] ? cJSON_AddStringToObject(c, "issuer", issuer) : cJSON_AddNullToObject(c, "issuer"))
+			|| !add_time(c, "notAfter", (time_t)d->cert.not_after)
+			|| !cJSON_AddStringToObject(c, "keyType", cm_key_type_name(d->cert.key_type))
+			|| !cJSON_AddNumberToObject(c, "keyBits", d->cert.key_bits)
+			|| !(sig ? cJSON_AddStringToObject(c, "signatureAlgorithm", sig) : cJSON_AddNullToObject(c, "signatureAlgorithm"))){
+		cJSON_Delete(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* One device of the inventory, as listDevices and getDevice answer it. */
+static cJSON *render_device(const struct cm_state *st, const struct cm_tenant *t, const struct cm_device *d)
+{
+	cJSON *o = cJSON_CreateObject(), *c = render_cert(st->inventory, d), *r;
+
+	if(o == NULL || c == NULL || !cJSON_AddStringToObject(o, "id", d->id) || !cJSON_AddItemToObject(o, "certificate", c)){
+		cJSON_Delete(o);
+		cJSON_Delete(c);
+		return NULL;
+	}
+	if(!add_time(o, "firstSeen", d->first_seen) || !add_time(o, "lastSeen", d->last_seen)
+			|| !cJSON_AddBoolToObject(o, "connected", d->connected > 0)
+			|| !(d->connected ? cJSON_AddStringToObject(o, "node", st->hostname) : cJSON_AddNullToObject(o, "node"))
+			|| !cJSON_AddNumberToObject(o, "connections", d->connected)
+			|| !cJSON_AddNumberToObject(o, "certificates", d->certs)
+			|| !cJSON_AddBoolToObject(o, "blocked", device_blocked(t, d))){
+		cJSON_Delete(o);
+		return NULL;
+	}
+	if(d->refusal == 0){
+		r = cJSON_AddNullToObject(o, "lastRefusal");
+	}else if((r = cJSON_AddObjectToObject(o, "lastRefusal")) != NULL){
+		r = cJSON_AddStringToObject(r, "reason", cm_metrics_refusal_name((enum cm_refusal)(d->refusal - 1))) && add_time(r, "time", d->refused_at)
+			? r : NULL;
+	}
+	if(r == NULL){
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static bool matches(const struct cm_state *st, const struct cm_tenant *t, const struct cm_device *d, enum filter f, time_t now)
+{
+	switch(f){
+		case FILTER_ALL:
+			return true;
+		case FILTER_CONNECTED:
+			return d->connected > 0;
+		case FILTER_EXPIRING:
+			return d->cert.not_after < now + st->expiry_warning_days * 86400;
+		case FILTER_REFUSED:
+			return d->refusal != 0;
+		case FILTER_BLOCKED:
+			return device_blocked(t, d);
+	}
+	return false;
+}
+
+static enum cm_rc parse_filter(const cJSON *cmd, enum filter *f, struct cm_err *err)
+{
+	static const char *const names[] = {"", "connected", "expiring", "refused", "blocked"};
+	const char *name = cm_arg_string(cmd, "filter", NULL);
+
+	*f = FILTER_ALL;
+	for(size_t i = 1; name && i < sizeof(names) / sizeof(names[0]); i++){
+		if(!strcmp(name, names[i])){
+			*f = (enum filter)i;
+			return CM_OK;
+		}
+	}
+	return name ? cm_err_set(err, CM_ERR_INVAL, "unknown filter '%.32s' (connected, expiring, refused, blocked)", name) : CM_OK;
+}
+
+static enum cm_rc list_devices(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t;
+	struct cm_inventory *inv = st->inventory;
+	const char *prefix = cm_arg_string(cmd, "prefix", "");
+	size_t limit = (size_t)cm_arg_count(cmd, "limit", DEFAULT_LIMIT), offset = (size_t)cm_arg_count(cmd, "offset", 0), total = 0;
+	size_t plen = strlen(prefix);
+	enum filter f;
+	time_t now = time(NULL);
+	cJSON *arr;
+
+	(void)who;
+	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
+	CM_GUARD(parse_filter(cmd, &f, err));
+	if(inv && cm_inventory_sort(inv) != CM_OK){
+		return cm_cmd_nomem(err);
+	}
+	if((arr = cJSON_AddArrayToObject(data, "devices")) == NULL){
+		return cm_cmd_nomem(err);
+	}
+	for(size_t i = inv ? cm_inventory_lower_bound(inv, t->name, prefix) : 0; inv && i < inv->order_n; i++){
+		const struct cm_device *d = inv->order[i];
+		cJSON *o;
+
+		if(strcmp(cm_inventory_tenant(inv, d), t->name) || strncmp(d->id, prefix, plen)){
+			break;
+		}
+		if(!matches(st, t, d, f, now) || total++ < offset || total > offset + limit){
+			continue;
+		}
+		if((o = render_device(st, t, d)) == NULL || !cJSON_AddItemToArray(arr, o)){
+			cJSON_Delete(o);
+			return cm_cmd_nomem(err);
+		}
+	}
+	if(!cJSON_AddStringToObject(data, "tenant", t->name) || !cJSON_AddNumberToObject(data, "total", (double)total)
+			|| !cJSON_AddNumberToObject(data, "offset", (double)offset) || !add_nodes(st, data)){
+		return cm_cmd_nomem(err);
+	}
+	return CM_OK;
+}
+
+static enum cm_rc get_device(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t;
+	const char *id = cm_arg_string(cmd, "id", "");
+	const struct cm_device *d;
+	cJSON *o;
+
+	(void)who;
+	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
+	d = st->inventory ? cm_inventory_find(st->inventory, t->name, id) : NULL;
+	if(d == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no device '%.100s' in the inventory of tenant '%s'", id, t->name);
+	}
+	if((o = render_device(st, t, d)) == NULL || !cJSON_AddItemToObject(data, "device", o)){
+		cJSON_Delete(o);
+		return cm_cmd_nomem(err);
+	}
+	return add_nodes(st, data) ? CM_OK : cm_cmd_nomem(err);
+}
+
+/* --- blocks -------------------------------------------------------- */
+
+/* The device id of a block command, checked against tenant t. */
+static enum cm_rc device_id_arg(const cJSON *cmd, const struct cm_tenant *t, const char **out, struct cm_err *err)
+{
+	const char *id = cm_arg_string(cmd, "id", "");
+	struct cm_identity ident;
+
+	*out = id;
+	if(!cm_block_device_id_valid(id)){
+		return cm_err_set(err, CM_ERR_INVAL, "'id' must be a client id of 1 to %d characters, none of them a control character",
+				CM_BLOCK_KEY_MAX);
+	}
+	/* A device id of another org's form would block nothing here. */
+	if(cm_identity_parse(id, &ident, NULL) == CM_OK && t->policy != CM_POLICY_BRIDGE && strcmp(ident.org, t->org_id)){
+		return cm_err_set(err, CM_ERR_INVAL, "device id '%.100s' names org '%s'; tenant '%s' has org '%s'", id, ident.org, t->name, t->org_id);
+	}
+	return CM_OK;
+}
+
+/* The certificate of a block command: "fingerprint" (SHA-256, hex, any
+ * case, ':' allowed) or "certificate" (PEM), exactly one; its id. */
+static enum cm_rc cert_id_arg(const cJSON *cmd, char id[CM_ID_LEN + 1], struct cm_err *err)
+{
+	const char *fp = cm_arg_string(cmd, "fingerprint", NULL), *pem = cm_arg_string(cmd, "certificate", NULL);
+	size_t n = 0;
+
+	if((fp == NULL) == (pem == NULL)){
+		return cm_err_set(err, CM_ERR_INVAL, "give 'fingerprint' or 'certificate', one of them");
+	}
+	if(pem){
+		X509 *leaf = NULL;
+		STACK_OF(X509) *extra = NULL;
+		enum cm_rc rc = cm_pki_parse_chain_pem(pem, strlen(pem), &leaf, &extra, err);
+		if(rc == CM_OK){
+			rc = sk_X509_num(extra) ? cm_err_set(err, CM_ERR_INVAL, "'certificate' must hold one certificate") : cm_pki_cert_id(leaf, id, err);
+		}
+		X509_free(leaf);
+		sk_X509_pop_free(extra, X509_free);
+		return rc;
+	}
+	for(; *fp && n <= CM_ID_LEN; fp++){
+		if(*fp != ':'){
+			id[n++] = (char)tolower((unsigned char)*fp);
+		}
+	}
+	id[n < CM_ID_LEN ? n : CM_ID_LEN] = '\0';
+	if(n != CM_ID_LEN || *fp || !cm_pki_id_valid(id)){
+		return cm_err_set(err, CM_ERR_INVAL, "'fingerprint' must be the certificate's SHA-256: 64 hex digits (':' between bytes allowed)");
+	}
+	return CM_OK;
+}
+
+static cJSON *render_block(const struct cm_block *b, const char *key)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if(o == NULL || !cJSON_AddStringToObject(o, key, b->key) || !cJSON_AddStringToObject(o, "reason", b->reason)
+			|| !cJSON_AddStringToObject(o, "by", b->by) || !cm_json_add_time(o, "blockedAt", b->at)){
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Adds (add) or removes key in the list (certs: certificates) of a copy
+ * of t, and commits it: the tick disconnects what it blocks. */
+static enum cm_rc change_block(struct cm_state *st, const struct cm_caller *who, const struct cm_tenant *cur, bool certs, bool add,
+		const char *key, const char *reason, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t = cm_tenant_clone(cur);
+	struct cm_blocklist *l;
+	enum cm_rc rc = CM_OK;
+	char name[CM_TENANT_NAME_MAX + 1];
+
+	if(t == NULL){
+		return cm_cmd_nomem(err);
+	}
+	l = certs ? &t->blocked_certs : &t->blocked_devices;
+	if(add){
+		rc = cm_blocks_add(l, key, reason, who->name, time(NULL), err);
+	}else if(!cm_blocks_remove(l, key)){
+		rc = cm_err_set(err, CM_ERR_INVAL, "%s '%.100s' is not blocked in tenant '%s'", certs ? "certificate" : "device", key, t->name);
+	}
+	if(rc != CM_OK){
+		cm_tenant_free(&t);
+		return rc;
+	}
+	snprintf(name, sizeof(name), "%s", t->name);
+	CM_GUARD(cm_registry_put_tenant(st, who->name, who->command, t, key, err));
+	t = cm_store_find_tenant(st->store, name);
+	if(add && t){
+		cm_cmd_answer(data, "blocked", render_block(cm_blocks_find(certs ? &t->blocked_certs : &t->blocked_devices, key),
+				certs ? "fingerprint" : "id"));
+	}else{
+		cm_cmd_answer(data, "unblocked", cJSON_CreateString(key));
+	}
+	return CM_OK;
+}
+
+static enum cm_rc block_device(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t;
+	const char *id;
+
+	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
+	CM_GUARD(device_id_arg(cmd, t, &id, err));
+	return change_block(st, who, t, false, true, id, cm_arg_string(cmd, "reason", ""), data, err);
+}
+
+static enum cm_rc unblock_device(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t;
+	const char *id = cm_arg_string(cmd, "id", "");
+
+	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
+	return change_block(st, who, t, false, false, id, NULL, data, err);
+}
+
+static enum cm_rc block_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t;
+	char id[CM_ID_LEN + 1];
+
+	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
+	CM_GUARD(cert_id_arg(cmd, id, err));
+	return change_block(st, who, t, true, true, id, cm_arg_string(cmd, "reason", ""), data, err);
+}
+
+static enum cm_rc unblock_certificate(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t;
+	char id[CM_ID_LEN + 1];
+
+	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
+	CM_GUARD(cert_id_arg(cmd, id, err));
+	return change_block(st, who, t, true, false, id, NULL, data, err);
+}
+
+static bool add_blocklist(cJSON *data, const char *name, const struct cm_blocklist *l, const char *key)
+{
+	cJSON *arr = cJSON_AddArrayToObject(data, name);
+
+	for(size_t i = 0; arr && i < l->n; i++){
+		cJSON *o = render_block(&l->v[i], key);
+		if(o == NULL || !cJSON_AddItemToArray(arr, o)){
+			cJSON_Delete(o);
+			return false;
+		}
+	}
+	return arr != NULL;
+}
+
+static enum cm_rc list_blocked(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_tenant *t;
+
+	(void)who;
+	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
+	if(!add_blocklist(data, "devices", &t->blocked_devices, "id") || !add_blocklist(data, "certificates", &t->blocked_certs, "fingerprint")){
+		return cm_cmd_nomem(err);
+	}
+	return CM_OK;
+}
+
+/* --- audits -------------------------------------------------------- */
+
+static enum cm_rc audit_fleet(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_audit_options o = {cm_arg_string(cmd, "tenant", NULL), (int)cm_arg_count(cmd, "expiringWithinDays", 30),
+		(int)cm_arg_count(cmd, "seenWithinDays", 30), AUDIT_MAX_LISTED};
+	uint64_t counts[CM_FINDING_COUNT];
+	bool truncated;
+	cJSON *findings, *c;
+
+	(void)who;
+	if(o.tenant && cm_store_find_tenant(st->store, o.tenant) == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no tenant '%.64s'", o.tenant);
+	}
+	findings = cm_audit_run(st, &o, time(NULL), counts, &truncated);
+	if(findings == NULL || !cJSON_AddItemToObject(data, "findings", findings)){
+		cJSON_Delete(findings);
+		return cm_cmd_nomem(err);
+	}
+	if(o.tenant == NULL){
+		/* The whole fleet's: the metrics show these counts until the next. */
+		memcpy(st->audit_counts, counts, sizeof(counts));
+		st->audit_done = true;
+	}
+	c = cJSON_AddObjectToObject(data, "counts");
+	for(int i = 0; c && i < CM_FINDING_COUNT; i++){
+		if(!cJSON_AddNumberToObject(c, cm_finding_name((enum cm_finding)i), (double)counts[i])){
+			c = NULL;
+		}
+	}
+	if(c == NULL || !cJSON_AddBoolToObject(data, "truncated", truncated) || !add_nodes(st, data)){
+		return cm_cmd_nomem(err);
+	}
+	return CM_OK;
+}
+
+static const struct cm_field list_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"filter", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"prefix", CM_FIELD_STRING, CM_OPTIONAL, CM_BLOCK_KEY_MAX, NULL},
+	{"limit", CM_FIELD_COUNT, CM_OPTIONAL, MAX_LIMIT, NULL},
+	{"offset", CM_FIELD_COUNT, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field block_device_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"id", CM_FIELD_STRING, CM_REQUIRED, CM_BLOCK_KEY_MAX, NULL},
+	{"reason", CM_FIELD_STRING, CM_OPTIONAL, CM_BLOCK_REASON_MAX, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field block_cert_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"fingerprint", CM_FIELD_STRING, CM_OPTIONAL, 3 * CM_ID_LEN, NULL},
+	{"certificate", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"reason", CM_FIELD_STRING, CM_OPTIONAL, CM_BLOCK_REASON_MAX, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field unblock_cert_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_REQUIRED, 0, NULL},
+	{"fingerprint", CM_FIELD_STRING, CM_OPTIONAL, 3 * CM_ID_LEN, NULL},
+	{"certificate", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+static const struct cm_field audit_fields[] = {
+	{"tenant", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"expiringWithinDays", CM_FIELD_COUNT, CM_OPTIONAL, MAX_DAYS, NULL},
+	{"seenWithinDays", CM_FIELD_COUNT, CM_OPTIONAL, MAX_DAYS, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
+const struct cm_command cm_device_commands[] = {
+	{"listDevices", list_devices, CM_READS, list_fields},
+	{"getDevice", get_device, CM_READS, cm_fields_tenant_id},
+	{"blockDevice", block_device, CM_WRITES, block_device_fields},
+	{"unblockDevice", unblock_device, CM_WRITES, cm_fields_tenant_id},
+	{"blockCertificate", block_certificate, CM_WRITES, block_cert_fields},
+	{"unblockCertificate", unblock_certificate, CM_WRITES, unblock_cert_fields},
+	{"listBlocked", list_blocked, CM_READS, cm_fields_tenant},
+	{"auditFleet", audit_fleet, CM_READS, audit_fields},
+	{NULL, NULL, CM_READS, NULL},
+};
