@@ -380,16 +380,18 @@ static void log_expiry_daily(struct cm_state *st, time_t now)
 	cJSON_Delete(list);
 }
 
-/* Once a day (the first at the first tick), the fleet audit: its counts
- * for the metrics, an event with them, a warning per kind found. */
+/* Every plugin_opt_audit_interval (a day; the first at the first tick),
+ * the fleet audit: its counts for the metrics, an event with them, a
+ * log line. */
 static void audit_daily(struct cm_state *st, time_t now)
 {
 	struct cm_audit_options o = {NULL, (int)st->expiry_warning_days, 30, 0};
 	uint64_t counts[CM_FINDING_COUNT];
 	bool truncated;
 	cJSON *findings, *e, *c;
+	uint64_t total = 0;
 
-	if(st->audit_done && now - st->audit_at < 86400){
+	if(st->audit_done && now - st->audit_at < st->audit_interval){
 		return;
 	}
 	st->audit_at = now;
@@ -407,11 +409,14 @@ static void audit_daily(struct cm_state *st, time_t now)
 		if(c && !cJSON_AddNumberToObject(c, cm_finding_name((enum cm_finding)i), (double)counts[i])){
 			c = NULL;
 		}
+		total += counts[i];
 		if(counts[i]){
 			cm_log(CM_LOG_WARNING, "fleet audit: %llu %s finding(s) (auditFleet lists them)", (unsigned long long)counts[i],
 					cm_finding_name((enum cm_finding)i));
 		}
 	}
+	cm_log(CM_LOG_NOTICE, "fleet audit: %llu finding(s) over %zu device(s) of the inventory", (unsigned long long)total,
+			st->inventory ? st->inventory->count : 0);
 	if(c){
 		cm_event(st, "audit", e);
 	}else{

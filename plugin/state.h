@@ -109,6 +109,7 @@ struct cm_state {
 	bool inventory_saving;           /* a write is under way on the worker */
 	/* The last fleet audit (audit.h): when, and its counts. */
 	time_t audit_at;
+	time_t audit_interval;           /* plugin_opt_audit_interval */
 	uint64_t audit_counts[CM_FINDING_COUNT];
 	bool audit_done;
 	struct cm_fetcher *fetcher;      /* CRL downloads */
