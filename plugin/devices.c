@@ -17,6 +17,9 @@ enum cm_rc cm_devices_open(struct cm_state *st, struct cm_err *err)
 {
 	struct cm_err lerr;
 
+	/* The first write too waits for a batch: the first handshakes after a
+	 * start do not each cost one. */
+	st->inventory_saved = time(NULL);
 	st->inventory = cm_inventory_new(st->devices_max);
 	if(st->inventory == NULL){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
