@@ -472,8 +472,12 @@ enum cm_rc cm_inventory_load(struct cm_inventory *inv, const char *dir, struct c
 		rc = cm_inventory_sort(inv);
 	}
 	if(rc != CM_OK){
+		char why[sizeof(err->msg)] = "";
+		if(err){
+			memcpy(why, err->msg, sizeof(why));
+		}
 		inventory_empty(inv);
-		return cm_err_set(err, rc, "%s: %s", path, err ? err->msg : "");
+		return cm_err_set(err, rc, "%s: %s", path, why);
 	}
 	inv->dirty = false;
 	return CM_OK;
