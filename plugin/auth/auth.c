@@ -87,9 +87,6 @@ static int remember(struct cm_state *st, struct mosquitto *client, enum cm_clien
 	c->client = client;
 	c->kind = kind;
 	c->leaf = leaf;
-	if(cm_pki_cert_id(leaf, c->leaf_id, NULL) != CM_OK){
-		c->leaf_id[0] = '\0';
-	}
 	c->policy = tag->policy;
 	snprintf(c->tenant, sizeof(c->tenant), "%s", tag->tenant);
 	snprintf(c->sni, sizeof(c->sni), "%s", tag->sni);
@@ -261,6 +258,17 @@ enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client)
 	return cm_state_is_admin_user(st, mosquitto_client_username(client)) ? CM_ADMIN_USERNAME : CM_ADMIN_NONE;
 }
 
+static void hex_id(const unsigned char fp[CM_FP_LEN], char out[CM_ID_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for(int i = 0; i < CM_FP_LEN; i++){
+		out[2 * i] = digits[fp[i] >> 4];
+		out[2 * i + 1] = digits[fp[i] & 15];
+	}
+	out[CM_ID_LEN] = '\0';
+}
+
 /* Trust-list entries looked at for the CA that issued a device. */
 #define ISSUER_SCAN_MAX 256
 
@@ -284,18 +292,18 @@ static void issuer_of(const struct cm_tenant *t, X509 *leaf, STACK_OF(X509) *sen
 	}
 }
 
-/* The device c joins the inventory (or its record is updated). */
-static void inventory_admit(struct cm_state *st, struct cm_client *c, const struct cm_tenant *t)
+/* The device c, whose certificate's facts are facts, joins the inventory
+ * (or its record is updated). */
+static void inventory_admit(struct cm_state *st, struct cm_client *c, const struct cm_tenant *t, const struct cm_cert_facts *facts)
 {
-	struct cm_cert_facts facts;
 	char issuer[CM_ID_LEN + 1];
 	bool clone = false;
 
-	if(st->inventory == NULL || st->inventory->max == 0 || !cm_cert_facts_of(c->leaf, &facts)){
+	if(st->inventory == NULL || st->inventory->max == 0){
 		return;
 	}
 	issuer_of(t, c->leaf, c->chain, issuer);
-	c->dev = cm_inventory_admit(st->inventory, t->name, c->clientid, &facts, issuer, time(NULL), &clone);
+	c->dev = cm_inventory_admit(st->inventory, t->name, c->clientid, facts, issuer, time(NULL), &clone);
 	if(clone){
 		cm_log(CM_LOG_WARNING, "device '%s' (tenant %s) connected with certificate %.16s... while connected with another one: a clone?",
 				c->clientid, t->name, c->leaf_id);
@@ -337,12 +345,18 @@ static int remember_device(struct cm_state *st, struct mosquitto *client, const 
 	char buf[320], changed[360];
 	const char *why;
 	struct cm_client *c;
+	struct cm_cert_facts facts;
 	int rc = remember(st, client, CM_CLIENT_DEVICE, tag, ident, leaf);
 
 	if(rc != MOSQ_ERR_SUCCESS){
 		return rc;
 	}
 	c = client_find(st, client);
+	/* One digest of the leaf: its id for the blocks, its facts for the
+	 * inventory. Without it, a tenant with certificate blocks refuses. */
+	if(cm_cert_facts_of(c->leaf, &facts)){
+		hex_id(facts.fp, c->leaf_id);
+	}
 	if((why = block_of(tenant, c->clientid, c->leaf_id, buf, sizeof(buf))) != NULL){
 		return refuse_remembered(st, client, tenant, why, CM_REFUSED_BLOCKED);
 	}
@@ -350,7 +364,9 @@ static int remember_device(struct cm_state *st, struct mosquitto *client, const 
 		snprintf(changed, sizeof(changed), "trust changed since its handshake: %s", why);
 		return refuse_remembered(st, client, tenant, changed, CM_REFUSED_UNTRUSTED_CHAIN);
 	}
-	inventory_admit(st, c, tenant);
+	if(c->leaf_id[0]){
+		inventory_admit(st, c, tenant, &facts);
+	}
 	return MOSQ_ERR_SUCCESS;
 }
 

@@ -292,6 +292,13 @@ static enum cm_rc change_block(struct cm_state *st, const struct cm_caller *who,
 	if(t == NULL){
 		return cm_cmd_nomem(err);
 	}
+	if(add && t->policy == CM_POLICY_TOKEN){
+		cm_tenant_free(&t);
+		/* Its clients are the broker's other mechanisms' to admit: a block
+		 * here would refuse nothing. */
+		return cm_err_set(err, CM_ERR_INVAL, "tenant '%s' has the token policy: certmgr does not authenticate its devices, and"
+				" a block would refuse none of them", cur->name);
+	}
 	l = certs ? &t->blocked_certs : &t->blocked_devices;
 	if(add){
 		rc = cm_blocks_add(l, key, reason, who->name, time(NULL), err);

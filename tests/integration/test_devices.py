@@ -185,6 +185,8 @@ class DevicesTest(BrokerTest):
         self.assertEqual(ok(self.b, "listBlocked", tenant="acme")["devices"][0]["id"], "d:acme:sensor:a1")
         self.assertIn("is blocked already", fail(control(self.b, [{"command": "blockDevice", "tenant": "acme", "id": "d:acme:sensor:a1"}])))
         self.assertIn("names org 'other'", fail(control(self.b, [{"command": "blockDevice", "tenant": "acme", "id": "d:other:sensor:a1"}])))
+        ok(self.b, "createTenant", tenant="tok", hostnames=["tok.test"], policy="token")
+        self.assertIn("token policy", fail(control(self.b, [{"command": "blockDevice", "tenant": "tok", "id": "d:tok:sensor:a1"}])))
         ok(self.b, "unblockDevice", tenant="acme", id="d:acme:sensor:a1")
         self.assertEqual(self.connect("dev-a1", "d:acme:sensor:a1", keep=False)["result"], "accepted")
         self.assertIn("is not blocked", fail(control(self.b, [{"command": "unblockDevice", "tenant": "acme", "id": "d:acme:sensor:a1"}])))
