@@ -120,6 +120,77 @@ static cJSON *render_device(const struct cm_state *st, const struct cm_tenant *t
 	return o;
 }
 
+/* --- listDevices' pages as text --------------------------------------
+ * A page of 1,000 devices as a cJSON tree is some 50,000 allocations to
+ * make, print and free on the broker thread; written as text, and put in
+ * the answer as a raw node, it is one buffer. The same JSON as
+ * render_device (tests/integration/test_devices.py compares them). */
+
+static bool put(struct cm_text *t, const char *s)
+{
+	return cm_text_append(t, s, strlen(s));
+}
+
+static bool put_str(struct cm_text *t, const char *s)
+{
+	char esc[8];
+	bool ok = put(t, "\"");
+
+	for(; ok && *s; s++){
+		unsigned char c = (unsigned char)*s;
+		if(c == '"' || c == '\\'){
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			ok = cm_text_append(t, esc, 2);
+		}else if(c < 0x20){
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			ok = put(t, esc);
+		}else{
+			ok = cm_text_append(t, s, 1);
+		}
+	}
+	return ok && put(t, "\"");
+}
+
+static bool put_time(struct cm_text *t, time_t v)
+{
+	char buf[24];
+
+	if(v == 0){
+		return put(t, "null");
+	}
+	cm_time_iso(v, buf);
+	return put_str(t, buf);
+}
+
+static bool put_device(struct cm_text *t, const struct cm_state *st, const struct cm_tenant *tn, const struct cm_device *d)
+{
+	char fp[2 * CM_FP_LEN + 1], serial[2 * CM_SERIAL_MAX + 1], num[96];
+	const char *issuer = cm_inventory_issuer(st->inventory, d), *sig = d->cert.sig_nid ? OBJ_nid2sn(d->cert.sig_nid) : NULL;
+	bool ok;
+
+	hex(d->cert.fp, CM_FP_LEN, fp);
+	hex(d->cert.serial, d->cert.serial_len, serial);
+	ok = put(t, "{\"id\":") && put_str(t, d->id) && put(t, ",\"certificate\":{\"fingerprint\":") && put_str(t, fp)
+		&& put(t, ",\"serial\":") && put_str(t, serial) && put(t, ",\"issuer\":") && (issuer[0] ? put_str(t, issuer) : put(t, "null"))
+		&& put(t, ",\"notAfter\":") && put_time(t, (time_t)d->cert.not_after) && put(t, ",\"keyType\":")
+		&& put_str(t, cm_key_type_name(d->cert.key_type));
+	snprintf(num, sizeof(num), ",\"keyBits\":%u,\"signatureAlgorithm\":", d->cert.key_bits);
+	ok = ok && put(t, num) && (sig ? put_str(t, sig) : put(t, "null")) && put(t, "},\"firstSeen\":") && put_time(t, d->first_seen)
+		&& put(t, ",\"lastSeen\":") && put_time(t, d->last_seen) && put(t, d->connected ? ",\"connected\":true,\"node\":" : ",\"connected\":false,\"node\":")
+		&& (d->connected ? put_str(t, st->hostname) : put(t, "null"));
+	snprintf(num, sizeof(num), ",\"connections\":%u,\"certificates\":%u,\"blocked\":%s,\"lastRefusal\":", d->connected, d->certs,
+			device_blocked(tn, d) ? "true" : "false");
+	ok = ok && put(t, num);
+	if(ok && d->refusal){
+		ok = put(t, "{\"reason\":") && put_str(t, cm_metrics_refusal_name((enum cm_refusal)(d->refusal - 1))) && put(t, ",\"time\":")
+			&& put_time(t, d->refused_at) && put(t, "}");
+	}else if(ok){
+		ok = put(t, "null");
+	}
+	return ok && put(t, "}");
+}
+
 static bool matches(const struct cm_state *st, const struct cm_tenant *t, const struct cm_device *d, enum filter f, time_t now)
 {
 	switch(f){
@@ -161,7 +232,9 @@ static enum cm_rc list_devices(struct cm_state *st, const struct cm_caller *who,
 	size_t plen = strlen(prefix);
 	enum filter f;
 	time_t now = time(NULL);
-	cJSON *arr;
+	cJSON *arr = NULL;
+	struct cm_text text = {0};
+	bool ok;
 
 	(void)who;
 	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
@@ -169,12 +242,9 @@ static enum cm_rc list_devices(struct cm_state *st, const struct cm_caller *who,
 	if(inv && cm_inventory_sort(inv) != CM_OK){
 		return cm_cmd_nomem(err);
 	}
-	if((arr = cJSON_AddArrayToObject(data, "devices")) == NULL){
-		return cm_cmd_nomem(err);
-	}
-	for(size_t i = inv ? cm_inventory_lower_bound(inv, t->name, prefix) : 0; inv && i < inv->order_n; i++){
+	ok = put(&text, "[");
+	for(size_t i = inv ? cm_inventory_lower_bound(inv, t->name, prefix) : 0; ok && inv && i < inv->order_n; i++){
 		const struct cm_device *d = inv->order[i];
-		cJSON *o;
 
 		if(strcmp(cm_inventory_tenant(inv, d), t->name) || strncmp(d->id, prefix, plen)){
 			break;
@@ -182,11 +252,14 @@ static enum cm_rc list_devices(struct cm_state *st, const struct cm_caller *who,
 		if(!matches(st, t, d, f, now) || total++ < offset || total > offset + limit){
 			continue;
 		}
-		if((o = render_device(st, t, d)) == NULL || !cJSON_AddItemToArray(arr, o)){
-			cJSON_Delete(o);
-			return cm_cmd_nomem(err);
-		}
+		ok = (total == offset + 1 || put(&text, ",")) && put_device(&text, st, t, d);
 	}
+	if(!ok || !put(&text, "]") || (arr = cJSON_CreateRaw(text.s)) == NULL || !cJSON_AddItemToObject(data, "devices", arr)){
+		cJSON_Delete(arr);
+		cm_text_free(&text);
+		return cm_cmd_nomem(err);
+	}
+	cm_text_free(&text);
 	if(!cJSON_AddStringToObject(data, "tenant", t->name) || !cJSON_AddNumberToObject(data, "total", (double)total)
 			|| !cJSON_AddNumberToObject(data, "offset", (double)offset) || !add_nodes(st, data)){
 		return cm_cmd_nomem(err);

@@ -146,6 +146,21 @@ class DevicesTest(BrokerTest):
         self.assertEqual(fail(control(self.b, [{"command": "getDevice", "tenant": "acme", "id": "d:acme:sensor:zz"}])),
                          "no device 'd:acme:sensor:zz' in the inventory of tenant 'acme'")
 
+    def test_any_client_id_of_a_peer_broker_is_listed_as_it_is(self):
+        ok(self.b, "createTenant", tenant="peers", hostnames=["peers.test"], policy="bridge")
+        ok(self.b, "addCA", tenant="peers", certificate=read(pki("ca-b.pem")))
+        cid = 'peer "one" \\ \u00e9'
+        r = mqtt_connect(self.b.port, cid, sni="peers.test", cafile=self.cafile, cert=pki("dev-b1.pem"), key=pki("dev-b1.key"))
+        self.assertEqual(r["result"], "accepted")
+        listed = ok(self.b, "listDevices", tenant="peers")["devices"]
+        self.assertEqual([d["id"] for d in listed], [cid])
+        self.assertEqual(ok(self.b, "getDevice", tenant="peers", id=cid)["device"], listed[0])
+        self.assertIn("control character", fail(control(self.b, [{"command": "blockDevice", "tenant": "peers", "id": cid + "\t"}])))
+        ok(self.b, "blockDevice", tenant="peers", id=cid)
+        self.assertEqual([d["blocked"] for d in ok(self.b, "listDevices", tenant="peers")["devices"]], [True])
+        r = mqtt_connect(self.b.port, cid, sni="peers.test", cafile=self.cafile, cert=pki("dev-b1.pem"), key=pki("dev-b1.key"))
+        self.assertIn(r["result"], ("refused:5", "closed"))
+
     def test_the_inventory_survives_a_restart(self):
         self.assertEqual(self.connect("dev-a1", "d:acme:sensor:a1", keep=False)["result"], "accepted")
         before = ok(self.b, "getDevice", tenant="acme", id="d:acme:sensor:a1")["device"]
