@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "inventory.h"
 #include "pki.h"
 
@@ -16,7 +18,8 @@ static double now_s(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* The process's CPU time: a busy machine blurs it less than the clock. */
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -31,7 +34,7 @@ int main(int argc, char **argv)
 	struct cm_err err;
 	char id[64];
 	bool clone;
-	double t0, facts_us, admit_us, first_page_ms, page_ms = 0;
+	double t0, facts_us, digest_us, admit_us, first_page_ms, page_ms = 0;
 
 	if(count == 0 || cm_pki_make_ca("invbench CA", 30, &ca, &kc, &err) != CM_OK
 			|| cm_pki_make_client_cert(ca, kc, "d:sensor:b1", 30, &leaf, &kl, &err) != CM_OK){
@@ -43,6 +46,13 @@ int main(int argc, char **argv)
 		(void)cm_cert_facts_of(leaf, &f);
 	}
 	facts_us = (now_s() - t0) / (double)count * 1e6;
+	t0 = now_s();
+	for(size_t i = 0; i < count; i++){
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int n;
+		(void)X509_digest(leaf, EVP_sha256(), md, &n);
+	}
+	digest_us = (now_s() - t0) / (double)count * 1e6;
 	before = mallinfo2();
 	inv = cm_inventory_new(1000000);
 	for(size_t i = 0; i < count; i++){
@@ -81,8 +91,9 @@ int main(int argc, char **argv)
 		}
 		page_ms += (now_s() - t0) * 1e3;
 	}
-	printf("devices=%zu bytes_per_device=%.0f record_bytes=%zu facts_us=%.2f admit_us=%.2f sort_all_ms=%.1f page_walk_ms=%.3f\n",
-			count, (double)(after.uordblks - before.uordblks) / (double)count, sizeof(struct cm_device), facts_us, admit_us,
+	printf("devices=%zu bytes_per_device=%.0f record_bytes=%zu facts_us=%.2f (X509_digest with EVP_sha256(): %.2f) admit_us=%.2f"
+			" sort_all_ms=%.1f page_walk_ms=%.3f\n",
+			count, (double)(after.uordblks - before.uordblks) / (double)count, sizeof(struct cm_device), facts_us, digest_us, admit_us,
 			first_page_ms, page_ms / (double)((count + 999) / 1000));
 	cm_inventory_free(&inv);
 	X509_free(ca);
