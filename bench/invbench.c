@@ -34,6 +34,10 @@ int main(int argc, char **argv)
 	struct cm_err err;
 	char id[64];
 	bool clone;
+	struct cm_inventory_snapshot *snap;
+	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	double snapshot_ms = 0, write_ms;
+	int steps = 0;
 	double t0, facts_us, digest_us, admit_us, first_page_ms, page_ms = 0;
 
 	if(count == 0 || cm_pki_make_ca("invbench CA", 30, &ca, &kc, &err) != CM_OK
@@ -91,6 +95,24 @@ int main(int argc, char **argv)
 		}
 		page_ms += (now_s() - t0) * 1e3;
 	}
+	/* What the broker thread does for a write of the file: the copy. */
+	snap = cm_inventory_snapshot_begin(inv);
+	for(int done = 0; snap && done == 0;){
+		/* A step a tick, of plugin/devices.h's CM_INVENTORY_SNAPSHOT_STEP. */
+		double t = now_s(), ms;
+		done = cm_inventory_snapshot_step(inv, snap, 20000);
+		ms = (now_s() - t) * 1e3;
+		snapshot_ms = ms > snapshot_ms ? ms : snapshot_ms;
+		steps++;
+	}
+	t0 = now_s();
+	if(snap == NULL || cm_inventory_write(snap, dir, &err) != CM_OK){
+		fprintf(stderr, "invbench: %s\n", snap ? err.msg : "out of memory");
+		return 1;
+	}
+	write_ms = (now_s() - t0) * 1e3;
+	cm_inventory_snapshot_free(&snap);
+	printf("snapshot_steps=%d longest_step_ms=%.1f (broker thread) write_ms=%.1f (worker) ", steps, snapshot_ms, write_ms);
 	printf("devices=%zu bytes_per_device=%.0f record_bytes=%zu facts_us=%.2f (X509_digest with EVP_sha256(): %.2f) admit_us=%.2f"
 			" sort_all_ms=%.1f page_walk_ms=%.3f\n",
 			count, (double)(after.uordblks - before.uordblks) / (double)count, sizeof(struct cm_device), facts_us, digest_us, admit_us,

@@ -57,25 +57,21 @@ static void save_done(struct cm_state *st, void *arg, bool aborted)
 	free(j);
 }
 
-void cm_devices_tick(struct cm_state *st, time_t now)
+/* Hands the complete snapshot to the worker. */
+static void submit_save(struct cm_state *st)
 {
-	struct save_job *j;
+	struct save_job *j = calloc(1, sizeof(*j));
 	struct cm_err err;
 
-	if(st->inventory == NULL || !st->inventory->dirty || st->inventory_saving || st->worker == NULL
-			|| now - st->inventory_saved < CM_INVENTORY_SAVE_INTERVAL){
-		return;
-	}
-	st->inventory_saved = now;
-	j = calloc(1, sizeof(*j));
-	if(j == NULL || (j->dir = strdup(st->store_dir)) == NULL || (j->snap = cm_inventory_snapshot(st->inventory)) == NULL){
-		if(j){
-			free(j->dir);
-		}
+	if(j == NULL || (j->dir = strdup(st->store_dir)) == NULL){
 		free(j);
 		cm_log(CM_LOG_WARNING, "cannot save the device inventory: out of memory");
+		cm_inventory_snapshot_free(&st->inventory_snap);
+		st->inventory->dirty = true;
 		return;
 	}
+	j->snap = st->inventory_snap;
+	st->inventory_snap = NULL;
 	if(cm_worker_submit(st, save_work, save_done, j, &err) != CM_OK){
 		st->inventory->dirty = true;
 		cm_inventory_snapshot_free(&j->snap);
@@ -86,11 +82,45 @@ void cm_devices_tick(struct cm_state *st, time_t now)
 	st->inventory_saving = true;
 }
 
+void cm_devices_tick(struct cm_state *st, time_t now)
+{
+	int step;
+
+	if(st->inventory == NULL || st->inventory_saving || st->worker == NULL){
+		return;
+	}
+	if(st->inventory_snap == NULL){
+		if(!st->inventory->dirty || now - st->inventory_saved < CM_INVENTORY_SAVE_INTERVAL){
+			return;
+		}
+		st->inventory_saved = now;
+		if((st->inventory_snap = cm_inventory_snapshot_begin(st->inventory)) == NULL){
+			cm_log(CM_LOG_WARNING, "cannot save the device inventory: out of memory");
+			return;
+		}
+	}
+	step = cm_inventory_snapshot_step(st->inventory, st->inventory_snap, CM_INVENTORY_SNAPSHOT_STEP);
+	if(step < 0){
+		cm_log(CM_LOG_WARNING, "cannot save the device inventory: out of memory");
+		cm_inventory_snapshot_free(&st->inventory_snap);
+		st->inventory->dirty = true;
+	}else if(step == 1){
+		submit_save(st);
+	}
+}
+
 void cm_devices_flush(struct cm_state *st)
 {
 	struct cm_inventory_snapshot *snap;
 	struct cm_err err;
 
+	if(st->inventory_snap){
+		/* One under way: taken whole now instead. */
+		cm_inventory_snapshot_free(&st->inventory_snap);
+		if(st->inventory){
+			st->inventory->dirty = true;
+		}
+	}
 	if(st->inventory == NULL || !st->inventory->dirty || st->store_dir == NULL){
 		return;
 	}

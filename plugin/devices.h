@@ -9,14 +9,17 @@
 #include "error.h"
 #include "state.h"
 
-/* How often, at most, the inventory is written. */
+/* How often, at most, the inventory is written, and how many records a
+ * tick copies for it (a step of its snapshot: a few milliseconds). */
 #define CM_INVENTORY_SAVE_INTERVAL 30
+#define CM_INVENTORY_SNAPSHOT_STEP 20000
 
 /* A new inventory of plugin_opt_devices_max, with what the store's file
  * holds (a damaged file is reported and replaced at the next save). */
 CM_MUST_CHECK enum cm_rc cm_devices_open(struct cm_state *st, struct cm_err *err);
-/* From the tick: hands a snapshot to the worker when the inventory
- * changed and the last write is CM_INVENTORY_SAVE_INTERVAL old. */
+/* From the tick: when the inventory changed and the last write is
+ * CM_INVENTORY_SAVE_INTERVAL old, takes a snapshot, a step a tick, and
+ * hands it to the worker to write. */
 void cm_devices_tick(struct cm_state *st, time_t now);
 /* Writes the inventory now, on this thread, if it changed (plugin stop,
  * after the worker stopped). */

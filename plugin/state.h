@@ -107,6 +107,7 @@ struct cm_state {
 	size_t devices_max;
 	time_t inventory_saved;
 	bool inventory_saving;           /* a write is under way on the worker */
+	struct cm_inventory_snapshot *inventory_snap; /* being taken, a step a tick */
 	/* The last fleet audit (audit.h): when, and its counts. */
 	time_t audit_at;
 	time_t audit_interval;           /* plugin_opt_audit_interval */

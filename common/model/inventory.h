@@ -154,8 +154,15 @@ uint16_t cm_names_intern(struct cm_names *names, const char *name);
  * thread), reads it back (plugin start; a damaged file is an error and
  * leaves inv empty). */
 struct cm_inventory_snapshot;
-/* A copy of inv to write off the broker thread; NULL when out of memory.
- * Clears inv->dirty. */
+/* A copy of inv to write off the broker thread, taken in steps so that
+ * the broker thread is not held for a million records at once: begin
+ * (clears inv->dirty; NULL when out of memory), then steps of at most max
+ * records each, between which inv may change (a record added meanwhile
+ * may be left for the next snapshot, which its change makes dirty), until
+ * a step answers 1 (complete); 0: more to take, -1: out of memory. */
+struct cm_inventory_snapshot *cm_inventory_snapshot_begin(struct cm_inventory *inv);
+int cm_inventory_snapshot_step(struct cm_inventory *inv, struct cm_inventory_snapshot *snap, size_t max);
+/* All of it at once (plugin stop, tests); NULL when out of memory. */
 struct cm_inventory_snapshot *cm_inventory_snapshot(struct cm_inventory *inv);
 void cm_inventory_snapshot_free(struct cm_inventory_snapshot **snap);
 CM_MUST_CHECK enum cm_rc cm_inventory_write(const struct cm_inventory_snapshot *snap, const char *dir, struct cm_err *err);

@@ -12,6 +12,7 @@
  * are seconds since the epoch. */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <stdint.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +40,16 @@ struct snap_dev {
 
 struct cm_inventory_snapshot {
 	struct snap_dev *devs;
-	size_t n;
+	size_t n, cap;
 	char *ids;
+	size_t ids_len, ids_cap;
 	struct cm_names tenants, issuers;
 	struct cm_clone *clones;
 	size_t clone_n;
+	/* The walk: the next bucket of the hash table seen at the start; a
+	 * table grown since starts the walk again. */
+	struct cm_device **buckets;
+	size_t nbuckets, bucket;
 };
 
 void cm_inventory_snapshot_free(struct cm_inventory_snapshot **psnap)
@@ -69,47 +75,101 @@ static bool copy_names(struct cm_names *dst, const struct cm_names *src)
 	return dst->v != NULL;
 }
 
-struct cm_inventory_snapshot *cm_inventory_snapshot(struct cm_inventory *inv)
+struct cm_inventory_snapshot *cm_inventory_snapshot_begin(struct cm_inventory *inv)
 {
 	struct cm_inventory_snapshot *s = calloc(1, sizeof(*s));
-	size_t idlen = 0, off = 0;
 
-	for(size_t i = 0; i < inv->order_n; i++){
-		idlen += inv->order[i] ? strlen(inv->order[i]->id) + 1 : 0;
+	if(s){
+		s->buckets = inv->buckets;
+		s->nbuckets = inv->nbuckets;
+		inv->dirty = false;
 	}
-	if(s == NULL || (s->devs = malloc((inv->count ? inv->count : 1) * sizeof(*s->devs))) == NULL
-			|| (s->ids = malloc(idlen ? idlen : 1)) == NULL
-			|| (s->clones = malloc(sizeof(inv->clones))) == NULL
-			|| !copy_names(&s->tenants, &inv->tenants) || !copy_names(&s->issuers, &inv->issuers)){
-		cm_inventory_snapshot_free(&s);
-		return NULL;
-	}
-	for(size_t i = 0; i < inv->order_n; i++){
-		const struct cm_device *d = inv->order[i];
-		struct snap_dev *e;
-		size_t len;
+	return s;
+}
 
-		if(d == NULL){
-			continue;
+/* Appends one record; false when out of memory. */
+static bool snap_add(struct cm_inventory_snapshot *s, const struct cm_device *d)
+{
+	size_t len = strlen(d->id) + 1;
+	struct snap_dev *e;
+
+	if(s->n == s->cap){
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		struct snap_dev *grown = realloc(s->devs, cap * sizeof(*grown));
+		if(grown == NULL){
+			return false;
 		}
-		e = &s->devs[s->n++];
-		e->cert = d->cert;
-		memcpy(e->prev, d->prev, sizeof(e->prev));
-		e->first_seen = d->first_seen;
-		e->last_seen = d->last_seen;
-		e->refused_at = d->refused_at;
-		e->tenant = d->tenant;
-		e->issuer = d->issuer;
-		e->certs = d->certs;
-		e->refusal = d->refusal;
-		e->id_off = off;
-		len = strlen(d->id) + 1;
-		memcpy(s->ids + off, d->id, len);
-		off += len;
+		s->devs = grown;
+		s->cap = cap;
+	}
+	if(s->ids_len + len > s->ids_cap){
+		size_t cap = s->ids_cap ? s->ids_cap * 2 : 32768;
+		char *grown;
+		while(cap < s->ids_len + len){
+			cap *= 2;
+		}
+		if((grown = realloc(s->ids, cap)) == NULL){
+			return false;
+		}
+		s->ids = grown;
+		s->ids_cap = cap;
+	}
+	e = &s->devs[s->n++];
+	e->cert = d->cert;
+	memcpy(e->prev, d->prev, sizeof(e->prev));
+	e->first_seen = d->first_seen;
+	e->last_seen = d->last_seen;
+	e->refused_at = d->refused_at;
+	e->tenant = d->tenant;
+	e->issuer = d->issuer;
+	e->certs = d->certs;
+	e->refusal = d->refusal;
+	e->id_off = s->ids_len;
+	memcpy(s->ids + s->ids_len, d->id, len);
+	s->ids_len += len;
+	return true;
+}
+
+int cm_inventory_snapshot_step(struct cm_inventory *inv, struct cm_inventory_snapshot *s, size_t max)
+{
+	size_t taken = 0;
+
+	if(s->buckets != inv->buckets || s->nbuckets != inv->nbuckets){
+		s->buckets = inv->buckets;
+		s->nbuckets = inv->nbuckets;
+		s->bucket = s->n = s->ids_len = 0;
+	}
+	for(; s->bucket < s->nbuckets && taken < max; s->bucket++){
+		for(const struct cm_device *d = inv->buckets[s->bucket]; d; d = d->next, taken++){
+			if(!snap_add(s, d)){
+				return -1;
+			}
+		}
+	}
+	if(s->bucket < s->nbuckets){
+		return 0;
+	}
+	/* The names only grow, and the clones are few: taken last, whole. */
+	free(s->tenants.v);
+	free(s->issuers.v);
+	s->tenants.v = s->issuers.v = NULL;
+	if((s->clones == NULL && (s->clones = malloc(sizeof(inv->clones))) == NULL)
+			|| !copy_names(&s->tenants, &inv->tenants) || !copy_names(&s->issuers, &inv->issuers)){
+		return -1;
 	}
 	memcpy(s->clones, inv->clones, sizeof(inv->clones));
 	s->clone_n = inv->clone_n;
-	inv->dirty = false;
+	return 1;
+}
+
+struct cm_inventory_snapshot *cm_inventory_snapshot(struct cm_inventory *inv)
+{
+	struct cm_inventory_snapshot *s = cm_inventory_snapshot_begin(inv);
+
+	if(s && cm_inventory_snapshot_step(inv, s, SIZE_MAX) != 1){
+		cm_inventory_snapshot_free(&s);
+		inv->dirty = true;
+	}
 	return s;
 }
 

@@ -146,6 +146,22 @@ class DevicesTest(BrokerTest):
         self.assertEqual(fail(control(self.b, [{"command": "getDevice", "tenant": "acme", "id": "d:acme:sensor:zz"}])),
                          "no device 'd:acme:sensor:zz' in the inventory of tenant 'acme'")
 
+    def test_the_inventory_is_written_in_batches_while_the_broker_runs(self):
+        import signal
+        path = os.path.join(self.work.store, "devices.tsv")
+        self.assertEqual(self.connect("dev-a1", "d:acme:sensor:a1", keep=False)["result"], "accepted")
+        # Not at the handshake: within the next batch (30 s), by the worker.
+        self.assertFalse(os.path.exists(path))
+        deadline = time.time() + 45
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.5)
+        self.assertTrue(os.path.exists(path), "devices.tsv was not written")
+        # Killed, not stopped: what the batch wrote is what the next start has.
+        self.b.stop(sig=signal.SIGKILL)
+        self.b.start()
+        self.assertEqual(ok(self.b, "getDevice", tenant="acme", id="d:acme:sensor:a1")["device"]["certificate"]["fingerprint"],
+                         fp_of(pki("dev-a1.pem")))
+
     def test_any_client_id_of_a_peer_broker_is_listed_as_it_is(self):
         ok(self.b, "createTenant", tenant="peers", hostnames=["peers.test"], policy="bridge")
         ok(self.b, "addCA", tenant="peers", certificate=read(pki("ca-b.pem")))

@@ -220,6 +220,53 @@ static void test_the_file_gives_back_what_was_written(void **state)
 	free(dir);
 }
 
+static void test_a_snapshot_taken_in_steps_holds_every_device(void **state)
+{
+	struct cm_inventory *inv = cm_inventory_new(100000);
+	struct cm_cert_facts a = facts(1);
+	struct cm_inventory_snapshot *snap;
+	char id[32];
+	bool clone;
+	int steps = 0, r;
+
+	(void)state;
+	for(int i = 0; i < 3000; i++){
+		snprintf(id, sizeof(id), "d:acme:t:%d", i);
+		cm_inventory_admit(inv, "acme", id, &a, "", 1, &clone);
+	}
+	snap = cm_inventory_snapshot_begin(inv);
+	assert_false(inv->dirty);
+	while((r = cm_inventory_snapshot_step(inv, snap, 500)) == 0){
+		/* Meanwhile, more devices: the table grows past 4,096 and the walk
+		 * starts again. */
+		for(int i = 0; i < 300; i++){
+			snprintf(id, sizeof(id), "d:acme:t:x%d-%d", steps, i);
+			cm_inventory_admit(inv, "acme", id, &a, "", 1, &clone);
+		}
+		steps++;
+	}
+	assert_int_equal(r, 1);
+	assert_true(steps > 2);
+	assert_true(inv->dirty);
+	/* Every device there at the begin is in it. */
+	{
+		char *dir = tu_mkdtemp();
+		struct cm_inventory *again = cm_inventory_new(100000);
+		struct cm_err err;
+		assert_int_equal(cm_inventory_write(snap, dir, &err), CM_OK);
+		assert_int_equal(cm_inventory_load(again, dir, &err), CM_OK);
+		for(int i = 0; i < 3000; i++){
+			snprintf(id, sizeof(id), "d:acme:t:%d", i);
+			assert_non_null(cm_inventory_find(again, "acme", id));
+		}
+		cm_inventory_free(&again);
+		tu_rmtree(dir);
+		free(dir);
+	}
+	cm_inventory_snapshot_free(&snap);
+	cm_inventory_free(&inv);
+}
+
 static void test_the_device_ids_a_certificate_names(void **state)
 {
 	char ids[CM_IDENT_CERT_MAX][CM_IDENT_CLIENTID_MAX + 1];
@@ -251,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_a_full_inventory_forgets_a_device_not_connected),
 		cmocka_unit_test(test_the_order_is_by_tenant_and_id_with_additions_merged),
 		cmocka_unit_test(test_the_file_gives_back_what_was_written),
+		cmocka_unit_test(test_a_snapshot_taken_in_steps_holds_every_device),
 		cmocka_unit_test(test_the_device_ids_a_certificate_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
