@@ -10,6 +10,7 @@
 #include "blocks.h"
 #include "crl.h"
 #include "json.h"
+#include "worker.h"
 
 #define DAY 86400
 /* RSA and DSA keys under this many bits are weak; curves under
@@ -39,8 +40,12 @@ const char *cm_finding_metric(enum cm_finding f)
 	return f < CM_FINDING_COUNT ? names[f][1] : "?";
 }
 
+/* One part of an audit: the device findings over a snapshot (on the
+ * worker), or those of the trust lists and connected devices (on the
+ * broker thread, st). */
 struct audit {
 	struct cm_state *st;
+	const struct cm_inventory_snapshot *snap;
 	const struct cm_audit_options *o;
 	time_t now;
 	cJSON *out;
@@ -139,17 +144,33 @@ static bool in_scope(const struct audit *a, const char *tenant)
 	return a->o->tenant == NULL || !strcmp(a->o->tenant, tenant);
 }
 
+static const char *snap_tenant(const struct cm_inventory_snapshot *s, uint16_t i)
+{
+	return i < s->tenants.n ? s->tenants.v[i] : "";
+}
+
+static const char *snap_id(const struct cm_inventory_snapshot *s, const struct cm_snap_dev *e)
+{
+	return s->ids + e->id_off;
+}
+
+/* The sort of sharedCertificate: by fingerprint, then tenant and id. */
+static const struct cm_inventory_snapshot *sorting;
+
 static int cmp_fp(const void *x, const void *y)
 {
-	const struct cm_device *p = *(struct cm_device *const *)x, *q = *(struct cm_device *const *)y;
+	const struct cm_snap_dev *p = *(struct cm_snap_dev *const *)x, *q = *(struct cm_snap_dev *const *)y;
 	int c = memcmp(p->cert.fp, q->cert.fp, CM_FP_LEN);
 
-	return c ? c : p->tenant != q->tenant ? (p->tenant < q->tenant ? -1 : 1) : strcmp(p->id, q->id);
+	return c ? c : p->tenant != q->tenant ? (p->tenant < q->tenant ? -1 : 1) : strcmp(snap_id(sorting, p), snap_id(sorting, q));
 }
 
 /* sharedCertificate: runs of one fingerprint in the devices sorted by it. */
-static void audit_shared(struct audit *a, struct cm_device **v, size_t n)
+static void audit_shared(struct audit *a, const struct cm_snap_dev **v, size_t n)
 {
+	/* qsort has no context argument; the worker is the only thread that
+	 * audits devices. */
+	sorting = a->snap;
 	qsort(v, n, sizeof(*v), cmp_fp);
 	for(size_t i = 0; i < n;){
 		size_t j = i + 1;
@@ -157,10 +178,10 @@ static void audit_shared(struct audit *a, struct cm_device **v, size_t n)
 			j++;
 		}
 		if(j - i > 1){
-			cJSON *e = finding(a, CM_FINDING_SHARED_CERTIFICATE, cm_inventory_tenant(a->st->inventory, v[i]));
+			cJSON *e = finding(a, CM_FINDING_SHARED_CERTIFICATE, snap_tenant(a->snap, v[i]->tenant));
 			cJSON *arr = e ? cJSON_AddArrayToObject(e, "devices") : NULL;
 			for(size_t k = i; arr && k < j; k++){
-				if(!cJSON_AddItemToArray(arr, cJSON_CreateString(v[k]->id))){
+				if(!cJSON_AddItemToArray(arr, cJSON_CreateString(snap_id(a->snap, v[k])))){
 					a->nomem = true;
 				}
 			}
@@ -172,40 +193,40 @@ static void audit_shared(struct audit *a, struct cm_device **v, size_t n)
 	}
 }
 
-/* The findings of each device of the inventory in scope. */
+/* The findings of each device of the snapshot in scope. */
 static void audit_devices(struct audit *a)
 {
-	struct cm_inventory *inv = a->st->inventory;
-	struct cm_device **v;
+	const struct cm_inventory_snapshot *s = a->snap;
+	const struct cm_snap_dev **v;
 	size_t n = 0;
 
-	if(inv == NULL || inv->count == 0){
+	if(s == NULL || s->n == 0){
 		return;
 	}
-	if((v = malloc(inv->count * sizeof(*v))) == NULL){
+	if((v = malloc(s->n * sizeof(*v))) == NULL){
 		a->nomem = true;
 		return;
 	}
-	for(size_t i = 0; i < inv->order_n; i++){
-		struct cm_device *d = inv->order[i];
-		const char *tenant = d ? cm_inventory_tenant(inv, d) : NULL;
+	for(size_t i = 0; i < s->n; i++){
+		const struct cm_snap_dev *d = &s->devs[i];
+		const char *tenant = snap_tenant(s, d->tenant);
 		cJSON *e;
 
-		if(d == NULL || !in_scope(a, tenant)){
+		if(!in_scope(a, tenant)){
 			continue;
 		}
 		v[n++] = d;
 		if((time_t)d->last_seen + (time_t)a->o->seen_days * DAY >= a->now && d->cert.not_after < a->now + (time_t)a->o->expiring_days * DAY
 				&& (e = finding(a, CM_FINDING_EXPIRING_CERTIFICATE, tenant)) != NULL){
 			char t[21];
-			add_one(a, e, "devices", d->id);
+			add_one(a, e, "devices", snap_id(s, d));
 			add_fp(a, e, "certificate", d->cert.fp);
 			cm_time_iso((time_t)d->cert.not_after, t);
 			if(!cJSON_AddStringToObject(e, "notAfter", t)){
 				a->nomem = true;
 			}
 		}
-		audit_cert(a, tenant, "devices", d->id, d->cert.key_type, d->cert.key_bits, d->cert.sig_nid);
+		audit_cert(a, tenant, "devices", snap_id(s, d), d->cert.key_type, d->cert.key_bits, d->cert.sig_nid);
 	}
 	audit_shared(a, v, n);
 	free(v);
@@ -214,19 +235,19 @@ static void audit_devices(struct audit *a)
 /* clonedDevice: the clones seen within the window, once per device. */
 static void audit_clones(struct audit *a)
 {
-	struct cm_inventory *inv = a->st->inventory;
+	const struct cm_inventory_snapshot *s = a->snap;
 
-	for(size_t i = 0; inv && i < inv->clone_n; i++){
-		const struct cm_clone *c = &inv->clones[i];
-		const char *tenant = c->tenant < inv->tenants.n ? inv->tenants.v[c->tenant] : "";
+	for(size_t i = 0; s && i < s->clone_n; i++){
+		const struct cm_clone *c = &s->clones[i];
+		const char *tenant = snap_tenant(s, c->tenant);
 		bool again = false;
 		cJSON *e, *arr;
 		char fp[2][2 * CM_FP_LEN + 1], t[21];
 
-		for(size_t j = 0; j < inv->clone_n && !again; j++){
+		for(size_t j = 0; j < s->clone_n && !again; j++){
 			/* The latest clone of a device is the one reported. */
-			again = j != i && inv->clones[j].tenant == c->tenant && !strcmp(inv->clones[j].id, c->id)
-				&& (inv->clones[j].at > c->at || (inv->clones[j].at == c->at && j > i));
+			again = j != i && s->clones[j].tenant == c->tenant && !strcmp(s->clones[j].id, c->id)
+				&& (s->clones[j].at > c->at || (s->clones[j].at == c->at && j > i));
 		}
 		if(again || !in_scope(a, tenant) || (time_t)c->at + (time_t)a->o->seen_days * DAY < a->now
 				|| (e = finding(a, CM_FINDING_CLONED_DEVICE, tenant)) == NULL){
@@ -331,22 +352,192 @@ static void audit_connected(struct audit *a)
 	}
 }
 
-cJSON *cm_audit_run(struct cm_state *st, const struct cm_audit_options *o, time_t now, uint64_t counts[CM_FINDING_COUNT], bool *truncated)
-{
-	struct audit a = {st, o, now, cJSON_CreateArray(), counts, truncated, false};
+/* An audit under way (st->audits). */
+struct cm_audit_job {
+	struct cm_audit_options o;
+	char tenant[CM_TENANT_NAME_MAX + 1];
+	time_t now;
+	struct cm_inventory_snapshot *snap; /* being taken, then the worker's */
+	bool on_worker;
+	/* The broker thread's part, then the whole answer. */
+	cJSON *findings;
+	uint64_t counts[CM_FINDING_COUNT];
+	bool truncated, nomem;
+	/* The worker's part. */
+	cJSON *dev_findings;
+	uint64_t dev_counts[CM_FINDING_COUNT];
+	bool dev_truncated, dev_nomem;
+	cm_audit_done_fn done;
+	void *ctx;
+	struct cm_audit_job *next;
+};
 
-	memset(counts, 0, CM_FINDING_COUNT * sizeof(*counts));
-	*truncated = false;
+static void job_free(struct cm_audit_job *j)
+{
+	cm_inventory_snapshot_free(&j->snap);
+	cJSON_Delete(j->findings);
+	cJSON_Delete(j->dev_findings);
+	free(j);
+}
+
+static void job_unlink(struct cm_state *st, struct cm_audit_job *j)
+{
+	for(struct cm_audit_job **p = &st->audits; *p; p = &(*p)->next){
+		if(*p == j){
+			*p = j->next;
+			return;
+		}
+	}
+}
+
+static void audit_work(void *arg)
+{
+	struct cm_audit_job *j = arg;
+	struct audit a = {NULL, j->snap, &j->o, j->now, cJSON_CreateArray(), j->dev_counts, &j->dev_truncated, false};
+
 	if(a.out == NULL){
-		return NULL;
+		j->dev_nomem = true;
+		return;
 	}
 	audit_devices(&a);
 	audit_clones(&a);
+	j->dev_findings = a.out;
+	j->dev_nomem = a.nomem;
+}
+
+/* The worker's findings after the broker thread's, each kind still
+ * listed max_per_finding times at most. */
+static void merge(struct cm_audit_job *j)
+{
+	size_t listed[CM_FINDING_COUNT] = {0};
+	cJSON *e;
+
+	cJSON_ArrayForEach(e, j->findings){
+		for(int k = 0; k < CM_FINDING_COUNT; k++){
+			listed[k] += !strcmp(cJSON_GetObjectItemCaseSensitive(e, "finding")->valuestring, names[k][0]);
+		}
+	}
+	while(j->dev_findings && (e = cJSON_DetachItemFromArray(j->dev_findings, 0)) != NULL){
+		const char *kind = cJSON_GetObjectItemCaseSensitive(e, "finding")->valuestring;
+		int k = 0;
+		while(k < CM_FINDING_COUNT && strcmp(kind, names[k][0])){
+			k++;
+		}
+		if(k < CM_FINDING_COUNT && listed[k] < j->o.max_per_finding){
+			listed[k]++;
+			cJSON_AddItemToArray(j->findings, e);
+		}else{
+			j->truncated = true;
+			cJSON_Delete(e);
+		}
+	}
+	for(int k = 0; k < CM_FINDING_COUNT; k++){
+		j->counts[k] += j->dev_counts[k];
+	}
+	j->truncated = j->truncated || j->dev_truncated;
+}
+
+static void audit_done(struct cm_state *st, void *arg, bool aborted)
+{
+	struct cm_audit_job *j = arg;
+	struct cm_err err;
+	cJSON *findings;
+
+	job_unlink(st, j);
+	if(aborted){
+		job_free(j);
+		return;
+	}
+	merge(j);
+	findings = j->nomem || j->dev_nomem ? NULL : j->findings;
+	if(findings){
+		j->findings = NULL;
+	}
+	cm_err_set(&err, CM_ERR_NOMEM, "out of memory");
+	j->done(st, j->ctx, findings, j->counts, j->truncated, &err);
+	job_free(j);
+}
+
+/* The next step of j's snapshot, and j to the worker once it is
+ * complete (or there is no inventory): 1 when it went, 0 when there is
+ * more to take, -1 when out of memory (j is the caller's still). */
+static int step(struct cm_state *st, struct cm_audit_job *j)
+{
+	int r = st->inventory && j->snap ? cm_inventory_snapshot_step(st->inventory, j->snap, CM_AUDIT_SNAPSHOT_STEP) : 1;
+	struct cm_err err;
+
+	if(r != 1){
+		return r;
+	}
+	if(cm_worker_submit(st, audit_work, audit_done, j, &err) != CM_OK){
+		return -1;
+	}
+	j->on_worker = true;
+	return 1;
+}
+
+enum cm_rc cm_audit_start(struct cm_state *st, const struct cm_audit_options *o, cm_audit_done_fn done, void *ctx, struct cm_err *err)
+{
+	struct cm_audit_job *j = calloc(1, sizeof(*j));
+	struct audit a;
+
+	if(j == NULL || (j->findings = cJSON_CreateArray()) == NULL){
+		free(j);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	j->o = *o;
+	if(o->tenant){
+		snprintf(j->tenant, sizeof(j->tenant), "%s", o->tenant);
+		j->o.tenant = j->tenant;
+	}
+	j->now = time(NULL);
+	j->done = done;
+	j->ctx = ctx;
+	/* The trust lists and the connected devices as they are now (a
+	 * device a change of this request refuses is still connected until
+	 * the tick); the inventory through a snapshot, a step a tick. */
+	a = (struct audit){st, NULL, &j->o, j->now, j->findings, j->counts, &j->truncated, false};
 	audit_cas(&a);
 	audit_connected(&a);
-	if(a.nomem){
-		cJSON_Delete(a.out);
-		return NULL;
+	j->nomem = a.nomem;
+	if(st->inventory && st->inventory->count && (j->snap = cm_inventory_snapshot_begin(st->inventory)) == NULL){
+		job_free(j);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
-	return a.out;
+	if(j->snap){
+		/* Taking it marked the inventory clean: its own write must still
+		 * come. */
+		st->inventory->dirty = true;
+	}
+	if(step(st, j) < 0){
+		job_free(j);
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	j->next = st->audits;
+	st->audits = j;
+	return CM_OK;
+}
+
+void cm_audit_tick(struct cm_state *st)
+{
+	struct cm_audit_job *j, *next;
+
+	for(j = st->audits; j; j = next){
+		next = j->next;
+		if(!j->on_worker && step(st, j) < 0){
+			/* Its answer says so; the worker's part is empty. */
+			j->dev_nomem = true;
+			j->on_worker = true;
+			audit_done(st, j, false);
+		}
+	}
+}
+
+void cm_audit_cleanup(struct cm_state *st)
+{
+	while(st->audits){
+		struct cm_audit_job *j = st->audits;
+		st->audits = j->next;
+		job_free(j);
+	}
 }

@@ -58,6 +58,7 @@ static void state_free(struct cm_state **pst)
 	}
 	st = *pst;
 	cm_worker_stop(st);
+	cm_audit_cleanup(st);
 	cm_fetch_cleanup(st);
 	cm_fetch_options_clear(&st->fetch_opts);
 	cm_control_cleanup(st);
@@ -380,28 +381,23 @@ static void log_expiry_daily(struct cm_state *st, time_t now)
 	cJSON_Delete(list);
 }
 
-/* Every plugin_opt_audit_interval (a day; the first at the first tick),
- * the fleet audit: its counts for the metrics, an event with them, a
- * log line. */
-static void audit_daily(struct cm_state *st, time_t now)
+/* The periodic audit's end: its counts for the metrics, an event with
+ * them, a log line. */
+static void audit_daily_done(struct cm_state *st, void *ctx, cJSON *findings, const uint64_t counts[CM_FINDING_COUNT], bool truncated,
+		const struct cm_err *err)
 {
-	struct cm_audit_options o = {NULL, (int)st->expiry_warning_days, 30, 0};
-	uint64_t counts[CM_FINDING_COUNT];
-	bool truncated;
-	cJSON *findings, *e, *c;
 	uint64_t total = 0;
+	cJSON *e, *c;
 
-	if(st->audit_done && now - st->audit_at < st->audit_interval){
-		return;
-	}
-	st->audit_at = now;
-	findings = cm_audit_run(st, &o, now, counts, &truncated);
+	(void)ctx;
+	(void)truncated;
+	st->audit_running = false;
 	if(findings == NULL){
-		cm_log(CM_LOG_WARNING, "fleet audit: out of memory");
+		cm_log(CM_LOG_WARNING, "fleet audit: %s", err->msg);
 		return;
 	}
 	cJSON_Delete(findings);
-	memcpy(st->audit_counts, counts, sizeof(counts));
+	memcpy(st->audit_counts, counts, sizeof(st->audit_counts));
 	st->audit_done = true;
 	e = cJSON_CreateObject();
 	c = e ? cJSON_AddObjectToObject(e, "counts") : NULL;
@@ -424,6 +420,24 @@ static void audit_daily(struct cm_state *st, time_t now)
 	}
 }
 
+/* Every plugin_opt_audit_interval (a day; the first at the first tick),
+ * the fleet audit, run as auditFleet runs it. */
+static void audit_daily(struct cm_state *st, time_t now)
+{
+	struct cm_audit_options o = {NULL, (int)st->expiry_warning_days, 30, 0};
+	struct cm_err err;
+
+	if(st->audit_running || (st->audit_at && now - st->audit_at < st->audit_interval)){
+		return;
+	}
+	st->audit_at = now;
+	if(cm_audit_start(st, &o, audit_daily_done, NULL, &err) != CM_OK){
+		cm_log(CM_LOG_WARNING, "fleet audit: %s", err.msg);
+		return;
+	}
+	st->audit_running = true;
+}
+
 static int tick_cb(int event, void *event_data, void *userdata)
 {
 	struct cm_state *st = userdata;
@@ -439,6 +453,7 @@ static int tick_cb(int event, void *event_data, void *userdata)
 		flush_rejected(st);
 	}
 	cm_devices_tick(st, time(NULL));
+	cm_audit_tick(st);
 	audit_daily(st, time(NULL));
 	return MOSQ_ERR_SUCCESS;
 }

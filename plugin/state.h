@@ -75,6 +75,7 @@ struct cm_learning;
 struct cm_learn_item;
 struct cm_worker;
 struct cm_name;
+struct cm_audit_job;
 
 struct cm_state {
 	void *plugin_id; /* mosquitto_plugin_id_t *, opaque here */
@@ -108,6 +109,8 @@ struct cm_state {
 	time_t inventory_saved;
 	bool inventory_saving;           /* a write is under way on the worker */
 	struct cm_inventory_snapshot *inventory_snap; /* being taken, a step a tick */
+	struct cm_audit_job *audits;     /* under way (audit.h) */
+	bool audit_running;              /* the periodic one is among them */
 	/* The last fleet audit (audit.h): when, and its counts. */
 	time_t audit_at;
 	time_t audit_interval;           /* plugin_opt_audit_interval */

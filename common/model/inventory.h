@@ -153,7 +153,32 @@ uint16_t cm_names_intern(struct cm_names *names, const char *name);
 /* The file: writes <dir>/devices.tsv atomically from a snapshot (any
  * thread), reads it back (plugin start; a damaged file is an error and
  * leaves inv empty). */
-struct cm_inventory_snapshot;
+/* A copy of a record, in a snapshot. */
+struct cm_snap_dev {
+	struct cm_cert_facts cert;
+	uint64_t prev[CM_INV_PREV];
+	uint32_t first_seen, last_seen, refused_at;
+	uint16_t tenant, issuer, certs;
+	uint8_t refusal;
+	size_t id_off;           /* of its id in ids */
+};
+
+/* A copy of the inventory, owned by whoever holds it: the worker writes
+ * it (inventory_file.c) and audits it (audit.c). */
+struct cm_inventory_snapshot {
+	struct cm_snap_dev *devs;
+	size_t n, cap;
+	char *ids;
+	size_t ids_len, ids_cap;
+	struct cm_names tenants, issuers;
+	struct cm_clone *clones;
+	size_t clone_n;
+	/* The walk: the next bucket of the hash table seen at the start; a
+	 * table grown since starts the walk again. */
+	struct cm_device **buckets;
+	size_t nbuckets, bucket;
+};
+
 /* A copy of inv to write off the broker thread, taken in steps so that
  * the broker thread is not held for a million records at once: begin
  * (clears inv->dirty; NULL when out of memory), then steps of at most max

@@ -29,29 +29,6 @@
 #define INVENTORY_FILE_MAX ((size_t)1024 * 1024 * 1024)
 #define FIELDS_MAX 16
 
-struct snap_dev {
-	struct cm_cert_facts cert;
-	uint64_t prev[CM_INV_PREV];
-	uint32_t first_seen, last_seen, refused_at;
-	uint16_t tenant, issuer, certs;
-	uint8_t refusal;
-	size_t id_off;
-};
-
-struct cm_inventory_snapshot {
-	struct snap_dev *devs;
-	size_t n, cap;
-	char *ids;
-	size_t ids_len, ids_cap;
-	struct cm_names tenants, issuers;
-	struct cm_clone *clones;
-	size_t clone_n;
-	/* The walk: the next bucket of the hash table seen at the start; a
-	 * table grown since starts the walk again. */
-	struct cm_device **buckets;
-	size_t nbuckets, bucket;
-};
-
 void cm_inventory_snapshot_free(struct cm_inventory_snapshot **psnap)
 {
 	if(psnap && *psnap){
@@ -91,11 +68,11 @@ struct cm_inventory_snapshot *cm_inventory_snapshot_begin(struct cm_inventory *i
 static bool snap_add(struct cm_inventory_snapshot *s, const struct cm_device *d)
 {
 	size_t len = strlen(d->id) + 1;
-	struct snap_dev *e;
+	struct cm_snap_dev *e;
 
 	if(s->n == s->cap){
 		size_t cap = s->cap ? s->cap * 2 : 1024;
-		struct snap_dev *grown = realloc(s->devs, cap * sizeof(*grown));
+		struct cm_snap_dev *grown = realloc(s->devs, cap * sizeof(*grown));
 		if(grown == NULL){
 			return false;
 		}
@@ -215,7 +192,7 @@ static const char *name_at(const struct cm_names *names, uint16_t i)
 	return i < names->n ? names->v[i] : "-";
 }
 
-static bool put_device(struct cm_text *t, const struct cm_inventory_snapshot *s, const struct snap_dev *e)
+static bool put_device(struct cm_text *t, const struct cm_inventory_snapshot *s, const struct cm_snap_dev *e)
 {
 	char buf[200];
 	const char *sig = e->cert.sig_nid ? OBJ_nid2sn(e->cert.sig_nid) : NULL;

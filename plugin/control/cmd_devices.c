@@ -461,27 +461,17 @@ static enum cm_rc list_blocked(struct cm_state *st, const struct cm_caller *who,
 
 /* --- audits -------------------------------------------------------- */
 
-static enum cm_rc audit_fleet(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+/* auditFleet's end: the answer of the request that waits (ctx). */
+static void audit_answer(struct cm_state *st, void *ctx, cJSON *findings, const uint64_t counts[CM_FINDING_COUNT], bool truncated,
+		const struct cm_err *err)
 {
-	struct cm_audit_options o = {cm_arg_string(cmd, "tenant", NULL), (int)cm_arg_count(cmd, "expiringWithinDays", 30),
-		(int)cm_arg_count(cmd, "seenWithinDays", 30), AUDIT_MAX_LISTED};
-	uint64_t counts[CM_FINDING_COUNT];
-	bool truncated;
-	cJSON *findings, *c;
+	struct cm_request *req = ctx;
+	cJSON *data = cm_control_pending_data(req), *c;
 
-	(void)who;
-	if(o.tenant && cm_store_find_tenant(st->store, o.tenant) == NULL){
-		return cm_err_set(err, CM_ERR_INVAL, "no tenant '%.64s'", o.tenant);
-	}
-	findings = cm_audit_run(st, &o, time(NULL), counts, &truncated);
 	if(findings == NULL || !cJSON_AddItemToObject(data, "findings", findings)){
 		cJSON_Delete(findings);
-		return cm_cmd_nomem(err);
-	}
-	if(o.tenant == NULL){
-		/* The whole fleet's: the metrics show these counts until the next. */
-		memcpy(st->audit_counts, counts, sizeof(counts));
-		st->audit_done = true;
+		cm_control_resume(st, req, CM_ERR_NOMEM, err);
+		return;
 	}
 	c = cJSON_AddObjectToObject(data, "counts");
 	for(int i = 0; c && i < CM_FINDING_COUNT; i++){
@@ -490,9 +480,35 @@ static enum cm_rc audit_fleet(struct cm_state *st, const struct cm_caller *who, 
 		}
 	}
 	if(c == NULL || !cJSON_AddBoolToObject(data, "truncated", truncated) || !add_nodes(st, data)){
-		return cm_cmd_nomem(err);
+		struct cm_err nomem;
+		cm_control_resume(st, req, cm_cmd_nomem(&nomem), &nomem);
+		return;
 	}
-	return CM_OK;
+	cm_control_resume(st, req, CM_OK, NULL);
+}
+
+/* auditFleet of every tenant: its counts are the metrics' until the next. */
+static void audit_answer_all(struct cm_state *st, void *ctx, cJSON *findings, const uint64_t counts[CM_FINDING_COUNT], bool truncated,
+		const struct cm_err *err)
+{
+	if(findings){
+		memcpy(st->audit_counts, counts, sizeof(st->audit_counts));
+		st->audit_done = true;
+	}
+	audit_answer(st, ctx, findings, counts, truncated, err);
+}
+
+static enum cm_rc audit_fleet(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
+{
+	struct cm_audit_options o = {cm_arg_string(cmd, "tenant", NULL), (int)cm_arg_count(cmd, "expiringWithinDays", 30),
+		(int)cm_arg_count(cmd, "seenWithinDays", 30), AUDIT_MAX_LISTED};
+
+	(void)data;
+	if(o.tenant && cm_store_find_tenant(st->store, o.tenant) == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "no tenant '%.64s'", o.tenant);
+	}
+	CM_GUARD(cm_audit_start(st, &o, o.tenant ? audit_answer : audit_answer_all, who->req, err));
+	return CM_PENDING;
 }
 
 static const struct cm_field list_fields[] = {
