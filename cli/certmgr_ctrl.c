@@ -156,6 +156,19 @@ static const struct spec specs[] = {
 	{"trustRejected", {"id", "tenant"}, "R", "ID TENANT --anchor root|leaf",
 		"Trusts a refused chain in a tenant: by its root (a CA that issued the chain) or by its leaf (pinned)."},
 	{"clearRejected", {NULL}, "", "", "Empties the list of refused chains."},
+	{"listDevices", {"tenant"}, "fxlz", "TENANT [--filter connected|expiring|refused|blocked] [--prefix ID] [--limit N] [--offset N]",
+		"Lists the devices this broker admitted for a tenant, with the certificate each used last."},
+	{"getDevice", {"tenant", "id"}, "", "TENANT ID", "Shows a device of the inventory: certificate, first and last seen, refusals."},
+	{"blockDevice", {"tenant", "id"}, "r", "TENANT ID [--reason TEXT]",
+		"Refuses a device id whatever certificate it presents; it is disconnected at once."},
+	{"unblockDevice", {"tenant", "id"}, "", "TENANT ID", "Lifts a device's block."},
+	{"blockCertificate", {"tenant"}, "qCr", "TENANT --fingerprint SHA256 | --certificate FILE [--reason TEXT]",
+		"Refuses one certificate whatever id it claims, without a CRL; its device is disconnected at once."},
+	{"unblockCertificate", {"tenant"}, "qC", "TENANT --fingerprint SHA256 | --certificate FILE", "Lifts a certificate's block."},
+	{"listBlocked", {"tenant"}, "", "TENANT", "Lists a tenant's blocked devices and certificates."},
+	{"auditFleet", {NULL}, "nes", "[--tenant TENANT] [--expiring-days N] [--seen-days N]",
+		"Audits the fleet: expiring certificates, shared ones, clones, weak keys and signatures, expiring CAs,\n"
+		"CAs without a CRL, devices connected under a blocked or revoked certificate."},
 	{"getStatus", {NULL}, "", "", "Shows certmgr's state: store, slots, expiring certificates, CRL health."},
 	{"listServerCertificates", {"slot"}, "", "SLOT", "Lists a slot's certificates (slots: mqtt, websockets, bridge)."},
 	{"getServerCertificate", {"slot", "id"}, "FK", "SLOT ID [--format pem|der] [--include-private-key]",
@@ -295,6 +308,15 @@ static const struct option command_opts[] = {
 	{"key-curve", required_argument, NULL, 'c'},
 	{"reuse-key", no_argument, NULL, 'w'},
 	{"allow-weak-key", no_argument, NULL, 'g'},
+	{"filter", required_argument, NULL, 'f'},
+	{"prefix", required_argument, NULL, 'x'},
+	{"limit", required_argument, NULL, 'l'},
+	{"offset", required_argument, NULL, 'z'},
+	{"reason", required_argument, NULL, 'r'},
+	{"fingerprint", required_argument, NULL, 'q'},
+	{"tenant", required_argument, NULL, 'n'},
+	{"expiring-days", required_argument, NULL, 'e'},
+	{"seen-days", required_argument, NULL, 's'},
 	/* createCSR's subject fields */
 	{"o", required_argument, NULL, 1001},
 	{"ou", required_argument, NULL, 1002},
@@ -307,7 +329,7 @@ static const struct option command_opts[] = {
 
 /* The options that set one field of the command: to their argument, by
  * adding it to an array, or to true or false. */
-enum how { SET_TEXT, ADD_ENTRY, SET_TRUE, SET_FALSE };
+enum how { SET_TEXT, ADD_ENTRY, SET_TRUE, SET_FALSE, SET_COUNT };
 
 static const struct {
 	int opt;
@@ -334,6 +356,15 @@ static const struct {
 	{'1', "makeDefault", SET_TRUE},
 	{'M', "commonName", SET_TEXT},
 	{'E', "subjectAltNames", ADD_ENTRY},
+	{'f', "filter", SET_TEXT},
+	{'x', "prefix", SET_TEXT},
+	{'l', "limit", SET_COUNT},
+	{'z', "offset", SET_COUNT},
+	{'r', "reason", SET_TEXT},
+	{'q', "fingerprint", SET_TEXT},
+	{'n', "tenant", SET_TEXT},
+	{'e', "expiringWithinDays", SET_COUNT},
+	{'s', "seenWithinDays", SET_COUNT},
 };
 
 /* The object field name of cmd, made when it is not there yet. */
@@ -378,6 +409,12 @@ static int command_option(cJSON *cmd, int c, const char *arg)
 			case ADD_ENTRY: add_array(cmd, field_opts[i].field, arg); break;
 			case SET_TRUE: cJSON_AddBoolToObject(cmd, field_opts[i].field, true); break;
 			case SET_FALSE: cJSON_AddBoolToObject(cmd, field_opts[i].field, false); break;
+			case SET_COUNT:
+				if(number(arg, 0, 1000000000L) < 0){
+					return fail_usage("--%s must be a whole number", field_opts[i].field);
+				}
+				cJSON_AddNumberToObject(cmd, field_opts[i].field, (double)number(arg, 0, 1000000000L));
+				break;
 		}
 		return EXIT_OK;
 	}

@@ -142,6 +142,88 @@ static void print_csrs(const cJSON *data)
 	}
 }
 
+static const cJSON *obj(const cJSON *o, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+/* The nodes that answered a fleet-wide command, and those that did not. */
+static void print_nodes(const cJSON *data)
+{
+	const cJSON *v;
+	bool first = true;
+
+	printf("Nodes:");
+	cJSON_ArrayForEach(v, obj(data, "nodes")){
+		printf("%s %s%s", first ? "" : ",", str(v, "node"), flag(v, "answered") ? "" : " (no answer)");
+		first = false;
+	}
+	printf("\n");
+}
+
+static void print_devices(const cJSON *data)
+{
+	const cJSON *v;
+
+	printf("%-32s %-9s %-20s %-20s %-16s %-6s %s\n", "DEVICE", "CONNECTED", "LAST SEEN", "NOT AFTER", "KEY", "CERTS", "FINGERPRINT");
+	cJSON_ArrayForEach(v, obj(data, "devices")){
+		const cJSON *c = obj(v, "certificate");
+		char key[32];
+		snprintf(key, sizeof(key), "%s-%.0f", str(c, "keyType"), num(c, "keyBits"));
+		printf("%-32s %-9s %-20s %-20s %-16s %-6.0f %s%s\n", str(v, "id"), flag(v, "connected") ? str(v, "node") : "no",
+				str(v, "lastSeen"), str(c, "notAfter"), key, num(v, "certificates"), str(c, "fingerprint"),
+				flag(v, "blocked") ? "  BLOCKED" : "");
+	}
+	printf("%.0f device(s) from offset %.0f; ", num(data, "total"), num(data, "offset"));
+	print_nodes(data);
+}
+
+static void print_blocked(const cJSON *data)
+{
+	const cJSON *v;
+
+	printf("%-12s %-64s %-20s %-16s %s\n", "KIND", "DEVICE OR CERTIFICATE", "BLOCKED AT", "BY", "REASON");
+	cJSON_ArrayForEach(v, obj(data, "devices")){
+		printf("%-12s %-64s %-20s %-16s %s\n", "device", str(v, "id"), str(v, "blockedAt"), str(v, "by"), str(v, "reason"));
+	}
+	cJSON_ArrayForEach(v, obj(data, "certificates")){
+		printf("%-12s %-64s %-20s %-16s %s\n", "certificate", str(v, "fingerprint"), str(v, "blockedAt"), str(v, "by"), str(v, "reason"));
+	}
+}
+
+static void print_findings(const cJSON *data)
+{
+	const cJSON *v;
+
+	printf("%-22s %-16s %s\n", "FINDING", "TENANT", "DEVICES OR CAS");
+	cJSON_ArrayForEach(v, obj(data, "findings")){
+		printf("%-22s %-16s ", str(v, "finding"), str(v, "tenant"));
+		print_list(v, obj(v, "devices") ? "devices" : "cas");
+		printf("\n");
+	}
+	printf("Counts:");
+	cJSON_ArrayForEach(v, obj(data, "counts")){
+		printf(" %s %.0f", v->string, cJSON_IsNumber(v) ? v->valuedouble : 0);
+	}
+	printf("%s\n", flag(data, "truncated") ? " (the list shows the first 1,000 of each)" : "");
+	print_nodes(data);
+}
+
+static void print_device(const cJSON *data)
+{
+	const cJSON *d = obj(data, "device"), *c = obj(d, "certificate"), *r = obj(d, "lastRefusal");
+
+	printf("Device:      %s%s\n", str(d, "id"), flag(d, "blocked") ? " (BLOCKED)" : "");
+	printf("Connected:   %s\n", flag(d, "connected") ? str(d, "node") : "no");
+	printf("First seen:  %s\n", str(d, "firstSeen"));
+	printf("Last seen:   %s\n", str(d, "lastSeen"));
+	printf("Certificate: %s (serial %s, issuer %s)\n", str(c, "fingerprint"), str(c, "serial"), cJSON_IsString(obj(c, "issuer")) ? str(c, "issuer") : "unknown");
+	printf("             %s-%.0f, %s, until %s\n", str(c, "keyType"), num(c, "keyBits"), str(c, "signatureAlgorithm"), str(c, "notAfter"));
+	printf("Certificates seen: %.0f\n", num(d, "certificates"));
+	printf("Last refusal: %s%s%s\n", cJSON_IsObject(r) ? str(r, "reason") : "none", cJSON_IsObject(r) ? " at " : "", cJSON_IsObject(r) ? str(r, "time") : "");
+	print_nodes(data);
+}
+
 /* getCA's answer, and addCA's, modifyCA's, setCAState's. */
 static void print_ca(const cJSON *v, bool with_pem)
 {
@@ -171,6 +253,10 @@ static bool print_table(const char *command, const cJSON *data)
 		{"listRejected", print_rejected},
 		{"listServerCertificates", print_server_certificates},
 		{"listCSRs", print_csrs},
+		{"listDevices", print_devices},
+		{"getDevice", print_device},
+		{"listBlocked", print_blocked},
+		{"auditFleet", print_findings},
 	};
 	size_t i;
 

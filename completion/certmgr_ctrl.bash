@@ -41,6 +41,8 @@ _certmgr_ctrl()
 			COMPREPLY=($(compgen -W "ec rsa ed25519" -- "$cur")); return ;;
 		--key-curve)
 			COMPREPLY=($(compgen -W "P-256 P-384" -- "$cur")); return ;;
+		--filter)
+			COMPREPLY=($(compgen -W "connected expiring refused blocked" -- "$cur")); return ;;
 	esac
 	if [ -z "$cmd" ]; then
 		if [[ $cur == -* ]]; then

@@ -39,6 +39,10 @@ static const struct number_option number_options[] = {
 		"plugin_opt_rejected_max must be a count from 0 to 1000000"},
 	{"session_cache_size", 20000, 0, 10000000, FIELD_SIZE, offsetof(struct cm_state, session_max),
 		"plugin_opt_session_cache_size must be a count from 0 to 10000000"},
+	{"audit_interval", 86400, 1, 31 * 86400, FIELD_TIME, offsetof(struct cm_state, audit_interval),
+		"plugin_opt_audit_interval must be 1 to 2678400 seconds"},
+	{"devices_max", 1000000, 0, 10000000, FIELD_SIZE, offsetof(struct cm_state, devices_max),
+		"plugin_opt_devices_max must be a count from 0 to 10000000"},
 	{"max_payload", 1024 * 1024, 1024, 64ULL * 1024 * 1024, FIELD_SIZE, offsetof(struct cm_state, max_payload),
 		"plugin_opt_max_payload must be a byte count from 1024 to 67108864"},
 };

@@ -15,7 +15,9 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "audit.h"
 #include "auth.h"
+#include "devices.h"
 #include "brokerconf.h"
 #include "metrics.h"
 #include "control.h"
@@ -57,6 +59,7 @@ static void state_free(struct cm_state **pst)
 	}
 	st = *pst;
 	cm_worker_stop(st);
+	cm_audit_cleanup(st);
 	cm_fetch_cleanup(st);
 	cm_fetch_options_clear(&st->fetch_opts);
 	cm_control_cleanup(st);
@@ -66,8 +69,10 @@ static void state_free(struct cm_state **pst)
 	cm_auth_clear(st);
 	if(st->store){
 		flush_rejected(st);
+		cm_devices_flush(st);
 	}
 	cm_rejected_free(&st->rejected);
+	cm_inventory_free(&st->inventory);
 	for(int i = 0; i < st->admin_user_count; i++){
 		free(st->admin_users[i]);
 	}
@@ -377,6 +382,63 @@ static void log_expiry_daily(struct cm_state *st, time_t now)
 	cJSON_Delete(list);
 }
 
+/* The periodic audit's end: its counts for the metrics, an event with
+ * them, a log line. */
+static void audit_daily_done(struct cm_state *st, void *ctx, cJSON *findings, const uint64_t counts[CM_FINDING_COUNT], bool truncated,
+		const struct cm_err *err)
+{
+	uint64_t total = 0;
+	cJSON *e, *c;
+
+	(void)ctx;
+	(void)truncated;
+	st->audit_running = false;
+	if(findings == NULL){
+		cm_log(CM_LOG_WARNING, "fleet audit: %s", err->msg);
+		return;
+	}
+	cJSON_Delete(findings);
+	memcpy(st->audit_counts, counts, sizeof(st->audit_counts));
+	st->audit_done = true;
+	e = cJSON_CreateObject();
+	c = e ? cJSON_AddObjectToObject(e, "counts") : NULL;
+	for(int i = 0; i < CM_FINDING_COUNT; i++){
+		if(c && !cJSON_AddNumberToObject(c, cm_finding_name((enum cm_finding)i), (double)counts[i])){
+			c = NULL;
+		}
+		total += counts[i];
+		if(counts[i]){
+			cm_log(CM_LOG_WARNING, "fleet audit: %llu %s finding(s) (auditFleet lists them)", (unsigned long long)counts[i],
+					cm_finding_name((enum cm_finding)i));
+		}
+	}
+	cm_log(CM_LOG_NOTICE, "fleet audit: %llu finding(s) over %zu device(s) of the inventory", (unsigned long long)total,
+			st->inventory ? st->inventory->count : 0);
+	if(c){
+		cm_event(st, "audit", e);
+	}else{
+		cJSON_Delete(e);
+	}
+}
+
+/* Every plugin_opt_audit_interval (a day; the first at the first tick),
+ * the fleet audit, run as auditFleet runs it. */
+static void audit_daily(struct cm_state *st, time_t now)
+{
+	struct cm_audit_options o = {NULL, (int)st->expiry_warning_days, 30, 0};
+	struct cm_err err;
+
+	if(st->audit_running || (st->audit_at && now - st->audit_at < st->audit_interval)){
+		return;
+	}
+	st->audit_at = now;
+	if(cm_audit_start(st, &o, audit_daily_done, NULL, &err) != CM_OK){
+		cm_log(CM_LOG_WARNING, "fleet audit: %s", err.msg);
+		return;
+	}
+	st->audit_running = true;
+}
+
 static int tick_cb(int event, void *event_data, void *userdata)
 {
 	struct cm_state *st = userdata;
@@ -391,6 +453,9 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	if(st->rejected && st->rejected->dirty && time(NULL) - st->rejected_saved >= REJECTED_SAVE_INTERVAL){
 		flush_rejected(st);
 	}
+	cm_devices_tick(st, time(NULL));
+	cm_audit_tick(st);
+	audit_daily(st, time(NULL));
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -477,6 +542,7 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 			|| check_broker_config(st, broker_conf, &err) != CM_OK
 			|| cm_store_open_ex(st->store_dir, st->hostname, st->key_passphrase, &st->store, &created, &err) != CM_OK
 			|| open_rejected(st, &err) != CM_OK
+			|| cm_devices_open(st, &err) != CM_OK
 			|| cm_fetch_init(st, &st->fetch_opts, &err) != CM_OK
 			|| cm_worker_start(st, &err) != CM_OK
 			|| cm_tls_hook_install(st, &err) != CM_OK

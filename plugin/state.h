@@ -9,6 +9,7 @@
 
 #include "fetch-t.h"
 #include "identity.h"
+#include "inventory.h"
 #include "json.h"
 #include "rejected-t.h"
 #include "sni.h"
@@ -63,6 +64,8 @@ struct cm_client {
 	X509 *leaf;             /* up-ref'd */
 	STACK_OF(X509) *chain;  /* intermediates, up-ref'd */
 	time_t not_after;       /* the earliest notAfter of the verified chain */
+	char leaf_id[CM_ID_LEN + 1]; /* the leaf's id, for blocks */
+	struct cm_device *dev;  /* its inventory record, connection counted; NULL: none */
 	UT_hash_handle hh;
 };
 
@@ -73,6 +76,7 @@ struct cm_learning;
 struct cm_learn_item;
 struct cm_worker;
 struct cm_name;
+struct cm_audit_job;
 
 struct cm_state {
 	void *plugin_id; /* mosquitto_plugin_id_t *, opaque here */
@@ -99,6 +103,20 @@ struct cm_state {
 	struct cm_client *clients;
 	time_t next_expiry;  /* earliest not_after of the connected devices */
 	struct cm_rejected_list *rejected;
+	/* The devices this node admitted (inventory.h), plugin_opt_devices_max
+	 * of them; written to the store from the worker. */
+	struct cm_inventory *inventory;
+	size_t devices_max;
+	time_t inventory_saved;
+	bool inventory_saving;           /* a write is under way on the worker */
+	struct cm_inventory_snapshot *inventory_snap; /* being taken, a step a tick */
+	struct cm_audit_job *audits;     /* under way (audit.h) */
+	bool audit_running;              /* the periodic one is among them */
+	/* The last fleet audit (audit.h): when, and its counts. */
+	time_t audit_at;
+	time_t audit_interval;           /* plugin_opt_audit_interval */
+	uint64_t audit_counts[CM_FINDING_COUNT];
+	bool audit_done;
 	struct cm_fetcher *fetcher;      /* CRL downloads */
 	struct cm_request *requests;     /* control requests waiting on one */
 	struct cm_learning *learning;    /* CRLs being learned, by tenant/CA */
@@ -112,8 +130,10 @@ struct cm_state {
 	time_t rejected_saved; /* when rejected.json was last written */
 	uint64_t handshakes_served;
 	/* TLS sessions to resume (tls_hook.c), oldest first, at most
-	 * session_max (plugin_opt_session_cache_size; 0: no resumption). */
+	 * session_max (plugin_opt_session_cache_size; 0: no resumption), one
+	 * per client certificate. */
 	struct cm_session *sessions;
+	struct cm_session *sessions_by_leaf; /* the same, by client certificate */
 	size_t session_max;
 	/* Metrics (metrics.c). */
 	int sys_interval;                /* the broker's; 0: no $SYS metrics */

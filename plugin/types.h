@@ -18,7 +18,22 @@ enum cm_refusal {
 	CM_REFUSED_EXPIRED,
 	CM_REFUSED_ID_MISMATCH,     /* the client id does not match the certificate */
 	CM_REFUSED_POLICY,          /* the tenant's policy: a required CRL missing or stale, a token missing, a tenant gone */
+	CM_REFUSED_BLOCKED,         /* the device id or the certificate is blocked (blockDevice, blockCertificate) */
 	CM_REFUSED_COUNT
+};
+
+/* The findings of a fleet audit (audit.h), counted in the metrics. */
+enum cm_finding {
+	CM_FINDING_EXPIRING_CERTIFICATE,
+	CM_FINDING_SHARED_CERTIFICATE,
+	CM_FINDING_CLONED_DEVICE,
+	CM_FINDING_WEAK_KEY,
+	CM_FINDING_WEAK_SIGNATURE,
+	CM_FINDING_EXPIRING_CA,
+	CM_FINDING_CA_WITHOUT_CRL,
+	CM_FINDING_BLOCKED_CONNECTED,
+	CM_FINDING_REVOKED_CONNECTED,
+	CM_FINDING_COUNT
 };
 
 #endif

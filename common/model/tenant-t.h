@@ -91,6 +91,27 @@ struct cm_ca {
 	struct cm_ca *next;
 };
 
+/* The longest blocked key (a device id; a certificate's is CM_ID_LEN),
+ * reason and administrator name of a block, and the blocks of each kind
+ * a tenant holds: they live in tenant.json (CM_STORE_MAX_FILE). */
+#define CM_BLOCK_KEY_MAX 256
+#define CM_BLOCK_REASON_MAX 200
+#define CM_BLOCKS_MAX 1000
+
+/* A device id or a certificate an operator refused (blocks.h). */
+struct cm_block {
+	char *key;    /* the device id, or the certificate's id */
+	char *reason; /* "" when none was given */
+	char *by;     /* the administrator who blocked it */
+	time_t at;
+};
+
+/* Sorted by key, unique. */
+struct cm_blocklist {
+	struct cm_block *v;
+	size_t n;
+};
+
 /* An organisation, chosen by the SNI host name of a handshake. A tenant in
  * the store is never modified in place: a change builds a new one (see
  * cm_tenant_clone) and cm_store_put_tenant swaps it in. */
@@ -106,6 +127,10 @@ struct cm_tenant {
 	/* Per slot, the server certificate its host names are served with
 	 * ("": the slot's default). */
 	char server_cert[CM_SLOT_COUNT][CM_ID_LEN + 1];
+	/* Refused at the handshake and at CONNECT, and disconnected at the
+	 * tick after the commit that adds them (blocks.h). */
+	struct cm_blocklist blocked_devices;
+	struct cm_blocklist blocked_certs;
 	time_t created;
 	uint64_t generation; /* the store generation of its last change */
 	/* Built once per change (see cm_store_put_tenant), shared (up-ref'd)

@@ -6,6 +6,7 @@
 
 #include <openssl/err.h>
 
+#include "blocks.h"
 #include "tenant.h"
 
 const char *cm_revocation_name(enum cm_revocation r)
@@ -173,6 +174,8 @@ void cm_tenant_free(struct cm_tenant **pt)
 	cm_strlist_clear(&t->hostnames);
 	cm_strlist_clear(&t->publish);
 	cm_strlist_clear(&t->subscribe);
+	cm_blocks_clear(&t->blocked_devices);
+	cm_blocks_clear(&t->blocked_certs);
 	for(ca = t->cas; ca; ca = next){
 		next = ca->next;
 		ca_free(&ca);
@@ -271,7 +274,9 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 	if(t->name == NULL || t->org_id == NULL
 			|| cm_strlist_set(&t->hostnames, (const char *const *)src->hostnames.v, src->hostnames.n) != CM_OK
 			|| cm_strlist_set(&t->publish, (const char *const *)src->publish.v, src->publish.n) != CM_OK
-			|| cm_strlist_set(&t->subscribe, (const char *const *)src->subscribe.v, src->subscribe.n) != CM_OK){
+			|| cm_strlist_set(&t->subscribe, (const char *const *)src->subscribe.v, src->subscribe.n) != CM_OK
+			|| cm_blocks_copy(&t->blocked_devices, &src->blocked_devices) != CM_OK
+			|| cm_blocks_copy(&t->blocked_certs, &src->blocked_certs) != CM_OK){
 		cm_tenant_free(&t);
 		return NULL;
 	}

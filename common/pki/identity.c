@@ -100,3 +100,54 @@ enum cm_rc cm_identity_check(const char *clientid, const char *org_id, X509 *cer
 	}
 	return cm_err_set(err, CM_ERR_INVAL, "certificate (CN '%s') does not identify %s as CN or SubjectAltName email", cn, expected);
 }
+
+/* name ("k:<type>:<id>") as a client id under org into out; false when it
+ * is not a device's name. */
+static bool name_clientid(const char *name, size_t len, const char *org, char out[CM_IDENT_CLIENTID_MAX + 1])
+{
+	char buf[CM_IDENT_CLIENTID_MAX + 1];
+	struct cm_identity id;
+	int n;
+
+	if(len < 2 || len > 2 * CM_IDENT_PART_MAX + 3 || memchr(name, '\0', len)){
+		return false;
+	}
+	n = snprintf(buf, sizeof(buf), "%c:%s:%.*s", name[0], org, (int)(len - 2), name + 2);
+	if(n < 0 || (size_t)n >= sizeof(buf) || name[1] != ':' || cm_identity_parse(buf, &id, NULL) != CM_OK){
+		return false;
+	}
+	memcpy(out, buf, (size_t)n + 1);
+	return true;
+}
+
+size_t cm_identity_cert_clientids(X509 *cert, const char *org, char out[][CM_IDENT_CLIENTID_MAX + 1], bool *more)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	char cn[256];
+	size_t n = 0;
+
+	*more = false;
+	cm_pki_subject_cn(cert, cn, sizeof(cn));
+	if(name_clientid(cn, strlen(cn), org, out[n])){
+		n++;
+	}
+	for(int i = 0; names && i < sk_GENERAL_NAME_num(names); i++){
+		const GENERAL_NAME *gen = sk_GENERAL_NAME_value(names, i);
+		const ASN1_IA5STRING *s;
+
+		if(gen->type != GEN_EMAIL){
+			continue;
+		}
+		s = gen->d.rfc822Name;
+		if(n == CM_IDENT_CERT_MAX){
+			*more = true;
+			break;
+		}
+		if(name_clientid((const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s), org, out[n])
+				&& (n == 0 || strcmp(out[n], out[0]))){
+			n++;
+		}
+	}
+	GENERAL_NAMES_free(names);
+	return n;
+}

@@ -12,6 +12,10 @@
 #include "error.h"
 
 #define CM_IDENT_PART_MAX 64
+/* The longest client id "k:<org>:<type>:<id>". */
+#define CM_IDENT_CLIENTID_MAX (2 + 3 * CM_IDENT_PART_MAX + 2)
+/* Identities of one certificate that cm_identity_cert_clientids reports. */
+#define CM_IDENT_CERT_MAX 4
 
 struct cm_identity {
 	char kind; /* 'd' or 'g' */
@@ -29,5 +33,11 @@ CM_MUST_CHECK enum cm_rc cm_identity_parse(const char *clientid, struct cm_ident
 /* Checks a client id against the tenant's org id and the certificate.
  * On success *out holds the parsed identity. */
 CM_MUST_CHECK enum cm_rc cm_identity_check(const char *clientid, const char *org_id, X509 *cert, struct cm_identity *out, struct cm_err *err);
+
+/* The client ids the certificate may hold under org: its CN and its
+ * SubjectAltName emails of the form "d:<type>:<id>" (or g:), each as
+ * "d:<org>:<type>:<id>", at most CM_IDENT_CERT_MAX. *more is set when the
+ * certificate names more than that. Returns how many were written. */
+size_t cm_identity_cert_clientids(X509 *cert, const char *org, char out[][CM_IDENT_CLIENTID_MAX + 1], bool *more);
 
 #endif

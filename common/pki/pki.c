@@ -27,16 +27,20 @@ enum cm_rc openssl_fail(struct cm_err *err, enum cm_rc rc, const char *what)
 	return cm_err_set(err, rc, "%s", what);
 }
 
+void cm_hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for(size_t i = 0; i < n; i++){
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 static void id_hex(const unsigned char *md, unsigned int mdlen, char out[CM_ID_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned int i;
-
-	for(i = 0; i < mdlen; i++){
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[CM_ID_LEN] = '\0';
+	cm_hex(md, mdlen < CM_ID_LEN / 2 ? mdlen : CM_ID_LEN / 2, out);
 }
 
 enum cm_rc cm_pki_cert_id(X509 *cert, char out[CM_ID_LEN + 1], struct cm_err *err)

@@ -37,6 +37,9 @@ CM_MUST_CHECK enum cm_rc cm_pki_generate_key(const struct cm_keyspec *spec, EVP_
 CM_MUST_CHECK enum cm_rc cm_pki_make_self_signed(EVP_PKEY *key, const char *cn, const char *const *dns_names, size_t dns_count, int days, X509 **out, struct cm_err *err);
 
 /* Writes the certificate's id (CM_ID_LEN hex digits and a NUL) into out. */
+/* p (n bytes) as lower-case hex into out (2n + 1 bytes). */
+void cm_hex(const unsigned char *p, size_t n, char *out);
+
 CM_MUST_CHECK enum cm_rc cm_pki_cert_id(X509 *cert, char out[CM_ID_LEN + 1], struct cm_err *err);
 
 /* True when cert has an extension of RFC 5280's policy processing:

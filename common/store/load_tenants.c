@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <openssl/rand.h>
 
+#include "blocks.h"
 #include "fsutil.h"
 #include "identity.h"
 #include "topic.h"
@@ -307,6 +308,64 @@ static enum cm_rc load_server_cert_refs(const cJSON *json, struct cm_tenant *t, 
 	return CM_OK;
 }
 
+/* One list of tenant.json's "blocked" (absent: none); keys are device
+ * ids, or certificate ids when certs. */
+static enum cm_rc load_blocklist(const cJSON *blocked, const char *name, bool certs, struct cm_blocklist *l, struct cm_err *err)
+{
+	const cJSON *arr = NULL, *e;
+
+	if(cm_json_get_array(blocked, name, false, &arr, err) != CM_OK){
+		return CM_ERR_CORRUPT;
+	}
+	if(cJSON_GetArraySize(arr) > CM_BLOCKS_MAX){
+		return cm_err_set(err, CM_ERR_CORRUPT, "'blocked.%s' holds more than %d entries", name, CM_BLOCKS_MAX);
+	}
+	cJSON_ArrayForEach(e, arr){
+		const char *key = NULL, *reason = "", *by = "";
+		time_t at = 0;
+
+		if(!cJSON_IsObject(e)
+				|| cm_json_get_string(e, "id", true, &key, err) != CM_OK
+				|| cm_json_get_string(e, "reason", false, &reason, err) != CM_OK
+				|| cm_json_get_string(e, "by", false, &by, err) != CM_OK
+				|| cm_json_get_time(e, "at", true, &at, err) != CM_OK
+				|| !(certs ? cm_pki_id_valid(key) : cm_block_device_id_valid(key))
+				|| strlen(reason) > CM_BLOCK_REASON_MAX || strlen(by) > CM_BLOCK_KEY_MAX){
+			return cm_err_set(err, CM_ERR_CORRUPT, "an entry of 'blocked.%s' is malformed", name);
+		}
+		/* Appended, then sorted once: the order of the file is not trusted. */
+		struct cm_block *grown = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+		if(grown == NULL){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+		l->v = grown;
+		l->v[l->n].key = strdup(key);
+		l->v[l->n].reason = strdup(reason);
+		l->v[l->n].by = strdup(by);
+		l->v[l->n].at = at;
+		l->n++;
+		if(l->v[l->n - 1].key == NULL || l->v[l->n - 1].reason == NULL || l->v[l->n - 1].by == NULL){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	return cm_blocks_sort_unique(l, err);
+}
+
+static enum cm_rc load_blocks(const cJSON *json, struct cm_tenant *t, struct cm_err *err)
+{
+	const cJSON *blocked = cJSON_GetObjectItemCaseSensitive(json, "blocked");
+	enum cm_rc rc;
+
+	if(blocked == NULL){
+		return CM_OK;
+	}
+	if(!cJSON_IsObject(blocked)){
+		return cm_err_set(err, CM_ERR_CORRUPT, "'blocked' must be an object");
+	}
+	rc = load_blocklist(blocked, "devices", false, &t->blocked_devices, err);
+	return rc == CM_OK ? load_blocklist(blocked, "certificates", true, &t->blocked_certs, err) : rc;
+}
+
 /* Every field of tenant.json but the CAs into t (the tenant of directory
  * name); *cas: the "cas" array. */
 static enum cm_rc load_tenant_fields(const cJSON *json, const char *name, struct cm_tenant *t, const cJSON **cas, struct cm_err *err)
@@ -339,7 +398,8 @@ static enum cm_rc load_tenant_fields(const cJSON *json, const char *name, struct
 	}
 	t->revocation = (enum cm_revocation)cm_revocation_parse(revocation);
 	if((rc = check_tenant_names(t, org, err)) != CM_OK
-			|| (rc = load_server_cert_refs(json, t, err)) != CM_OK){
+			|| (rc = load_server_cert_refs(json, t, err)) != CM_OK
+			|| (rc = load_blocks(json, t, err)) != CM_OK){
 		return rc;
 	}
 	free(t->org_id);

@@ -66,6 +66,40 @@ static bool add_server_certs(cJSON *json, const struct cm_tenant *t)
 	return true;
 }
 
+/* tenant.json's "blocked": {"devices": [...], "certificates": [...]},
+ * when the tenant holds a block. */
+static bool add_blocklist(cJSON *obj, const char *name, const struct cm_blocklist *l)
+{
+	cJSON *arr = cJSON_AddArrayToObject(obj, name);
+
+	for(size_t i = 0; arr && i < l->n; i++){
+		cJSON *e = cJSON_CreateObject();
+		if(e == NULL || !cJSON_AddItemToArray(arr, e)){
+			cJSON_Delete(e);
+			return false;
+		}
+		/* e is the tree's now: freed with it. */
+		if(!cJSON_AddStringToObject(e, "id", l->v[i].key)
+				|| !cJSON_AddStringToObject(e, "reason", l->v[i].reason)
+				|| !cJSON_AddStringToObject(e, "by", l->v[i].by)
+				|| !cm_json_add_time(e, "at", l->v[i].at)){
+			return false;
+		}
+	}
+	return arr != NULL;
+}
+
+static bool add_blocks(cJSON *json, const struct cm_tenant *t)
+{
+	cJSON *b;
+
+	if(t->blocked_devices.n == 0 && t->blocked_certs.n == 0){
+		return true;
+	}
+	b = cJSON_AddObjectToObject(json, "blocked");
+	return b && add_blocklist(b, "devices", &t->blocked_devices) && add_blocklist(b, "certificates", &t->blocked_certs);
+}
+
 /* One entry of tenant.json's "cas", with its CRL state. */
 static bool add_ca(cJSON *arr, const struct cm_ca *ca)
 {
@@ -126,7 +160,7 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 			|| (arr = cJSON_AddArrayToObject(json, "cas")) == NULL){
 		goto nomem;
 	}
-	if(!add_server_certs(json, t)){
+	if(!add_server_certs(json, t) || !add_blocks(json, t)){
 		goto nomem;
 	}
 	for(ca = t->cas; ca; ca = ca->next){

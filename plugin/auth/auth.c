@@ -11,6 +11,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "blocks.h"
 #include "metrics.h"
 #include "auth.h"
 #include "verdict.h"
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "tls_hook.h"
 #include "topic.h"
+#include "rejected.h"
 #include "store.h"
 
 #define CONTROL_PREFIX "$CONTROL/certmgr/"
@@ -32,8 +34,9 @@ static struct cm_client *client_find(const struct cm_state *st, const void *clie
 	return c;
 }
 
-static void client_free(struct cm_client *c)
+static void client_free(struct cm_state *st, struct cm_client *c)
 {
+	cm_inventory_disconnected(st->inventory, c->dev);
 	X509_free(c->leaf);
 	sk_X509_pop_free(c->chain, X509_free);
 	free(c->clientid);
@@ -46,7 +49,7 @@ static void client_forget(struct cm_state *st, const void *client)
 
 	if(c){
 		HASH_DEL(st->clients, c);
-		client_free(c);
+		client_free(st, c);
 	}
 }
 
@@ -56,7 +59,7 @@ void cm_auth_clear(struct cm_state *st)
 
 	HASH_ITER(hh, st->clients, c, tmp){
 		HASH_DEL(st->clients, c);
-		client_free(c);
+		client_free(st, c);
 	}
 }
 
@@ -79,7 +82,7 @@ static int remember(struct cm_state *st, struct mosquitto *client, enum cm_clien
 			|| (c->chain = X509_chain_up_ref(tag->chain)) == NULL){
 		X509_free(leaf);
 		if(c){
-			client_free(c);
+			client_free(st, c);
 		}
 		return MOSQ_ERR_NOMEM;
 	}
@@ -123,11 +126,30 @@ static void disconnect_event(struct cm_state *st, const struct cm_client *c, con
 	}
 }
 
+/* Why tenant t refuses the device id clientid and the certificate of
+ * that id, when it blocks either (into buf), or NULL. */
+static const char *block_of(const struct cm_tenant *t, const char *clientid, const char *leaf_id, char *buf, size_t len)
+{
+	const struct cm_block *b;
+
+	if((b = cm_tenant_device_blocked(t, clientid)) != NULL){
+		snprintf(buf, len, "blocked: device '%.100s' is blocked%s%.120s", b->key, b->reason[0] ? ": " : "", b->reason);
+		return buf;
+	}
+	/* A leaf whose id could not be had is refused: blocks must hold. */
+	if(t->blocked_certs.n && (leaf_id[0] == '\0' || (b = cm_tenant_cert_blocked(t, leaf_id)) != NULL)){
+		snprintf(buf, len, "blocked: certificate %.16s... is blocked%s%.120s", leaf_id, b && b->reason[0] ? ": " : "", b ? b->reason : "");
+		return buf;
+	}
+	return NULL;
+}
+
 /* Why a connected device would be refused if it connected now, or NULL. */
 static const char *refusal(const struct cm_state *st, const struct cm_client *c, char *buf, size_t len)
 {
 	const struct cm_tenant *t = cm_store_find_tenant(st->store, c->tenant);
 	struct cm_verdict v;
+	const char *why;
 
 	if(t == NULL){
 		return "its tenant was deleted";
@@ -140,6 +162,9 @@ static const char *refusal(const struct cm_state *st, const struct cm_client *c,
 	}
 	if(t->policy != CM_POLICY_BRIDGE && strcmp(t->org_id, c->ident.org)){
 		return "its tenant's org id changed";
+	}
+	if((why = block_of(t, c->clientid, c->leaf_id, buf, len)) != NULL){
+		return why;
 	}
 	if(!cm_verdict_chain(t, cm_store_get0_admin_ca(st->store), c->leaf, c->chain, &v, NULL)){
 		snprintf(buf, len, "%s%.256s", v.revocation ? "" : "its certificate no longer verifies: ", v.why);
@@ -235,30 +260,110 @@ enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client)
 	return cm_state_is_admin_user(st, mosquitto_client_username(client)) ? CM_ADMIN_USERNAME : CM_ADMIN_NONE;
 }
 
-/* Records a device and, when its handshake was made under trust its
+static void hex_id(const unsigned char fp[CM_FP_LEN], char out[CM_ID_LEN + 1])
+{
+	cm_hex(fp, CM_FP_LEN, out);
+}
+
+/* Trust-list entries looked at for the CA that issued a device. */
+#define ISSUER_SCAN_MAX 256
+
+/* The id of the entry of t that issued leaf (the first intermediate the
+ * device sent, or one of t's CAs), "" when not found. */
+static void issuer_of(const struct cm_tenant *t, X509 *leaf, STACK_OF(X509) *sent, char out[CM_ID_LEN + 1])
+{
+	const struct cm_ca *ca;
+	int n = 0;
+
+	out[0] = '\0';
+	if(sk_X509_num(sent) > 0 && X509_check_issued(sk_X509_value(sent, 0), leaf) == X509_V_OK
+			&& cm_pki_cert_id(sk_X509_value(sent, 0), out, NULL) == CM_OK){
+		return;
+	}
+	for(ca = t->cas; ca && n < ISSUER_SCAN_MAX; ca = ca->next, n++){
+		if(ca->cert == leaf || X509_check_issued(ca->cert, leaf) == X509_V_OK){
+			memcpy(out, ca->id, CM_ID_LEN + 1);
+			return;
+		}
+	}
+}
+
+/* The device c, whose certificate's facts are facts, joins the inventory
+ * (or its record is updated). */
+static void inventory_admit(struct cm_state *st, struct cm_client *c, const struct cm_tenant *t, const struct cm_cert_facts *facts)
+{
+	char issuer[CM_ID_LEN + 1];
+	bool clone = false;
+
+	if(st->inventory == NULL || st->inventory->max == 0){
+		return;
+	}
+	issuer_of(t, c->leaf, c->chain, issuer);
+	c->dev = cm_inventory_admit(st->inventory, t->name, c->clientid, facts, issuer, time(NULL), &clone);
+	if(clone){
+		cm_log(CM_LOG_WARNING, "device '%s' (tenant %s) connected with certificate %.16s... while connected with another one: a clone?",
+				c->clientid, t->name, c->leaf_id);
+	}
+}
+
+/* Refuses the client just remembered: logged, counted, its refusal on
+ * its inventory record and, when blocked, its chain in the rejected
+ * list; the record is forgotten. */
+static int refuse_remembered(struct cm_state *st, struct mosquitto *client, const struct cm_tenant *tenant, const char *why,
+		enum cm_refusal class)
+{
+	struct cm_client *c = client_find(st, client);
+	STACK_OF(X509) *chain = sk_X509_new_null();
+
+	cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", c->clientid, mosquitto_client_address(client), tenant->name, why);
+	cm_metrics_refused(st, class);
+	cm_inventory_refused(st->inventory, tenant->name, c->clientid, (int)class, time(NULL));
+	if(class == CM_REFUSED_BLOCKED && st->rejected && chain && sk_X509_push(chain, c->leaf)){
+		for(int i = 0; i < sk_X509_num(c->chain) && sk_X509_push(chain, sk_X509_value(c->chain, i)); i++){
+		}
+		cm_rejected_record(st->rejected, chain, why, c->sni, tenant->name, mosquitto_client_address(client), time(NULL));
+	}
+	sk_X509_free(chain);
+	client_forget(st, client);
+	return MOSQ_ERR_AUTH;
+}
+
+/* Records a device and refuses it when its tenant blocks its id or its
+ * certificate (whatever the handshake: a resumed session, a certificate
+ * that names several ids) or, when its handshake was made under trust its
  * tenant has changed since (a CA removed or deactivated, a pin untrusted,
- * a CRL), judges it again against the trust in force now: nothing else
- * re-checks a connection that was not yet a client when trust changed.
- * Takes leaf in every case. */
+ * a CRL), when the trust in force now refuses it: nothing else re-checks
+ * a connection that was not yet a client when trust changed. Takes leaf
+ * in every case. */
 static int remember_device(struct cm_state *st, struct mosquitto *client, const struct cm_tag *tag, const struct cm_tenant *tenant,
 		const struct cm_identity *ident, X509 *leaf)
 {
-	char buf[200];
+	char buf[320], changed[360];
 	const char *why;
+	struct cm_client *c;
+	struct cm_cert_facts facts;
 	int rc = remember(st, client, CM_CLIENT_DEVICE, tag, ident, leaf);
 
-	if(rc != MOSQ_ERR_SUCCESS || tag->tenant_generation == tenant->generation){
+	if(rc != MOSQ_ERR_SUCCESS){
 		return rc;
 	}
-	why = refusal(st, client_find(st, client), buf, sizeof(buf));
-	if(why == NULL){
-		return MOSQ_ERR_SUCCESS;
+	c = client_find(st, client);
+	/* One digest of the leaf: its id for the blocks, its facts for the
+	 * inventory. Without it, a tenant with certificate blocks refuses. */
+	if(cm_cert_facts_of(c->leaf, &facts)){
+		hex_id(facts.fp, c->leaf_id);
 	}
-	cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): trust changed since its handshake: %s",
-			mosquitto_client_id(client), mosquitto_client_address(client), tenant->name, why);
-	cm_metrics_refused(st, CM_REFUSED_UNTRUSTED_CHAIN);
-	client_forget(st, client);
-	return MOSQ_ERR_AUTH;
+	if((why = block_of(tenant, c->clientid, c->leaf_id, buf, sizeof(buf))) != NULL){
+		return refuse_remembered(st, client, tenant, why, CM_REFUSED_BLOCKED);
+	}
+	if(tag->tenant_generation != tenant->generation && (why = refusal(st, c, buf, sizeof(buf))) != NULL){
+		snprintf(changed, sizeof(changed), "trust changed since its handshake: %s", why);
+		return refuse_remembered(st, client, tenant, changed, CM_REFUSED_UNTRUSTED_CHAIN);
+	}
+	if(c->leaf_id[0]){
+		inventory_admit(st, c, tenant, &facts);
+	}
+	return MOSQ_ERR_SUCCESS;
 }
 
 /* The tenant whose devices authenticate by certificate that a d:/g:
@@ -340,6 +445,7 @@ static int admit_device(struct cm_state *st, struct mosquitto *client, const str
 		X509_free(cert);
 		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): %s", clientid, mosquitto_client_address(client), tenant->name, err.msg);
 		cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
+		cm_inventory_refused(st->inventory, tenant->name, clientid, CM_REFUSED_ID_MISMATCH, time(NULL));
 		return MOSQ_ERR_AUTH;
 	}
 	rc = remember_device(st, client, tag, tenant, &ident, cert);

@@ -19,13 +19,15 @@ enum cm_field_type {
 	CM_FIELD_STRINGS, /* an array of strings */
 	CM_FIELD_OBJECT,
 	CM_FIELD_PEMS,    /* a string, or an array of strings */
+	CM_FIELD_COUNT,   /* a whole number from 0 to max (max 0: no limit) */
 };
 
 struct cm_field {
 	const char *name;
 	enum cm_field_type type;
 	bool required;
-	/* Characters of a string, entries of an array, at most; 0: no limit. */
+	/* Characters of a string, entries of an array, the value of a count,
+	 * at most; 0: no limit. */
 	size_t max;
 	/* What the error of a value of another type says the field must be;
 	 * NULL: the type's own words ("a string"). */
@@ -48,5 +50,6 @@ CM_MUST_CHECK enum cm_rc cm_fields_check(const struct cm_field *fields, const cJ
 /* After cm_fields_check: the value of a field, or def when it is absent. */
 const char *cm_arg_string(const cJSON *cmd, const char *name, const char *def);
 bool cm_arg_bool(const cJSON *cmd, const char *name, bool def);
+long long cm_arg_count(const cJSON *cmd, const char *name, long long def);
 
 #endif

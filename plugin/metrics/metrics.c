@@ -6,6 +6,7 @@
 #include <mosquitto_broker.h>
 #include <uthash.h>
 
+#include "audit.h"
 #include "status.h"
 #include "json.h"
 #include "log.h"
@@ -31,7 +32,7 @@ _Static_assert(sizeof(((struct cm_state *)0)->hs_refused) / sizeof(uint64_t) == 
 		"cm_state.hs_refused has one counter per enum cm_refusal");
 
 static const char *const refusal_names[CM_REFUSED_COUNT] = {
-	"unknown_sni", "untrusted_chain", "revoked", "expired", "id_mismatch", "policy",
+	"unknown_sni", "untrusted_chain", "revoked", "expired", "id_mismatch", "policy", "blocked",
 };
 
 static struct cm_name *set_add(struct cm_name **set, const char *key)
@@ -73,6 +74,11 @@ static void set_free(struct cm_name **set)
 		HASH_DEL(*set, n);
 		free(n);
 	}
+}
+
+const char *cm_metrics_refusal_name(enum cm_refusal why)
+{
+	return why < CM_REFUSED_COUNT ? refusal_names[why] : "?";
 }
 
 void cm_metrics_accepted(struct cm_state *st)
@@ -162,6 +168,11 @@ static void publish_all(struct cm_state *st)
 		metric(name, st->hs_refused[i]);
 	}
 	metric("rejected/entries", st->rejected ? cm_rejected_count(st->rejected) : 0);
+	metric("devices/entries", st->inventory ? st->inventory->count : 0);
+	for(i = 0; st->audit_done && i < CM_FINDING_COUNT; i++){
+		snprintf(name, sizeof(name), "audit/%s", cm_finding_metric((enum cm_finding)i));
+		metric(name, st->audit_counts[i]);
+	}
 	metric("store/generation", cm_store_generation(st->store));
 	for(i = 0; i < CM_SLOT_COUNT; i++){
 		const struct cm_server_cert *def = cm_store_slot_default(st->store, (enum cm_slot_id)i);

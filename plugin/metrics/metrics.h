@@ -16,6 +16,9 @@
 struct cm_state;
 
 
+/* The metrics' name of a refusal class ("blocked", "revoked", ...). */
+const char *cm_metrics_refusal_name(enum cm_refusal why);
+
 void cm_metrics_accepted(struct cm_state *st);
 void cm_metrics_refused(struct cm_state *st, enum cm_refusal why);
 

@@ -8,9 +8,11 @@
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "blocks.h"
 #include "metrics.h"
 #include "log.h"
 #include "sni.h"
@@ -186,6 +188,62 @@ static void peer_address(SSL *ssl, char *buf, size_t len)
 	}
 }
 
+/* A refusal of a handshake, on the inventory's records of the devices
+ * the leaf may be (those it has seen). */
+static void note_refusal(struct cm_state *st, const struct cm_hs *hs, X509 *leaf, enum cm_refusal why)
+{
+	const struct cm_tenant *t = cm_store_find_tenant(st->store, hs->tenant);
+	char ids[CM_IDENT_CERT_MAX][CM_IDENT_CLIENTID_MAX + 1];
+	bool more;
+	size_t n;
+
+	if(t == NULL || st->inventory == NULL || st->inventory->count == 0){
+		return;
+	}
+	n = cm_identity_cert_clientids(leaf, t->org_id, ids, &more);
+	for(size_t i = 0; i < n; i++){
+		cm_inventory_refused(st->inventory, t->name, ids[i], (int)why, time(NULL));
+	}
+}
+
+/* Whether a verified leaf is blocked in tenant t: its certificate, or
+ * every device id it may hold (one it names and is not blocked for is
+ * refused at CONNECT instead, by its client id). v gets the refusal. */
+static bool leaf_blocked(const struct cm_tenant *t, X509 *leaf, struct cm_verdict *v)
+{
+	char id[CM_ID_LEN + 1], ids[CM_IDENT_CERT_MAX][CM_IDENT_CLIENTID_MAX + 1];
+	const struct cm_block *b = NULL;
+	bool more = false;
+	size_t n, blocked = 0;
+
+	if(t->blocked_certs.n == 0 && t->blocked_devices.n == 0){
+		return false;
+	}
+	if(t->blocked_certs.n && cm_pki_cert_id(leaf, id, NULL) == CM_OK && (b = cm_tenant_cert_blocked(t, id)) != NULL){
+		snprintf(v->why, sizeof(v->why), "certificate %.16s... is blocked%s%.180s", id, b->reason[0] ? ": " : "", b->reason);
+	}
+	n = b == NULL && t->blocked_devices.n ? cm_identity_cert_clientids(leaf, t->org_id, ids, &more) : 0;
+	for(size_t i = 0; i < n && !more; i++){
+		const struct cm_block *d = cm_tenant_device_blocked(t, ids[i]);
+		if(d){
+			blocked++;
+			b = d;
+		}
+	}
+	if(b == NULL || (n && blocked < n)){
+		return false;
+	}
+	if(n){
+		snprintf(v->why, sizeof(v->why), "device '%.100s' is blocked%s%.120s", b->key, b->reason[0] ? ": " : "", b->reason);
+	}
+	v->admitted = false;
+	v->refusal = CM_REFUSED_BLOCKED;
+	v->error = X509_V_ERR_APPLICATION_VERIFICATION;
+	v->depth = 0;
+	v->revocation = false;
+	return true;
+}
+
 /* A refused handshake: logged, counted, and its chain (as sent, leaf
  * first) recorded in the rejected list. */
 static void refused(struct cm_state *st, const struct cm_hs *hs, SSL *ssl, X509_STORE_CTX *ctx, STACK_OF(X509) *sent,
@@ -202,6 +260,9 @@ static void refused(struct cm_state *st, const struct cm_hs *hs, SSL *ssl, X509_
 	cm_log(CM_LOG_NOTICE, "refused client certificate from %s (SNI '%s', tenant %s): %s at depth %d (CN '%s')",
 			addr, hs->sni, hs->tenant, v->why, v->depth, cn);
 	cm_metrics_refused(st, hs->sni_unknown && !v->revocation ? CM_REFUSED_UNKNOWN_SNI : v->refusal);
+	if(leaf){
+		note_refusal(st, hs, leaf, v->refusal);
+	}
 	if(st->rejected == NULL){
 		return;
 	}
@@ -264,6 +325,11 @@ static int cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 			cm_revocation_learn(st, tenant, path);
 		}
 		sk_X509_pop_free(path, X509_free);
+		refused(st, hs, ssl, ctx, sent, &v);
+		X509_STORE_CTX_set_error(ctx, v.error);
+		return 0;
+	}
+	if(!v.admin && leaf && leaf_blocked(tenant, leaf, &v)){
 		refused(st, hs, ssl, ctx, sent, &v);
 		X509_STORE_CTX_set_error(ctx, v.error);
 		return 0;
@@ -384,7 +450,12 @@ struct cm_session {
 	SSL_SESSION *sess;      /* our reference */
 	uint16_t port;          /* the listener it was made on */
 	char facts[512];        /* SESSION_MAGIC|admin|tenant|generation|notAfter|path ids */
-	UT_hash_handle hh;
+	/* The SHA-1 of the client's certificate (none for a token tenant's):
+	 * one session a certificate, so that a device reconnecting with full
+	 * handshakes, or a flood of them, keeps one session, not one each. */
+	unsigned char leaf[SHA_DIGEST_LENGTH];
+	bool has_leaf;
+	UT_hash_handle hh, hh_leaf;
 };
 
 /* OpenSSL's session cache callbacks take no argument. */
@@ -404,6 +475,9 @@ static bool session_facts(const struct cm_hs *hs, char *buf, size_t len)
 static void session_drop(struct cm_state *st, struct cm_session *e)
 {
 	HASH_DEL(st->sessions, e);
+	if(e->has_leaf){
+		HASH_DELETE(hh_leaf, st->sessions_by_leaf, e);
+	}
 	SSL_SESSION_free(e->sess);
 	free(e);
 }
@@ -447,10 +521,21 @@ static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
 	if((old = session_find(st, id, len)) != NULL){
 		session_drop(st, old);
 	}
+	/* Cheap: OpenSSL keeps the SHA-1 of a certificate it has checked. */
+	e->has_leaf = SSL_SESSION_get0_peer(sess) && X509_digest(SSL_SESSION_get0_peer(sess), EVP_sha1(), e->leaf, NULL);
+	if(e->has_leaf){
+		HASH_FIND(hh_leaf, st->sessions_by_leaf, e->leaf, sizeof(e->leaf), old);
+		if(old){
+			session_drop(st, old);
+		}
+	}
 	while(st->sessions && HASH_COUNT(st->sessions) >= st->session_max){
 		session_drop(st, st->sessions);
 	}
 	HASH_ADD(hh, st->sessions, id, len, e);
+	if(e->has_leaf){
+		HASH_ADD(hh_leaf, st->sessions_by_leaf, leaf, sizeof(e->leaf), e);
+	}
 	return 1; /* the reference is ours */
 }
 

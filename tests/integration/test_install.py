@@ -101,7 +101,7 @@ class InstallTest(unittest.TestCase):
         out = subprocess.run([ctrl, "--help"], capture_output=True, text=True)
         self.assertEqual(out.returncode, 0)
         commands = re.findall(r"(?m)^  ([a-zA-Z]+)", out.stdout.split("Commands:")[1])
-        self.assertEqual(len(set(commands)), 35)
+        self.assertEqual(len(set(commands)), 43)
         for c in set(commands):
             h = subprocess.run([ctrl, c, "--help"], capture_output=True, text=True)
             self.assertEqual(h.returncode, 0, c)
@@ -122,6 +122,8 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(complete(ctrl, "createTenant", "acme", "--policy", "cert"), ["certificate", "certificate+token"])
         self.assertEqual(complete(ctrl, "createCSR", "web"), ["websockets"])
         self.assertEqual(complete(ctrl, "-p", "8884", "getSt"), ["getStatus"])
+        self.assertEqual(complete(ctrl, "listDevices", "acme", "--filter", "b"), ["blocked"])
+        self.assertEqual(complete(ctrl, "blockC"), ["blockCertificate"])
 
 
 if __name__ == "__main__":

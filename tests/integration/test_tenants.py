@@ -454,6 +454,15 @@ class SessionCacheTest(unittest.TestCase):
         self.assertTrue(self.connect("dev-a2", "d:acme:meter:a2", session=a2["session"])["reused"])
         self.assertFalse(self.connect("dev-a1", "d:acme:sensor:a1", session=a1["session"])["reused"])
 
+    def test_one_session_is_kept_a_certificate(self):
+        self.start()
+        # Full handshakes of one device: each new session replaces the one
+        # before, so a flood of them keeps one.
+        sessions = [self.connect("dev-a1", "d:acme:sensor:a1")["session"] for _ in range(3)]
+        self.assertFalse(self.connect("dev-a1", "d:acme:sensor:a1", session=sessions[0])["reused"])
+        last = self.connect("dev-a1", "d:acme:sensor:a1")
+        self.assertTrue(self.connect("dev-a1", "d:acme:sensor:a1", session=last["session"])["reused"])
+
     def test_a_size_of_zero_resumes_nothing(self):
         self.start("0")
         first = self.connect("dev-a1", "d:acme:sensor:a1")

@@ -255,6 +255,11 @@ static void test_corrupt_stores_are_refused_and_left_untouched(void **state)
 		{"certificate missing", "slots/mqtt/{mqtt}.crt", NULL, CM_ERR_CORRUPT, "cannot open"},
 		{"key garbage", "slots/mqtt/{mqtt}.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", CM_ERR_CORRUPT, "the private key cannot be read"},
 		{"key missing", "slots/mqtt/{mqtt}.key", NULL, CM_ERR_CORRUPT, "cannot open"},
+		{"a device blocked twice", "tenants/default/tenant.json", "{\"name\":\"default\",\"orgId\":\"default\",\"policy\":\"certificate\",\"generation\":1,\"created\":\"2026-01-01T00:00:00Z\",\"hostnames\":[],\"publishPatterns\":[\"#\"],\"subscribePatterns\":[\"#\"],\"cas\":[],\"blocked\":{\"devices\":[{\"id\":\"d:default:t:1\",\"at\":\"2026-01-01T00:00:00Z\"},{\"id\":\"d:default:t:1\",\"at\":\"2026-01-01T00:00:00Z\"}]}}",
+			CM_ERR_CORRUPT, "blocked twice"},
+		{"a blocked certificate that is no id", "tenants/default/tenant.json", "{\"name\":\"default\",\"orgId\":\"default\",\"policy\":\"certificate\",\"generation\":1,\"created\":\"2026-01-01T00:00:00Z\",\"hostnames\":[],\"publishPatterns\":[\"#\"],\"subscribePatterns\":[\"#\"],\"cas\":[],\"blocked\":{\"certificates\":[{\"id\":\"abc\",\"at\":\"2026-01-01T00:00:00Z\"}]}}",
+			CM_ERR_CORRUPT, "'blocked.certificates' is malformed"},
+		{"blocked is no object", "tenants/default/tenant.json", "{\"name\":\"default\",\"orgId\":\"default\",\"policy\":\"certificate\",\"generation\":1,\"created\":\"2026-01-01T00:00:00Z\",\"hostnames\":[],\"publishPatterns\":[\"#\"],\"subscribePatterns\":[\"#\"],\"cas\":[],\"blocked\":[]}", CM_ERR_CORRUPT, "'blocked' must be an object"},
 	};
 	size_t i;
 
