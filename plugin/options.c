@@ -36,6 +36,8 @@ static const struct number_option number_options[] = {
 		"plugin_opt_expiry_warning_days must be 0 to 3650"},
 	{"rejected_max", 1000, 0, 1000000, FIELD_SIZE, offsetof(struct cm_state, rejected_max),
 		"plugin_opt_rejected_max must be a count from 0 to 1000000"},
+	{"enroll_crl_days", 7, 1, 365, FIELD_TIME, offsetof(struct cm_state, enroll_crl_days),
+		"plugin_opt_enroll_crl_days must be 1 to 365"},
 	{"max_payload", 1024 * 1024, 1024, 64ULL * 1024 * 1024, FIELD_SIZE, offsetof(struct cm_state, max_payload),
 		"plugin_opt_max_payload must be a byte count from 1024 to 67108864"},
 };

@@ -19,6 +19,7 @@
 #include "brokerconf.h"
 #include "metrics.h"
 #include "control.h"
+#include "enrolling.h"
 #include "fetch.h"
 #include "options.h"
 #include "refresh.h"
@@ -59,6 +60,7 @@ static void state_free(struct cm_state **pst)
 	cm_fetch_cleanup(st);
 	cm_fetch_options_clear(&st->fetch_opts);
 	cm_control_cleanup(st);
+	cm_enroll_cleanup(st);
 	cm_revocation_cleanup(st);
 	cm_metrics_cleanup(st);
 	cm_tls_hook_remove(st);
@@ -75,6 +77,7 @@ static void state_free(struct cm_state **pst)
 	cm_crl_cleanup();
 	free(st->store_dir);
 	free(st->hostname);
+	free(st->enroll_crl_dir);
 	if(st->key_passphrase){
 		cm_pki_free_secret(st->key_passphrase, strlen(st->key_passphrase));
 	}
@@ -224,6 +227,11 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			hostname = value;
 		}else if(!strcmp(key, "broker_config")){
 			*broker_conf = value;
+		}else if(!strcmp(key, "enroll_crl_dir")){
+			free(st->enroll_crl_dir);
+			if((st->enroll_crl_dir = strdup(value)) == NULL){
+				return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			}
 		}else if(!strcmp(key, "key_passphrase_file")){
 			if(read_passphrase(st, value, err) != CM_OK){
 				return CM_ERR_INVAL;
@@ -384,6 +392,7 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	cm_worker_drain(st);
 	cm_refresh_tick(st, time(NULL));
 	cm_revocation_tick(st);
+	cm_enroll_tick(st, time(NULL));
 	log_expiry_daily(st, time(NULL));
 	cm_metrics_tick(st, time(NULL));
 	cm_auth_tick_cb(event, event_data, userdata);
@@ -402,6 +411,7 @@ static int disconnect_cb(int event, void *event_data, void *userdata)
 
 	(void)cm_auth_disconnect_cb(event, event_data, userdata);
 	cm_control_forget_client(userdata, ed->client);
+	cm_enroll_forget_client(userdata, ed->client);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -414,6 +424,7 @@ static const struct {
 	{MOSQ_EVT_ACL_CHECK, cm_auth_acl_cb, NULL},
 	{MOSQ_EVT_DISCONNECT, disconnect_cb, NULL},
 	{MOSQ_EVT_CONTROL, cm_control_cb, CM_CONTROL_TOPIC},
+	{MOSQ_EVT_CONTROL, cm_enroll_cb, CM_ENROLL_TOPIC},
 	{MOSQ_EVT_TICK, tick_cb, NULL},
 };
 

@@ -21,4 +21,9 @@ enum cm_refusal {
 	CM_REFUSED_COUNT
 };
 
+/* Where devices ask for certificates, and get the answer (plugin/enroll/;
+ * the ACL in plugin/auth/ lets claim devices reach these two only). */
+#define CM_ENROLL_TOPIC "$CONTROL/certmgr/enroll/v1"
+#define CM_ENROLL_RESPONSE_TOPIC "$CONTROL/certmgr/enroll/v1/response"
+
 #endif
