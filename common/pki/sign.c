@@ -153,8 +153,7 @@ static enum cm_rc check_key(EVP_PKEY *key, const struct cm_csr_rules *r, struct 
 			r->allow_rsa ? " rsa" : "", r->allow_ed25519 ? " ed25519" : "");
 }
 
-/* A requested identity: d:/g: then two valid parts. */
-static bool ident_valid(const char *s)
+bool cm_sign_ident_valid(const char *s)
 {
 	char type[CM_IDENT_PART_MAX + 1], id[CM_IDENT_PART_MAX + 1];
 	const char *colon;
@@ -183,7 +182,7 @@ static enum cm_rc take_name(const char *name, size_t len, char ident[CM_ENROLL_I
 	}
 	memcpy(buf, name, len);
 	buf[len] = '\0';
-	if(!ident_valid(buf)){
+	if(!cm_sign_ident_valid(buf)){
 		return cm_err_set(err, CM_ERR_INVAL, "the CSR asks for '%.80s', which is not a device identity d:<type>:<id> (or g:)", buf);
 	}
 	if(ident[0] && strcmp(ident, buf)){

@@ -50,6 +50,10 @@ CM_MUST_CHECK enum cm_rc cm_sign_check_csr(X509_REQ *req, const struct cm_csr_ru
 /* The hex SHA-256 of a public key's SubjectPublicKeyInfo. */
 CM_MUST_CHECK enum cm_rc cm_sign_key_id(EVP_PKEY *key, char out[65], struct cm_err *err);
 
+/* True when s is "d:<type>:<id>" or "g:<type>:<id>", each part 1 to 64
+ * letters, digits, '-', '_', '.'. */
+bool cm_sign_ident_valid(const char *s);
+
 /* A device certificate for pubkey, identity ident (where rules say),
  * clientAuth, a random serial, valid from a minute ago for lifetime
  * seconds (never past the CA's notAfter), signed by ca_key. Nothing of

@@ -31,6 +31,8 @@ static const char *type_words(enum cm_field_type type)
 			return "an object";
 		case CM_FIELD_PEMS:
 			return "a string or an array of strings";
+		case CM_FIELD_NUMBER:
+			return "a number";
 	}
 	return "?";
 }
@@ -60,6 +62,8 @@ static bool of_type(const cJSON *v, enum cm_field_type type)
 			return cJSON_IsObject(v);
 		case CM_FIELD_PEMS:
 			return (cJSON_IsString(v) && v->valuestring) || (cJSON_IsArray(v) && all_strings(v));
+		case CM_FIELD_NUMBER:
+			return cJSON_IsNumber(v);
 	}
 	return false;
 }
@@ -72,6 +76,9 @@ static enum cm_rc check_value(const struct cm_field *f, const cJSON *v, struct c
 	}
 	if(f->max && cJSON_IsString(v) && strlen(v->valuestring) > f->max){
 		return cm_err_set(err, CM_ERR_INVAL, "'%s' is longer than %zu characters", f->name, f->max);
+	}
+	if(f->type == CM_FIELD_NUMBER && (v->valuedouble < 0 || (f->max && v->valuedouble > (double)f->max))){
+		return cm_err_set(err, CM_ERR_INVAL, "'%s' must be a number from 0 to %zu", f->name, f->max);
 	}
 	if(f->max && cJSON_IsArray(v) && (size_t)cJSON_GetArraySize(v) > f->max){
 		return cm_err_set(err, CM_ERR_INVAL, "'%s' holds more than %zu entries", f->name, f->max);
@@ -129,4 +136,11 @@ bool cm_arg_bool(const cJSON *cmd, const char *name, bool def)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cmd, name);
 
 	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+double cm_arg_number(const cJSON *cmd, const char *name, double def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cmd, name);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : def;
 }

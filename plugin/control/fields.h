@@ -19,6 +19,7 @@ enum cm_field_type {
 	CM_FIELD_STRINGS, /* an array of strings */
 	CM_FIELD_OBJECT,
 	CM_FIELD_PEMS,    /* a string, or an array of strings */
+	CM_FIELD_NUMBER,  /* a number (max: its largest value, when not 0) */
 };
 
 struct cm_field {
@@ -48,5 +49,6 @@ CM_MUST_CHECK enum cm_rc cm_fields_check(const struct cm_field *fields, const cJ
 /* After cm_fields_check: the value of a field, or def when it is absent. */
 const char *cm_arg_string(const cJSON *cmd, const char *name, const char *def);
 bool cm_arg_bool(const cJSON *cmd, const char *name, bool def);
+double cm_arg_number(const cJSON *cmd, const char *name, double def);
 
 #endif

@@ -45,6 +45,10 @@ typedef void (*cm_enroll_crl_fn)(struct cm_state *st, void *ctx, enum cm_rc rc, 
 CM_MUST_CHECK enum cm_rc cm_enroll_issue_crl(struct cm_state *st, const char *tenant, const char *who, const char *command,
 		cm_enroll_crl_fn done, void *ctx, struct cm_err *err);
 
+/* Writes the public copy of tenant's issuing CA's CRL to
+ * plugin_opt_enroll_crl_dir (<dir>/<tenant>.crl), when that is set. */
+void cm_enroll_publish_crl(const struct cm_state *st, const char *tenant);
+
 /* Publishes an answer (fields, taken) to the claim device clientid of
  * tenant if it is connected: a decision made while it waits. */
 void cm_enroll_push(struct cm_state *st, const char *tenant, const char *clientid, cJSON *fields);

@@ -216,14 +216,16 @@ static bool busy(struct cm_state *st, const char *tenant)
 }
 
 /* The copy relying parties fetch: <enroll_crl_dir>/<tenant>.crl, DER. */
-static void publish_crl(const struct cm_state *st, const char *tenant, const struct cm_ca *ca)
+void cm_enroll_publish_crl(const struct cm_state *st, const char *tenant)
 {
+	const struct cm_tenant *t = cm_store_find_tenant(st->store, tenant);
+	const struct cm_ca *ca = t ? cm_enroll_issuing_ca(t) : NULL;
 	char path[PATH_MAX], src[PATH_MAX];
 	struct cm_err err;
 	char *der = NULL;
 	size_t len = 0;
 
-	if(st->enroll_crl_dir == NULL || ca->crl == NULL || ca->crl_file[0] == '\0'){
+	if(st->enroll_crl_dir == NULL || ca == NULL || ca->crl == NULL || ca->crl_file[0] == '\0'){
 		return;
 	}
 	if(cm_fs_path(src, sizeof(src), &err, "%s/tenants/%s/crls/%s", st->store_dir, tenant, ca->crl_file) != CM_OK
@@ -266,7 +268,7 @@ static enum cm_rc install_crl(struct cm_state *st, struct crl_job *j, struct cm_
 	if(rc != CM_OK){
 		return rc;
 	}
-	publish_crl(st, t->name, cm_enroll_issuing_ca(t));
+	cm_enroll_publish_crl(st, j->tenant);
 	return CM_OK;
 }
 
