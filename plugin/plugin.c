@@ -201,11 +201,38 @@ static enum cm_rc parse_slot_ports(struct cm_state *st, const char *key, size_t 
 	return parse_ports(st, value, (enum cm_slot_id)slot, err) != CM_OK ? CM_ERR_INVAL : CM_OK;
 }
 
+/* A path option's value into *field. */
+static enum cm_rc set_path(char **field, const char *value, struct cm_err *err)
+{
+	free(*field);
+	*field = strdup(value);
+	return *field ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+}
+
+/* The store directory, and the host name (the machine's when none). */
+static enum cm_rc set_names(struct cm_state *st, const char *store_dir, const char *hostname, struct cm_err *err)
+{
+	char host[256];
+
+	if(hostname == NULL){
+		if(gethostname(host, sizeof(host)) != 0 || host[0] == '\0'){
+			snprintf(host, sizeof(host), "localhost");
+		}
+		host[sizeof(host) - 1] = '\0';
+		hostname = host;
+	}
+	st->store_dir = strdup(store_dir);
+	st->hostname = strdup(hostname);
+	if(st->store_dir == NULL || st->hostname == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return CM_OK;
+}
+
 static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *options, int option_count, const char **broker_conf, struct cm_err *err)
 {
 	const char *store_dir = CM_DEFAULT_STORE;
 	const char *hostname = NULL;
-	char host[256];
 	bool number;
 	int i;
 
@@ -228,9 +255,8 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 		}else if(!strcmp(key, "broker_config")){
 			*broker_conf = value;
 		}else if(!strcmp(key, "enroll_crl_dir")){
-			free(st->enroll_crl_dir);
-			if((st->enroll_crl_dir = strdup(value)) == NULL){
-				return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+			if(set_path(&st->enroll_crl_dir, value, err) != CM_OK){
+				return CM_ERR_NOMEM;
 			}
 		}else if(!strcmp(key, "key_passphrase_file")){
 			if(read_passphrase(st, value, err) != CM_OK){
@@ -252,19 +278,7 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s", key);
 		}
 	}
-	if(hostname == NULL){
-		if(gethostname(host, sizeof(host)) != 0 || host[0] == '\0'){
-			snprintf(host, sizeof(host), "localhost");
-		}
-		host[sizeof(host) - 1] = '\0';
-		hostname = host;
-	}
-	st->store_dir = strdup(store_dir);
-	st->hostname = strdup(hostname);
-	if(st->store_dir == NULL || st->hostname == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	return CM_OK;
+	return set_names(st, store_dir, hostname, err);
 }
 
 /* With use_identity_as_username or use_subject_as_username, Mosquitto
