@@ -159,6 +159,10 @@ static void publish_all(struct cm_state *st)
 		snprintf(name, sizeof(name), "handshakes/refused/%s_total", refusal_names[i]);
 		metric(name, st->hs_refused[i]);
 	}
+	metric("enrollments/issued_total", st->enroll_issued);
+	metric("enrollments/renewed_total", st->enroll_renewed);
+	metric("enrollments/pending_total", st->enroll_pending);
+	metric("enrollments/refused_total", st->enroll_refused);
 	metric("rejected/entries", st->rejected ? cm_rejected_count(st->rejected) : 0);
 	metric("store/generation", st->store->generation);
 	for(i = 0; i < CM_SLOT_COUNT; i++){
