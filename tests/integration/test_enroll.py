@@ -418,5 +418,68 @@ class ProofOfPossessionTest(EnrollTest):
         self.assertIn("unknown, or used already", r["responses"][0]["error"])
 
 
+class EnrollToolTest(EnrollTest):
+    def tool(self, *extra, wait=5):
+        argv = [os.environ["CERTMGR_ENROLL"], "-h", "localhost", "-p", str(self.b.port), "--cafile", self.cafile, "--insecure",
+                "--id", "d:sensor:t1", "--org", "default", "--key", self.pki.p("t1.key"), "--cert", self.pki.p("t1.pem"),
+                "--claim-cert", self.claim_cert, "--claim-key", self.claim_key, "--wait", str(wait)] + list(extra)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=wait + 20)
+
+    def test_enroll_tool_gets_renews_and_leaves_alone(self):
+        self.claim_setup(validityDays=30)
+        r = self.tool()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("written to", r.stdout)
+        self.assertEqual(os.stat(self.pki.p("t1.key")).st_mode & 0o777, 0o600)
+        with open(self.pki.p("t1.pem")) as f:
+            first = f.read()
+        self.assertEqual(self.device_pub("d:default:sensor:t1", self.pki.p("t1.pem"), self.pki.p("t1.key"),
+                                         "default/sensor/t1/x").returncode, 0)
+        # Run again outside the window: nothing to do.
+        r = self.tool("--renew-within-days", "5")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("renewal opens at", r.stdout)
+        with open(self.pki.p("t1.pem")) as f:
+            self.assertEqual(f.read(), first)
+        # Inside it (on both sides): renewed over the device's own connection, a new key.
+        ok(self.b, "modifyTenant", tenant="default", enrollment={"renewWithinDays": 40})
+        with open(self.pki.p("t1.key")) as f:
+            old_key = f.read()
+        r = self.tool("--renew-within-days", "40")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(self.pki.p("t1.pem")) as f:
+            self.assertNotEqual(f.read(), first)
+        with open(self.pki.p("t1.key")) as f:
+            self.assertNotEqual(f.read(), old_key)
+        self.assertIn("renewed for 'd:default:sensor:t1'", self.b.log())
+        self.assertEqual(self.device_pub("d:default:sensor:t1", self.pki.p("t1.pem"), self.pki.p("t1.key"),
+                                         "default/sensor/t1/x").returncode, 0)
+
+    def test_enroll_tool_waits_for_approval(self):
+        self.claim_setup(mode="approval")
+        r = self.tool(wait=2)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("pending", r.stdout)
+        self.assertFalse(os.path.exists(self.pki.p("t1.pem")))
+        ok(self.b, "approveEnrollment", tenant="default", identity="d:sensor:t1")
+        r = self.tool()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.device_pub("d:default:sensor:t1", self.pki.p("t1.pem"), self.pki.p("t1.key"),
+                                         "default/sensor/t1/x").returncode, 0)
+        # Refused: the reason, exit 1.
+        r = subprocess.run([os.environ["CERTMGR_ENROLL"], "-h", "localhost", "-p", str(self.b.port), "--cafile", self.cafile,
+                            "--insecure", "--id", "d:meter:m1", "--org", "default", "--key", self.pki.p("m1.key"),
+                            "--cert", self.pki.p("m1.pem"), "--claim-cert", self.claim_cert, "--claim-key", self.claim_key,
+                            "--key-type", "rsa", "--key-bits", "2048"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        ok(self.b, "rejectEnrollment", tenant="default", identity="d:meter:m1", reason="no such meter")
+        r = subprocess.run([os.environ["CERTMGR_ENROLL"], "-h", "localhost", "-p", str(self.b.port), "--cafile", self.cafile,
+                            "--insecure", "--id", "d:meter:m1", "--org", "default", "--key", self.pki.p("m1.key"),
+                            "--cert", self.pki.p("m1.pem"), "--claim-cert", self.claim_cert, "--claim-key", self.claim_key],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("no such meter", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
