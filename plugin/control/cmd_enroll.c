@@ -425,13 +425,15 @@ static enum cm_rc reject(struct cm_state *st, const struct cm_caller *who, const
 {
 	struct cm_tenant *t;
 	const struct cm_enrollment *r;
-	char ident[CM_ENROLL_IDENT_MAX + 1], key_id[CM_ID_LEN + 1];
+	char ident[CM_ENROLL_IDENT_MAX + 1], key_id[CM_ID_LEN + 1], tenant[CM_TENANT_NAME_MAX + 1];
 
 	CM_GUARD(cm_cmd_tenant(st, cmd, &t, err));
 	CM_GUARD(pending_request(t, cmd, &r, err));
+	/* Copies: the commit frees the tenant they are in. */
 	snprintf(ident, sizeof(ident), "%s", r->ident);
 	memcpy(key_id, r->key_id, sizeof(key_id));
-	return decide(st, who->name, who->command, t->name, ident, key_id, NULL, cm_arg_string(cmd, "reason", "no reason given"), data, err);
+	snprintf(tenant, sizeof(tenant), "%s", t->name);
+	return decide(st, who->name, who->command, tenant, ident, key_id, NULL, cm_arg_string(cmd, "reason", "no reason given"), data, err);
 }
 
 static enum cm_rc registration_code(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
