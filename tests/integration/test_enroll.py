@@ -6,13 +6,13 @@ clients (mosquitto_rr, mosquitto_pub/sub, raw MQTT), real openssl."""
 
 import json
 import os
-import shutil
+import ssl
 import subprocess
 import time
 import unittest
 
 from harness import (Broker, Workdir, control, ok, pki, mqtt_connect, mqtt_subscribe, mqtt_publish, mqtt_messages,
-                     broker_uid_gid)
+                     broker_uid_gid, served_certificate)
 
 ENROLL = "$CONTROL/certmgr/enroll/v1"
 ANSWER = "$CONTROL/certmgr/enroll/v1/response"
@@ -272,6 +272,73 @@ class ClaimTest(EnrollTest):
         self.assertIn("from another CA", a["error"])
 
 
+class IssuingCATest(EnrollTest):
+    def test_imported_and_subordinate_issuing_cas(self):
+        # An issuing CA signed by another tenant's: device chains hold both.
+        self.issuing_ca()
+        ok(self.b, "createTenant", tenant="sub", orgId="sub", hostnames=["sub.test"])
+        r = control(self.b, [{"command": "createIssuingCA", "tenant": "sub", "subject": {"CN": "Sub CA"}, "parent": "nobody"}])
+        self.assertIn("no issuing CA", r["responses"][0]["error"])
+        ca = ok(self.b, "createIssuingCA", tenant="sub", subject={"CN": "Sub CA", "C": "DE"}, parent="default",
+                key={"type": "rsa", "bits": 2048})["ca"]
+        self.assertEqual(ca["issuer"], "CN=Default Devices CA,O=Example")
+        self.assertEqual(ca["keyType"], "rsa")
+        r = control(self.b, [{"command": "createIssuingCA", "tenant": "sub", "subject": {"CN": "Again"}}])
+        self.assertIn("has an issuing CA already", r["responses"][0]["error"])
+        # An imported one: its key must be the certificate's.
+        ok(self.b, "createTenant", tenant="imp", orgId="imp", hostnames=["imp.test"])
+        r = control(self.b, [{"command": "createIssuingCA", "tenant": "imp", "subject": {"CN": "X", "C": "Germany"}}])
+        self.assertIn("two upper-case letters", r["responses"][0]["error"])
+        self.pki.ca("own", "Own Issuing CA")
+        self.pki.ca("wrong", "Wrong")
+        with open(self.pki.p("own.pem")) as f:
+            own = f.read()
+        with open(self.pki.p("wrong.key")) as f:
+            r = control(self.b, [{"command": "importIssuingCA", "tenant": "imp", "certificate": own, "privateKey": f.read()}])
+        self.assertIn("not the CA certificate's", r["responses"][0]["error"])
+        with open(self.pki.p("own.key")) as f:
+            d = ok(self.b, "importIssuingCA", tenant="imp", certificate=own, privateKey=f.read())
+        self.assertEqual(d["ca"]["crl"]["source"], "issued")
+        # Restarted, the keys load again and sign.
+        self.b.stop()
+        self.b.start()
+        self.pki.ca("claim-ca", "Claim CA")
+        with open(self.pki.p("claim-ca.pem")) as f:
+            ok(self.b, "addCA", tenant="default", certificate=f.read(), purpose="claim")
+        ok(self.b, "modifyTenant", tenant="default", enrollment={"mode": "auto"})
+        cert, key = self.pki.sign("claim", "claim-ca", "batch-1")
+        a = self.rr(json.dumps({"csr": self.pki.csr("dev", cn="d:sensor:s1")}), cert, key)
+        self.assertIn("certificate", a, a)
+
+
+class PassphraseTest(EnrollTest):
+    def setUp(self):
+        self.passfile = "/tmp/certmgr-enroll-pass-%d" % os.getpid()
+        with open(self.passfile, "w") as f:
+            f.write("a long enough passphrase\n")
+        os.chmod(self.passfile, 0o644)
+        self.plugin_opts = {"key_passphrase_file": self.passfile}
+        super().setUp()
+        # The listener files hold a placeholder: trust what is served.
+        der, _ = served_certificate(self.b.port)
+        self.cafile = self.work.admin_cafile = self.work.file("served.pem")
+        with open(self.cafile, "w") as f:
+            f.write(ssl.DER_cert_to_PEM_cert(der))
+
+    def tearDown(self):
+        super().tearDown()
+        os.unlink(self.passfile)
+
+    def test_the_issuing_key_is_encrypted_at_rest(self):
+        self.claim_setup()
+        with open(os.path.join(self.work.store, "tenants", "default", "tenant.json")) as f:
+            record = json.load(f)
+        self.assertIn("ENCRYPTED PRIVATE KEY", record["enrollment"]["issuingCA"]["key"])
+        self.b.stop()
+        self.b.start()
+        self.assertIn("certificate", self.enroll(self.pki.csr("dev", cn="d:sensor:s1")))
+
+
 class ApprovalTest(EnrollTest):
     def test_approval_answers_the_waiting_device_and_its_next_request(self):
         self.claim_setup(mode="approval")
@@ -376,6 +443,11 @@ class RenewalTest(EnrollTest):
         self.b.wait_log("disconnecting 'd:default:sensor:s1'")
         r = mqtt_connect(self.b.port, "d:default:sensor:s1", cert=chain, key=key)
         self.assertNotEqual(r["result"], "accepted")
+        # The issuing CA stays in the trust list.
+        r = control(self.b, [{"command": "removeCA", "tenant": "default", "id": self.ca["id"]},
+                             {"command": "clearCAs", "tenant": "default"}])
+        self.assertIn("issuing CA", r["responses"][0]["error"])
+        self.assertIn("issuing CA", r["responses"][1]["error"])
         # Only the issuing CA's certificates.
         with open(pki("dev-a1.pem")) as f:
             r = control(self.b, [{"command": "revokeCertificate", "tenant": "default", "certificate": f.read()}])
