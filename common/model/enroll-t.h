@@ -16,11 +16,12 @@
 #include "pki.h"
 #include "sign.h"
 
-/* Limits of the lists of the record. */
-#define CM_ENROLL_MAX_ALLOWED 10000
-#define CM_ENROLL_MAX_PENDING 1000
+/* Limits of the lists of the record: it is part of tenant.json, which
+ * the store holds under CM_STORE_MAX_FILE (a write over it is refused). */
+#define CM_ENROLL_MAX_ALLOWED 5000
+#define CM_ENROLL_MAX_PENDING 100
 #define CM_ENROLL_MAX_CODES 16
-#define CM_ENROLL_MAX_REVOKED 100000
+#define CM_ENROLL_MAX_REVOKED 5000
 #define CM_ENROLL_PATTERN_MAX 160
 /* A registration code: 32 hex digits. */
 #define CM_ENROLL_CODE_LEN 32
