@@ -67,7 +67,8 @@ static void publish(const char *clientid, cJSON *fields, const void *corr5, uint
 	if(corr5 && mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr5, corr5_len) != MOSQ_ERR_SUCCESS){
 		mosquitto_property_free_all(&props);
 	}
-	rc = mosquitto_broker_publish(clientid, CM_ENROLL_RESPONSE_TOPIC, (int)len, payload, 1, false, props);
+	/* QoS 0, as the control API answers: no subscription granted more. */
+	rc = mosquitto_broker_publish(clientid, CM_ENROLL_RESPONSE_TOPIC, (int)len, payload, 0, false, props);
 	if(rc != MOSQ_ERR_SUCCESS){
 		mosquitto_free(payload);
 		mosquitto_property_free_all(&props);
