@@ -12,7 +12,7 @@ import time
 import unittest
 
 from harness import (Broker, Workdir, control, ok, pki, mqtt_connect, mqtt_subscribe, mqtt_publish, mqtt_messages,
-                     broker_uid_gid, served_certificate)
+                     broker_uid_gid, served_certificate, free_port)
 
 ENROLL = "$CONTROL/certmgr/enroll/v1"
 ANSWER = "$CONTROL/certmgr/enroll/v1/response"
@@ -81,7 +81,7 @@ class EnrollTest(unittest.TestCase):
         os.chown(self.crl_dir, uid, gid)
         opts = {"enroll_crl_dir": self.crl_dir}
         opts.update(self.plugin_opts)
-        self.b = Broker(self.work, plugin_opts=opts)
+        self.b = self.broker(opts)
         self.b.start()
         self.cafile = os.path.join(self.work.store, "listener", "mqtt.crt")
         self.pki = Pki(self.work.file("pki"))
@@ -96,6 +96,9 @@ class EnrollTest(unittest.TestCase):
         self.assertEqual(rc, 0, "broker exit code\n" + log)
         self.assertNotIn("AddressSanitizer", log)
         self.assertNotIn("runtime error:", log)
+
+    def broker(self, opts):
+        return Broker(self.work, plugin_opts=opts)
 
     # --- helpers ---
 
@@ -152,8 +155,15 @@ class EnrollTest(unittest.TestCase):
 class ClaimTest(EnrollTest):
     def test_claim_device_enrolls_then_connects_with_its_new_certificate(self):
         self.claim_setup(idPattern="d:sensor:*")
+        admin = self.raw("watcher-admin", os.path.join(self.work.store, "admin", "admin.pem"),
+                         os.path.join(self.work.store, "admin", "admin.key"))
+        self.assertEqual(mqtt_subscribe(admin, "$SYS/broker/certmgr/events"), 0)
         csr = self.pki.csr("dev", cn="d:sensor:s1")
         a = self.enroll(csr)
+        events = [json.loads(m[1]) for m in mqtt_messages(admin, 3)]
+        self.assertIn(("issued", "d:sensor:s1", "claimer-1", "default"),
+                      [(e.get("outcome"), e.get("identity"), e.get("clientId"), e.get("tenant")) for e in events
+                       if e.get("event") == "enrollment"])
         self.assertIn("certificate", a, a)
         self.assertEqual(a["correlationData"], "c1")
         chain = self.write("dev.pem", a["certificate"])
@@ -309,6 +319,44 @@ class IssuingCATest(EnrollTest):
         cert, key = self.pki.sign("claim", "claim-ca", "batch-1")
         a = self.rr(json.dumps({"csr": self.pki.csr("dev", cn="d:sensor:s1")}), cert, key)
         self.assertIn("certificate", a, a)
+
+
+class HttpDirTest(EnrollTest):
+    """The issuing CA's CRL where the websockets listener's http_dir
+    serves it to other relying parties."""
+
+    def setUp(self):
+        self.ws_port = free_port()
+        super().setUp()
+
+    def broker(self, opts):
+        store = self.work.store
+        mqtt_port = free_port()
+        opts = dict(opts, mqtt_ports=str(mqtt_port), websockets_ports=str(self.ws_port))
+        return Broker(self.work, port=mqtt_port, plugin_opts=opts, listeners=[
+            "listener %d localhost\ncertfile %s/listener/mqtt.crt\nkeyfile %s/listener/mqtt.key" % (mqtt_port, store, store),
+            "listener %d 127.0.0.1\nprotocol websockets\nhttp_dir %s\ncertfile %s/listener/websockets.crt\n"
+            "keyfile %s/listener/websockets.key" % (self.ws_port, self.crl_dir, store, store)])
+
+    def test_the_crl_is_served_by_http_dir(self):
+        import http.client
+        self.claim_setup()
+        chain, key = self.enrolled_device()
+        with open(chain) as f:
+            ok(self.b, "revokeCertificate", tenant="default", certificate=f.read())
+        ctx = ssl.create_default_context(cafile=os.path.join(self.work.store, "listener", "websockets.crt"))
+        ctx.check_hostname = False
+        ctx.load_cert_chain(os.path.join(self.work.store, "admin", "admin.pem"), os.path.join(self.work.store, "admin", "admin.key"))
+        conn = http.client.HTTPSConnection("127.0.0.1", self.ws_port, context=ctx, timeout=10)
+        conn.request("GET", "/default.crl")
+        body = conn.getresponse().read()
+        with open(os.path.join(self.crl_dir, "default.crl"), "rb") as f:
+            self.assertEqual(body, f.read())
+        with open(self.pki.p("ca.pem"), "w") as f:
+            f.write(self.ca["certificate"])
+        out = subprocess.run(["openssl", "crl", "-inform", "DER", "-noout", "-verify", "-CAfile", self.pki.p("ca.pem")],
+                             input=body, capture_output=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
 
 
 class PassphraseTest(EnrollTest):
