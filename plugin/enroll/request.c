@@ -206,12 +206,37 @@ static void signed_cb(struct cm_state *st, void *ctx, enum cm_rc rc, const char 
 	enroll_answer(st, req, cert_fields(chain));
 }
 
+/* Requests waiting for the worker, at most: from one connection, and in
+ * all. A flood of requests queues no unbounded work. */
+#define MAX_IN_FLIGHT_PER_CLIENT 4
+#define MAX_IN_FLIGHT 1000
+
+/* Why req cannot be queued now, or NULL. */
+static const char *busy(const struct cm_enrolling *en, const struct cm_enroll_req *req)
+{
+	size_t all = 0, mine = 0;
+
+	for(const struct cm_enroll_req *r = en->reqs; r; r = r->next){
+		all++;
+		mine += r->client == req->client;
+	}
+	if(mine >= MAX_IN_FLIGHT_PER_CLIENT){
+		return "too many requests of this connection are being signed: wait for their answers";
+	}
+	return all >= MAX_IN_FLIGHT ? "too many requests are being signed: try again later" : NULL;
+}
+
 /* Hands req to the worker for the signature: it waits in the list. */
 static void sign(struct cm_state *st, const struct cm_tenant *t, struct cm_enroll_req *req, X509_REQ *csr)
 {
 	struct cm_enrolling *en = enrolling_of(st);
 	struct cm_err err = {{0}};
+	const char *why = en ? busy(en, req) : NULL;
 
+	if(why){
+		refuse(st, req, why);
+		return;
+	}
 	if(en == NULL || cm_enroll_sign(st, t, req->ident, csr, signed_cb, req, &err) != CM_OK){
 		refuse(st, req, en ? err.msg : "out of memory");
 		return;
@@ -244,6 +269,11 @@ static const char *renewal_refusal(const struct cm_tenant *t, const struct cm_cl
 	req->renewal = true;
 	if(!cm_sign_serial_hex(X509_get0_serialNumber(c->leaf), req->old_serial)){
 		return "the device's certificate has a serial number certmgr cannot revoke";
+	}
+	/* Once: else a device could mint certificates for itself as long as
+	 * its old one lasts, none of them revoked. */
+	if(cm_enroll_find_revoked(t->enroll, req->old_serial)){
+		return "this certificate was renewed (or revoked) already: renew with the new one";
 	}
 	return NULL;
 }

@@ -214,6 +214,27 @@ class ClaimTest(EnrollTest):
         self.assertEqual(mqtt_messages(watcher, 1.5), [])
         self.assertIn("claim device 'claimer-x'", self.b.log())
 
+    def test_a_flood_of_requests_queues_bounded_work(self):
+        self.claim_setup()
+        sock = self.raw("claimer-flood", self.claim_cert, self.claim_key)
+        self.assertEqual(mqtt_subscribe(sock, ANSWER), 0)
+        csrs = [self.pki.csr("f%d" % i, cn="d:sensor:f%d" % i) for i in range(12)]
+
+        class Batch:
+            """Collects the PUBLISH packets, sent in one write: the broker
+            reads them before its next tick hands back any signature."""
+            data = b""
+
+            def sendall(self, b):
+                Batch.data += b
+        for csr in csrs:
+            mqtt_publish(Batch(), ENROLL, json.dumps({"csr": csr}))
+        sock.sendall(Batch.data)
+        answers = [json.loads(m[1]) for m in mqtt_messages(sock, 10, count=12)]
+        self.assertEqual(len(answers), 12)
+        self.assertTrue(any("too many requests of this connection" in a.get("error", "") for a in answers), answers)
+        self.assertTrue(any("certificate" in a for a in answers))
+
     def test_identity_outside_the_pattern_or_malformed_is_refused(self):
         self.claim_setup(idPattern="d:sensor:*")
         a = self.enroll(self.pki.csr("x1", cn="d:meter:m1"))
@@ -464,6 +485,9 @@ class RenewalTest(EnrollTest):
         a = self.rr(json.dumps({"csr": csr2}), chain, key, clientid="d:default:sensor:s1")
         self.assertIn("certificate", a, a)
         chain2 = self.write("dev2.pem", a["certificate"])
+        # Once per certificate: no minting more while the old one lasts.
+        a = self.rr(json.dumps({"csr": self.pki.csr("dev4", cn="d:sensor:s1")}), chain, key, clientid="d:default:sensor:s1")
+        self.assertIn("renewed (or revoked) already", a["error"])
         old_serial = sh("openssl", "x509", "-in", chain, "-noout", "-serial").decode().strip().split("=")[1]
         # After the grace period (8.6 s), the old certificate is refused
         # through certmgr's own CRL; the new one is accepted.
