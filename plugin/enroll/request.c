@@ -164,6 +164,10 @@ static enum cm_rc commit_issue(struct cm_state *st, const struct cm_enroll_req *
 	if(allowlist && !cm_enroll_is_allowed(cur->enroll, req->ident)){
 		return cm_err_set(err, CM_ERR_INVAL, "identity '%s' is not pre-registered (any more)", req->ident);
 	}
+	/* Two renewals of one certificate signed at once: the first wins. */
+	if(req->renewal && cm_enroll_find_revoked(cur->enroll, req->old_serial)){
+		return cm_err_set(err, CM_ERR_INVAL, "this certificate was renewed (or revoked) already: renew with the new one");
+	}
 	if((t = cm_tenant_clone(cur)) == NULL){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}

@@ -502,6 +502,24 @@ class RenewalTest(EnrollTest):
         self.assertIn("revoked", self.b.log())
         self.assertEqual(self.device_pub("d:default:sensor:s1", chain2, self.pki.p("dev2.key")).returncode, 0)
 
+    def test_two_renewals_at_once_get_one_certificate(self):
+        self.claim_setup(validityDays=2, renewWithinDays=3)
+        chain, key = self.enrolled_device()
+        sock = self.raw("d:default:sensor:s1", chain, key)
+        self.assertEqual(mqtt_subscribe(sock, ANSWER), 0)
+
+        class Batch:
+            data = b""
+
+            def sendall(self, b):
+                Batch.data += b
+        for i in range(2):
+            mqtt_publish(Batch(), ENROLL, json.dumps({"csr": self.pki.csr("r%d" % i, cn="d:sensor:s1")}))
+        sock.sendall(Batch.data)
+        answers = [json.loads(m[1]) for m in mqtt_messages(sock, 10, count=2)]
+        self.assertEqual(sorted("certificate" in a for a in answers), [False, True], answers)
+        self.assertIn("renewed (or revoked) already", [a for a in answers if "error" in a][0]["error"])
+
     def test_revoke_certificate_enforced_at_once(self):
         self.claim_setup()
         chain, key = self.enrolled_device()
