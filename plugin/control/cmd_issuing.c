@@ -142,6 +142,10 @@ static enum cm_rc install(struct cm_state *st, struct issuing_job *j, cJSON *dat
 		j->crl = NULL;
 		ca->issuer_only = false;
 		ca->active = true;
+		/* Its CRL is certmgr's own from now: no download replaces it. */
+		free(ca->crl_url);
+		free(ca->crl_learned_url);
+		ca->crl_url = ca->crl_learned_url = NULL;
 		snprintf(ca->crl_source, sizeof(ca->crl_source), "issued");
 		ca->crl_success = ca->crl_attempt = time(NULL);
 		memcpy(t->enroll->ca_id, id, sizeof(t->enroll->ca_id));
