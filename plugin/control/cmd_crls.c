@@ -697,6 +697,9 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 		return CM_ERR_INVAL;
 	}
 	CM_GUARD(modify_ca_fields(desc, crl_url, stale, err));
+	if(crl_url && ca == cm_enroll_issuing_ca(cur)){
+		return cm_err_set(err, CM_ERR_INVAL, "CA %s is the tenant's issuing CA: certmgr issues its CRL", ca->id);
+	}
 	if(crl_url){
 		return modify_ca_wait(st, who, cur->name, ca, desc, crl_url, err);
 	}

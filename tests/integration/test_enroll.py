@@ -533,6 +533,8 @@ class RenewalTest(EnrollTest):
         self.b.wait_log("disconnecting 'd:default:sensor:s1'")
         r = mqtt_connect(self.b.port, "d:default:sensor:s1", cert=chain, key=key)
         self.assertNotEqual(r["result"], "accepted")
+        r = control(self.b, [{"command": "modifyCA", "tenant": "default", "id": self.ca["id"], "crlUrl": "http://127.0.0.1:1/x.crl"}])
+        self.assertIn("certmgr issues its CRL", r["responses"][0]["error"])
         # The issuing CA stays in the trust list.
         r = control(self.b, [{"command": "removeCA", "tenant": "default", "id": self.ca["id"]},
                              {"command": "clearCAs", "tenant": "default"}])
