@@ -2,7 +2,8 @@
  * "Enrollment"). Run from a timer, it gets the device a certificate with
  * its claim certificate, waits for an operator's approval if the tenant
  * asks for one, and renews the certificate once it is inside the renewal
- * window; otherwise it does nothing. Files are written atomically (a
+ * window (asking with the claim certificate again when the renewal
+ * fails: a revoked certificate); otherwise it does nothing. Files are written atomically (a
  * temporary file, fsync, rename): the key, 0600, before the certificate.
  *
  * Exit codes: 0 the certificate is there and valid (got, renewed, or not
@@ -489,8 +490,16 @@ int main(int argc, char **argv)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&opens));
 		printf("certificate %s is valid; renewal opens at %s\n", o.cert, when);
 		rc = EXIT_DONE;
+	}else if(not_after > now){
+		rc = renew(&o);
+		/* Revoked, or its renewal's answer lost (a certificate renews
+		 * once): the claim certificate gets the device a new one. */
+		if((rc == EXIT_REFUSED || rc == EXIT_NO_ANSWER) && o.claim_cert && o.claim_key){
+			fprintf(stderr, "certmgr_enroll: renewal failed; asking with the claim certificate\n");
+			rc = claim(&o);
+		}
 	}else{
-		rc = not_after > now ? renew(&o) : claim(&o);
+		rc = claim(&o);
 	}
 	mosquitto_lib_cleanup();
 	return rc;

@@ -619,6 +619,20 @@ class EnrollToolTest(EnrollTest):
         self.assertEqual(self.device_pub("d:default:sensor:t1", self.pki.p("t1.pem"), self.pki.p("t1.key"),
                                          "default/sensor/t1/x").returncode, 0)
 
+    def test_enroll_tool_falls_back_to_the_claim_certificate(self):
+        self.claim_setup(renewWithinDays=400)
+        self.assertEqual(self.tool().returncode, 0)
+        with open(self.pki.p("t1.pem")) as f:
+            first = f.read()
+            ok(self.b, "revokeCertificate", tenant="default", certificate=first)
+        r = self.tool("--renew-within-days", "400")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("asking with the claim certificate", r.stderr)
+        with open(self.pki.p("t1.pem")) as f:
+            self.assertNotEqual(f.read(), first)
+        self.assertEqual(self.device_pub("d:default:sensor:t1", self.pki.p("t1.pem"), self.pki.p("t1.key"),
+                                         "default/sensor/t1/x").returncode, 0)
+
     def test_enroll_tool_waits_for_approval(self):
         self.claim_setup(mode="approval")
         r = self.tool(wait=2)
