@@ -131,10 +131,11 @@ static const struct spec specs[] = {
 		"in its devices' client ids (default: the tenant's name); --policy: certificate (default),\n"
 		"certificate+token, token or bridge; --revocation: when-available (default) or required;\n"
 		"--publish/--subscribe: topic patterns with {org}, {type}, {id} (default {org}/{type}/{id}/#)."},
-	{"modifyTenant", {"tenant"}, "HOLBSNV", "TENANT [the options of createTenant] [--no-hostnames]",
+	{"modifyTenant", {"tenant"}, "HOLBSNVmidraqn", "TENANT [the options of createTenant] [--no-hostnames]",
 		"Changes a tenant; a list given replaces the old one. --no-hostnames removes every host name."},
 	{"deleteTenant", {"tenant"}, "", "TENANT", "Deletes a tenant and its trust list; its devices are disconnected."},
-	{"addCA", {"tenant", "@certificate"}, "DIU", "TENANT CERTFILE [--description TEXT] [--inactive] [--crl-url URL]",
+	{"addCA", {"tenant", "@certificate"}, "DIUpf", "TENANT CERTFILE [--description TEXT] [--inactive] [--crl-url URL]"
+		" [--purpose devices|claim] [--verification-cert FILE]",
 		"Adds a CA (PEM file) to a tenant's trust list. Its CRL, from --crl-url or the CA's distribution\n"
 		"point, is downloaded first: a CA whose CRL cannot be had is refused."},
 	{"modifyCA", {"tenant", "id"}, "DUT", "TENANT ID [--description TEXT] [--crl-url URL] [--stale-policy fail-closed|fail-open]",
@@ -156,17 +157,17 @@ static const struct spec specs[] = {
 	{"trustRejected", {"id", "tenant"}, "R", "ID TENANT --anchor root|leaf",
 		"Trusts a refused chain in a tenant: by its root (a CA that issued the chain) or by its leaf (pinned)."},
 	{"clearRejected", {NULL}, "", "", "Empties the list of refused chains."},
-	{"listDevices", {"tenant"}, "fxlz", "TENANT [--filter connected|expiring|refused|blocked] [--prefix ID] [--limit N] [--offset N]",
+	{"listDevices", {"tenant"}, "jxlz", "TENANT [--filter connected|expiring|refused|blocked] [--prefix ID] [--limit N] [--offset N]",
 		"Lists the devices this broker admitted for a tenant, with the certificate each used last."},
 	{"getDevice", {"tenant", "id"}, "", "TENANT ID", "Shows a device of the inventory: certificate, first and last seen, refusals."},
-	{"blockDevice", {"tenant", "id"}, "r", "TENANT ID [--reason TEXT]",
+	{"blockDevice", {"tenant", "id"}, "o", "TENANT ID [--reason TEXT]",
 		"Refuses a device id whatever certificate it presents; it is disconnected at once."},
 	{"unblockDevice", {"tenant", "id"}, "", "TENANT ID", "Lifts a device's block."},
-	{"blockCertificate", {"tenant"}, "qCr", "TENANT --fingerprint SHA256 | --certificate FILE [--reason TEXT]",
+	{"blockCertificate", {"tenant"}, "yCo", "TENANT --fingerprint SHA256 | --certificate FILE [--reason TEXT]",
 		"Refuses one certificate whatever id it claims, without a CRL; its device is disconnected at once."},
-	{"unblockCertificate", {"tenant"}, "qC", "TENANT --fingerprint SHA256 | --certificate FILE", "Lifts a certificate's block."},
+	{"unblockCertificate", {"tenant"}, "yC", "TENANT --fingerprint SHA256 | --certificate FILE", "Lifts a certificate's block."},
 	{"listBlocked", {"tenant"}, "", "TENANT", "Lists a tenant's blocked devices and certificates."},
-	{"auditFleet", {NULL}, "nes", "[--tenant TENANT] [--expiring-days N] [--seen-days N]",
+	{"auditFleet", {NULL}, "kvh", "[--tenant TENANT] [--expiring-days N] [--seen-days N]",
 		"Audits the fleet: expiring certificates, shared ones, clones, weak keys and signatures, expiring CAs,\n"
 		"CAs without a CRL, devices connected under a blocked or revoked certificate."},
 	{"getStatus", {NULL}, "", "", "Shows certmgr's state: store, slots, expiring certificates, CRL health."},
@@ -192,6 +193,18 @@ static const struct spec specs[] = {
 	{"removeCSR", {"slot", "id"}, "", "SLOT ID", "Drops a pending CSR and its key."},
 	{"installCertificate", {"slot", "csr", "@certificate"}, "1", "SLOT CSR_ID CERTFILE [--default]",
 		"Installs the CA's answer to a CSR (PEM, with its chain) with the CSR's key."},
+	{"createIssuingCA", {"tenant"}, "Mtbcdu", "TENANT --cn NAME [--o ORG] [--ou UNIT] [--c CC] [--key-type ec|rsa] [--key-bits N]"
+		" [--key-curve P-256|P-384] [--validity-days N] [--parent TENANT]",
+		"Makes the tenant's issuing CA (key and certificate) and its first CRL; -o FILE writes the CA certificate."},
+	{"importIssuingCA", {"tenant", "@certificate"}, "YP", "TENANT CERTFILE --key KEYFILE [--passphrase TEXT]",
+		"Makes a CA certificate and key you have the tenant's issuing CA."},
+	{"preRegisterDevices", {"tenant"}, "e", "TENANT --id d:TYPE:ID...", "Pre-registers identities for the allowlist mode."},
+	{"listEnrollments", {"tenant"}, "", "TENANT", "Lists the enrollment requests and the pre-registered identities."},
+	{"approveEnrollment", {"tenant", "identity"}, "", "TENANT IDENTITY", "Signs a waiting request; the device gets its certificate."},
+	{"rejectEnrollment", {"tenant", "identity"}, "o", "TENANT IDENTITY [--reason TEXT]", "Refuses a waiting request."},
+	{"revokeCertificate", {"tenant"}, "sCo", "TENANT --serial HEX|--certificate FILE [--reason REASON]",
+		"Revokes a certificate of the issuing CA: its CRL is issued at once."},
+	{"getRegistrationCode", {"tenant"}, "", "TENANT", "A single-use code for addCA's proof of possession."},
 	{"trustServerCertificate", {"slot", "id", "tenant"}, "", "SLOT ID TENANT",
 		"Trusts one of this broker's server certificates in a tenant (bridges between brokers)."},
 };
@@ -281,6 +294,20 @@ static int add_file(cJSON *cmd, const char *field, const char *path, bool binary
 
 /* The options of the commands (their letters in struct spec's opts). */
 static const struct option command_opts[] = {
+	/* enrollment */
+	{"purpose", required_argument, NULL, 'p'},
+	{"verification-cert", required_argument, NULL, 'f'},
+	{"validity-days", required_argument, NULL, 'd'},
+	{"enroll-mode", required_argument, NULL, 'm'},
+	{"id-pattern", required_argument, NULL, 'i'},
+	{"renew-within-days", required_argument, NULL, 'r'},
+	{"grace-days", required_argument, NULL, 'a'},
+	{"require-pop", no_argument, NULL, 'q'},
+	{"no-require-pop", no_argument, NULL, 'n'},
+	{"id", required_argument, NULL, 'e'},
+	{"reason", required_argument, NULL, 'o'},
+	{"serial", required_argument, NULL, 's'},
+	{"parent", required_argument, NULL, 'u'},
 	{"hostname", required_argument, NULL, 'H'},
 	{"org", required_argument, NULL, 'O'},
 	{"policy", required_argument, NULL, 'L'},
@@ -308,15 +335,14 @@ static const struct option command_opts[] = {
 	{"key-curve", required_argument, NULL, 'c'},
 	{"reuse-key", no_argument, NULL, 'w'},
 	{"allow-weak-key", no_argument, NULL, 'g'},
-	{"filter", required_argument, NULL, 'f'},
+	{"filter", required_argument, NULL, 'j'},
 	{"prefix", required_argument, NULL, 'x'},
 	{"limit", required_argument, NULL, 'l'},
 	{"offset", required_argument, NULL, 'z'},
-	{"reason", required_argument, NULL, 'r'},
-	{"fingerprint", required_argument, NULL, 'q'},
-	{"tenant", required_argument, NULL, 'n'},
-	{"expiring-days", required_argument, NULL, 'e'},
-	{"seen-days", required_argument, NULL, 's'},
+	{"fingerprint", required_argument, NULL, 'y'},
+	{"tenant", required_argument, NULL, 'k'},
+	{"expiring-days", required_argument, NULL, 'v'},
+	{"seen-days", required_argument, NULL, 'h'},
 	/* createCSR's subject fields */
 	{"o", required_argument, NULL, 1001},
 	{"ou", required_argument, NULL, 1002},
@@ -356,15 +382,21 @@ static const struct {
 	{'1', "makeDefault", SET_TRUE},
 	{'M', "commonName", SET_TEXT},
 	{'E', "subjectAltNames", ADD_ENTRY},
-	{'f', "filter", SET_TEXT},
+	{'j', "filter", SET_TEXT},
 	{'x', "prefix", SET_TEXT},
 	{'l', "limit", SET_COUNT},
 	{'z', "offset", SET_COUNT},
-	{'r', "reason", SET_TEXT},
-	{'q', "fingerprint", SET_TEXT},
-	{'n', "tenant", SET_TEXT},
-	{'e', "expiringWithinDays", SET_COUNT},
-	{'s', "seenWithinDays", SET_COUNT},
+	{'y', "fingerprint", SET_TEXT},
+	{'k', "tenant", SET_TEXT},
+	{'v', "expiringWithinDays", SET_COUNT},
+	{'h', "seenWithinDays", SET_COUNT},
+	{'p', "purpose", SET_TEXT},
+	{'q', "requireProofOfPossession", SET_TRUE},
+	{'n', "requireProofOfPossession", SET_FALSE},
+	{'e', "ids", ADD_ENTRY},
+	{'o', "reason", SET_TEXT},
+	{'s', "serial", SET_TEXT},
+	{'u', "parent", SET_TEXT},
 };
 
 /* The object field name of cmd, made when it is not there yet. */
@@ -391,6 +423,22 @@ static int key_option(cJSON *cmd, int c, const char *arg)
 		}
 		cJSON_AddNumberToObject(k, "bits", (double)bits);
 	}
+	return EXIT_OK;
+}
+
+/* --validity-days (createIssuingCA's, or the enrollment's), and the
+ * enrollment's --renew-within-days and --grace-days. */
+static int days_option(cJSON *cmd, int c, const char *arg)
+{
+	char *end;
+	double v = strtod(arg, &end);
+	bool issuing = cJSON_GetObjectItemCaseSensitive(cmd, "command")
+			&& !strcmp(cJSON_GetObjectItemCaseSensitive(cmd, "command")->valuestring, "createIssuingCA");
+
+	if(end == arg || *end || v < 0){
+		return fail_usage("%s", "a number of days is expected");
+	}
+	cJSON_AddNumberToObject(issuing ? cmd : sub_object(cmd, "enrollment"), c == 'd' ? "validityDays" : c == 'r' ? "renewWithinDays" : "graceDays", v);
 	return EXIT_OK;
 }
 
@@ -426,6 +474,16 @@ static int command_option(cJSON *cmd, int c, const char *arg)
 		case 'N':
 			cJSON_AddArrayToObject(cmd, "hostnames");
 			return EXIT_OK;
+		case 'm':
+		case 'i':
+			cJSON_AddStringToObject(sub_object(cmd, "enrollment"), c == 'm' ? "mode" : "idPattern", arg);
+			return EXIT_OK;
+		case 'd':
+		case 'r':
+		case 'a':
+			return days_option(cmd, c, arg);
+		case 'f':
+			return add_file(cmd, "verificationCertificate", arg, false) != EXIT_OK ? EXIT_USAGE : EXIT_OK;
 		case 'C':
 		case 'Y':
 		case 'X':
@@ -470,7 +528,7 @@ static int positional(cJSON *cmd, const struct spec *sp, int argc, char **argv, 
  * CN; setCAState needs one of its options. */
 static int finish_command(cJSON *cmd, const struct spec *sp)
 {
-	if(!strcmp(sp->name, "createCSR")){
+	if(!strcmp(sp->name, "createCSR") || !strcmp(sp->name, "createIssuingCA")){
 		cJSON *cn = cJSON_DetachItemFromObjectCaseSensitive(cmd, "commonName");
 		cJSON *sub = sub_object(cmd, "subject");
 		if(cn){
@@ -501,7 +559,7 @@ static int build_command(cJSON *cmd, int argc, char **argv)
 	argv += npos;
 	optind = 1;
 	while((c = getopt_long(argc, argv, "", command_opts, NULL)) != -1){
-		if(c == '?' || (c >= 1000 ? strcmp(sp->name, "createCSR") != 0 : strchr(sp->opts, c) == NULL)){
+		if(c == '?' || (c >= 1000 ? strcmp(sp->name, "createCSR") && strcmp(sp->name, "createIssuingCA") : strchr(sp->opts, c) == NULL)){
 			return fail_usage("%s does not take that option (certmgr_ctrl --help)", sp->name);
 		}
 		if((rc = command_option(cmd, c, optarg)) != EXIT_OK){

@@ -54,7 +54,7 @@ static void print_tenant(const cJSON *t)
 /* -o FILE: the PEM the command returns, whichever it is. */
 static int write_outfile(const char *path, const char *command, const cJSON *data)
 {
-	const char *body = !strcmp(command, "getCA") ? str(cJSON_GetObjectItemCaseSensitive(data, "ca"), "certificate")
+	const char *body = !strcmp(command, "getCA") || !strcmp(command, "createIssuingCA") || !strcmp(command, "importIssuingCA") ? str(cJSON_GetObjectItemCaseSensitive(data, "ca"), "certificate")
 		: !strcmp(command, "exportTrustList") ? str(data, "trustList")
 		: !strcmp(command, "getRejected") ? str(cJSON_GetObjectItemCaseSensitive(data, "rejected"), "chain")
 		: !strcmp(command, "getServerCertificate") ? str(cJSON_GetObjectItemCaseSensitive(data, "certificate"), "certificate")

@@ -23,7 +23,7 @@ _certmgr_ctrl()
 	done
 
 	case $prev in
-		--cafile|--cert|--key|-o|--certificate|--pkcs12)
+		--cafile|--cert|--key|-o|--certificate|--pkcs12|--verification-cert)
 			COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		--store)
 			COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -43,6 +43,12 @@ _certmgr_ctrl()
 			COMPREPLY=($(compgen -W "P-256 P-384" -- "$cur")); return ;;
 		--filter)
 			COMPREPLY=($(compgen -W "connected expiring refused blocked" -- "$cur")); return ;;
+		--purpose)
+			COMPREPLY=($(compgen -W "devices claim" -- "$cur")); return ;;
+		--enroll-mode)
+			COMPREPLY=($(compgen -W "auto allowlist approval" -- "$cur")); return ;;
+		--reason)
+			COMPREPLY=($(compgen -W "unspecified keyCompromise cACompromise affiliationChanged superseded cessationOfOperation certificateHold privilegeWithdrawn aACompromise" -- "$cur")); return ;;
 	esac
 	if [ -z "$cmd" ]; then
 		if [[ $cur == -* ]]; then

@@ -43,6 +43,8 @@ static const struct number_option number_options[] = {
 		"plugin_opt_audit_interval must be 1 to 2678400 seconds"},
 	{"devices_max", 1000000, 0, 10000000, FIELD_SIZE, offsetof(struct cm_state, devices_max),
 		"plugin_opt_devices_max must be a count from 0 to 10000000"},
+	{"enroll_crl_days", 7, 1, 365, FIELD_TIME, offsetof(struct cm_state, enroll_crl_days),
+		"plugin_opt_enroll_crl_days must be 1 to 365"},
 	{"max_payload", 1024 * 1024, 1024, 64ULL * 1024 * 1024, FIELD_SIZE, offsetof(struct cm_state, max_payload),
 		"plugin_opt_max_payload must be a byte count from 1024 to 67108864"},
 };

@@ -21,6 +21,7 @@
 #include "brokerconf.h"
 #include "metrics.h"
 #include "control.h"
+#include "enrolling.h"
 #include "fetch.h"
 #include "options.h"
 #include "refresh.h"
@@ -63,6 +64,7 @@ static void state_free(struct cm_state **pst)
 	cm_fetch_cleanup(st);
 	cm_fetch_options_clear(&st->fetch_opts);
 	cm_control_cleanup(st);
+	cm_enroll_cleanup(st);
 	cm_revocation_cleanup(st);
 	cm_metrics_cleanup(st);
 	cm_tls_hook_remove(st);
@@ -81,6 +83,7 @@ static void state_free(struct cm_state **pst)
 	cm_crl_cleanup();
 	free(st->store_dir);
 	free(st->hostname);
+	free(st->enroll_crl_dir);
 	if(st->key_passphrase){
 		cm_pki_free_secret(st->key_passphrase, strlen(st->key_passphrase));
 	}
@@ -204,11 +207,38 @@ static enum cm_rc parse_slot_ports(struct cm_state *st, const char *key, size_t 
 	return parse_ports(st, value, (enum cm_slot_id)slot, err) != CM_OK ? CM_ERR_INVAL : CM_OK;
 }
 
+/* A path option's value into *field. */
+static enum cm_rc set_path(char **field, const char *value, struct cm_err *err)
+{
+	free(*field);
+	*field = strdup(value);
+	return *field ? CM_OK : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+}
+
+/* The store directory, and the host name (the machine's when none). */
+static enum cm_rc set_names(struct cm_state *st, const char *store_dir, const char *hostname, struct cm_err *err)
+{
+	char host[256];
+
+	if(hostname == NULL){
+		if(gethostname(host, sizeof(host)) != 0 || host[0] == '\0'){
+			snprintf(host, sizeof(host), "localhost");
+		}
+		host[sizeof(host) - 1] = '\0';
+		hostname = host;
+	}
+	st->store_dir = strdup(store_dir);
+	st->hostname = strdup(hostname);
+	if(st->store_dir == NULL || st->hostname == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	return CM_OK;
+}
+
 static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *options, int option_count, const char **broker_conf, struct cm_err *err)
 {
 	const char *store_dir = CM_DEFAULT_STORE;
 	const char *hostname = NULL;
-	char host[256];
 	bool number;
 	int i;
 
@@ -230,6 +260,10 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			hostname = value;
 		}else if(!strcmp(key, "broker_config")){
 			*broker_conf = value;
+		}else if(!strcmp(key, "enroll_crl_dir")){
+			if(set_path(&st->enroll_crl_dir, value, err) != CM_OK){
+				return CM_ERR_NOMEM;
+			}
 		}else if(!strcmp(key, "key_passphrase_file")){
 			if(read_passphrase(st, value, err) != CM_OK){
 				return CM_ERR_INVAL;
@@ -250,19 +284,7 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s", key);
 		}
 	}
-	if(hostname == NULL){
-		if(gethostname(host, sizeof(host)) != 0 || host[0] == '\0'){
-			snprintf(host, sizeof(host), "localhost");
-		}
-		host[sizeof(host) - 1] = '\0';
-		hostname = host;
-	}
-	st->store_dir = strdup(store_dir);
-	st->hostname = strdup(hostname);
-	if(st->store_dir == NULL || st->hostname == NULL){
-		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
-	return CM_OK;
+	return set_names(st, store_dir, hostname, err);
 }
 
 /* With use_identity_as_username or use_subject_as_username, Mosquitto
@@ -447,6 +469,7 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	cm_worker_drain(st);
 	cm_refresh_tick(st, time(NULL));
 	cm_revocation_tick(st);
+	cm_enroll_tick(st, time(NULL));
 	log_expiry_daily(st, time(NULL));
 	cm_metrics_tick(st, time(NULL));
 	cm_auth_tick_cb(event, event_data, userdata);
@@ -468,6 +491,7 @@ static int disconnect_cb(int event, void *event_data, void *userdata)
 
 	(void)cm_auth_disconnect_cb(event, event_data, userdata);
 	cm_control_forget_client(userdata, ed->client);
+	cm_enroll_forget_client(userdata, ed->client);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -481,6 +505,7 @@ static const struct {
 	{MOSQ_EVT_DISCONNECT, disconnect_cb, NULL},
 	{MOSQ_EVT_CONTROL, cm_control_cb, CM_CONTROL_TOPIC},
 	{MOSQ_EVT_CONTROL, cm_control_crl_cb, CM_CONTROL_CRL_TOPIC},
+	{MOSQ_EVT_CONTROL, cm_enroll_cb, CM_ENROLL_TOPIC},
 	{MOSQ_EVT_TICK, tick_cb, NULL},
 };
 

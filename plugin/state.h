@@ -49,6 +49,7 @@ struct cm_tag {
 enum cm_client_kind {
 	CM_CLIENT_ADMIN,  /* authenticated by an admin certificate */
 	CM_CLIENT_DEVICE, /* authenticated by certmgr as a tenant's device */
+	CM_CLIENT_CLAIM,  /* a claim certificate: the enrollment topics only */
 };
 
 /* A client certmgr authenticated, by connection (a session takeover
@@ -77,6 +78,7 @@ struct cm_learn_item;
 struct cm_worker;
 struct cm_name;
 struct cm_audit_job;
+struct cm_enrolling;
 
 struct cm_state {
 	void *plugin_id; /* mosquitto_plugin_id_t *, opaque here */
@@ -150,6 +152,12 @@ struct cm_state {
 	 * NUL-separated, and how many holds are in force. */
 	struct cm_text held_events;
 	int events_held;
+	/* Enrollment (plugin/enroll/): requests and CRLs being signed, where
+	 * CRLs are published, and the counts the metrics show. */
+	struct cm_enrolling *enrolling;
+	char *enroll_crl_dir;            /* plugin_opt_enroll_crl_dir; NULL: none */
+	time_t enroll_crl_days;          /* validity of an issuing CA's CRL */
+	uint64_t enroll_issued, enroll_refused, enroll_pending, enroll_renewed;
 };
 
 /* The slot a listener port serves, or -1 when certmgr leaves it alone. */

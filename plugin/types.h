@@ -35,5 +35,9 @@ enum cm_finding {
 	CM_FINDING_REVOKED_CONNECTED,
 	CM_FINDING_COUNT
 };
+/* Where devices ask for certificates, and get the answer (plugin/enroll/;
+ * the ACL in plugin/auth/ lets claim devices reach these two only). */
+#define CM_ENROLL_TOPIC "$CONTROL/certmgr/enroll/v1"
+#define CM_ENROLL_RESPONSE_TOPIC "$CONTROL/certmgr/enroll/v1/response"
 
 #endif

@@ -15,6 +15,8 @@
 #include "pki.h"
 #include "slot-t.h"
 
+struct cm_enroll;
+
 #define CM_DEFAULT_TENANT "default"
 /* The longest tenant name (cm_tenant_name_valid). */
 #define CM_TENANT_NAME_MAX 64
@@ -88,6 +90,9 @@ struct cm_ca {
 	 * with an uploaded CRL, or in a device's verified chain), for its
 	 * CRLs and to complete chains. Never a trust anchor. */
 	bool issuer_only;
+	/* Registered with purpose "claim": admits devices to the enrollment
+	 * topics only (plugin/enroll/), never as devices. */
+	bool claim;
 	struct cm_ca *next;
 };
 
@@ -124,6 +129,9 @@ struct cm_tenant {
 	struct cm_strlist publish;   /* topic patterns */
 	struct cm_strlist subscribe;
 	struct cm_ca *cas;
+	/* Its issuing CA, enrollment policy, requests and revocations
+	 * (enroll-t.h); NULL: none of them. */
+	struct cm_enroll *enroll;
 	/* Per slot, the server certificate its host names are served with
 	 * ("": the slot's default). */
 	char server_cert[CM_SLOT_COUNT][CM_ID_LEN + 1];

@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 
 #include "blocks.h"
+#include "enroll.h"
 #include "tenant.h"
 
 const char *cm_revocation_name(enum cm_revocation r)
@@ -180,6 +181,7 @@ void cm_tenant_free(struct cm_tenant **pt)
 		next = ca->next;
 		ca_free(&ca);
 	}
+	cm_enroll_free(&t->enroll);
 	cm_tenant_drop_trust(t);
 	free(t);
 	*pt = NULL;
@@ -240,6 +242,7 @@ static struct cm_ca *ca_clone(const struct cm_ca *ca)
 	copy->sched.in_flight = ca->sched.in_flight;
 	copy->sched.stale_seen = ca->sched.stale_seen;
 	copy->issuer_only = ca->issuer_only;
+	copy->claim = ca->claim;
 	for(int i = 0; i < CM_CA_MORE_CRLS; i++){
 		copy->more[i] = cm_crl_ref(ca->more[i]);
 		copy->more_dirty[i] = ca->more_dirty[i];
@@ -288,6 +291,10 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 		}
 		*tail = copy;
 		tail = &copy->next;
+	}
+	if(src->enroll && (t->enroll = cm_enroll_clone(src->enroll)) == NULL){
+		cm_tenant_free(&t);
+		return NULL;
 	}
 	return t;
 }

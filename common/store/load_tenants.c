@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "blocks.h"
+#include "enroll.h"
 #include "fsutil.h"
 #include "identity.h"
 #include "topic.h"
@@ -220,7 +221,7 @@ static enum cm_rc load_ca_cert(const char *tdir, struct cm_ca *ca, struct cm_err
 
 static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **out, struct cm_err *err)
 {
-	const char *cid = NULL, *desc = "", *role = "trust";
+	const char *cid = NULL, *desc = "", *role = "trust", *purpose = "devices";
 	struct cm_ca *ca;
 	enum cm_rc rc;
 
@@ -236,11 +237,14 @@ static enum cm_rc load_ca(const char *tdir, const cJSON *entry, struct cm_ca **o
 			|| cm_json_get_bool(entry, "pinned", false, &ca->pinned, err) != CM_OK
 			|| cm_json_get_string(entry, "role", false, &role, err) != CM_OK
 			|| cm_json_get_time(entry, "added", true, &ca->added, err) != CM_OK
+			|| cm_json_get_string(entry, "purpose", false, &purpose, err) != CM_OK
+			|| (strcmp(purpose, "devices") && strcmp(purpose, "claim"))
 			|| (strcmp(role, "trust") && strcmp(role, "issuer"))){
 		free(ca);
 		return cm_err_set(err, CM_ERR_CORRUPT, "a CA entry is malformed: %s", err ? err->msg : "");
 	}
 	ca->issuer_only = !strcmp(role, "issuer");
+	ca->claim = !strcmp(purpose, "claim");
 	if(!cm_pki_id_valid(cid)){
 		free(ca);
 		return cm_err_set(err, CM_ERR_CORRUPT, "'%s' is not a certificate id", cid);
@@ -428,7 +432,30 @@ static enum cm_rc check_cas_once(const struct cm_tenant *t, struct cm_err *err)
 	return rc;
 }
 
-static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenant **out, struct cm_err *err)
+/* tenant.json's "enrollment": its issuing CA must be one of t's CAs, and
+ * its key that CA's. */
+static enum cm_rc load_enrollment(const cJSON *json, const char *pass, struct cm_tenant *t, struct cm_err *err)
+{
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(json, "enrollment");
+	const struct cm_ca *ca;
+	enum cm_rc rc;
+
+	if(o == NULL){
+		return CM_OK;
+	}
+	rc = cm_enroll_from_json(o, pass, &t->enroll, err);
+	if(rc != CM_OK || t->enroll->ca_id[0] == '\0'){
+		return rc;
+	}
+	ca = cm_enroll_issuing_ca(t);
+	if(ca == NULL || ca->issuer_only || ca->pinned || !cm_pki_key_matches(ca->cert, t->enroll->ca_key)){
+		return cm_err_set(err, CM_ERR_CORRUPT, "'enrollment': the issuing CA %s is not in the trust list or its key is not the CA's",
+				t->enroll->ca_id);
+	}
+	return CM_OK;
+}
+
+static enum cm_rc load_tenant(const char *dir, const char *name, const char *pass, struct cm_tenant **out, struct cm_err *err)
 {
 	char tdir[PATH_MAX], path[PATH_MAX];
 	cJSON *json = NULL;
@@ -466,6 +493,9 @@ static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenan
 		tail = &ca->next;
 	}
 	rc = check_cas_once(t, err);
+	if(rc == CM_OK){
+		rc = load_enrollment(json, pass, t, err);
+	}
 	if(rc != CM_OK){
 		goto fail;
 	}
@@ -495,7 +525,7 @@ static enum cm_rc load_tenant_checked(const struct cm_store *store, const char *
 	if(cm_fs_path(tjson, sizeof(tjson), err, "%s/tenants/%s/tenant.json", store->dir, name) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	rc = load_tenant(store->dir, name, &t, err);
+	rc = load_tenant(store->dir, name, store->key_passphrase, &t, err);
 	if(rc != CM_OK){
 		return rc;
 	}

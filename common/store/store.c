@@ -167,7 +167,11 @@ enum cm_rc cm_store_load_ex(const char *dir, const char *pass, struct cm_store *
 	if(schema >= 2){
 		rc = load_admin(store, err);
 		if(rc == CM_OK){
+			/* Borrowed while loading: the issuing CAs' keys are in the
+			 * tenants' records. */
+			store->key_passphrase = (char *)pass;
 			rc = load_tenants(store, err);
+			store->key_passphrase = NULL;
 		}
 		if(rc != CM_OK){
 			cm_store_free(&store);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "enroll.h"
 #include "fsutil.h"
 #include "store.h"
 #include "store-int.h"
@@ -294,6 +295,10 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 	rc = check_unique_org(store, t, err);
 	if(rc == CM_OK){
 		rc = check_server_refs(store, t, err);
+	}
+	if(rc == CM_OK && t->enroll && t->enroll->ca_id[0] && cm_enroll_issuing_ca(t) == NULL){
+		rc = cm_err_set(err, CM_ERR_INVAL, "CA %s is the tenant's issuing CA: it stays in the trust list (deactivate it instead)",
+				t->enroll->ca_id);
 	}
 	if(rc == CM_OK){
 		rc = build_trust(t, store->admin_ca, err);

@@ -20,6 +20,12 @@ enum cm_rc write_json(const char *path, const cJSON *json, struct cm_err *err)
 	if(text == NULL){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
+	/* The loader reads no file over the limit: a larger one written would
+	 * leave a store that does not load. */
+	if(strlen(text) > CM_STORE_MAX_FILE){
+		free(text);
+		return cm_err_set(err, CM_ERR_INVAL, "refused: %s would be over the store's limit of %d bytes per file", path, CM_STORE_MAX_FILE);
+	}
 	rc = cm_fs_write_atomic(path, text, strlen(text), 0600, err);
 	free(text);
 	return rc;

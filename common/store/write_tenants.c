@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "enroll.h"
 #include "fsutil.h"
 #include "json.h"
 #include "store.h"
@@ -114,6 +115,7 @@ static bool add_ca(cJSON *arr, const struct cm_ca *ca)
 			|| !cJSON_AddBoolToObject(e, "active", ca->active)
 			|| !cJSON_AddBoolToObject(e, "pinned", ca->pinned)
 			|| (ca->issuer_only && !cJSON_AddStringToObject(e, "role", "issuer"))
+			|| (ca->claim && !cJSON_AddStringToObject(e, "purpose", "claim"))
 			|| !cm_json_add_time(e, "added", ca->added)){
 		return false;
 	}
@@ -162,6 +164,13 @@ static enum cm_rc write_tenant_json(const struct cm_store *store, const struct c
 	}
 	if(!add_server_certs(json, t) || !add_blocks(json, t)){
 		goto nomem;
+	}
+	if(t->enroll){
+		cJSON *e = cm_enroll_to_json(t->enroll);
+		if(e == NULL || !cJSON_AddItemToObject(json, "enrollment", e)){
+			cJSON_Delete(e);
+			goto nomem;
+		}
 	}
 	for(ca = t->cas; ca; ca = ca->next){
 		if(!add_ca(arr, ca)){

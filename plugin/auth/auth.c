@@ -14,6 +14,7 @@
 #include "blocks.h"
 #include "metrics.h"
 #include "auth.h"
+#include "enroll.h"
 #include "verdict.h"
 #include "registry.h"
 #include "revocation.h"
@@ -32,6 +33,11 @@ static struct cm_client *client_find(const struct cm_state *st, const void *clie
 
 	HASH_FIND_PTR(st->clients, &client, c);
 	return c;
+}
+
+const struct cm_client *cm_auth_find_client(const struct cm_state *st, const void *client)
+{
+	return client_find(st, client);
 }
 
 static void client_free(struct cm_state *st, struct cm_client *c)
@@ -107,7 +113,7 @@ static int remember(struct cm_state *st, struct mosquitto *client, enum cm_clien
 			c->not_after = t;
 		}
 	}
-	if(kind == CM_CLIENT_DEVICE && (st->next_expiry == 0 || c->not_after < st->next_expiry)){
+	if(kind != CM_CLIENT_ADMIN && (st->next_expiry == 0 || c->not_after < st->next_expiry)){
 		st->next_expiry = c->not_after;
 	}
 	HASH_ADD_PTR(st->clients, client, c);
@@ -160,11 +166,14 @@ static const char *refusal(const struct cm_state *st, const struct cm_client *c,
 	if(t->policy != c->policy){
 		return "its tenant's policy changed";
 	}
-	if(t->policy != CM_POLICY_BRIDGE && strcmp(t->org_id, c->ident.org)){
+	if(t->policy != CM_POLICY_BRIDGE && c->kind == CM_CLIENT_DEVICE && strcmp(t->org_id, c->ident.org)){
 		return "its tenant's org id changed";
 	}
 	if((why = block_of(t, c->clientid, c->leaf_id, buf, len)) != NULL){
 		return why;
+	}
+	if(c->kind == CM_CLIENT_CLAIM && !cm_enroll_is_claim_chain(t, c->leaf, c->chain)){
+		return "its claim CA is no longer one";
 	}
 	if(!cm_verdict_chain(t, cm_store_get0_admin_ca(st->store), c->leaf, c->chain, &v, NULL)){
 		snprintf(buf, len, "%s%.256s", v.revocation ? "" : "its certificate no longer verifies: ", v.why);
@@ -184,8 +193,8 @@ void cm_auth_recheck(struct cm_state *st, const char *tenant)
 		char buf[320];
 		const char *why;
 
-		if(c->kind != CM_CLIENT_DEVICE || (tenant && strcmp(c->tenant, tenant))){
-			if(c->kind == CM_CLIENT_DEVICE && (next == 0 || c->not_after < next)){
+		if(c->kind == CM_CLIENT_ADMIN || (tenant && strcmp(c->tenant, tenant))){
+			if(c->kind != CM_CLIENT_ADMIN && (next == 0 || c->not_after < next)){
 				next = c->not_after;
 			}
 			continue;
@@ -335,14 +344,14 @@ static int refuse_remembered(struct cm_state *st, struct mosquitto *client, cons
  * a CRL), when the trust in force now refuses it: nothing else re-checks
  * a connection that was not yet a client when trust changed. Takes leaf
  * in every case. */
-static int remember_device(struct cm_state *st, struct mosquitto *client, const struct cm_tag *tag, const struct cm_tenant *tenant,
-		const struct cm_identity *ident, X509 *leaf)
+static int remember_device(struct cm_state *st, struct mosquitto *client, enum cm_client_kind kind, const struct cm_tag *tag,
+		const struct cm_tenant *tenant, const struct cm_identity *ident, X509 *leaf)
 {
 	char buf[320], changed[360];
 	const char *why;
 	struct cm_client *c;
 	struct cm_cert_facts facts;
-	int rc = remember(st, client, CM_CLIENT_DEVICE, tag, ident, leaf);
+	int rc = remember(st, client, kind, tag, ident, leaf);
 
 	if(rc != MOSQ_ERR_SUCCESS){
 		return rc;
@@ -360,7 +369,7 @@ static int remember_device(struct cm_state *st, struct mosquitto *client, const 
 		snprintf(changed, sizeof(changed), "trust changed since its handshake: %s", why);
 		return refuse_remembered(st, client, tenant, changed, CM_REFUSED_UNTRUSTED_CHAIN);
 	}
-	if(c->leaf_id[0]){
+	if(c->leaf_id[0] && kind == CM_CLIENT_DEVICE){
 		inventory_admit(st, c, tenant, &facts);
 	}
 	return MOSQ_ERR_SUCCESS;
@@ -424,7 +433,7 @@ static int admit_peer_broker(struct cm_state *st, struct mosquitto *client, cons
 		return defer_unless_claimed(st, client, cert);
 	}
 	memset(&ident, 0, sizeof(ident));
-	rc = remember_device(st, client, tag, tenant, &ident, cert);
+	rc = remember_device(st, client, CM_CLIENT_DEVICE, tag, tenant, &ident, cert);
 	if(rc == MOSQ_ERR_SUCCESS){
 		cm_metrics_accepted(st);
 		cm_log(CM_LOG_INFO, "peer broker '%s' from %s accepted (tenant %s)", clientid, mosquitto_client_address(client), tenant->name);
@@ -448,7 +457,7 @@ static int admit_device(struct cm_state *st, struct mosquitto *client, const str
 		cm_inventory_refused(st->inventory, tenant->name, clientid, CM_REFUSED_ID_MISMATCH, time(NULL));
 		return MOSQ_ERR_AUTH;
 	}
-	rc = remember_device(st, client, tag, tenant, &ident, cert);
+	rc = remember_device(st, client, CM_CLIENT_DEVICE, tag, tenant, &ident, cert);
 	if(rc != MOSQ_ERR_SUCCESS){
 		return rc;
 	}
@@ -468,6 +477,31 @@ static int admit_device(struct cm_state *st, struct mosquitto *client, const str
 		return rc;
 	}
 	return MOSQ_ERR_SUCCESS;
+}
+
+/* A claim device: a certificate of a CA registered with purpose "claim"
+ * admits it to the enrollment topics only, under any client id but a
+ * device's (d:/g:), which it has not proven. Takes cert. */
+static int admit_claim(struct cm_state *st, struct mosquitto *client, const struct cm_tag *tag, const struct cm_tenant *tenant, X509 *cert)
+{
+	const char *clientid = mosquitto_client_id(client);
+	int rc;
+
+	if(clientid == NULL || ((clientid[0] == 'd' || clientid[0] == 'g') && clientid[1] == ':')){
+		X509_free(cert);
+		cm_log(CM_LOG_NOTICE, "refused client '%s' from %s (tenant %s): a claim certificate proves no device identity;"
+				" a claim device connects under a client id that is not d:/g:", clientid ? clientid : "", mosquitto_client_address(client),
+				tenant->name);
+		cm_metrics_refused(st, CM_REFUSED_ID_MISMATCH);
+		return MOSQ_ERR_AUTH;
+	}
+	rc = remember_device(st, client, CM_CLIENT_CLAIM, tag, tenant, NULL, cert);
+	if(rc == MOSQ_ERR_SUCCESS){
+		cm_metrics_accepted(st);
+		cm_log(CM_LOG_INFO, "claim device '%s' from %s accepted (tenant %s): enrollment topics only", clientid,
+				mosquitto_client_address(client), tenant->name);
+	}
+	return rc;
 }
 
 int cm_auth_basic_cb(int event, void *event_data, void *userdata)
@@ -523,6 +557,9 @@ int cm_auth_basic_cb(int event, void *event_data, void *userdata)
 	if(tenant->policy == CM_POLICY_BRIDGE){
 		return admit_peer_broker(st, ed->client, tag, tenant, cert);
 	}
+	if(cm_enroll_is_claim_chain(tenant, cert, tag->chain)){
+		return admit_claim(st, ed->client, tag, tenant, cert);
+	}
 	return admit_device(st, ed->client, tag, tenant, cert);
 }
 
@@ -543,14 +580,43 @@ static bool device_allowed(const struct cm_tenant *tenant, const struct cm_clien
 	return false;
 }
 
+/* The enrollment topics: a claim device may publish requests and read
+ * answers there and nowhere else, ever; a device of a tenant with an
+ * issuing CA may renew there too. -1: not for this rule to decide. */
+static int enroll_acl(const struct cm_state *st, const struct cm_client *c, const struct mosquitto_evt_acl_check *ed)
+{
+	bool request = !strcmp(ed->topic, CM_ENROLL_TOPIC), answer = !strcmp(ed->topic, CM_ENROLL_RESPONSE_TOPIC);
+	const struct cm_tenant *t;
+
+	if(c == NULL || c->kind == CM_CLIENT_ADMIN){
+		return -1;
+	}
+	if(c->kind == CM_CLIENT_DEVICE){
+		t = cm_store_find_tenant(st->store, c->tenant);
+		if(!(request || answer) || t == NULL || cm_enroll_issuing_ca(t) == NULL){
+			return -1;
+		}
+	}else if(!(request || answer)){
+		return ed->access == MOSQ_ACL_UNSUBSCRIBE ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+	}
+	if(ed->access == MOSQ_ACL_UNSUBSCRIBE || (request && ed->access == MOSQ_ACL_WRITE) || (answer && ed->access != MOSQ_ACL_WRITE)){
+		return MOSQ_ERR_SUCCESS;
+	}
+	return MOSQ_ERR_ACL_DENIED;
+}
+
 int cm_auth_acl_cb(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_acl_check *ed = event_data;
 	struct cm_state *st = userdata;
 	const struct cm_client *c = client_find(st, ed->client);
 	const struct cm_tenant *tenant;
+	int rc;
 
 	(void)event;
+	if((rc = enroll_acl(st, c, ed)) >= 0){
+		return rc;
+	}
 	if(!strncmp(ed->topic, CONTROL_PREFIX, strlen(CONTROL_PREFIX))){
 		/* The control topic is for administrators only, whatever any
 		 * other mechanism would say. */

@@ -28,6 +28,10 @@ int cm_auth_tick_cb(int event, void *event_data, void *userdata);
  * (a CA removed or deactivated, a pin removed, a certificate expired). */
 void cm_auth_recheck(struct cm_state *st, const char *tenant);
 
+/* The record of a client certmgr authenticated (client: struct
+ * mosquitto *), or NULL. Borrowed until its disconnect. */
+const struct cm_client *cm_auth_find_client(const struct cm_state *st, const void *client);
+
 /* Forgets every client record (plugin cleanup). */
 void cm_auth_clear(struct cm_state *st);
 

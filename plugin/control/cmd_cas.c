@@ -122,7 +122,8 @@ cJSON *cm_cas_json(const struct cm_ca *ca, bool full, const char *format)
 	}
 	if(!cJSON_AddStringToObject(o, "description", ca->description)
 			|| !cJSON_AddBoolToObject(o, "active", ca->active)
-			|| !cm_json_add_time(o, "added", ca->added)){
+			|| !cm_json_add_time(o, "added", ca->added)
+			|| (ca->claim && !cJSON_AddStringToObject(o, "purpose", "claim"))){
 		cJSON_Delete(o);
 		return NULL;
 	}

@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "cmd_cas.h"
+#include "cmd_enroll.h"
 #include "control.h"
 #include "fetch.h"
 #include "fsutil.h"
@@ -47,6 +48,8 @@ struct crl_wait {
 	bool active;
 	bool url_given;      /* crlUrl (the CA's own CRL) or its distribution point */
 	char url[2048];
+	bool claim;          /* addCA: its purpose, and the registration code */
+	char code[CM_ENROLL_CODE_LEN + 1];
 };
 
 static void crl_wait_free(struct crl_wait *w)
@@ -216,7 +219,8 @@ static void add_ca_checked(struct cm_state *st, struct crl_wait *w, struct cm_cr
 		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' was deleted meanwhile", w->tenant);
 	}else if((t = cm_tenant_clone(cur)) == NULL){
 		rc = cm_cmd_nomem(&err);
-	}else if((rc = cm_cmd_admit(t, w->cert, w->desc, w->active, &ca, &err)) == CM_OK){
+	}else if((rc = cm_cmd_admit(t, w->cert, w->desc, w->active, &ca, &err)) == CM_OK
+			&& (rc = cm_cmd_ca_apply_purpose(t, ca, w->claim, w->code, &err)) == CM_OK){
 		if(w->url_given && (ca->crl_url = strdup(w->url)) == NULL){
 			rc = cm_cmd_nomem(&err);
 		}else{
@@ -329,14 +333,18 @@ static enum cm_rc one_ca(const char *pem, STACK_OF(X509) **out, struct cm_err *e
 /* A CA that names a CRL (crl_url, or its distribution point cdp) is
  * admitted only once that CRL is in hand: the answer waits for the
  * download. */
-static enum cm_rc add_ca_wait(struct cm_state *st, const struct cm_caller *who, const char *tenant, X509 *cert, const char *desc,
-		bool active, const char *crl_url, const char *cdp, struct cm_err *err)
+static enum cm_rc add_ca_wait(struct cm_state *st, const struct cm_caller *who, const char *tenant, const struct cm_ca *ca, const char *desc,
+		const char *code, const char *crl_url, const char *cdp, struct cm_err *err)
 {
 	struct crl_wait *w = crl_wait_new(who, tenant, desc, ANSWER_CA_FULL, add_ca_checked);
+	X509 *cert = ca->cert;
+	bool active = ca->active;
 
 	if(w == NULL){
 		return cm_cmd_nomem(err);
 	}
+	w->claim = ca->claim;
+	snprintf(w->code, sizeof(w->code), "%s", code);
 	w->cert = cert;
 	X509_up_ref(w->cert);
 	w->active = active;
@@ -352,7 +360,8 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 	struct cm_tenant *t;
 	STACK_OF(X509) *certs = NULL;
 	struct cm_ca *ca;
-	char id[CM_ID_LEN + 1], cdp[2048];
+	char id[CM_ID_LEN + 1], cdp[2048], code[CM_ENROLL_CODE_LEN + 1];
+	bool claim = false;
 	enum cm_rc rc;
 
 	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
@@ -360,13 +369,20 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 		return cm_err_set(err, CM_ERR_INVAL, "'crlUrl' must be an http:// or https:// URL");
 	}
 	CM_GUARD(one_ca(cm_arg_string(cmd, "certificate", ""), &certs, err));
+	if((rc = cm_cmd_ca_purpose(cur, sk_X509_value(certs, 0), cmd, &claim, code, err)) != CM_OK){
+		sk_X509_pop_free(certs, X509_free);
+		return rc;
+	}
 	if((t = cm_tenant_clone(cur)) == NULL){
 		sk_X509_pop_free(certs, X509_free);
 		return cm_cmd_nomem(err);
 	}
 	rc = cm_cmd_admit(t, sk_X509_value(certs, 0), desc, cm_arg_bool(cmd, "active", true), &ca, err);
+	if(rc == CM_OK){
+		rc = cm_cmd_ca_apply_purpose(t, ca, claim, code, err);
+	}
 	if(rc == CM_OK && (crl_url || cm_crl_distribution_point(ca->cert, cdp, sizeof(cdp)))){
-		rc = add_ca_wait(st, who, cur->name, ca->cert, desc, ca->active, crl_url, cdp, err);
+		rc = add_ca_wait(st, who, cur->name, ca, desc, code, crl_url, cdp, err);
 	}
 	sk_X509_pop_free(certs, X509_free);
 	if(rc != CM_OK){
@@ -703,6 +719,9 @@ static enum cm_rc modify_ca(struct cm_state *st, const struct cm_caller *who, co
 		return CM_ERR_INVAL;
 	}
 	CM_GUARD(modify_ca_fields(desc, crl_url, stale, err));
+	if(crl_url && found == cm_enroll_issuing_ca(cur)){
+		return cm_err_set(err, CM_ERR_INVAL, "CA %s is the tenant's issuing CA: certmgr issues its CRL", found->id);
+	}
 	if(crl_url){
 		return modify_ca_wait(st, who, cur->name, found, desc, crl_url, err);
 	}
@@ -766,6 +785,8 @@ static const struct cm_field add_fields[] = {
 	{"description", CM_FIELD_STRING, CM_OPTIONAL, CM_DESCRIPTION_MAX, NULL},
 	{"active", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
 	{"crlUrl", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"purpose", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+	{"verificationCertificate", CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
 	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
 };
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_enroll.h"
 #include "control.h"
 #include "json.h"
 #include "log.h"
@@ -183,6 +184,9 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 			}
 		}
 	}
+	if(t->enroll){
+		cm_cmd_answer(o, "enrollment", cm_cmd_enroll_json(t->enroll));
+	}
 	if(!add_list(o, "publishPatterns", &t->publish)
 			|| !add_list(o, "subscribePatterns", &t->subscribe)
 			|| !cm_json_add_time(o, "created", t->created)
@@ -222,6 +226,7 @@ static enum cm_rc create_tenant(struct cm_state *st, const struct cm_caller *who
 	struct tenant_fields f;
 	const char *name = cm_arg_string(cmd, "tenant", "");
 	struct cm_tenant *t;
+	bool enroll;
 
 	CM_GUARD(read_fields(cmd, &f, err));
 	if(!cm_tenant_name_valid(name)){
@@ -246,6 +251,10 @@ static enum cm_rc create_tenant(struct cm_state *st, const struct cm_caller *who
 		cm_tenant_free(&t);
 		return CM_ERR_NOMEM;
 	}
+	if(cm_cmd_enroll_fields(t, cmd, &enroll, err) != CM_OK){
+		cm_tenant_free(&t);
+		return CM_ERR_INVAL;
+	}
 	return put_and_answer(st, who, t, data, err);
 }
 
@@ -254,17 +263,22 @@ static enum cm_rc modify_tenant(struct cm_state *st, const struct cm_caller *who
 	struct tenant_fields f;
 	const struct cm_tenant *cur;
 	struct cm_tenant *t;
+	bool enroll = cJSON_GetObjectItemCaseSensitive(cmd, "enrollment") || cJSON_GetObjectItemCaseSensitive(cmd, "requireProofOfPossession");
 
 	if(cm_cmd_tenant(st, cmd, &cur, err) != CM_OK || read_fields(cmd, &f, err) != CM_OK){
 		return CM_ERR_INVAL;
 	}
-	if(f.org == NULL && f.policy < 0 && f.revocation < 0 && f.hosts == NULL && f.pub == NULL && f.sub == NULL && f.server == NULL){
+	if(f.org == NULL && f.policy < 0 && f.revocation < 0 && f.hosts == NULL && f.pub == NULL && f.sub == NULL && f.server == NULL && !enroll){
 		return cm_err_set(err, CM_ERR_INVAL, "nothing to modify: give orgId, policy, revocation, hostnames, publishPatterns or subscribePatterns");
 	}
 	t = cm_tenant_clone(cur);
 	if(t == NULL || apply_fields(t, &f, err) != CM_OK){
 		cm_tenant_free(&t);
 		return cm_cmd_nomem(err);
+	}
+	if(cm_cmd_enroll_fields(t, cmd, &enroll, err) != CM_OK){
+		cm_tenant_free(&t);
+		return CM_ERR_INVAL;
 	}
 	return put_and_answer(st, who, t, data, err);
 }
@@ -329,6 +343,8 @@ static const struct cm_field change_fields[] = {
 	{"publishPatterns", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_PATTERNS, NULL},
 	{"subscribePatterns", CM_FIELD_STRINGS, CM_OPTIONAL, MAX_PATTERNS, NULL},
 	{"serverCertificates", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object of slot: id"},
+	{"enrollment", CM_FIELD_OBJECT, CM_OPTIONAL, 0, "an object {mode, idPattern, validityDays, renewWithinDays, graceDays, ...}"},
+	{"requireProofOfPossession", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
 	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
 };
 

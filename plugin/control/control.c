@@ -53,6 +53,8 @@ static const struct cm_command *const tables[] = {
 	cm_server_commands,
 	cm_csr_commands,
 	cm_device_commands,
+	cm_enroll_commands,
+	cm_issuing_commands,
 };
 
 static const struct cm_command *find_command(const char *name)

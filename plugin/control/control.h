@@ -90,6 +90,8 @@ extern const struct cm_command cm_status_commands[];
 extern const struct cm_command cm_server_commands[];
 extern const struct cm_command cm_csr_commands[];
 extern const struct cm_command cm_device_commands[];
+extern const struct cm_command cm_enroll_commands[];
+extern const struct cm_command cm_issuing_commands[];
 
 /* Helpers for handlers. */
 

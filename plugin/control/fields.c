@@ -33,6 +33,8 @@ static const char *type_words(enum cm_field_type type)
 			return "a string or an array of strings";
 		case CM_FIELD_COUNT:
 			return "a whole number, 0 or more";
+		case CM_FIELD_NUMBER:
+			return "a number";
 	}
 	return "?";
 }
@@ -66,6 +68,8 @@ static bool of_type(const cJSON *v, enum cm_field_type type)
 			/* Exact below 2^53; anything larger is over every limit. */
 			return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0
 				&& v->valuedouble == (double)(long long)v->valuedouble;
+		case CM_FIELD_NUMBER:
+			return cJSON_IsNumber(v);
 	}
 	return false;
 }
@@ -81,6 +85,9 @@ static enum cm_rc check_value(const struct cm_field *f, const cJSON *v, struct c
 	}
 	if(f->max && f->type == CM_FIELD_COUNT && v->valuedouble > (double)f->max){
 		return cm_err_set(err, CM_ERR_INVAL, "'%s' must be at most %zu", f->name, f->max);
+	}
+	if(f->type == CM_FIELD_NUMBER && (v->valuedouble < 0 || (f->max && v->valuedouble > (double)f->max))){
+		return cm_err_set(err, CM_ERR_INVAL, "'%s' must be a number from 0 to %zu", f->name, f->max);
 	}
 	if(f->max && cJSON_IsArray(v) && (size_t)cJSON_GetArraySize(v) > f->max){
 		return cm_err_set(err, CM_ERR_INVAL, "'%s' holds more than %zu entries", f->name, f->max);
@@ -145,4 +152,11 @@ long long cm_arg_count(const cJSON *cmd, const char *name, long long def)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cmd, name);
 
 	return cJSON_IsNumber(v) ? (long long)v->valuedouble : def;
+}
+
+double cm_arg_number(const cJSON *cmd, const char *name, double def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cmd, name);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : def;
 }

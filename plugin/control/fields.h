@@ -20,6 +20,7 @@ enum cm_field_type {
 	CM_FIELD_OBJECT,
 	CM_FIELD_PEMS,    /* a string, or an array of strings */
 	CM_FIELD_COUNT,   /* a whole number from 0 to max (max 0: no limit) */
+	CM_FIELD_NUMBER,  /* a number (max: its largest value, when not 0) */
 };
 
 struct cm_field {
@@ -51,5 +52,6 @@ CM_MUST_CHECK enum cm_rc cm_fields_check(const struct cm_field *fields, const cJ
 const char *cm_arg_string(const cJSON *cmd, const char *name, const char *def);
 bool cm_arg_bool(const cJSON *cmd, const char *name, bool def);
 long long cm_arg_count(const cJSON *cmd, const char *name, long long def);
+double cm_arg_number(const cJSON *cmd, const char *name, double def);
 
 #endif

@@ -152,6 +152,31 @@ static void publish_ca(const char *group, const struct cm_ca *ca, const struct c
 	}
 }
 
+/* The counters: handshakes, enrollments, the rejected list, the
+ * inventory, the latest audit, the store's generation. */
+static void publish_counters(const struct cm_state *st)
+{
+	char name[400];
+	int i;
+
+	metric("handshakes/accepted_total", st->hs_accepted);
+	for(i = 0; i < CM_REFUSED_COUNT; i++){
+		snprintf(name, sizeof(name), "handshakes/refused/%s_total", refusal_names[i]);
+		metric(name, st->hs_refused[i]);
+	}
+	metric("enrollments/issued_total", st->enroll_issued);
+	metric("enrollments/renewed_total", st->enroll_renewed);
+	metric("enrollments/pending_total", st->enroll_pending);
+	metric("enrollments/refused_total", st->enroll_refused);
+	metric("rejected/entries", st->rejected ? cm_rejected_count(st->rejected) : 0);
+	metric("devices/entries", st->inventory ? st->inventory->count : 0);
+	for(i = 0; st->audit_done && i < CM_FINDING_COUNT; i++){
+		snprintf(name, sizeof(name), "audit/%s", cm_finding_metric((enum cm_finding)i));
+		metric(name, st->audit_counts[i]);
+	}
+	metric("store/generation", cm_store_generation(st->store));
+}
+
 /* Every metric, and an empty retained message (which deletes it) for each
  * CA published last time and gone since. */
 static void publish_all(struct cm_state *st)
@@ -162,18 +187,7 @@ static void publish_all(struct cm_state *st)
 	char name[400];
 	int i;
 
-	metric("handshakes/accepted_total", st->hs_accepted);
-	for(i = 0; i < CM_REFUSED_COUNT; i++){
-		snprintf(name, sizeof(name), "handshakes/refused/%s_total", refusal_names[i]);
-		metric(name, st->hs_refused[i]);
-	}
-	metric("rejected/entries", st->rejected ? cm_rejected_count(st->rejected) : 0);
-	metric("devices/entries", st->inventory ? st->inventory->count : 0);
-	for(i = 0; st->audit_done && i < CM_FINDING_COUNT; i++){
-		snprintf(name, sizeof(name), "audit/%s", cm_finding_metric((enum cm_finding)i));
-		metric(name, st->audit_counts[i]);
-	}
-	metric("store/generation", cm_store_generation(st->store));
+	publish_counters(st);
 	for(i = 0; i < CM_SLOT_COUNT; i++){
 		const struct cm_server_cert *def = cm_store_slot_default(st->store, (enum cm_slot_id)i);
 		if(def){

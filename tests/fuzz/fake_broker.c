@@ -135,3 +135,36 @@ int mosquitto_callback_unregister(mosquitto_plugin_id_t *id, int event, MOSQ_FUN
 	(void)data;
 	return MOSQ_ERR_SUCCESS;
 }
+
+/* MQTT v5 properties: the enrollment answers' correlation data. No
+ * request of the fake broker carries any. */
+int mosquitto_property_add_binary(mosquitto_property **proplist, int identifier, const void *value, uint16_t len)
+{
+	(void)proplist;
+	(void)identifier;
+	(void)value;
+	(void)len;
+	return MOSQ_ERR_SUCCESS;
+}
+
+const mosquitto_property *mosquitto_property_read_binary(const mosquitto_property *proplist, int identifier, void **value, uint16_t *len,
+		bool skip_first)
+{
+	(void)proplist;
+	(void)identifier;
+	(void)skip_first;
+	if(value){
+		*value = NULL;
+	}
+	if(len){
+		*len = 0;
+	}
+	return NULL;
+}
+
+void mosquitto_property_free_all(mosquitto_property **proplist)
+{
+	if(proplist){
+		*proplist = NULL;
+	}
+}

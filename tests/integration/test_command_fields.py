@@ -14,7 +14,7 @@ TABLE = re.compile(r"static const struct cm_field (\w+)\[\] = \{(.*?)\n\};", re.
 FIELD = re.compile(r'\{"(\w+)", CM_FIELD_(\w+), CM_(REQUIRED|OPTIONAL)')
 
 # A value of another type than the field's.
-WRONG = {"STRING": 5, "BOOL": "yes", "STRINGS": [1], "OBJECT": "x", "PEMS": 5, "COUNT": "ten"}
+WRONG = {"STRING": 5, "BOOL": "yes", "STRINGS": [1], "OBJECT": "x", "PEMS": 5, "COUNT": "ten", "NUMBER": "x"}
 
 
 def field_tables(text):

@@ -52,6 +52,7 @@ class OperatorGuideTest(unittest.TestCase):
             bindir = work.file("bin")
             os.mkdir(bindir)
             os.symlink(os.environ["CERTMGR_CTRL"], os.path.join(bindir, "certmgr_ctrl"))
+            os.symlink(os.environ["CERTMGR_ENROLL"], os.path.join(bindir, "certmgr_enroll"))
             home = work.file("home")
             os.mkdir(home)
             with open(work.file("guide.sh"), "w") as f:
@@ -91,6 +92,11 @@ exit $rc
             self.assertIn('"event":"change"', out.stdout)
             self.assertIn("$SYS/broker/certmgr/handshakes/accepted_total", out.stdout)
             self.assertRegex(out.stdout, r"certificate .d:sensor:s1. is revoked by the CRL")
+            # Enrollment: pending, approved and fetched, then revoked by certmgr's own CRL.
+            self.assertIn("pending: the request for d:sensor:s20", out.stdout)
+            self.assertIn("certificate for d:sensor:s20 written to s20.pem", out.stdout)
+            self.assertIn("renewal opens at", out.stdout)
+            self.assertIn("verify OK", out.stdout + out.stderr)
         finally:
             work.cleanup()
 

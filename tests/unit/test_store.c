@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "enroll.h"
 #include "store.h"
 #include "store-int.h" /* white-box: the test reads the store's fields */
 #include "testutil.h"
@@ -653,6 +654,35 @@ static void test_readers(void **state)
 	cleanup(dir);
 }
 
+/* A tenant record over the loader's limit is never written: the store
+ * would not load. Here, thousands of long pre-registered identities and
+ * as many topic patterns. */
+static void test_a_record_over_the_file_limit_is_refused(void **state)
+{
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store), before[65], after[65], id[140];
+	struct cm_tenant *t = cm_tenant_new("big"), *old = NULL;
+	struct cm_err err;
+
+	(void)state;
+	t->enroll = cm_enroll_new();
+	for(int i = 0; i < 5000; i++){
+		snprintf(id, sizeof(id), "d:%060d:%060d", i, i);
+		assert_int_equal(cm_enroll_allow(t->enroll, id, NULL), CM_OK);
+	}
+	/* And as many long topic patterns: together over 1 MiB. */
+	assert_int_equal(cm_strlist_set(&t->publish, (const char *const *)t->enroll->allowed, t->enroll->nallowed), CM_OK);
+	tu_tree_digest(dir, before);
+	assert_int_equal(cm_store_put_tenant(store, t, &old, &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "over the store's limit"));
+	tu_tree_digest(dir, after);
+	assert_string_equal(before, after);
+	assert_null(cm_store_find_tenant(store, "big"));
+	cm_tenant_free(&t);
+	cm_store_free(&store);
+	cleanup(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -671,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_server_cert_named_by_a_tenant_stays),
 		cmocka_unit_test(test_csr_changes),
 		cmocka_unit_test(test_readers),
+		cmocka_unit_test(test_a_record_over_the_file_limit_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
