@@ -20,6 +20,8 @@
 #include "metrics.h"
 #include "control.h"
 #include "fetch.h"
+#include "fleet.h"
+#include "secret.h"
 #include "options.h"
 #include "refresh.h"
 #include "revocation.h"
@@ -55,6 +57,7 @@ static void state_free(struct cm_state **pst)
 		return;
 	}
 	st = *pst;
+	cm_fleet_stop(st);
 	cm_worker_stop(st);
 	cm_fetch_cleanup(st);
 	cm_fetch_options_clear(&st->fetch_opts);
@@ -71,7 +74,10 @@ static void state_free(struct cm_state **pst)
 		free(st->admin_users[i]);
 	}
 	free(st->admin_users);
+	cm_registry_tick(st);
+	free(st->handed);
 	cm_store_free(&st->store);
+	cm_options_clear(st);
 	cm_crl_cleanup();
 	free(st->store_dir);
 	free(st->hostname);
@@ -198,6 +204,18 @@ static enum cm_rc parse_slot_ports(struct cm_state *st, const char *key, size_t 
 	return parse_ports(st, value, (enum cm_slot_id)slot, err) != CM_OK ? CM_ERR_INVAL : CM_OK;
 }
 
+/* An option of the tables of options.c: numbers, the back end's. */
+static enum cm_rc table_option(struct cm_state *st, const char *key, const char *value, bool *known, struct cm_err *err)
+{
+	if(cm_options_set_number(st, key, value, known, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(*known){
+		return CM_OK;
+	}
+	return cm_options_set_text(st, key, value, known, err);
+}
+
 static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *options, int option_count, const char **broker_conf, struct cm_err *err)
 {
 	const char *store_dir = CM_DEFAULT_STORE;
@@ -212,7 +230,7 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 		const char *value = options[i].value ? options[i].value : "";
 		size_t klen = strlen(key);
 
-		if(cm_options_set_number(st, key, value, &number, err) != CM_OK){
+		if(table_option(st, key, value, &number, err) != CM_OK){
 			return CM_ERR_INVAL;
 		}
 		if(number){
@@ -256,7 +274,7 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 	if(st->store_dir == NULL || st->hostname == NULL){
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}
-	return CM_OK;
+	return cm_options_check_fleet(st, hostname, err);
 }
 
 /* With use_identity_as_username or use_subject_as_username, Mosquitto
@@ -382,11 +400,14 @@ static int tick_cb(int event, void *event_data, void *userdata)
 
 	cm_fetch_step(st);
 	cm_worker_drain(st);
+	cm_fleet_tick(st);
+	cm_secret_tick(st, time(NULL));
 	cm_refresh_tick(st, time(NULL));
 	cm_revocation_tick(st);
 	log_expiry_daily(st, time(NULL));
 	cm_metrics_tick(st, time(NULL));
 	cm_auth_tick_cb(event, event_data, userdata);
+	cm_registry_tick(st);
 	if(st->rejected && st->rejected->dirty && time(NULL) - st->rejected_saved >= REJECTED_SAVE_INTERVAL){
 		flush_rejected(st);
 	}
@@ -474,6 +495,8 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
 			|| check_broker_config(st, broker_conf, &err) != CM_OK
 			|| cm_store_open_ex(st->store_dir, st->hostname, st->key_passphrase, &st->store, &created, &err) != CM_OK
+			|| cm_fleet_start(st, cm_control_commit_done, &err) != CM_OK
+			|| cm_secret_start(st, &err) != CM_OK
 			|| open_rejected(st, &err) != CM_OK
 			|| cm_fetch_init(st, &st->fetch_opts, &err) != CM_OK
 			|| cm_worker_start(st, &err) != CM_OK

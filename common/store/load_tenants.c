@@ -368,7 +368,7 @@ static enum cm_rc check_cas_once(const struct cm_tenant *t, struct cm_err *err)
 	return rc;
 }
 
-static enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenant **out, struct cm_err *err)
+enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenant **out, struct cm_err *err)
 {
 	char tdir[PATH_MAX], path[PATH_MAX];
 	cJSON *json = NULL;

@@ -23,6 +23,8 @@ enum cm_rc build_trust(struct cm_tenant *t, X509 *admin_ca, struct cm_err *err);
 
 /* load_tenants.c */
 enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err);
+/* dir/tenants/<name>, read and validated on its own (no trust built). */
+enum cm_rc load_tenant(const char *dir, const char *name, struct cm_tenant **out, struct cm_err *err);
 enum cm_rc load_admin(struct cm_store *store, struct cm_err *err);
 
 /* ca_index.c */

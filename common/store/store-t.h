@@ -55,6 +55,9 @@ struct cm_store {
 	/* Keys encrypted at rest with this passphrase; NULL: plain, 0600. */
 	char *key_passphrase;
 	struct cm_server_cert *placeholder; /* the listener files' then */
+	/* A slot served from a Kubernetes Secret's directory (read-only, not
+	 * written to the store): served instead of the default. */
+	struct cm_server_cert *secret[CM_SLOT_COUNT];
 };
 
 #endif
