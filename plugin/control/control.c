@@ -50,6 +50,7 @@ static const struct cm_command *const tables[] = {
 	cm_status_commands,
 	cm_server_commands,
 	cm_csr_commands,
+	cm_fleet_commands,
 };
 
 static const struct cm_command *find_command(const char *name)

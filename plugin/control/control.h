@@ -85,6 +85,7 @@ extern const struct cm_command cm_rejected_commands[];
 extern const struct cm_command cm_status_commands[];
 extern const struct cm_command cm_server_commands[];
 extern const struct cm_command cm_csr_commands[];
+extern const struct cm_command cm_fleet_commands[];
 
 /* Helpers for handlers. */
 

@@ -106,6 +106,11 @@ static bool on_watch(void *ctx, const cJSON *result)
 	return !stopping(f);
 }
 
+static bool watch_stopping(void *ctx)
+{
+	return stopping(((struct watch_ctx *)ctx)->f);
+}
+
 static void *watch_main(void *arg)
 {
 	struct cm_fleet *f = arg;
@@ -114,7 +119,7 @@ static void *watch_main(void *arg)
 
 	while(!stopping(f)){
 		struct watch_ctx w = {f, false};
-		enum cm_rc rc = cm_etcd_watch(f->wetcd, f->key_tenants, f->end_tenants, f->watch_rev + 1, on_watch, stopping, &w, &err);
+		enum cm_rc rc = cm_etcd_watch(f->wetcd, f->key_tenants, f->end_tenants, f->watch_rev + 1, on_watch, watch_stopping, &w, &err);
 
 		if(w.compacted){
 			int64_t rev = 0;
