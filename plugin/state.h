@@ -154,6 +154,9 @@ struct cm_state {
 	 * answers once the back end has said how they ended. */
 	void *commit_owner;
 	unsigned commits_submitted;
+	/* The owner field of the last change handed on without an owner,
+	 * until the next tick: a command's continuation claims it. */
+	void **unowned_commit;
 	struct cm_secret_slot secret[CM_SLOT_COUNT];
 	/* Staged tenants a back end was handed, freed at the next tick. */
 	struct cm_tenant **handed;

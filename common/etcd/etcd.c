@@ -154,6 +154,11 @@ const char *cm_etcd_endpoint(const struct cm_etcd *e)
 	return e->ep[e->cur];
 }
 
+int cm_etcd_endpoint_count(const struct cm_etcd *e)
+{
+	return e->n;
+}
+
 struct answer {
 	struct cm_text text;
 	bool too_large;

@@ -52,6 +52,7 @@ CM_MUST_CHECK enum cm_rc cm_etcd_new(const struct cm_etcd_opts *o, struct cm_etc
 void cm_etcd_free(struct cm_etcd **e);
 /* The endpoint the last call used. */
 const char *cm_etcd_endpoint(const struct cm_etcd *e);
+int cm_etcd_endpoint_count(const struct cm_etcd *e);
 
 /* The keys from key up to end (excluded; NULL: key alone), sorted. */
 CM_MUST_CHECK enum cm_rc cm_etcd_range(struct cm_etcd *e, const char *key, const char *end, struct cm_etcd_kvs *out, struct cm_err *err);

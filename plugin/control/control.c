@@ -461,6 +461,32 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 	}
 }
 
+void cm_control_own_commits(struct cm_state *st, struct cm_request *req)
+{
+	st->commit_owner = req;
+	st->commits_submitted = 0;
+}
+
+void cm_control_resume_owned(struct cm_state *st, struct cm_request *req, enum cm_rc rc, const struct cm_err *err)
+{
+	unsigned n = st->commit_owner == req ? st->commits_submitted : 0;
+
+	if(st->commit_owner != req && st->unowned_commit && rc == CM_OK){
+		/* The change background work (a refresh) just handed on for
+		 * this command. */
+		*st->unowned_commit = req;
+		n = 1;
+	}
+	st->unowned_commit = NULL;
+	st->commit_owner = NULL;
+	if(rc == CM_OK && n > 0){
+		req->commits_waiting = n;
+		req->commit_rc = CM_OK;
+		return; /* cm_control_commit_done resumes it */
+	}
+	cm_control_resume(st, req, rc, err);
+}
+
 void cm_control_commit_done(struct cm_state *st, void *owner, enum cm_rc rc, const struct cm_err *err)
 {
 	struct cm_request *req;

@@ -38,6 +38,8 @@ static enum cm_rc submit(struct cm_state *st, struct fleet_job *j, struct cm_err
 	pthread_mutex_unlock(&f->lock);
 	if(st->commit_owner){
 		st->commits_submitted++;
+	}else{
+		st->unowned_commit = &j->owner;
 	}
 	f->jobs_sent++;
 	return CM_OK;
@@ -195,6 +197,7 @@ void cm_fleet_tick(struct cm_state *st)
 	if(f == NULL){
 		return;
 	}
+	st->unowned_commit = NULL;
 	fleet_apply_changes(st);
 	pthread_mutex_lock(&f->lock);
 	j = f->done;

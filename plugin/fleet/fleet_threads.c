@@ -54,6 +54,7 @@ static void sleep_ms(long ms)
 struct watch_ctx {
 	struct cm_fleet *f;
 	bool compacted;
+	bool connected;   /* the member accepted the watch */
 };
 
 static void watch_event(struct cm_fleet *f, const cJSON *ev)
@@ -94,6 +95,7 @@ static bool on_watch(void *ctx, const cJSON *result)
 		return false;
 	}
 	if(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "created"))){
+		w->connected = true;
 		fleet_set_health(f, &f->watching, true, NULL);
 		return !stopping(f);
 	}
@@ -116,9 +118,10 @@ static void *watch_main(void *arg)
 	struct cm_fleet *f = arg;
 	struct cm_err err;
 	long backoff = 100;
+	int failures = 0;
 
 	while(!stopping(f)){
-		struct watch_ctx w = {f, false};
+		struct watch_ctx w = {f, false, false};
 		enum cm_rc rc = cm_etcd_watch(f->wetcd, f->key_tenants, f->end_tenants, f->watch_rev + 1, on_watch, watch_stopping, &w, &err);
 
 		if(w.compacted){
@@ -137,10 +140,19 @@ static void *watch_main(void *arg)
 		if(stopping(f)){
 			break;
 		}
-		fleet_set_health(f, &f->watching, false, rc != CM_OK ? err.msg : "the watch ended");
 		pthread_mutex_lock(&f->lock);
 		f->watch_restarts++;
 		pthread_mutex_unlock(&f->lock);
+		if(w.connected){
+			failures = 0;
+			backoff = 100;
+		}
+		/* A member lost: the next one at once, from the same revision;
+		 * unreachable only when none answers. */
+		if(++failures < cm_etcd_endpoint_count(f->wetcd)){
+			continue;
+		}
+		fleet_set_health(f, &f->watching, false, rc != CM_OK ? err.msg : "the watch ended");
 		sleep_ms(backoff);
 		backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
 	}

@@ -42,6 +42,8 @@ class EtcdCluster:
 
     def start_member(self, i):
         m = self.members[i]
+        if m["proc"] is not None and m["proc"].poll() is None:
+            return
         argv = [ETCD, "--name", m["name"], "--data-dir", m["data"],
                 "--listen-client-urls", "http://127.0.0.1:%d" % m["client"],
                 "--advertise-client-urls", "http://127.0.0.1:%d" % m["client"],
@@ -49,8 +51,8 @@ class EtcdCluster:
                 "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % m["peer"],
                 "--initial-cluster", self.cluster, "--initial-cluster-state", "new",
                 "--initial-cluster-token", self.token, "--log-level", "warn"]
-        log = open(m["log"], "ab")
-        m["proc"] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(m["log"], "ab") as log:
+            m["proc"] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         harness._live.append(m["proc"])
 
     def start(self, timeout=20):
@@ -152,7 +154,8 @@ class Node:
         if rc is None:
             # Keys are encrypted at rest: the listener files hold a
             # placeholder, the slot's default is what is served.
-            slot = json.load(open(os.path.join(self.work.store, "slots", "mqtt", "slot.json")))
+            with open(os.path.join(self.work.store, "slots", "mqtt", "slot.json")) as f:
+                slot = json.load(f)
             self.work.admin_cafile = os.path.join(self.work.store, "slots", "mqtt", slot["default"] + ".crt")
         return rc
 
@@ -167,7 +170,7 @@ class Node:
 
 
 HAPROXY_CONF = """global
-    maxconn 20000
+    maxconn 8000
     nbthread %(threads)d
 defaults
     mode tcp
@@ -203,9 +206,9 @@ class HAProxy:
         self.proc = None
 
     def start(self):
-        self.log = open(os.path.join(self.dir, "haproxy.log"), "ab")
-        self.proc = subprocess.Popen([HAPROXY, "-f", self.conf, "-db"], stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        with open(os.path.join(self.dir, "haproxy.log"), "ab") as log:
+            self.proc = subprocess.Popen([HAPROXY, "-f", self.conf, "-db"], stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         harness._live.append(self.proc)
         deadline = time.time() + 10
         import socket
@@ -214,8 +217,11 @@ class HAProxy:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
             except OSError:
+                if self.proc.poll() is not None:
+                    break
                 time.sleep(0.05)
-        raise AssertionError("haproxy did not come up")
+        with open(os.path.join(self.dir, "haproxy.log"), errors="replace") as f:
+            raise AssertionError("haproxy did not come up:\n" + f.read())
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
