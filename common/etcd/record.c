@@ -274,34 +274,46 @@ enum cm_rc cm_record_parse(const char *rec, size_t len, cJSON **out, struct cm_e
 	return CM_OK;
 }
 
+/* Appends chunk index of blob sha to t (one request each: a range of all
+ * of them would be one answer as large as the file). */
+static enum cm_rc get_chunk(struct cm_etcd *e, const char *prefix, const char *sha, size_t index, size_t size, struct cm_text *t,
+		struct cm_err *err)
+{
+	char key[CM_ETCD_MAX_KEY];
+	struct cm_etcd_kvs kvs;
+	enum cm_rc rc;
+
+	rc = blob_key(key, sizeof(key), prefix, sha, index, err);
+	if(rc == CM_OK){
+		rc = cm_etcd_range(e, key, NULL, &kvs, err);
+	}
+	if(rc != CM_OK){
+		return rc;
+	}
+	if(kvs.n != 1){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "blob %s: chunk %zu is missing", sha, index);
+	}else if(t->len + kvs.v[0].len > size || !cm_text_append(t, (char *)kvs.v[0].value, kvs.v[0].len)){
+		rc = cm_err_set(err, CM_ERR_CORRUPT, "blob %s: its chunks are larger than its size", sha);
+	}
+	cm_etcd_kvs_free(&kvs);
+	return rc;
+}
+
 /* The blob sha of size bytes, from its chunks, checked. */
 static enum cm_rc get_blob(struct cm_etcd *e, const char *prefix, const char *sha, size_t size, char **out, struct cm_err *err)
 {
-	char key[CM_ETCD_MAX_KEY], end[CM_ETCD_MAX_KEY], got[SHA_HEX + 1];
-	struct cm_etcd_kvs kvs;
+	char got[SHA_HEX + 1];
 	struct cm_text t = {0};
-	enum cm_rc rc;
+	size_t nchunks = (size + CM_RECORD_CHUNK - 1) / CM_RECORD_CHUNK;
+	enum cm_rc rc = CM_OK;
 
 	*out = NULL;
 	if(e == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "a blob needs etcd to be read");
 	}
-	rc = blob_key(key, sizeof(key), prefix, sha, SIZE_MAX, err);
-	if(rc == CM_OK){
-		rc = cm_etcd_prefix_end(key, end, sizeof(end), err);
+	for(size_t i = 0; rc == CM_OK && i < nchunks; i++){
+		rc = get_chunk(e, prefix, sha, i, size, &t, err);
 	}
-	if(rc == CM_OK){
-		rc = cm_etcd_range(e, key, end, &kvs, err);
-	}
-	if(rc != CM_OK){
-		return rc;
-	}
-	for(size_t i = 0; rc == CM_OK && i < kvs.n; i++){
-		if(t.len + kvs.v[i].len > size || !cm_text_append(&t, (char *)kvs.v[i].value, kvs.v[i].len)){
-			rc = cm_err_set(err, CM_ERR_CORRUPT, "blob %s: its chunks are larger than its size", sha);
-		}
-	}
-	cm_etcd_kvs_free(&kvs);
 	if(rc == CM_OK && t.len == size){
 		sha256_hex(t.s, t.len, got);
 	}

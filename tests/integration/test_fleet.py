@@ -19,6 +19,7 @@ import harness
 from harness import Broker, Workdir, control, mqtt_connect, mqtt_subscribe, mqtt_messages, ok, pki, read, served_certificate
 from crlserver import CrlServer
 from fleet_harness import EtcdCluster, HAProxy, Node, passphrase_file
+from test_refresh import BIG_CRL, serial_of
 from test_trust import cert_id, closed_within
 
 TOOL = os.path.join(os.environ.get("CERTMGR_BUILD_DIR", ""), "certmgr_etcd")
@@ -165,6 +166,31 @@ class Fleet(unittest.TestCase):
         ok(self.nodes[1].broker, "refreshCRL", tenant="refr", id=ca)
         self.assertTrue(closed_within(r["sock"], WAIT), "a device revoked by a refresh on node 2 stays connected on node 3")
         self.assertFalse(self.accepted(0, "refr", "dev-a2"))
+
+    @unittest.skipUnless(BIG_CRL, "make_big_crl not built")
+    def test_3b_a_22_mb_crl_refreshed_on_node_1_reaches_every_node(self):
+        live = os.path.join(self.crls, "big.der")
+        shutil.copy(pki("crl-a-empty.pem"), live)
+        ok(self.nodes[0].broker, "createTenant", tenant="big", hostnames=["big.test", "*.big.test"])
+        ca = ok(self.nodes[0].broker, "addCA", tenant="big", certificate=read(pki("ca-a.pem")),
+                crlUrl=self.http.url("/files/big.der"))["ca"]["id"]
+        self.assertTrue(until(lambda: self.accepted(2, "big", "dev-a2")))
+        tmp = os.path.join(self.tmp, "big.tmp")
+        subprocess.run([BIG_CRL, pki("ca-a.pem"), pki("ca-a.key"), "1000000", tmp, serial_of(pki("dev-a2.pem"))], check=True)
+        size = os.path.getsize(tmp)
+        self.assertGreater(size, 21000000)  # 22 MB
+        os.rename(tmp, live)
+        r = ok(self.nodes[0].broker, "refreshCRL", tenant="big", id=ca)
+        self.assertEqual(r["revoked"], 1000001)
+        # Over etcd's 1.5 MiB per request: in chunks under the record.
+        chunks = [k for k in self.etcd.keys(self.prefix + "blobs/")]
+        self.assertGreaterEqual(len(chunks), size // (512 * 1024))
+        for node in (1, 2):
+            self.assertTrue(until(lambda: not self.accepted(node, "big", "dev-a2"), timeout=40),
+                            "the 22 MB CRL did not reach node %d" % node)
+            self.assertTrue(self.accepted(node, "big", "dev-a1"))
+            ca_state = ok(self.nodes[node].broker, "getCA", tenant="big", id=ca)["ca"]
+            self.assertEqual(ca_state["crl"]["revoked"], 1000001)
 
     def race_once(self, i):
         """Both nodes modify tenant race at the same instant; the responses."""
