@@ -37,6 +37,7 @@ struct fleet_job {
 	bool won;
 	int64_t revision;
 	struct cm_err err;
+	time_t finished;            /* (broker) when the tick took it */
 	struct fleet_job *next;
 };
 
@@ -94,6 +95,7 @@ struct cm_fleet {
 	int64_t applied_rev;
 	bool applied_dirty;
 	cm_fleet_done_fn done_fn;
+	struct fleet_job *settling;        /* done, waiting to be applied here */
 	uint64_t jobs_sent, conflicts, apply_errors;
 	char last_apply_error[320];
 	time_t view_built;

@@ -189,10 +189,21 @@ static void end_job(struct cm_state *st, struct fleet_job *j)
 	}
 }
 
+/* A change etcd took is answered once this node has applied it too (or
+ * after FLEET_SETTLE seconds, when its watch lags): the command's next
+ * read on this node shows it. */
+#define FLEET_SETTLE 5
+
+static bool settled(const struct cm_fleet *f, const struct fleet_job *j, time_t now)
+{
+	return j->rc != CM_OK || !j->won || f->applied_rev >= j->revision || now - j->finished >= FLEET_SETTLE;
+}
+
 void cm_fleet_tick(struct cm_state *st)
 {
 	struct cm_fleet *f = st->fleet;
-	struct fleet_job *j, *next;
+	struct fleet_job *j, *next, **pp;
+	time_t now = time(NULL);
 
 	if(f == NULL){
 		return;
@@ -200,15 +211,25 @@ void cm_fleet_tick(struct cm_state *st)
 	st->unowned_commit = NULL;
 	fleet_apply_changes(st);
 	pthread_mutex_lock(&f->lock);
-	j = f->done;
+	for(pp = &f->settling; *pp; pp = &(*pp)->next){
+	}
+	*pp = f->done;
 	f->done = NULL;
 	pthread_mutex_unlock(&f->lock);
-	for(; j; j = next){
+	for(pp = &f->settling; (j = *pp) != NULL;){
+		if(j->finished == 0){
+			j->finished = now;
+		}
+		if(!settled(f, j, now)){
+			pp = &j->next;
+			continue;
+		}
 		next = j->next;
+		*pp = next;
 		end_job(st, j);
 		free(j);
 	}
-	fleet_view_tick(st, time(NULL));
+	fleet_view_tick(st, now);
 }
 
 /* ===================================================================
@@ -377,6 +398,10 @@ void cm_fleet_stop(struct cm_state *st)
 		free(j);
 	}
 	for(j = f->done; j; j = next){
+		next = j->next;
+		free(j);
+	}
+	for(j = f->settling; j; j = next){
 		next = j->next;
 		free(j);
 	}

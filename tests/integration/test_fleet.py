@@ -254,6 +254,10 @@ class Fleet(unittest.TestCase):
         self.assertTrue(until(lambda: all(n["revision"] == rev for n in ok(self.nodes[0].broker, "listNodes")["nodes"])))
         self.assertEqual([n["self"] for n in sorted(nodes, key=lambda n: n["name"])], [True, False, False])
         self.assertEqual(self.status(1)["fleet"]["etcd"], "connected")
+        rc, out, err = harness.ctl(self.nodes[1].broker, "listNodes")
+        self.assertEqual(rc, 0, err)
+        for name in ("n0", "n1", "n2"):
+            self.assertIn(name, out)
         # $SYS: the applied revision, for an operator to see convergence.
         b = self.nodes[2].broker
         out = subprocess.run(["mosquitto_sub", "-p", str(b.port), "-t", "$SYS/broker/certmgr/fleet/applied_revision", "-C", "1", "-W", "5",
