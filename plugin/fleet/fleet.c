@@ -363,6 +363,13 @@ enum cm_rc cm_fleet_start(struct cm_state *st, cm_fleet_done_fn done, struct cm_
 	f->done_fn = done;
 	fleet_applied_load(f);
 	f->delivered = fleet_rev_copy(&f->applied);
+	/* A tenant of the cache etcd never gave: -1, so that the first read
+	 * of etcd's state replaces it, or drops it when etcd has none. */
+	for(struct cm_tenant *t = cm_store_first_tenant(st->store); t; t = cm_store_next_tenant(t)){
+		if(fleet_rev_get(&f->delivered, t->name) == 0 && !fleet_rev_set(&f->delivered, t->name, -1)){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
 	f->watch_rev = f->applied_rev;
 	rc = initial_sync(st, err);
 	if(rc == CM_ERR_IO){
