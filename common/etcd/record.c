@@ -261,8 +261,9 @@ enum cm_rc cm_record_parse(const char *rec, size_t len, cJSON **out, struct cm_e
 		return cm_err_set(err, CM_ERR_CORRUPT, "a record that is not {\"schema\":1,\"files\":{...}}");
 	}
 	if(schema->valuedouble != 1){
+		double v = schema->valuedouble;
 		cJSON_Delete(j);
-		return cm_err_set(err, CM_ERR_NEWER, "a record of schema %g, from a newer certmgr", schema->valuedouble);
+		return cm_err_set(err, v > 1 ? CM_ERR_NEWER : CM_ERR_CORRUPT, "a record of schema %g%s", v, v > 1 ? ", from a newer certmgr" : "");
 	}
 	cJSON_ArrayForEach(f, files){
 		if(++n > CM_RECORD_MAX_FILES || !entry_valid(f)){
