@@ -344,6 +344,17 @@ class Fleet(unittest.TestCase):
         ok(self.nodes[1].broker, "modifyTenant", tenant="crlt", publishPatterns=["{org}/y/#"])
         self.assertTrue(until(self.converged))
 
+    def test_9_a_node_with_another_passphrase_refuses_to_start(self):
+        other = passphrase_file(os.path.join(self.tmp, "other-passphrase"))
+        with open(other, "w") as f:
+            f.write("not the fleet's passphrase\n")
+        n = Node(self.etcd, "n9", self.prefix, other)
+        try:
+            self.assertNotEqual(n.start(expect_running=False), 0)
+            self.assertIn("does not open with this node's passphrase", n.log())
+        finally:
+            n.cleanup()
+
 
 class Migration(unittest.TestCase):
     """certmgr_etcd copies a directory store into etcd and back."""
@@ -394,6 +405,31 @@ class Migration(unittest.TestCase):
             self.assertEqual(read(os.path.join(back, "tenants", "moved", "tenant.json")),
                              read(os.path.join(work.store, "tenants", "moved", "tenant.json")))
             self.assertEqual(read(os.path.join(back, "admin", "ca.pem")), read(os.path.join(work.store, "admin", "ca.pem")))
+        finally:
+            work.cleanup()
+            etcd.cleanup()
+
+    def test_a_blob_that_is_not_its_content_is_refused(self):
+        import base64
+        import hashlib
+        etcd = EtcdCluster(1)
+        etcd.start()
+        work = Workdir()
+        try:
+            good = b"x" * (300 * 1024)
+            sha = hashlib.sha256(good).hexdigest()
+            forged = b"y" * len(good)
+            etcd.call("/v3/kv/put", {"key": base64.b64encode(("/f/blobs/%s/000000" % sha).encode()).decode(),
+                                     "value": base64.b64encode(forged).decode()})
+            rec = {"schema": 1, "files": {"tenant.json": {"data": base64.b64encode(b"{}").decode()},
+                                          "crls/x.crl": {"blob": sha, "size": len(good)}}}
+            etcd.call("/v3/kv/put", {"key": base64.b64encode(b"/f/tenants/forged").decode(),
+                                     "value": base64.b64encode(json.dumps(rec).encode()).decode()})
+            out = subprocess.run([TOOL, "--endpoints", etcd.endpoints(), "--prefix", "/f/", "import", work.file("b")],
+                                 capture_output=True, text=True)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("not the content its name says", out.stderr)
+            self.assertFalse(os.path.exists(work.file("b/tenants/forged/crls/x.crl")))
         finally:
             work.cleanup()
             etcd.cleanup()
