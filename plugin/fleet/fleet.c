@@ -177,6 +177,8 @@ static void end_job(struct cm_state *st, struct fleet_job *j)
 	if(rc == CM_OK && !j->won){
 		f->conflicts++;
 		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' changed concurrently, retry (nothing was changed)", j->name);
+	}else if(rc == CM_ERR_IO){
+		rc = cm_err_set(&err, CM_ERR_IO, "etcd is unreachable, changes are refused until it is back (nothing was changed): %.300s", j->err.msg);
 	}
 	if(rc == CM_OK){
 		cm_log(CM_LOG_NOTICE, "%s | %s | tenant=%s%s%s revision=%lld", j->who, j->command, j->name, j->id[0] ? " id=" : "", j->id,
@@ -380,6 +382,9 @@ enum cm_rc cm_fleet_start(struct cm_state *st, cm_fleet_done_fn done, struct cm_
 	}else if(rc == CM_OK){
 		cm_log(CM_LOG_NOTICE, "etcd %s: node %s in step at revision %lld", cm_etcd_endpoint(f->retcd), st->fleet_opts.node_name,
 				(long long)f->applied_rev);
+		/* In step: changes are taken from the first command on; the watch
+		 * thread says otherwise if it cannot connect. */
+		f->watching = true;
 	}
 	if(rc == CM_OK){
 		rc = fleet_threads_start(f, err);
