@@ -78,24 +78,38 @@ static cJSON *rejected_entry(const struct cm_rejected *r)
 	return o;
 }
 
+static int latest_first(const void *a, const void *b)
+{
+	const struct cm_rejected *x = *(const struct cm_rejected *const *)a, *y = *(const struct cm_rejected *const *)b;
+
+	return x->last_seen < y->last_seen ? 1 : x->last_seen > y->last_seen ? -1 : strcmp(x->id, y->id);
+}
+
 /* {"node":..., "rejected":[the latest SHARED_REJECTED entries]}. */
 static char *rejected_text(const struct cm_state *st)
 {
+	size_t n = st->rejected ? cm_rejected_count(st->rejected) : 0, i = 0;
+	const struct cm_rejected **all = calloc(n + 1, sizeof(*all));
 	cJSON *o = cJSON_CreateObject(), *arr = o ? cJSON_AddArrayToObject(o, "rejected") : NULL;
 	char *text = NULL;
-	int n = 0;
 
-	if(arr == NULL || !cJSON_AddStringToObject(o, "node", st->fleet_opts.node_name)){
+	if(all == NULL || arr == NULL || !cJSON_AddStringToObject(o, "node", st->fleet_opts.node_name)){
+		free(all);
 		cJSON_Delete(o);
 		return NULL;
 	}
-	for(const struct cm_rejected *r = st->rejected ? st->rejected->entries : NULL; r && n < SHARED_REJECTED; r = r->hh.next, n++){
-		cJSON *e = rejected_entry(r);
+	for(const struct cm_rejected *r = n ? st->rejected->entries : NULL; r && i < n; r = r->hh.next){
+		all[i++] = r;
+	}
+	qsort(all, i, sizeof(*all), latest_first);
+	for(size_t k = 0; k < i && k < SHARED_REJECTED; k++){
+		cJSON *e = rejected_entry(all[k]);
 		if(e == NULL || !cJSON_AddItemToArray(arr, e)){
 			cJSON_Delete(e);
 			break;
 		}
 	}
+	free(all);
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return text;
