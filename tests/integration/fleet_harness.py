@@ -28,7 +28,11 @@ class EtcdCluster:
     """n members on loopback, each with its data directory in a temporary
     directory of its own."""
 
-    def __init__(self, n=3):
+    def __init__(self, n=3, tls=None):
+        """tls: {"cert", "key", "ca"} for https with client certificates
+        required, or None for http."""
+        self.tls = tls
+        self.scheme = "https" if tls else "http"
         self.dir = tempfile.mkdtemp(prefix="certmgr-etcd-", dir="/tmp")
         self.members = []
         for i in range(n):
@@ -38,19 +42,22 @@ class EtcdCluster:
         self.token = "t%d" % os.getpid()
 
     def endpoints(self):
-        return ",".join("http://127.0.0.1:%d" % m["client"] for m in self.members)
+        return ",".join("%s://127.0.0.1:%d" % (self.scheme, m["client"]) for m in self.members)
 
     def start_member(self, i):
         m = self.members[i]
         if m["proc"] is not None and m["proc"].poll() is None:
             return
         argv = [ETCD, "--name", m["name"], "--data-dir", m["data"],
-                "--listen-client-urls", "http://127.0.0.1:%d" % m["client"],
-                "--advertise-client-urls", "http://127.0.0.1:%d" % m["client"],
+                "--listen-client-urls", "%s://127.0.0.1:%d" % (self.scheme, m["client"]),
+                "--advertise-client-urls", "%s://127.0.0.1:%d" % (self.scheme, m["client"]),
                 "--listen-peer-urls", "http://127.0.0.1:%d" % m["peer"],
                 "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % m["peer"],
                 "--initial-cluster", self.cluster, "--initial-cluster-state", "new",
                 "--initial-cluster-token", self.token, "--log-level", "warn"]
+        if self.tls:
+            argv += ["--cert-file", self.tls["cert"], "--key-file", self.tls["key"], "--client-cert-auth",
+                     "--trusted-ca-file", self.tls["ca"]]
         with open(m["log"], "ab") as log:
             m["proc"] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         harness._live.append(m["proc"])
@@ -103,10 +110,16 @@ class EtcdCluster:
             m = self.members[i]
             if m["proc"] is None:
                 continue
-            req = urllib.request.Request("http://127.0.0.1:%d%s" % (m["client"], path), data=json.dumps(body).encode(),
+            req = urllib.request.Request("%s://127.0.0.1:%d%s" % (self.scheme, m["client"], path), data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
+            ctx = None
+            if self.tls:
+                import ssl
+                ctx = ssl.create_default_context(cafile=self.tls["ca"])
+                ctx.check_hostname = False
+                ctx.load_cert_chain(self.tls["client_cert"], self.tls["client_key"])
             try:
-                with urllib.request.urlopen(req, timeout=timeout) as r:
+                with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
                     return json.loads(r.read())
             except Exception as e:
                 last = e

@@ -434,6 +434,57 @@ class Migration(unittest.TestCase):
             work.cleanup()
             etcd.cleanup()
 
+    def test_etcd_over_tls_with_a_client_certificate(self):
+        work = Workdir()
+        d = work.file("etcd-pki")
+        os.mkdir(d)
+        os.chmod(d, 0o755)
+
+        def run(*argv):
+            subprocess.run(argv, check=True, capture_output=True, cwd=d)
+
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=etcd test CA", "-keyout", "ca.key", "-out", "ca.pem")
+        # etcd 3.4's gateway dials its own gRPC with the server certificate:
+        # with client certificates required, it needs clientAuth too.
+        for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"),
+                          ("client", "extendedKeyUsage=clientAuth")):
+            with open(os.path.join(d, name + ".ext"), "w") as f:
+                f.write(ext + "\n")
+            run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=" + name,
+                "-keyout", name + ".key", "-out", name + ".csr")
+            run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "2", "-extfile", name + ".ext", "-out", name + ".pem")
+        for f in os.listdir(d):
+            os.chmod(os.path.join(d, f), 0o644)  # the broker's user reads them (a test's keys)
+        p = lambda f: os.path.join(d, f)
+        etcd = EtcdCluster(1, tls={"cert": p("server.pem"), "key": p("server.key"), "ca": p("ca.pem"),
+                                   "client_cert": p("client.pem"), "client_key": p("client.key")})
+        etcd.start()
+        pf = passphrase_file(work.file("passphrase"))
+        good = Node(etcd, "t0", "/tls/", pf, extra_opts={"etcd_cafile": p("ca.pem"), "etcd_certfile": p("client.pem"),
+                                                          "etcd_keyfile": p("client.key")})
+        bare = Node(etcd, "t1", "/tls/", pf, extra_opts={"etcd_cafile": p("ca.pem")})
+        try:
+            good.start()
+            self.assertIn("in step at revision", good.broker.run_log())
+            ok(good.broker, "createTenant", tenant="sealed", hostnames=["sealed.test"])
+            self.assertIn("/tls/tenants/sealed", etcd.keys("/tls/"))
+            # Without a client certificate etcd refuses the node: it serves
+            # its own cache and takes no change.
+            bare.start()
+            self.assertIn("etcd is unreachable at start", bare.broker.run_log())
+            r = control(bare.broker, [{"command": "createTenant", "tenant": "intruder", "hostnames": ["i.test"]}])["responses"][0]
+            self.assertIn("etcd is unreachable", r["error"])
+            self.assertNotIn("/tls/tenants/intruder", etcd.keys("/tls/"))
+            self.assertEqual(good.stop(), 0)
+            self.assertEqual(bare.stop(), 0)
+        finally:
+            good.cleanup()
+            bare.cleanup()
+            etcd.cleanup()
+            work.cleanup()
+
     def test_the_etcd_back_end_needs_encrypted_keys_and_endpoints(self):
         work = Workdir()
         try:
