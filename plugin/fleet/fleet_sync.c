@@ -209,6 +209,12 @@ enum cm_rc fleet_resync(struct cm_fleet *f, struct cm_etcd *e, int64_t *revision
 			continue;
 		}
 		c = fleet_change_make(f, e, name, kvs.v[i].value, kvs.v[i].len, kvs.v[i].mod_revision, false);
+		if(c && c->rc == CM_ERR_IO){
+			/* etcd failed under it: the whole read again later. */
+			rc = cm_err_set(err, CM_ERR_IO, "%s", c->err.msg);
+			fleet_change_free(c);
+			break;
+		}
 		if(c == NULL || !fleet_rev_set(&f->delivered, name, kvs.v[i].mod_revision)){
 			fleet_change_free(c);
 			rc = cm_err_set(err, CM_ERR_NOMEM, "out of memory");

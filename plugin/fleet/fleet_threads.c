@@ -55,9 +55,12 @@ struct watch_ctx {
 	struct cm_fleet *f;
 	bool compacted;
 	bool connected;   /* the member accepted the watch */
+	bool io_failed;   /* etcd failed under a change of the message */
 };
 
-static void watch_event(struct cm_fleet *f, const cJSON *ev)
+/* Queues the change of one event. False when etcd failed under it (a
+ * blob could not be read): the watch starts again from before it. */
+static bool watch_event(struct cm_fleet *f, const cJSON *ev)
 {
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
 	bool remove = cJSON_IsString(type) && !strcmp(type->valuestring, "DELETE");
@@ -66,11 +69,16 @@ static void watch_event(struct cm_fleet *f, const cJSON *ev)
 	const char *name;
 
 	if(cm_etcd_kv_parse(cJSON_GetObjectItemCaseSensitive(ev, "kv"), &kv, NULL) != CM_OK){
-		return;
+		return true;
 	}
 	name = fleet_key_name(f, kv.key);
 	if(name && (remove || fleet_rev_get(&f->delivered, name) != kv.mod_revision)){
 		c = fleet_change_make(f, f->wetcd, name, kv.value, kv.len, kv.mod_revision, remove);
+		if(c && c->rc == CM_ERR_IO){
+			fleet_change_free(c);
+			cm_etcd_kv_clear(&kv);
+			return false;
+		}
 		if(c){
 			if(remove){
 				fleet_rev_del(&f->delivered, name);
@@ -81,6 +89,7 @@ static void watch_event(struct cm_fleet *f, const cJSON *ev)
 		}
 	}
 	cm_etcd_kv_clear(&kv);
+	return true;
 }
 
 static bool on_watch(void *ctx, const cJSON *result)
@@ -100,7 +109,10 @@ static bool on_watch(void *ctx, const cJSON *result)
 		return !stopping(f);
 	}
 	cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(result, "events")){
-		watch_event(f, ev);
+		if(!watch_event(f, ev)){
+			w->io_failed = true;
+			return false; /* watch_rev stays before this message */
+		}
 	}
 	if(rev > f->watch_rev){
 		f->watch_rev = rev;
@@ -121,7 +133,7 @@ static void *watch_main(void *arg)
 	int failures = 0;
 
 	while(!stopping(f)){
-		struct watch_ctx w = {f, false, false};
+		struct watch_ctx w = {f, false, false, false};
 		enum cm_rc rc = cm_etcd_watch(f->wetcd, f->key_tenants, f->end_tenants, f->watch_rev + 1, on_watch, watch_stopping, &w, &err);
 
 		if(w.compacted){
@@ -143,7 +155,7 @@ static void *watch_main(void *arg)
 		pthread_mutex_lock(&f->lock);
 		f->watch_restarts++;
 		pthread_mutex_unlock(&f->lock);
-		if(w.connected){
+		if(w.connected && !w.io_failed){
 			failures = 0;
 			backoff = 100;
 		}
