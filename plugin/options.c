@@ -37,6 +37,8 @@ static const struct number_option number_options[] = {
 		"plugin_opt_expiry_warning_days must be 0 to 3650"},
 	{"rejected_max", 1000, 0, 1000000, FIELD_SIZE, offsetof(struct cm_state, rejected_max),
 		"plugin_opt_rejected_max must be a count from 0 to 1000000"},
+	{"etcd_gc_interval", 300, 1, 86400, FIELD_TIME, offsetof(struct cm_state, fleet_opts.gc_interval),
+		"plugin_opt_etcd_gc_interval must be 1 to 86400 seconds"},
 	{"max_payload", 1024 * 1024, 1024, 64ULL * 1024 * 1024, FIELD_SIZE, offsetof(struct cm_state, max_payload),
 		"plugin_opt_max_payload must be a byte count from 1024 to 67108864"},
 };

@@ -74,6 +74,7 @@ struct cm_fleet_opts {
 	char *prefix;        /* ends with '/' */
 	char *cafile, *certfile, *keyfile;
 	char *node_name;
+	time_t gc_interval;  /* plugin_opt_etcd_gc_interval */
 };
 
 /* plugin_opt_<slot>_secret_dir: a directory in the layout of a Kubernetes

@@ -385,11 +385,18 @@ static enum cm_rc read_kvs(const cJSON *resp, struct cm_etcd_kvs *out, struct cm
 
 enum cm_rc cm_etcd_range(struct cm_etcd *e, const char *key, const char *end, struct cm_etcd_kvs *out, struct cm_err *err)
 {
+	return cm_etcd_range_ex(e, key, end, false, out, err);
+}
+
+enum cm_rc cm_etcd_range_ex(struct cm_etcd *e, const char *key, const char *end, bool keys_only, struct cm_etcd_kvs *out,
+		struct cm_err *err)
+{
 	cJSON *body = cJSON_CreateObject(), *resp = NULL;
 	enum cm_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	if(body == NULL || !add_b64(body, "key", key, strlen(key)) || (end && !add_b64(body, "range_end", end, strlen(end)))){
+	if(body == NULL || !add_b64(body, "key", key, strlen(key)) || (end && !add_b64(body, "range_end", end, strlen(end)))
+			|| (keys_only && !cJSON_AddBoolToObject(body, "keys_only", true))){
 		cJSON_Delete(body);
 		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 	}

@@ -56,6 +56,9 @@ int cm_etcd_endpoint_count(const struct cm_etcd *e);
 
 /* The keys from key up to end (excluded; NULL: key alone), sorted. */
 CM_MUST_CHECK enum cm_rc cm_etcd_range(struct cm_etcd *e, const char *key, const char *end, struct cm_etcd_kvs *out, struct cm_err *err);
+/* The same; keys_only: no values (len 0), for listing. */
+CM_MUST_CHECK enum cm_rc cm_etcd_range_ex(struct cm_etcd *e, const char *key, const char *end, bool keys_only, struct cm_etcd_kvs *out,
+		struct cm_err *err);
 void cm_etcd_kvs_free(struct cm_etcd_kvs *k);
 
 /* Puts value (len bytes) at key, bound to lease (0: none). */

@@ -90,6 +90,10 @@ struct cm_fleet {
 	int64_t lease;
 	char *view_put;
 	time_t view_put_at;
+	struct fleet_rev *gc_unnamed;      /* blobs no record named at the last pass */
+	int64_t gc_revision;               /* of that pass */
+	uint64_t gc_deleted;
+	time_t gc_at;                      /* CLOCK_MONOTONIC seconds of the last pass */
 	/* (broker) */
 	struct fleet_rev *applied;
 	int64_t applied_rev;
@@ -138,6 +142,9 @@ void fleet_threads_stop(struct cm_fleet *f);
 /* Runs one job against etcd (requests thread, or at start). */
 void fleet_run_job(struct cm_fleet *f, struct cm_etcd *e, struct fleet_job *j);
 void fleet_set_health(struct cm_fleet *f, bool *flag, bool ok, const char *why);
+
+/* fleet_gc.c: blobs no record names leave etcd (requests thread). */
+CM_MUST_CHECK enum cm_rc fleet_gc(struct cm_fleet *f, struct cm_err *err);
 
 /* fleet_view.c: this node's view and the JSON of the views. */
 void fleet_view_tick(struct cm_state *st, time_t now);

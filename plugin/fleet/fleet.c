@@ -424,6 +424,7 @@ void cm_fleet_stop(struct cm_state *st)
 	}
 	fleet_rev_free(&f->applied);
 	fleet_rev_free(&f->delivered);
+	fleet_rev_free(&f->gc_unnamed);
 	cm_etcd_free(&f->wetcd);
 	cm_etcd_free(&f->retcd);
 	free(f->view);

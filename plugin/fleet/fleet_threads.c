@@ -369,6 +369,12 @@ static void *requests_main(void *arg)
 			enum cm_rc rc = heartbeat(f, &err);
 			fleet_set_health(f, &f->requests_ok, rc == CM_OK, rc == CM_OK ? NULL : err.msg);
 			last = now;
+			if(rc == CM_OK && now.tv_sec - f->gc_at >= f->opts->gc_interval){
+				f->gc_at = now.tv_sec;
+				if(fleet_gc(f, &err) != CM_OK){
+					f->gc_at = 0; /* the next heartbeat tries again */
+				}
+			}
 		}
 	}
 	return NULL;

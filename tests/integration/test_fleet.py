@@ -59,7 +59,8 @@ class Fleet(unittest.TestCase):
         cls.http = CrlServer(cls.crls)
         cls.prefix = "/fleet%d/" % os.getpid()
         cls.nodes = [Node(cls.etcd, "n%d" % i, cls.prefix, cls.passfile,
-                          extra_opts={"crl_refresh_interval": "3600", "crl_retry_min": "1", "crl_timeout": "5"}) for i in range(3)]
+                          extra_opts={"crl_refresh_interval": "3600", "crl_retry_min": "1", "crl_timeout": "5",
+                                      "etcd_gc_interval": "1"}) for i in range(3)]
         for n in cls.nodes:
             n.start()
         cls.lb = HAProxy(cls.nodes)
@@ -191,6 +192,15 @@ class Fleet(unittest.TestCase):
             self.assertTrue(self.accepted(node, "big", "dev-a1"))
             ca_state = ok(self.nodes[node].broker, "getCA", tenant="big", id=ca)["ca"]
             self.assertEqual(ca_state["crl"]["revoked"], 1000001)
+        # The next CRL replaces it: its chunks, named by no record, leave etcd.
+        time.sleep(1.1)  # a later thisUpdate: no rollback
+        subprocess.run([BIG_CRL, pki("ca-a.pem"), pki("ca-a.key"), "10", tmp, serial_of(pki("dev-a2.pem"))], check=True)
+        os.rename(tmp, live)
+        self.assertEqual(ok(self.nodes[2].broker, "refreshCRL", tenant="big", id=ca)["revoked"], 11)
+        self.assertTrue(until(lambda: self.etcd.keys(self.prefix + "blobs/") == [], timeout=20),
+                        "the replaced CRL's chunks stay in etcd")
+        for node in range(3):
+            self.assertTrue(until(lambda: not self.accepted(node, "big", "dev-a2")))
 
     def race_once(self, i):
         """Both nodes modify tenant race at the same instant; the responses."""
