@@ -1,5 +1,5 @@
-/* certmgr_etcd: copies a directory store's shared state (tenants, the
- * admin CA) into etcd for the etcd back end, and etcd's back into a
+/* certmgr_etcd: copies a directory store's shared state (tenants, slots,
+ * the admin CA) into etcd for the etcd back end, and etcd's back into a
  * directory (a backup). docs/FLEET.md, man/certmgr_etcd.1. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -17,6 +17,7 @@
 #include "etcd.h"
 #include "fsutil.h"
 #include "record.h"
+#include "slot.h"
 #include "tenant.h"
 
 struct tool {
@@ -114,6 +115,13 @@ static int export_store(struct tool *t, const char *store)
 		return 1;
 	}
 	rc = export_admin(t, store);
+	for(int i = 0; rc == 0 && i < CM_SLOT_COUNT; i++){
+		char sdir[PATH_MAX];
+		if(cm_fs_path(sdir, sizeof(sdir), NULL, "%s/slots/%s", store, cm_slot_name((enum cm_slot_id)i)) == CM_OK){
+			snprintf(key, sizeof(key), "%sslots/%s", t->prefix, cm_slot_name((enum cm_slot_id)i));
+			rc = put_record(t, sdir, key);
+		}
+	}
 	while(rc == 0 && (d = readdir(dh)) != NULL){
 		char tdir[PATH_MAX], tjson[PATH_MAX];
 		struct stat st;
@@ -137,7 +145,7 @@ static int import_one(struct tool *t, const struct cm_etcd_kv *kv, const char *d
 
 	if(!strcmp(rest, "admin")){
 		rc = cm_fs_path(path, sizeof(path), &err, "%s/admin", dir);
-	}else if(!strncmp(rest, "tenants/", 8) && cm_tenant_name_valid(rest + 8)){
+	}else if((!strncmp(rest, "tenants/", 8) && cm_tenant_name_valid(rest + 8)) || (!strncmp(rest, "slots/", 6) && cm_slot_parse(rest + 6) >= 0)){
 		rc = cm_fs_path(path, sizeof(path), &err, "%s/%s", dir, rest);
 	}else{
 		return 0; /* nodes/, rejected/, blobs/: not state */
@@ -173,6 +181,7 @@ static int import_store(struct tool *t, const char *dir)
 		return 1;
 	}
 	if(cm_fs_mkdir(dir, 0700, &err) != CM_OK || cm_fs_path(path, sizeof(path), &err, "%s/tenants", dir) != CM_OK
+			|| cm_fs_mkdir(path, 0700, &err) != CM_OK || cm_fs_path(path, sizeof(path), &err, "%s/slots", dir) != CM_OK
 			|| cm_fs_mkdir(path, 0700, &err) != CM_OK || cm_etcd_prefix_end(t->prefix, end, sizeof(end), &err) != CM_OK
 			|| cm_etcd_range(t->e, t->prefix, end, &kvs, &err) != CM_OK){
 		fprintf(stderr, "certmgr_etcd: %s\n", err.msg);

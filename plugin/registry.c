@@ -119,6 +119,18 @@ enum cm_rc cm_registry_apply_delete(struct cm_state *st, const char *who, const 
 	return CM_OK;
 }
 
+enum cm_rc cm_registry_slot_writable(struct cm_state *st, struct cm_err *err)
+{
+	return st->backend ? st->backend->slot_writable(st, err) : CM_OK;
+}
+
+void cm_registry_slot_changed(struct cm_state *st, const char *who, const char *command, enum cm_slot_id slot)
+{
+	if(st->backend){
+		st->backend->slot_changed(st, who, command, slot);
+	}
+}
+
 void cm_registry_queue_recheck(struct cm_state *st, const char *tenant)
 {
 	size_t i;

@@ -22,6 +22,10 @@ struct cm_backend {
 			const char *id, struct cm_err *err);
 	CM_MUST_CHECK enum cm_rc (*delete_tenant)(struct cm_state *st, const char *who, const char *command, const char *name,
 			struct cm_err *err);
+	/* Slots change in the store first (their commands write it as they
+	 * always did), then the back end publishes the slot as a whole. */
+	CM_MUST_CHECK enum cm_rc (*slot_writable)(struct cm_state *st, struct cm_err *err);
+	void (*slot_changed)(struct cm_state *st, const char *who, const char *command, enum cm_slot_id slot);
 };
 
 /* Puts t (a changed copy) into the store, frees the tenant it replaces,
@@ -43,6 +47,13 @@ CM_MUST_CHECK enum cm_rc cm_registry_apply_tenant(struct cm_state *st, const cha
 		struct cm_err *err);
 CM_MUST_CHECK enum cm_rc cm_registry_apply_delete(struct cm_state *st, const char *who, const char *name, long long revision,
 		struct cm_err *err);
+
+/* Before a command changes a slot (server certificates, CSRs): CM_OK when
+ * it may; a back end that cannot publish the change refuses it. After the
+ * change: the back end publishes the slot (nothing with the directory
+ * alone). */
+CM_MUST_CHECK enum cm_rc cm_registry_slot_writable(struct cm_state *st, struct cm_err *err);
+void cm_registry_slot_changed(struct cm_state *st, const char *who, const char *command, enum cm_slot_id slot);
 
 /* Frees the tenants handed to a back end by commands that have returned. */
 void cm_registry_tick(struct cm_state *st);

@@ -38,7 +38,7 @@ SLOT_LIST(csr_list, struct cm_csr)
 
 /* Removes slots/<slot>/<sub><id><ext> and its .key; a file left behind
  * is named by nothing, and harmless. */
-static void remove_entry_files(const struct cm_store *store, enum cm_slot_id slot, const char *sub, const char *id, const char *ext)
+void remove_entry_files(const struct cm_store *store, enum cm_slot_id slot, const char *sub, const char *id, const char *ext)
 {
 	const char *const exts[2] = {ext, ".key"};
 	char path[PATH_MAX];

@@ -70,6 +70,11 @@ static enum cm_rc link_tree(const char *from, const char *to, int depth, struct 
 	return rc;
 }
 
+enum cm_rc cm_store_link_tree(const char *from, const char *to, struct cm_err *err)
+{
+	return link_tree(from, to, 0, err);
+}
+
 enum cm_rc cm_store_stage_tenant(const struct cm_store *store, struct cm_tenant *t, const char *base, struct cm_err *err)
 {
 	char from[PATH_MAX], to[PATH_MAX];

@@ -18,6 +18,9 @@ enum cm_rc in_file(struct cm_err *err, enum cm_rc rc, const char *path);
 enum cm_rc read_json(const char *path, cJSON **out, struct cm_err *err);
 enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_slot *slot, const char *pass, struct cm_err *err);
 
+/* slots.c: removes slots/<slot>/<sub><id><ext> and its .key. */
+void remove_entry_files(const struct cm_store *store, enum cm_slot_id slot, const char *sub, const char *id, const char *ext);
+
 /* trust.c */
 enum cm_rc build_trust(struct cm_tenant *t, X509 *admin_ca, struct cm_err *err);
 

@@ -168,6 +168,9 @@ CM_MUST_CHECK enum cm_rc cm_store_check_tenant(const struct cm_store *store, str
  * the store's writer adds or drops. t's new CRLs get their file names. */
 CM_MUST_CHECK enum cm_rc cm_store_stage_tenant(const struct cm_store *store, struct cm_tenant *t, const char *base, struct cm_err *err);
 
+/* Hard links every file below from into to (made), the layout kept. */
+CM_MUST_CHECK enum cm_rc cm_store_link_tree(const char *from, const char *to, struct cm_err *err);
+
 /* Loads base/tenants/<name>/ as the store's loader would (no trust built:
  * cm_store_put_tenant builds it). The caller frees *out. */
 CM_MUST_CHECK enum cm_rc cm_store_load_tenant(const char *base, const char *name, struct cm_tenant **out, struct cm_err *err);
@@ -182,6 +185,17 @@ CM_MUST_CHECK enum cm_rc cm_store_adopt_files(const struct cm_store *store, cons
  * (admin/admin.pem, .key) from it; *changed false when dir had that CA
  * already. The store is reopened after a change. */
 CM_MUST_CHECK enum cm_rc cm_store_adopt_admin_ca(const char *dir, const char *from, const char *pass, bool *changed, struct cm_err *err);
+
+/* A slot's files outside the store: base/slots/<slot>/ loaded as the
+ * loader would (keys decrypted with pass), and swapped in for the store's
+ * slot once every tenant's server certificate of that slot is in it (its
+ * files moved into the store, slot.json last; the listener files follow).
+ * On success loaded is emptied (the store has it); on failure nothing
+ * changed and the caller clears it with cm_store_slot_clear. */
+CM_MUST_CHECK enum cm_rc cm_store_load_slot(const char *base, enum cm_slot_id slot, const char *pass, struct cm_slot *out, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_store_replace_slot(struct cm_store *store, enum cm_slot_id slot, struct cm_slot *loaded, const char *base,
+		struct cm_err *err);
+void cm_store_slot_clear(struct cm_slot *slot);
 
 /* The store's directory (borrowed). */
 const char *cm_store_dir(const struct cm_store *store);

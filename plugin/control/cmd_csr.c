@@ -137,11 +137,13 @@ static void csr_done(struct cm_state *st, void *arg, bool aborted)
 	if(rc == CM_OK){
 		cJSON *o = csr_json(c, "pem");
 		cm_log(CM_LOG_NOTICE, "%s | createCSR | slot=%s id=%s", j->who, cm_slot_name(j->slot), c->id);
+		cm_control_own_commits(st, j->req);
+		cm_registry_slot_changed(st, j->who, "createCSR", j->slot);
 		if(o && !cJSON_AddItemToObject(cm_control_pending_data(j->req), "csr", o)){
 			cJSON_Delete(o);
 		}
 	}
-	cm_control_resume(st, j->req, rc, &j->err);
+	cm_control_resume_owned(st, j->req, rc, &j->err);
 	job_free(j);
 }
 
@@ -214,6 +216,7 @@ static enum cm_rc create_csr(struct cm_state *st, const struct cm_caller *who, c
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	CM_GUARD(cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err));
 	CM_GUARD(subject_valid(subject, err));
 	if((j = calloc(1, sizeof(*j))) == NULL){
@@ -284,10 +287,12 @@ static enum cm_rc remove_csr(struct cm_state *st, const struct cm_caller *who, c
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	snprintf(copy, sizeof(copy), "%s", cm_arg_string(cmd, "id", ""));
 	rc = cm_store_remove_csr(st->store, slot, copy, err);
 	if(rc == CM_OK){
 		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), copy);
+		cm_registry_slot_changed(st, who->name, who->command, slot);
 	}
 	return rc;
 }
@@ -305,6 +310,7 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 	enum cm_rc rc;
 
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	if((csr = cm_store_find_csr(st->store, slot, csr_id)) == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", csr_id, cm_slot_name(slot));
 	}
@@ -334,6 +340,7 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 		return rc;
 	}
 	cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s%s", who->name, who->command, cm_slot_name(slot), id, make_default ? " default" : "");
+	cm_registry_slot_changed(st, who->name, who->command, slot);
 	cJSON_AddStringToObject(data, "id", id);
 	cJSON_AddBoolToObject(data, "default", make_default);
 	return CM_OK;

@@ -195,11 +195,13 @@ static void upload_done(struct cm_state *st, void *arg, bool aborted)
 		cJSON *o = cert_json(st, u->slot, c, false);
 		cm_log(CM_LOG_NOTICE, "%s | addServerCertificate | slot=%s id=%s%s", u->who, cm_slot_name(u->slot), c->id,
 				u->make_default ? " default" : "");
+		cm_control_own_commits(st, u->req);
+		cm_registry_slot_changed(st, u->who, "addServerCertificate", u->slot);
 		if(o && !cJSON_AddItemToObject(cm_control_pending_data(u->req), "certificate", o)){
 			cJSON_Delete(o);
 		}
 	}
-	cm_control_resume(st, u->req, rc, &u->err);
+	cm_control_resume_owned(st, u->req, rc, &u->err);
 	upload_free(u);
 }
 
@@ -219,6 +221,7 @@ static enum cm_rc add_server(struct cm_state *st, const struct cm_caller *who, c
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	if(p12 ? (cert || key) : (cert == NULL || key == NULL)){
 		return cm_err_set(err, CM_ERR_INVAL, "give 'certificate' and 'privateKey', or 'pkcs12' (with 'passphrase')");
 	}
@@ -256,9 +259,11 @@ static enum cm_rc set_default_server(struct cm_state *st, const struct cm_caller
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	rc = cm_store_set_default_server_cert(st->store, slot, id, err);
 	if(rc == CM_OK){
 		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), id);
+		cm_registry_slot_changed(st, who->name, who->command, slot);
 	}
 	return rc;
 }
@@ -271,10 +276,12 @@ static enum cm_rc remove_server(struct cm_state *st, const struct cm_caller *who
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	snprintf(copy, sizeof(copy), "%s", cm_arg_string(cmd, "id", ""));
 	rc = cm_store_remove_server_cert(st->store, slot, copy, err);
 	if(rc == CM_OK){
 		cm_log(CM_LOG_NOTICE, "%s | %s | slot=%s id=%s", who->name, who->command, cm_slot_name(slot), copy);
+		cm_registry_slot_changed(st, who->name, who->command, slot);
 	}
 	return rc;
 }
@@ -342,11 +349,13 @@ static void regen_done(struct cm_state *st, void *arg, bool aborted)
 	if(rc == CM_OK){
 		cJSON *o = cert_json(st, r->slot, c, false);
 		cm_log(CM_LOG_NOTICE, "%s | regenerateSelfSigned | slot=%s id=%s", r->who, cm_slot_name(r->slot), c->id);
+		cm_control_own_commits(st, r->req);
+		cm_registry_slot_changed(st, r->who, "regenerateSelfSigned", r->slot);
 		if(o && !cJSON_AddItemToObject(cm_control_pending_data(r->req), "certificate", o)){
 			cJSON_Delete(o);
 		}
 	}
-	cm_control_resume(st, r->req, rc, &r->err);
+	cm_control_resume_owned(st, r->req, rc, &r->err);
 	regen_free(r);
 }
 
@@ -360,6 +369,7 @@ static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, c
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	CM_GUARD(cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err));
 	if(cn[0] == '\0' || strlen(cn) > 64){
 		return cm_err_set(err, CM_ERR_INVAL, "'commonName' must hold 1 to 64 characters");

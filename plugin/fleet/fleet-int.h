@@ -24,9 +24,15 @@
 #define FLEET_VIEW_REPUT 15
 #define FLEET_KEY_MAX 384
 
+/* A slot's name in the revision maps: "slot:<slot>" (no tenant name has
+ * a colon). */
+#define FLEET_SLOT_PREFIX "slot:"
+#define FLEET_NAME_MAX (CM_TENANT_NAME_MAX + 1)
+
 /* A change handed to etcd (requests thread). */
 struct fleet_job {
-	char name[CM_TENANT_NAME_MAX + 1];
+	char name[FLEET_NAME_MAX];  /* a tenant's, or FLEET_SLOT_PREFIX<slot> */
+	char rel[96];               /* its key below the prefix: tenants/<name>, slots/<slot> */
 	bool remove;                /* a delete; else a put of dir */
 	int64_t staged;             /* the mod_revision it was staged on */
 	char dir[PATH_MAX];         /* the staged base (a put) */
@@ -43,7 +49,9 @@ struct fleet_job {
 
 /* A change the watch received, ready for the tick. */
 struct fleet_change {
-	char name[CM_TENANT_NAME_MAX + 1];
+	char name[FLEET_NAME_MAX];
+	int slot;                   /* a slot's change (its id), or -1 */
+	struct cm_slot loaded;      /* a slot's, loaded */
 	bool remove;
 	int64_t revision;           /* the key's mod_revision (of the delete) */
 	char base[PATH_MAX];        /* base/tenants/<name>/ holds its files */
@@ -55,7 +63,7 @@ struct fleet_change {
 
 /* A tenant's mod_revision as a node knows it. */
 struct fleet_rev {
-	char name[CM_TENANT_NAME_MAX + 1];
+	char name[FLEET_NAME_MAX];
 	int64_t revision;
 	UT_hash_handle hh;
 };
@@ -64,6 +72,10 @@ struct cm_fleet {
 	const struct cm_fleet_opts *opts; /* st's */
 	char *store_dir;
 	char key_tenants[FLEET_KEY_MAX], end_tenants[FLEET_KEY_MAX];
+	/* What the watch and a resync read: slots/ up to the end of tenants/
+	 * (nothing else of certmgr's lies between). */
+	char key_watch[FLEET_KEY_MAX];
+	char *pass;                        /* the keys' passphrase (slots load with it) */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	pthread_t watch_thread, req_thread;
@@ -114,6 +126,11 @@ void fleet_rev_free(struct fleet_rev **set);
 CM_MUST_CHECK struct fleet_rev *fleet_rev_copy(struct fleet_rev *const *set);
 /* The tenant name of key (prefix tenants/<name>), or NULL. */
 const char *fleet_key_name(const struct cm_fleet *f, const char *key);
+/* The revision map's name of key: a tenant's name, or "slot:<slot>" for
+ * prefix slots/<slot>; NULL for any other key. */
+const char *fleet_map_name(const struct cm_fleet *f, const char *key, char buf[FLEET_NAME_MAX]);
+/* The slot of a map name, or -1 (a tenant's). */
+int fleet_name_slot(const char *name);
 /* Makes the change of one put or delete: a put's record written below a
  * scratch directory of its own and loaded. Runs on the watch thread (and
  * at start). */

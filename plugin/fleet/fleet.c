@@ -57,6 +57,11 @@ static struct fleet_job *job_new(const char *who, const char *command, const cha
 	snprintf(j->command, sizeof(j->command), "%s", command);
 	snprintf(j->name, sizeof(j->name), "%s", name);
 	snprintf(j->id, sizeof(j->id), "%s", id ? id : "");
+	if(fleet_name_slot(name) >= 0){
+		snprintf(j->rel, sizeof(j->rel), "slots/%s", name + strlen(FLEET_SLOT_PREFIX));
+	}else{
+		snprintf(j->rel, sizeof(j->rel), "tenants/%s", name);
+	}
 	return j;
 }
 
@@ -110,7 +115,57 @@ static enum cm_rc fleet_delete(struct cm_state *st, const char *who, const char 
 	return submit(st, j, err);
 }
 
-static const struct cm_backend etcd_backend = {"etcd", fleet_put, fleet_delete};
+static enum cm_rc fleet_slot_writable(struct cm_state *st, struct cm_err *err)
+{
+	return cm_fleet_connected(st) ? CM_OK : refuse_offline(st->fleet, err);
+}
+
+/* A scratch base whose slots/<slot>/ holds links to the slot's files. */
+static enum cm_rc stage_slot(const struct cm_fleet *f, enum cm_slot_id slot, const char *base, struct cm_err *err)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	enum cm_rc rc;
+
+	if(cm_fs_path(from, sizeof(from), err, "%s/slots/%s", f->store_dir, cm_slot_name(slot)) != CM_OK
+			|| cm_fs_path(to, sizeof(to), err, "%s/slots", base) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	rc = cm_fs_mkdir(base, 0700, err);
+	if(rc == CM_OK){
+		rc = cm_fs_mkdir(to, 0700, err);
+	}
+	if(rc == CM_OK && cm_fs_path(to, sizeof(to), err, "%s/slots/%s", base, cm_slot_name(slot)) != CM_OK){
+		rc = CM_ERR_INVAL;
+	}
+	return rc == CM_OK ? cm_store_link_tree(from, to, err) : rc;
+}
+
+/* The slot, already changed in the store, goes to etcd; a change made
+ * concurrently on another node answers "changed concurrently", and its
+ * state replaces this one's when it is applied. */
+static void fleet_slot_changed(struct cm_state *st, const char *who, const char *command, enum cm_slot_id slot)
+{
+	struct cm_fleet *f = st->fleet;
+	char name[FLEET_NAME_MAX];
+	struct cm_err err;
+	struct fleet_job *j;
+
+	snprintf(name, sizeof(name), FLEET_SLOT_PREFIX "%s", cm_slot_name(slot));
+	j = job_new(who, command, name, NULL, &err);
+	if(j && (cm_fs_path(j->dir, sizeof(j->dir), &err, "%s/fleet/out/%llu", f->store_dir, (unsigned long long)++f->stage_seq) != CM_OK
+			|| stage_slot(f, slot, j->dir, &err) != CM_OK)){
+		fleet_remove_tree(j->dir);
+		free(j);
+		j = NULL;
+	}
+	if(j == NULL){
+		cm_log(CM_LOG_WARNING, "slot %s changed here but is not sent to etcd: %s", cm_slot_name(slot), err.msg);
+		return;
+	}
+	(void)submit(st, j, &err);
+}
+
+static const struct cm_backend etcd_backend = {"etcd", fleet_put, fleet_delete, fleet_slot_writable, fleet_slot_changed};
 
 /* ===================================================================
  * The tick
@@ -122,7 +177,12 @@ static void apply_one(struct cm_state *st, struct fleet_change *c)
 	struct cm_err err = {{0}};
 	enum cm_rc rc = c->rc;
 
-	if(rc == CM_OK && c->remove){
+	if(rc == CM_OK && c->slot >= 0){
+		rc = c->remove ? CM_OK : cm_store_replace_slot(st->store, (enum cm_slot_id)c->slot, &c->loaded, c->base, &err);
+		if(rc == CM_OK && !c->remove){
+			cm_log(CM_LOG_NOTICE, "fleet | apply | slot=%s revision=%lld", cm_slot_name((enum cm_slot_id)c->slot), (long long)c->revision);
+		}
+	}else if(rc == CM_OK && c->remove){
 		rc = cm_store_find_tenant(st->store, c->name) ? cm_registry_apply_delete(st, "fleet", c->name, c->revision, &err) : CM_OK;
 	}else if(rc == CM_OK){
 		rc = cm_store_adopt_files(st->store, c->name, c->base, &err);
@@ -174,17 +234,21 @@ static void end_job(struct cm_state *st, struct fleet_job *j)
 	struct cm_err err = j->err;
 	enum cm_rc rc = j->rc;
 
+	bool slot = fleet_name_slot(j->name) >= 0;
+	const char *what = slot ? j->name + strlen(FLEET_SLOT_PREFIX) : j->name;
+
 	if(rc == CM_OK && !j->won){
 		f->conflicts++;
-		rc = cm_err_set(&err, CM_ERR_INVAL, "tenant '%s' changed concurrently, retry (nothing was changed)", j->name);
+		rc = cm_err_set(&err, CM_ERR_INVAL, "%s '%s' changed concurrently, retry (%s)", slot ? "slot" : "tenant", what,
+				slot ? "the other change replaces this one on every node" : "nothing was changed");
 	}else if(rc == CM_ERR_IO){
 		rc = cm_err_set(&err, CM_ERR_IO, "etcd is unreachable, changes are refused until it is back (nothing was changed): %.300s", j->err.msg);
 	}
 	if(rc == CM_OK){
-		cm_log(CM_LOG_NOTICE, "%s | %s | tenant=%s%s%s revision=%lld", j->who, j->command, j->name, j->id[0] ? " id=" : "", j->id,
-				(long long)j->revision);
+		cm_log(CM_LOG_NOTICE, "%s | %s | %s=%s%s%s revision=%lld", j->who, j->command, slot ? "slot" : "tenant", what,
+				j->id[0] ? " id=" : "", j->id, (long long)j->revision);
 	}else{
-		cm_log(CM_LOG_WARNING, "%s | %s | tenant=%s: not changed: %s", j->who, j->command, j->name, err.msg);
+		cm_log(CM_LOG_WARNING, "%s | %s | %s=%s: not changed in etcd: %s", j->who, j->command, slot ? "slot" : "tenant", what, err.msg);
 	}
 	if(j->owner && f->done_fn){
 		f->done_fn(st, j->owner, rc, &err);
@@ -256,7 +320,14 @@ static enum cm_rc fleet_new(struct cm_state *st, struct cm_fleet **out, struct c
 	pthread_cond_init(&f->wake, NULL);
 	f->requests_ok = true;
 	*out = f;
-	rc = cm_fs_path(f->key_tenants, sizeof(f->key_tenants), err, "%stenants/", o->prefix);
+	f->pass = strdup(st->key_passphrase);
+	if(f->pass == NULL){
+		return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+	}
+	rc = cm_fs_path(f->key_watch, sizeof(f->key_watch), err, "%sslots/", o->prefix);
+	if(rc == CM_OK){
+		rc = cm_fs_path(f->key_tenants, sizeof(f->key_tenants), err, "%stenants/", o->prefix);
+	}
 	if(rc == CM_OK){
 		rc = cm_etcd_prefix_end(f->key_tenants, f->end_tenants, sizeof(f->end_tenants), err);
 	}
@@ -320,6 +391,43 @@ static enum cm_rc seed_default(struct cm_state *st, struct cm_err *err)
 	return rc;
 }
 
+/* Each slot put in etcd when it has none: the first node's certificates
+ * serve the fleet. */
+static enum cm_rc seed_slots(struct cm_state *st, struct cm_err *err)
+{
+	struct cm_fleet *f = st->fleet;
+	enum cm_rc rc = CM_OK;
+
+	for(int i = 0; rc == CM_OK && i < CM_SLOT_COUNT; i++){
+		char name[FLEET_NAME_MAX], key[FLEET_KEY_MAX];
+		struct cm_etcd_kvs kvs = {0};
+		struct fleet_job *j;
+
+		snprintf(name, sizeof(name), FLEET_SLOT_PREFIX "%s", cm_slot_name((enum cm_slot_id)i));
+		if((j = job_new("certmgr", "seedSlot", name, NULL, err)) == NULL){
+			return CM_ERR_NOMEM;
+		}
+		rc = cm_fs_path(key, sizeof(key), err, "%s%s", f->opts->prefix, j->rel);
+		if(rc == CM_OK){
+			rc = cm_etcd_range(f->retcd, key, NULL, &kvs, err);
+		}
+		if(rc == CM_OK && kvs.n == 0 && (rc = cm_fs_path(j->dir, sizeof(j->dir), err, "%s/fleet/out/seed-%d", f->store_dir, i)) == CM_OK
+				&& (rc = stage_slot(f, (enum cm_slot_id)i, j->dir, err)) == CM_OK){
+			fleet_run_job(f, f->retcd, j);
+			rc = j->rc;
+			if(rc != CM_OK){
+				*err = j->err;
+			}
+		}
+		cm_etcd_kvs_free(&kvs);
+		if(j->dir[0]){
+			fleet_remove_tree(j->dir);
+		}
+		free(j);
+	}
+	return rc;
+}
+
 /* At start: etcd's state into the store, before the broker serves. */
 static enum cm_rc initial_sync(struct cm_state *st, struct cm_err *err)
 {
@@ -335,6 +443,9 @@ static enum cm_rc initial_sync(struct cm_state *st, struct cm_err *err)
 		if(rc != CM_OK){
 			return rc == CM_ERR_IO ? CM_ERR_INVAL : rc; /* not "etcd down": refuse to start */
 		}
+	}
+	if(rc == CM_OK){
+		rc = seed_slots(st, err);
 	}
 	if(rc == CM_OK){
 		rc = seed_default(st, err);
@@ -369,6 +480,13 @@ enum cm_rc cm_fleet_start(struct cm_state *st, cm_fleet_done_fn done, struct cm_
 	 * of etcd's state replaces it, or drops it when etcd has none. */
 	for(struct cm_tenant *t = cm_store_first_tenant(st->store); t; t = cm_store_next_tenant(t)){
 		if(fleet_rev_get(&f->delivered, t->name) == 0 && !fleet_rev_set(&f->delivered, t->name, -1)){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
+	}
+	for(int i = 0; i < CM_SLOT_COUNT; i++){
+		char name[FLEET_NAME_MAX];
+		snprintf(name, sizeof(name), FLEET_SLOT_PREFIX "%s", cm_slot_name((enum cm_slot_id)i));
+		if(fleet_rev_get(&f->delivered, name) == 0 && !fleet_rev_set(&f->delivered, name, -1)){
 			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
 		}
 	}
@@ -433,6 +551,9 @@ void cm_fleet_stop(struct cm_state *st)
 	free(f->nodes);
 	free(f->others_rejected);
 	free(f->store_dir);
+	if(f->pass){
+		cm_pki_free_secret(f->pass, strlen(f->pass));
+	}
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->wake);
 	free(f);

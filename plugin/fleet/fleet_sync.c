@@ -83,6 +83,28 @@ const char *fleet_key_name(const struct cm_fleet *f, const char *key)
 	return key + n;
 }
 
+const char *fleet_map_name(const struct cm_fleet *f, const char *key, char buf[FLEET_NAME_MAX])
+{
+	size_t n = strlen(f->opts->prefix);
+	const char *name = fleet_key_name(f, key);
+
+	if(name){
+		return name;
+	}
+	if(!strncmp(key, f->opts->prefix, n) && !strncmp(key + n, "slots/", 6) && cm_slot_parse(key + n + 6) >= 0){
+		snprintf(buf, FLEET_NAME_MAX, FLEET_SLOT_PREFIX "%s", key + n + 6);
+		return buf;
+	}
+	return NULL;
+}
+
+int fleet_name_slot(const char *name)
+{
+	size_t n = strlen(FLEET_SLOT_PREFIX);
+
+	return strncmp(name, FLEET_SLOT_PREFIX, n) ? -1 : cm_slot_parse(name + n);
+}
+
 void fleet_remove_tree(const char *path)
 {
 	struct dirent *d;
@@ -113,6 +135,7 @@ void fleet_change_free(struct fleet_change *c)
 		return;
 	}
 	cm_tenant_free(&c->t);
+	cm_store_slot_clear(&c->loaded);
 	if(c->base[0]){
 		fleet_remove_tree(c->base);
 	}
@@ -129,6 +152,7 @@ struct fleet_change *fleet_change_make(struct cm_fleet *f, struct cm_etcd *e, co
 		return NULL;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->slot = fleet_name_slot(name);
 	c->remove = remove;
 	c->revision = revision;
 	if(remove){
@@ -136,22 +160,24 @@ struct fleet_change *fleet_change_make(struct cm_fleet *f, struct cm_etcd *e, co
 	}
 	c->rc = cm_fs_path(c->base, sizeof(c->base), &c->err, "%s/fleet/in/%llu-%lld", f->store_dir, (unsigned long long)++f->seq, (long long)revision);
 	if(c->rc == CM_OK){
-		c->rc = cm_fs_path(dir, sizeof(dir), &c->err, "%s/tenants/%s", c->base, name);
-	}
-	if(c->rc == CM_OK){
 		c->rc = cm_fs_mkdir(c->base, 0700, &c->err);
 	}
 	if(c->rc == CM_OK){
-		char tdir[PATH_MAX];
-		c->rc = cm_fs_path(tdir, sizeof(tdir), &c->err, "%s/tenants", c->base);
+		char kind[PATH_MAX];
+		c->rc = cm_fs_path(kind, sizeof(kind), &c->err, "%s/%s", c->base, c->slot >= 0 ? "slots" : "tenants");
 		if(c->rc == CM_OK){
-			c->rc = cm_fs_mkdir(tdir, 0700, &c->err);
+			c->rc = cm_fs_mkdir(kind, 0700, &c->err);
+		}
+		if(c->rc == CM_OK){
+			c->rc = cm_fs_path(dir, sizeof(dir), &c->err, "%s/%s", kind, c->slot >= 0 ? cm_slot_name((enum cm_slot_id)c->slot) : name);
 		}
 	}
 	if(c->rc == CM_OK){
 		c->rc = cm_record_write(e, f->opts->prefix, (const char *)value, len, dir, &c->err);
 	}
-	if(c->rc == CM_OK){
+	if(c->rc == CM_OK && c->slot >= 0){
+		c->rc = cm_store_load_slot(c->base, (enum cm_slot_id)c->slot, f->pass, &c->loaded, &c->err);
+	}else if(c->rc == CM_OK){
 		c->rc = cm_store_load_tenant(c->base, name, &c->t, &c->err);
 	}
 	return c;
@@ -174,9 +200,10 @@ static bool queue_gone(struct cm_fleet *f, const struct cm_etcd_kvs *kvs, int64_
 	struct fleet_rev *r, *tmp;
 
 	HASH_ITER(hh, f->delivered, r, tmp){
-		bool there = false;
+		bool there = fleet_name_slot(r->name) >= 0; /* a slot is never deleted */
 		for(size_t i = 0; i < kvs->n && !there; i++){
-			const char *name = fleet_key_name(f, kvs->v[i].key);
+			char buf[FLEET_NAME_MAX];
+			const char *name = fleet_map_name(f, kvs->v[i].key, buf);
 			there = name && !strcmp(name, r->name);
 		}
 		if(!there){
@@ -197,12 +224,15 @@ enum cm_rc fleet_resync(struct cm_fleet *f, struct cm_etcd *e, int64_t *revision
 	struct cm_etcd_kvs kvs;
 	enum cm_rc rc;
 
-	rc = cm_etcd_range(e, f->key_tenants, f->end_tenants, &kvs, err);
+	rc = cm_etcd_range(e, f->key_watch, f->end_tenants, &kvs, err);
 	if(rc != CM_OK){
 		return rc;
 	}
+	/* Sorted by key: the slots before the tenants that may name their
+	 * certificates. */
 	for(size_t i = 0; rc == CM_OK && i < kvs.n; i++){
-		const char *name = fleet_key_name(f, kvs.v[i].key);
+		char buf[FLEET_NAME_MAX];
+		const char *name = fleet_map_name(f, kvs.v[i].key, buf);
 		struct fleet_change *c;
 
 		if(name == NULL || fleet_rev_get(&f->delivered, name) == kvs.v[i].mod_revision){
@@ -245,7 +275,8 @@ void fleet_applied_load(struct cm_fleet *f)
 	free(text);
 	keys = cJSON_GetObjectItemCaseSensitive(j, "keys");
 	cJSON_ArrayForEach(k, keys){
-		if(cJSON_IsNumber(k) && cm_tenant_name_valid(k->string) && !fleet_rev_set(&f->applied, k->string, (int64_t)k->valuedouble)){
+		if(cJSON_IsNumber(k) && (cm_tenant_name_valid(k->string) || fleet_name_slot(k->string) >= 0)
+				&& !fleet_rev_set(&f->applied, k->string, (int64_t)k->valuedouble)){
 			break;
 		}
 	}

@@ -67,11 +67,12 @@ static bool watch_event(struct cm_fleet *f, const cJSON *ev)
 	struct cm_etcd_kv kv;
 	struct fleet_change *c;
 	const char *name;
+	char buf[FLEET_NAME_MAX];
 
 	if(cm_etcd_kv_parse(cJSON_GetObjectItemCaseSensitive(ev, "kv"), &kv, NULL) != CM_OK){
 		return true;
 	}
-	name = fleet_key_name(f, kv.key);
+	name = fleet_map_name(f, kv.key, buf);
 	if(name && (remove || fleet_rev_get(&f->delivered, name) != kv.mod_revision)){
 		c = fleet_change_make(f, f->wetcd, name, kv.value, kv.len, kv.mod_revision, remove);
 		if(c && c->rc == CM_ERR_IO){
@@ -134,7 +135,7 @@ static void *watch_main(void *arg)
 
 	while(!stopping(f)){
 		struct watch_ctx w = {f, false, false, false};
-		enum cm_rc rc = cm_etcd_watch(f->wetcd, f->key_tenants, f->end_tenants, f->watch_rev + 1, on_watch, watch_stopping, &w, &err);
+		enum cm_rc rc = cm_etcd_watch(f->wetcd, f->key_watch, f->end_tenants, f->watch_rev + 1, on_watch, watch_stopping, &w, &err);
 
 		if(w.compacted){
 			int64_t rev = 0;
@@ -177,7 +178,7 @@ static void *watch_main(void *arg)
 
 static enum cm_rc job_key(struct cm_fleet *f, const struct fleet_job *j, char *key, size_t len, struct cm_err *err)
 {
-	return cm_fs_path(key, len, err, "%s%s", f->key_tenants, j->name);
+	return cm_fs_path(key, len, err, "%s%s", f->opts->prefix, j->rel);
 }
 
 void fleet_run_job(struct cm_fleet *f, struct cm_etcd *e, struct fleet_job *j)
@@ -188,7 +189,7 @@ void fleet_run_job(struct cm_fleet *f, struct cm_etcd *e, struct fleet_job *j)
 
 	j->rc = job_key(f, j, key, sizeof(key), &j->err);
 	if(j->rc == CM_OK && !j->remove){
-		j->rc = cm_fs_path(dir, sizeof(dir), &j->err, "%s/tenants/%s", j->dir, j->name);
+		j->rc = cm_fs_path(dir, sizeof(dir), &j->err, "%s/%s", j->dir, j->rel);
 	}
 	if(j->rc == CM_OK && !j->remove){
 		j->rc = cm_record_build(e, f->opts->prefix, dir, &rec, &len, &j->err);

@@ -284,6 +284,18 @@ class Fleet(unittest.TestCase):
         self.assertEqual(until(holders), ["n1"])
         self.assertFalse(any(r.get("leafId") == leaf for r in ok(self.nodes[0].broker, "listRejected")["rejected"]))
 
+    def test_5b_the_slots_are_the_fleets(self):
+        ids = [served_certificate(n.port)[1] for n in self.nodes]
+        self.assertEqual(len(set(ids)), 1, "the nodes serve different certificates")
+        new = ok(self.nodes[0].broker, "regenerateSelfSigned", slot="mqtt", commonName="mqtt.fleet.example")["certificate"]["id"]
+        self.assertNotEqual(new, ids[0])
+        for n in self.nodes:
+            self.assertTrue(until(lambda: served_certificate(n.port)[1] == new), "node %s does not serve the new certificate" % n.name)
+            # The administrators verify the node by what it serves.
+            n.work.admin_cafile = os.path.join(n.work.store, "slots", "mqtt", new + ".crt")
+        listed = ok(self.nodes[2].broker, "listServerCertificates", slot="mqtt")["certificates"]
+        self.assertEqual([c["id"] for c in listed if c["default"]], [new])
+
     def test_6_one_member_lost_then_all(self):
         self.tenant("fault")
         self.etcd.stop_member(0)
@@ -392,7 +404,8 @@ class Migration(unittest.TestCase):
             self.assertEqual(enc.stop(), 0)
             out = subprocess.run(args + ["export", work.store], capture_output=True, text=True)
             self.assertEqual(out.returncode, 0, out.stderr)
-            self.assertEqual(etcd.keys("/m/"), ["/m/admin", "/m/tenants/default", "/m/tenants/moved"])
+            self.assertEqual(etcd.keys("/m/"), ["/m/admin", "/m/slots/bridge", "/m/slots/mqtt", "/m/slots/websockets",
+                                                "/m/tenants/default", "/m/tenants/moved"])
             again = subprocess.run(args + ["export", work.store], capture_output=True, text=True)
             self.assertNotEqual(again.returncode, 0)
             self.assertIn("in etcd already", again.stderr)
@@ -415,6 +428,7 @@ class Migration(unittest.TestCase):
             self.assertEqual(read(os.path.join(back, "tenants", "moved", "tenant.json")),
                              read(os.path.join(work.store, "tenants", "moved", "tenant.json")))
             self.assertEqual(read(os.path.join(back, "admin", "ca.pem")), read(os.path.join(work.store, "admin", "ca.pem")))
+            self.assertEqual(read(os.path.join(back, "slots", "mqtt", "slot.json")), read(os.path.join(work.store, "slots", "mqtt", "slot.json")))
         finally:
             work.cleanup()
             etcd.cleanup()
