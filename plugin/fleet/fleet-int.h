@@ -34,6 +34,8 @@ struct fleet_job {
 	char name[FLEET_NAME_MAX];  /* a tenant's, or FLEET_SLOT_PREFIX<slot> */
 	char rel[96];               /* its key below the prefix: tenants/<name>, slots/<slot> */
 	bool remove;                /* a delete; else a put of dir */
+	bool refetch;               /* read etcd's record and apply it here (a slot
+	                             * whose change did not reach etcd) */
 	int64_t staged;             /* the mod_revision it was staged on */
 	char dir[PATH_MAX];         /* the staged base (a put) */
 	void *owner;
@@ -96,7 +98,7 @@ struct cm_fleet {
 	struct cm_etcd *wetcd;
 	struct fleet_rev *delivered;
 	int64_t watch_rev;
-	uint64_t seq;
+	uint64_t seq;                      /* (atomic) scratch directory names */
 	/* (requests) */
 	struct cm_etcd *retcd;
 	int64_t lease;

@@ -177,6 +177,11 @@ static void apply_one(struct cm_state *st, struct fleet_change *c)
 	struct cm_err err = {{0}};
 	enum cm_rc rc = c->rc;
 
+	/* Older than what this node applied (a slot fetched again while a
+	 * newer change came through the watch): nothing to do. */
+	if(c->revision < fleet_rev_get(&f->applied, c->name)){
+		return;
+	}
 	if(rc == CM_OK && c->slot >= 0){
 		rc = c->remove ? CM_OK : cm_store_replace_slot(st->store, (enum cm_slot_id)c->slot, &c->loaded, c->base, &err);
 		if(rc == CM_OK && !c->remove){
@@ -228,6 +233,26 @@ void fleet_apply_changes(struct cm_state *st)
 	}
 }
 
+/* A slot whose change did not reach etcd goes back to etcd's state (the
+ * requests thread fetches it, again until etcd answers). */
+static void refetch_slot(struct cm_state *st, const char *name)
+{
+	struct cm_fleet *f = st->fleet;
+	struct cm_err err;
+	struct fleet_job *j = job_new("certmgr", "refetch", name, NULL, &err);
+
+	if(j == NULL){
+		cm_log(CM_LOG_WARNING, "slot %s differs from etcd's until its next change: %s", name, err.msg);
+		return;
+	}
+	j->refetch = true;
+	pthread_mutex_lock(&f->lock);
+	j->next = f->jobs;
+	f->jobs = j;
+	pthread_cond_broadcast(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+}
+
 static void end_job(struct cm_state *st, struct fleet_job *j)
 {
 	struct cm_fleet *f = st->fleet;
@@ -237,12 +262,22 @@ static void end_job(struct cm_state *st, struct fleet_job *j)
 	bool slot = fleet_name_slot(j->name) >= 0;
 	const char *what = slot ? j->name + strlen(FLEET_SLOT_PREFIX) : j->name;
 
+	if(j->refetch){
+		if(rc == CM_OK && j->won){
+			cm_log(CM_LOG_NOTICE, "slot %s: etcd's state fetched again", what);
+		}
+		return;
+	}
+	if(slot && (rc != CM_OK || !j->won)){
+		refetch_slot(st, j->name);
+	}
 	if(rc == CM_OK && !j->won){
 		f->conflicts++;
 		rc = cm_err_set(&err, CM_ERR_INVAL, "%s '%s' changed concurrently, retry (%s)", slot ? "slot" : "tenant", what,
 				slot ? "the other change replaces this one on every node" : "nothing was changed");
 	}else if(rc == CM_ERR_IO){
-		rc = cm_err_set(&err, CM_ERR_IO, "etcd is unreachable, changes are refused until it is back (nothing was changed): %.300s", j->err.msg);
+		rc = cm_err_set(&err, CM_ERR_IO, "etcd is unreachable, changes are refused until it is back (%s): %.300s",
+				slot ? "the slot goes back to etcd's state then" : "nothing was changed", j->err.msg);
 	}
 	if(rc == CM_OK){
 		cm_log(CM_LOG_NOTICE, "%s | %s | %s=%s%s%s revision=%lld", j->who, j->command, slot ? "slot" : "tenant", what,

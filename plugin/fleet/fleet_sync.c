@@ -158,7 +158,7 @@ struct fleet_change *fleet_change_make(struct cm_fleet *f, struct cm_etcd *e, co
 	if(remove){
 		return c;
 	}
-	c->rc = cm_fs_path(c->base, sizeof(c->base), &c->err, "%s/fleet/in/%llu-%lld", f->store_dir, (unsigned long long)++f->seq, (long long)revision);
+	c->rc = cm_fs_path(c->base, sizeof(c->base), &c->err, "%s/fleet/in/%llu-%lld", f->store_dir, (unsigned long long)__atomic_add_fetch(&f->seq, 1, __ATOMIC_RELAXED), (long long)revision);
 	if(c->rc == CM_OK){
 		c->rc = cm_fs_mkdir(c->base, 0700, &c->err);
 	}

@@ -181,6 +181,28 @@ static enum cm_rc job_key(struct cm_fleet *f, const struct fleet_job *j, char *k
 	return cm_fs_path(key, len, err, "%s%s", f->opts->prefix, j->rel);
 }
 
+/* etcd's record of j's key, applied at the tick as the watch's would be. */
+static void refetch(struct cm_fleet *f, struct cm_etcd *e, struct fleet_job *j, const char *key)
+{
+	struct cm_etcd_kvs kvs;
+	struct fleet_change *c;
+
+	j->rc = cm_etcd_range(e, key, NULL, &kvs, &j->err);
+	if(j->rc != CM_OK || kvs.n == 0){
+		cm_etcd_kvs_free(&kvs);
+		return;
+	}
+	c = fleet_change_make(f, e, j->name, kvs.v[0].value, kvs.v[0].len, kvs.v[0].mod_revision, false);
+	cm_etcd_kvs_free(&kvs);
+	if(c == NULL || c->rc == CM_ERR_IO){
+		j->rc = c ? CM_ERR_IO : CM_ERR_NOMEM;
+		fleet_change_free(c);
+		return;
+	}
+	fleet_queue_change(f, c);
+	j->won = true;
+}
+
 void fleet_run_job(struct cm_fleet *f, struct cm_etcd *e, struct fleet_job *j)
 {
 	char key[FLEET_KEY_MAX], dir[PATH_MAX];
@@ -188,6 +210,10 @@ void fleet_run_job(struct cm_fleet *f, struct cm_etcd *e, struct fleet_job *j)
 	size_t len = 0;
 
 	j->rc = job_key(f, j, key, sizeof(key), &j->err);
+	if(j->rc == CM_OK && j->refetch){
+		refetch(f, e, j, key);
+		return;
+	}
 	if(j->rc == CM_OK && !j->remove){
 		j->rc = cm_fs_path(dir, sizeof(dir), &j->err, "%s/%s", j->dir, j->rel);
 	}
@@ -362,6 +388,15 @@ static void *requests_main(void *arg)
 			fleet_run_job(f, f->retcd, jobs);
 			if(jobs->rc == CM_ERR_IO){
 				fleet_set_health(f, &f->requests_ok, false, jobs->err.msg);
+			}
+			if(jobs->refetch && jobs->rc == CM_ERR_IO){
+				/* Again once etcd is back. */
+				pthread_mutex_lock(&f->lock);
+				jobs->next = f->jobs;
+				f->jobs = jobs;
+				pthread_mutex_unlock(&f->lock);
+				sleep_ms(FLEET_HEARTBEAT_MS);
+				continue;
 			}
 			finish_job(f, jobs);
 		}
