@@ -152,7 +152,8 @@ static const struct spec specs[] = {
 		"Trusts a bundle: CAs go in as CAs, other certificates are pinned."},
 	{"untrustCertificate", {"tenant", "id"}, "", "TENANT ID", "Removes a pinned certificate or a CA."},
 	{"inspectCertificate", {"@certificate"}, "", "CERTFILE", "Shows what certmgr reads in a certificate, without storing it."},
-	{"listRejected", {NULL}, "", "", "Lists the client chains certmgr refused, most recent first."},
+	{"listRejected", {NULL}, "W", "[--fleet]",
+		"Lists the client chains certmgr refused, most recent first. --fleet: every fleet node's list too."},
 	{"getRejected", {"id"}, "", "ID", "Shows a refused chain; -o FILE writes it."},
 	{"trustRejected", {"id", "tenant"}, "R", "ID TENANT --anchor root|leaf",
 		"Trusts a refused chain in a tenant: by its root (a CA that issued the chain) or by its leaf (pinned)."},
@@ -171,6 +172,7 @@ static const struct spec specs[] = {
 		"Audits the fleet: expiring certificates, shared ones, clones, weak keys and signatures, expiring CAs,\n"
 		"CAs without a CRL, devices connected under a blocked or revoked certificate."},
 	{"getStatus", {NULL}, "", "", "Shows certmgr's state: store, slots, expiring certificates, CRL health."},
+	{"listNodes", {NULL}, "", "", "Lists the nodes of a fleet (plugin_opt_store etcd) and the revision each has applied."},
 	{"listServerCertificates", {"slot"}, "", "SLOT", "Lists a slot's certificates (slots: mqtt, websockets, bridge)."},
 	{"getServerCertificate", {"slot", "id"}, "FK", "SLOT ID [--format pem|der] [--include-private-key]",
 		"Shows a server certificate; -o FILE writes it. The key only over TLS with an admin certificate."},
@@ -343,6 +345,7 @@ static const struct option command_opts[] = {
 	{"tenant", required_argument, NULL, 'k'},
 	{"expiring-days", required_argument, NULL, 'v'},
 	{"seen-days", required_argument, NULL, 'h'},
+	{"fleet", no_argument, NULL, 'W'},
 	/* createCSR's subject fields */
 	{"o", required_argument, NULL, 1001},
 	{"ou", required_argument, NULL, 1002},
@@ -378,6 +381,7 @@ static const struct {
 	{'K', "includePrivateKey", SET_TRUE},
 	{'w', "reuseKey", SET_TRUE},
 	{'g', "allowWeakKey", SET_TRUE},
+	{'W', "fleet", SET_TRUE},
 	{'P', "passphrase", SET_TEXT},
 	{'1', "makeDefault", SET_TRUE},
 	{'M', "commonName", SET_TEXT},

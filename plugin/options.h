@@ -17,6 +17,20 @@ void cm_options_set_defaults(struct cm_state *st);
  * misspelt one is refused as such); when it is not, nothing is done. */
 CM_MUST_CHECK enum cm_rc cm_options_set_number(struct cm_state *st, const char *key, const char *value, bool *known, struct cm_err *err);
 
+/* The options of the store's back end and of the Secret-directory slots
+ * (docs/FLEET.md): store, etcd_endpoints, etcd_prefix, etcd_cafile,
+ * etcd_certfile, etcd_keyfile, node_name, <slot>_secret_dir. *known as
+ * above. */
+CM_MUST_CHECK enum cm_rc cm_options_set_text(struct cm_state *st, const char *key, const char *value, bool *known, struct cm_err *err);
+
+/* After every option is read: what the etcd back end needs (endpoints,
+ * encrypted keys), and the defaults of its options (prefix /certmgr/,
+ * the node named hostname). */
+CM_MUST_CHECK enum cm_rc cm_options_check_fleet(struct cm_state *st, const char *hostname, struct cm_err *err);
+
+/* Frees the text options of st. */
+void cm_options_clear(struct cm_state *st);
+
 /* A decimal count from min to max, the whole of text. */
 bool cm_options_parse_count(const char *text, unsigned long long min, unsigned long long max, unsigned long long *out);
 

@@ -23,6 +23,8 @@
 #include "control.h"
 #include "enrolling.h"
 #include "fetch.h"
+#include "fleet.h"
+#include "secret.h"
 #include "options.h"
 #include "refresh.h"
 #include "revocation.h"
@@ -59,6 +61,7 @@ static void state_free(struct cm_state **pst)
 		return;
 	}
 	st = *pst;
+	cm_fleet_stop(st);
 	cm_worker_stop(st);
 	cm_audit_cleanup(st);
 	cm_fetch_cleanup(st);
@@ -79,7 +82,10 @@ static void state_free(struct cm_state **pst)
 		free(st->admin_users[i]);
 	}
 	free(st->admin_users);
+	cm_registry_tick(st);
+	free(st->handed);
 	cm_store_free(&st->store);
+	cm_options_clear(st);
 	cm_crl_cleanup();
 	free(st->store_dir);
 	free(st->hostname);
@@ -235,6 +241,18 @@ static enum cm_rc set_names(struct cm_state *st, const char *store_dir, const ch
 	return CM_OK;
 }
 
+/* An option of the tables of options.c: numbers, the back end's. */
+static enum cm_rc table_option(struct cm_state *st, const char *key, const char *value, bool *known, struct cm_err *err)
+{
+	if(cm_options_set_number(st, key, value, known, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	if(*known){
+		return CM_OK;
+	}
+	return cm_options_set_text(st, key, value, known, err);
+}
+
 static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *options, int option_count, const char **broker_conf, struct cm_err *err)
 {
 	const char *store_dir = CM_DEFAULT_STORE;
@@ -248,7 +266,7 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 		const char *value = options[i].value ? options[i].value : "";
 		size_t klen = strlen(key);
 
-		if(cm_options_set_number(st, key, value, &number, err) != CM_OK){
+		if(table_option(st, key, value, &number, err) != CM_OK){
 			return CM_ERR_INVAL;
 		}
 		if(number){
@@ -284,7 +302,10 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s", key);
 		}
 	}
-	return set_names(st, store_dir, hostname, err);
+	if(set_names(st, store_dir, hostname, err) != CM_OK){
+		return CM_ERR_NOMEM;
+	}
+	return cm_options_check_fleet(st, st->hostname, err);
 }
 
 /* With use_identity_as_username or use_subject_as_username, Mosquitto
@@ -467,12 +488,15 @@ static int tick_cb(int event, void *event_data, void *userdata)
 
 	cm_fetch_step(st);
 	cm_worker_drain(st);
+	cm_fleet_tick(st);
+	cm_secret_tick(st, time(NULL));
 	cm_refresh_tick(st, time(NULL));
 	cm_revocation_tick(st);
 	cm_enroll_tick(st, time(NULL));
 	log_expiry_daily(st, time(NULL));
 	cm_metrics_tick(st, time(NULL));
 	cm_auth_tick_cb(event, event_data, userdata);
+	cm_registry_tick(st);
 	if(st->rejected && st->rejected->dirty && time(NULL) - st->rejected_saved >= REJECTED_SAVE_INTERVAL){
 		flush_rejected(st);
 	}
@@ -566,6 +590,8 @@ CM_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **us
 	if(parse_options(st, options, option_count, &broker_conf, &err) != CM_OK
 			|| check_broker_config(st, broker_conf, &err) != CM_OK
 			|| cm_store_open_ex(st->store_dir, st->hostname, st->key_passphrase, &st->store, &created, &err) != CM_OK
+			|| cm_fleet_start(st, cm_control_commit_done, &err) != CM_OK
+			|| cm_secret_start(st, &err) != CM_OK
 			|| open_rejected(st, &err) != CM_OK
 			|| cm_devices_open(st, &err) != CM_OK
 			|| cm_fetch_init(st, &st->fetch_opts, &err) != CM_OK

@@ -70,6 +70,27 @@ struct cm_client {
 	UT_hash_handle hh;
 };
 
+/* plugin_opt_store etcd and the options of that back end (plugin/fleet/,
+ * docs/FLEET.md); all NULL/false with the directory back end. */
+struct cm_fleet_opts {
+	bool etcd;
+	char *endpoints;
+	char *prefix;        /* ends with '/' */
+	char *cafile, *certfile, *keyfile;
+	char *node_name;
+	time_t gc_interval;  /* plugin_opt_etcd_gc_interval */
+};
+
+/* plugin_opt_<slot>_secret_dir: a directory in the layout of a Kubernetes
+ * TLS Secret that serves the slot (plugin/secret.c). */
+struct cm_secret_slot {
+	char *dir;           /* NULL: none */
+	char seen[512];      /* what the files were when last read */
+	time_t checked;
+};
+
+struct cm_backend;
+struct cm_fleet;
 struct cm_fetcher;
 struct cm_request;
 struct cm_session;
@@ -158,6 +179,22 @@ struct cm_state {
 	char *enroll_crl_dir;            /* plugin_opt_enroll_crl_dir; NULL: none */
 	time_t enroll_crl_days;          /* validity of an issuing CA's CRL */
 	uint64_t enroll_issued, enroll_refused, enroll_pending, enroll_renewed;
+	/* The store's back end (registry.h): NULL for the directory alone. */
+	const struct cm_backend *backend;
+	struct cm_fleet_opts fleet_opts;
+	struct cm_fleet *fleet;
+	/* The control request whose command runs (opaque here), and how many
+	 * changes that command handed to the back end: the control layer
+	 * answers once the back end has said how they ended. */
+	void *commit_owner;
+	unsigned commits_submitted;
+	/* The owner field of the last change handed on without an owner,
+	 * until the next tick: a command's continuation claims it. */
+	void **unowned_commit;
+	struct cm_secret_slot secret[CM_SLOT_COUNT];
+	/* Staged tenants a back end was handed, freed at the next tick. */
+	struct cm_tenant **handed;
+	size_t handed_n, handed_cap;
 };
 
 /* The slot a listener port serves, or -1 when certmgr leaves it alone. */

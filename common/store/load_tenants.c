@@ -455,7 +455,7 @@ static enum cm_rc load_enrollment(const cJSON *json, const char *pass, struct cm
 	return CM_OK;
 }
 
-static enum cm_rc load_tenant(const char *dir, const char *name, const char *pass, struct cm_tenant **out, struct cm_err *err)
+enum cm_rc load_tenant(const char *dir, const char *name, const char *pass, struct cm_tenant **out, struct cm_err *err)
 {
 	char tdir[PATH_MAX], path[PATH_MAX];
 	cJSON *json = NULL;

@@ -38,7 +38,7 @@ SLOT_LIST(csr_list, struct cm_csr)
 
 /* Removes slots/<slot>/<sub><id><ext> and its .key; a file left behind
  * is named by nothing, and harmless. */
-static void remove_entry_files(const struct cm_store *store, enum cm_slot_id slot, const char *sub, const char *id, const char *ext)
+void remove_entry_files(const struct cm_store *store, enum cm_slot_id slot, const char *sub, const char *id, const char *ext)
 {
 	const char *const exts[2] = {ext, ".key"};
 	char path[PATH_MAX];
@@ -60,7 +60,18 @@ const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, 
 {
 	const struct cm_server_cert *c = t && t->server_cert[slot][0] ? cm_store_find_server_cert(store, slot, t->server_cert[slot]) : NULL;
 
-	return c ? c : store->slots[slot].def;
+	return c ? c : store->secret[slot] ? store->secret[slot] : store->slots[slot].def;
+}
+
+void cm_store_set_secret_cert(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert)
+{
+	cm_server_cert_free(&store->secret[slot]);
+	store->secret[slot] = cert;
+}
+
+const struct cm_server_cert *cm_store_secret_cert(const struct cm_store *store, enum cm_slot_id slot)
+{
+	return store->secret[slot];
 }
 
 static enum cm_rc write_slot_files(const struct cm_store *store, enum cm_slot_id slot, const struct cm_server_cert *c, struct cm_err *err)

@@ -22,6 +22,9 @@ struct cm_store {
 	/* Keys encrypted at rest with this passphrase; NULL: plain, 0600. */
 	char *key_passphrase;
 	struct cm_server_cert *placeholder; /* the listener files' then */
+	/* A slot served from a Kubernetes Secret's directory (read-only, not
+	 * written to the store): served instead of the default. */
+	struct cm_server_cert *secret[CM_SLOT_COUNT];
 };
 
 /* The built-in certificate's validity: regenerate before it runs out. */
@@ -35,11 +38,16 @@ enum cm_rc in_file(struct cm_err *err, enum cm_rc rc, const char *path);
 enum cm_rc read_json(const char *path, cJSON **out, struct cm_err *err);
 enum cm_rc load_slot(const char *dir, enum cm_slot_id slot_id, struct cm_slot *slot, const char *pass, struct cm_err *err);
 
+/* slots.c: removes slots/<slot>/<sub><id><ext> and its .key. */
+void remove_entry_files(const struct cm_store *store, enum cm_slot_id slot, const char *sub, const char *id, const char *ext);
+
 /* trust.c */
 enum cm_rc build_trust(struct cm_tenant *t, X509 *admin_ca, struct cm_err *err);
 
 /* load_tenants.c */
 enum cm_rc load_tenants(struct cm_store *store, struct cm_err *err);
+/* dir/tenants/<name>, read and validated on its own (no trust built). */
+enum cm_rc load_tenant(const char *dir, const char *name, const char *pass, struct cm_tenant **out, struct cm_err *err);
 enum cm_rc load_admin(struct cm_store *store, struct cm_err *err);
 
 /* ca_index.c */

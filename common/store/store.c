@@ -28,6 +28,7 @@ void cm_store_free(struct cm_store **pstore)
 	store = *pstore;
 	for(i = 0; i < CM_SLOT_COUNT; i++){
 		struct cm_csr *csr, *cnext;
+		cm_server_cert_free(&store->secret[i]);
 		for(cert = store->slots[i].certs; cert; cert = next){
 			next = cert->next;
 			cm_server_cert_free(&cert);

@@ -120,6 +120,13 @@ CM_MUST_CHECK enum cm_rc cm_store_remove_csr(struct cm_store *store, enum cm_slo
  * slot and the CSR leaves it, in one commit. Takes cert on success. */
 CM_MUST_CHECK enum cm_rc cm_store_install_csr(struct cm_store *store, enum cm_slot_id slot, const char *csr_id, struct cm_server_cert *cert, bool make_default, struct cm_err *err);
 
+/* The certificate of a slot served from a Secret directory: it serves
+ * every tenant that names no certificate of its own, in place of the
+ * default, and is never written. Takes cert (NULL: none); frees the one
+ * it replaces. */
+void cm_store_set_secret_cert(struct cm_store *store, enum cm_slot_id slot, struct cm_server_cert *cert);
+const struct cm_server_cert *cm_store_secret_cert(const struct cm_store *store, enum cm_slot_id slot);
+
 /* The certificate that serves a tenant's handshakes on a slot. */
 const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, const struct cm_tenant *t, enum cm_slot_id slot);
 
@@ -147,5 +154,53 @@ CM_MUST_CHECK enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_t
 /* Removes the tenant; on success *old is the removed tenant, the caller's
  * to free. The default tenant cannot be removed. */
 CM_MUST_CHECK enum cm_rc cm_store_delete_tenant(struct cm_store *store, const char *name, struct cm_tenant **old, struct cm_err *err);
+
+/* ===================================================================
+ * Staging: a tenant's files outside the store, for a back end that
+ * replicates them (docs/FLEET.md). Each runs on either thread but for
+ * cm_store_check_tenant and cm_store_stage_tenant, which read the store.
+ * =================================================================== */
+
+/* The checks of cm_store_put_tenant (host names and org id unused by
+ * another tenant, server certificates that exist, a trust store that
+ * builds), without the commit. */
+CM_MUST_CHECK enum cm_rc cm_store_check_tenant(const struct cm_store *store, struct cm_tenant *t, struct cm_err *err);
+
+/* Writes into base/tenants/<name>/ every file the store would hold for t
+ * once it is committed: the tenant's current files (hard links) and what
+ * the store's writer adds or drops. t's new CRLs get their file names. */
+CM_MUST_CHECK enum cm_rc cm_store_stage_tenant(const struct cm_store *store, struct cm_tenant *t, const char *base, struct cm_err *err);
+
+/* Hard links every file below from into to (made), the layout kept. */
+CM_MUST_CHECK enum cm_rc cm_store_link_tree(const char *from, const char *to, struct cm_err *err);
+
+/* Loads base/tenants/<name>/ as the store's loader would (no trust built:
+ * cm_store_put_tenant builds it). The caller frees *out. */
+CM_MUST_CHECK enum cm_rc cm_store_load_tenant(const char *base, const char *name, const char *pass, struct cm_tenant **out, struct cm_err *err);
+
+/* Moves every file of base/tenants/<name>/ but tenant.json into the
+ * store's directory of that tenant, before cm_store_put_tenant writes the
+ * tenant.json that names them. */
+CM_MUST_CHECK enum cm_rc cm_store_adopt_files(const struct cm_store *store, const char *name, const char *base, struct cm_err *err);
+
+/* Makes from/ca.pem and from/ca.key (encrypted with pass) the admin CA
+ * of the store in dir, with a new local administrator's certificate
+ * (admin/admin.pem, .key) from it; *changed false when dir had that CA
+ * already. The store is reopened after a change. */
+CM_MUST_CHECK enum cm_rc cm_store_adopt_admin_ca(const char *dir, const char *from, const char *pass, bool *changed, struct cm_err *err);
+
+/* A slot's files outside the store: base/slots/<slot>/ loaded as the
+ * loader would (keys decrypted with pass), and swapped in for the store's
+ * slot once every tenant's server certificate of that slot is in it (its
+ * files moved into the store, slot.json last; the listener files follow).
+ * On success loaded is emptied (the store has it); on failure nothing
+ * changed and the caller clears it with cm_store_slot_clear. */
+CM_MUST_CHECK enum cm_rc cm_store_load_slot(const char *base, enum cm_slot_id slot, const char *pass, struct cm_slot *out, struct cm_err *err);
+CM_MUST_CHECK enum cm_rc cm_store_replace_slot(struct cm_store *store, enum cm_slot_id slot, struct cm_slot *loaded, const char *base,
+		struct cm_err *err);
+void cm_store_slot_clear(struct cm_slot *slot);
+
+/* The store's directory (borrowed). */
+const char *cm_store_dir(const struct cm_store *store);
 
 #endif

@@ -80,11 +80,16 @@ static void drop_checked(const struct cm_state *st, const char *tenant, struct c
 static void crl_wait_finish(struct cm_state *st, struct crl_wait *w, const char *command, struct cm_tenant *t, enum cm_rc rc,
 		struct cm_err *err, enum crl_answer answer, struct cm_crl_check *res)
 {
+	cm_control_own_commits(st, w->req);
 	if(rc == CM_OK){
+		/* The tenant put is the one to answer from: with a replicating
+		 * back end the store has it only once it is applied. It lives
+		 * until the next tick either way. */
+		const struct cm_tenant *now = t;
 		rc = cm_registry_put_tenant(st, w->who, command, t, w->ca_id, err);
 		t = NULL;
 		if(rc == CM_OK){
-			const struct cm_ca *e = cm_tenant_find_ca(cm_store_find_tenant(st->store, w->tenant), w->ca_id);
+			const struct cm_ca *e = cm_tenant_find_ca(now, w->ca_id);
 			cJSON *data = cm_control_pending_data(w->req), *o;
 			if(answer == ANSWER_CRL){
 				add_crl_figures(data, e);
@@ -101,7 +106,7 @@ static void crl_wait_finish(struct cm_state *st, struct crl_wait *w, const char 
 		drop_checked(st, w->tenant, res);
 	}
 	cm_tenant_free(&t);
-	cm_control_resume(st, w->req, rc, err);
+	cm_control_resume_owned(st, w->req, rc, err);
 	crl_wait_free(w);
 }
 
@@ -762,7 +767,7 @@ static void refresh_done(struct cm_state *st, void *ctx, enum cm_rc rc, const st
 			}
 		}
 	}
-	cm_control_resume(st, req, rc, err);
+	cm_control_resume_owned(st, req, rc, err);
 }
 
 static enum cm_rc refresh_crl(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)

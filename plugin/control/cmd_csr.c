@@ -135,6 +135,7 @@ static void csr_done(struct cm_state *st, void *arg, bool aborted)
 		}
 	}
 	if(rc == CM_OK){
+		cm_control_own_commits(st, j->req);
 		rc = cm_registry_slot(st, j->who, "createCSR", &(struct cm_slot_change){.op = CM_SLOT_ADD_CSR, .slot = j->slot, .csr = c}, &j->err);
 	}
 	if(rc == CM_OK){
@@ -143,7 +144,7 @@ static void csr_done(struct cm_state *st, void *arg, bool aborted)
 			cJSON_Delete(o);
 		}
 	}
-	cm_control_resume(st, j->req, rc, &j->err);
+	cm_control_resume_owned(st, j->req, rc, &j->err);
 	job_free(j);
 }
 
@@ -216,6 +217,7 @@ static enum cm_rc create_csr(struct cm_state *st, const struct cm_caller *who, c
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	CM_GUARD(cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err));
 	CM_GUARD(subject_valid(subject, err));
 	if((j = calloc(1, sizeof(*j))) == NULL){
@@ -301,6 +303,7 @@ static enum cm_rc install_certificate(struct cm_state *st, const struct cm_calle
 	enum cm_rc rc;
 
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	if((csr = cm_store_find_csr(st->store, slot, csr_id)) == NULL){
 		return cm_err_set(err, CM_ERR_INVAL, "no CSR '%.64s' in slot %s", csr_id, cm_slot_name(slot));
 	}

@@ -8,6 +8,7 @@
 
 #include "render.h"
 #include "control.h"
+#include "fleet.h"
 #include "json.h"
 #include "log.h"
 #include "store.h"
@@ -36,6 +37,27 @@ static cJSON *render_summary(const void *r)
 	return cm_render_rejected(r, false);
 }
 
+/* listRejected with fleet: every node's list as it last put it in etcd. */
+static enum cm_rc add_fleet(struct cm_state *st, cJSON *data, struct cm_err *err)
+{
+	cJSON *all;
+
+	if(st->fleet == NULL){
+		return cm_err_set(err, CM_ERR_INVAL, "'fleet' needs plugin_opt_store etcd: this broker is no fleet node");
+	}
+	all = cm_fleet_rejected_json(st);
+	if(all == NULL || !cJSON_AddItemToObject(data, "fleet", all)){
+		cJSON_Delete(all);
+		return cm_cmd_nomem(err);
+	}
+	return CM_OK;
+}
+
+static const struct cm_field list_fields[] = {
+	{"fleet", CM_FIELD_BOOL, CM_OPTIONAL, 0, NULL},
+	{NULL, CM_FIELD_STRING, CM_OPTIONAL, 0, NULL},
+};
+
 static enum cm_rc list_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
 {
 	size_t n = cm_rejected_count(st->rejected), i = 0;
@@ -43,13 +65,13 @@ static enum cm_rc list_rejected(struct cm_state *st, const struct cm_caller *who
 	struct cm_rejected *r, *tmp;
 
 	(void)who;
-	(void)cmd;
 	HASH_ITER(hh, st->rejected->entries, r, tmp){
 		if(all){
 			all[i++] = r;
 		}
 	}
-	return cm_cmd_add_sorted(data, "rejected", all, n, cmp_last_seen, render_summary, err);
+	CM_GUARD(cm_cmd_add_sorted(data, "rejected", all, n, cmp_last_seen, render_summary, err));
+	return cm_arg_bool(cmd, "fleet", false) ? add_fleet(st, data, err) : CM_OK;
 }
 
 static enum cm_rc get_rejected(struct cm_state *st, const struct cm_caller *who, const cJSON *cmd, cJSON *data, struct cm_err *err)
@@ -170,7 +192,7 @@ static const struct cm_field trust_fields[] = {
 
 
 const struct cm_command cm_rejected_commands[] = {
-	{"listRejected", list_rejected, CM_READS, cm_fields_none},
+	{"listRejected", list_rejected, CM_READS, list_fields},
 	{"getRejected", get_rejected, CM_READS, id_fields},
 	{"trustRejected", trust_rejected, CM_WRITES, trust_fields},
 	{"clearRejected", clear_rejected, CM_WRITES, cm_fields_none},

@@ -187,6 +187,7 @@ static void upload_done(struct cm_state *st, void *arg, bool aborted)
 		rc = cm_server_cert_new(u->leaf, u->extra, u->key, u->description, false, &c, &u->err);
 	}
 	if(rc == CM_OK){
+		cm_control_own_commits(st, u->req);
 		rc = cm_registry_slot(st, u->who, "addServerCertificate", &(struct cm_slot_change){.op = CM_SLOT_ADD_CERT, .slot = u->slot,
 				.cert = c, .make_default = u->make_default}, &u->err);
 	}
@@ -196,7 +197,7 @@ static void upload_done(struct cm_state *st, void *arg, bool aborted)
 			cJSON_Delete(o);
 		}
 	}
-	cm_control_resume(st, u->req, rc, &u->err);
+	cm_control_resume_owned(st, u->req, rc, &u->err);
 	upload_free(u);
 }
 
@@ -216,6 +217,7 @@ static enum cm_rc add_server(struct cm_state *st, const struct cm_caller *who, c
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	if(p12 ? (cert || key) : (cert == NULL || key == NULL)){
 		return cm_err_set(err, CM_ERR_INVAL, "give 'certificate' and 'privateKey', or 'pkcs12' (with 'passphrase')");
 	}
@@ -320,6 +322,7 @@ static void regen_done(struct cm_state *st, void *arg, bool aborted)
 		rc = cm_server_cert_new(r->cert, NULL, r->key, "built-in self-signed certificate", true, &c, &r->err);
 	}
 	if(rc == CM_OK){
+		cm_control_own_commits(st, r->req);
 		rc = cm_registry_slot(st, r->who, "regenerateSelfSigned",
 				&(struct cm_slot_change){.op = CM_SLOT_REPLACE_BUILTIN, .slot = r->slot, .cert = c}, &r->err);
 	}
@@ -329,7 +332,7 @@ static void regen_done(struct cm_state *st, void *arg, bool aborted)
 			cJSON_Delete(o);
 		}
 	}
-	cm_control_resume(st, r->req, rc, &r->err);
+	cm_control_resume_owned(st, r->req, rc, &r->err);
 	regen_free(r);
 }
 
@@ -343,6 +346,7 @@ static enum cm_rc regenerate(struct cm_state *st, const struct cm_caller *who, c
 
 	(void)data;
 	CM_GUARD(cm_cmd_slot(cmd, &slot, err));
+	CM_GUARD(cm_registry_slot_writable(st, err));
 	CM_GUARD(cm_cmd_strings(cmd, "subjectAltNames", MAX_SANS, &sans, &nsans, err));
 	if(cn[0] == '\0' || strlen(cn) > 64){
 		return cm_err_set(err, CM_ERR_INVAL, "'commonName' must hold 1 to 64 characters");

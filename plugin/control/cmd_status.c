@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "fleet.h"
 #include "json.h"
 #include "refresh.h"
 #include "status.h"
@@ -105,6 +106,13 @@ static enum cm_rc get_status(struct cm_state *st, const struct cm_caller *who, c
 			|| !cJSON_AddNumberToObject(o, "handshakes", (double)st->handshakes_served)
 			|| !add_lists(st, o) || !add_nearest(o, &n)){
 		return cm_cmd_nomem(err);
+	}
+	if(st->fleet){
+		cJSON *f = cm_fleet_status_json(st);
+		if(f == NULL || !cJSON_AddItemToObject(o, "fleet", f)){
+			cJSON_Delete(f);
+			return cm_cmd_nomem(err);
+		}
 	}
 	return CM_OK;
 }

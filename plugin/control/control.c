@@ -55,6 +55,7 @@ static const struct cm_command *const tables[] = {
 	cm_device_commands,
 	cm_enroll_commands,
 	cm_issuing_commands,
+	cm_fleet_commands,
 };
 
 static const struct cm_command *find_command(const char *name)
@@ -245,6 +246,11 @@ struct cm_request {
 	 * uploadCRL (cm_control_take_body). */
 	unsigned char *body;
 	size_t body_len;
+	/* Changes of the waiting command the store's back end has not yet
+	 * said the end of (cm_control_commit_done), and the first failure. */
+	unsigned commits_waiting;
+	enum cm_rc commit_rc;
+	struct cm_err commit_err;
 	struct cm_request *next;
 };
 
@@ -345,7 +351,16 @@ static cJSON *run_one(struct cm_state *st, struct cm_request *req, const cJSON *
 		rc = cm_err_set(&err, CM_ERR_INVAL, "unknown command '%.64s'", name);
 	}else if((rc = cm_fields_check(c->fields, cmd, &err)) == CM_OK){
 		req->who.command = c->name;
+		st->commit_owner = req;
+		st->commits_submitted = 0;
 		rc = c->fn(st, &req->who, cmd, data, &err);
+		st->commit_owner = NULL;
+		if(rc == CM_OK && st->commits_submitted > 0){
+			/* The back end answers for the change: wait for it. */
+			req->commits_waiting = st->commits_submitted;
+			req->commit_rc = CM_OK;
+			rc = CM_PENDING;
+		}
 	}
 	if(rc == CM_PENDING){
 		req->pending_resp = resp;
@@ -473,6 +488,50 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 		unlink_request(st, req);
 		deliver(req);
 		request_free(req);
+	}
+}
+
+void cm_control_own_commits(struct cm_state *st, struct cm_request *req)
+{
+	st->commit_owner = req;
+	st->commits_submitted = 0;
+}
+
+void cm_control_resume_owned(struct cm_state *st, struct cm_request *req, enum cm_rc rc, const struct cm_err *err)
+{
+	unsigned n = st->commit_owner == req ? st->commits_submitted : 0;
+
+	if(st->commit_owner != req && st->unowned_commit && rc == CM_OK){
+		/* The change background work (a refresh) just handed on for
+		 * this command. */
+		*st->unowned_commit = req;
+		n = 1;
+	}
+	st->unowned_commit = NULL;
+	st->commit_owner = NULL;
+	if(rc == CM_OK && n > 0){
+		req->commits_waiting = n;
+		req->commit_rc = CM_OK;
+		return; /* cm_control_commit_done resumes it */
+	}
+	cm_control_resume(st, req, rc, err);
+}
+
+void cm_control_commit_done(struct cm_state *st, void *owner, enum cm_rc rc, const struct cm_err *err)
+{
+	struct cm_request *req;
+
+	for(req = st->requests; req && req != owner; req = req->next){
+	}
+	if(req == NULL || req->commits_waiting == 0){
+		return; /* not a command that waits for its changes */
+	}
+	if(rc != CM_OK && req->commit_rc == CM_OK){
+		req->commit_rc = rc;
+		req->commit_err = *err;
+	}
+	if(--req->commits_waiting == 0){
+		cm_control_resume(st, req, req->commit_rc, &req->commit_err);
 	}
 }
 

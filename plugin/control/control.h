@@ -68,6 +68,17 @@ cJSON *cm_control_pending_data(struct cm_request *req);
 /* Ends the waiting command (rc CM_OK, or an error with err) and runs the
  * rest of the request; the response goes out when all are done. */
 void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc rc, const struct cm_err *err);
+/* For a command's continuation (after CM_PENDING): the changes it puts
+ * from here are the request's, and cm_control_resume_owned ends the
+ * command as cm_control_resume does, once the back end has said how
+ * those changes ended. */
+void cm_control_own_commits(struct cm_state *st, struct cm_request *req);
+void cm_control_resume_owned(struct cm_state *st, struct cm_request *req, enum cm_rc rc, const struct cm_err *err);
+/* The store's back end says how one change of a command ended (owner: the
+ * request, st->commit_owner when it was handed on). When the last change
+ * of the command has ended, the command answers: its data on success, the
+ * first failure otherwise. */
+void cm_control_commit_done(struct cm_state *st, void *owner, enum cm_rc rc, const struct cm_err *err);
 /* The connection client (struct mosquitto *) is gone: the requests it
  * made that still wait run to their end, and their answers are dropped. */
 void cm_control_forget_client(struct cm_state *st, const void *client);
@@ -92,6 +103,7 @@ extern const struct cm_command cm_csr_commands[];
 extern const struct cm_command cm_device_commands[];
 extern const struct cm_command cm_enroll_commands[];
 extern const struct cm_command cm_issuing_commands[];
+extern const struct cm_command cm_fleet_commands[];
 
 /* Helpers for handlers. */
 

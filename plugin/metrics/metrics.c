@@ -10,6 +10,7 @@
 #include "status.h"
 #include "json.h"
 #include "log.h"
+#include "fleet.h"
 #include "metrics.h"
 #include "state.h"
 #include "store.h"
@@ -213,6 +214,12 @@ static void publish_all(struct cm_state *st)
 		}
 	}
 	metric("tenants/count", cm_store_tenant_count(st->store));
+	if(st->fleet){
+		/* The revision of etcd's state this node has applied: equal on
+		 * every node once they have converged. */
+		metric("fleet/applied_revision", (unsigned long long)cm_fleet_applied(st));
+		metric("fleet/etcd_connected", cm_fleet_connected(st));
+	}
 	metric("cas/count", cas);
 	HASH_ITER(hh, st->metric_cas, n, tmp){
 		if(!set_has(now, n->key)){

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "sni.h"
 #include "revocation.h"
+#include "secret.h"
 #include "verdict.h"
 #include "tls_hook.h"
 #include "store.h"
@@ -406,6 +407,7 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 		return SSL_CLIENT_HELLO_ERROR;
 	}
 	tenant = hs_tenant(st, ssl, hs);
+	cm_secret_check(st, (enum cm_slot_id)slot);
 	cert = cm_store_served_cert(st->store, tenant, (enum cm_slot_id)slot);
 	ERR_clear_error();
 	/* The SSL keeps a certificate per key type, and the one the listener

@@ -141,6 +141,57 @@ static void test_parse_count(void **state)
 	assert_false(cm_options_parse_count("4", 5, 10, &v));
 }
 
+static void text(struct cm_state *st, const char *key, const char *value, enum cm_rc want)
+{
+	struct cm_err err;
+	bool known = false;
+
+	assert_int_equal(cm_options_set_text(st, key, value, &known, &err), want);
+	assert_true(known);
+}
+
+static void test_the_etcd_back_end_options(void **state)
+{
+	struct cm_state st;
+	struct cm_err err;
+	bool known = true;
+	char pass[] = "a long passphrase";
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	/* The directory back end: nothing needed, etcd options refused. */
+	assert_int_equal(cm_options_check_fleet(&st, "host", &err), CM_OK);
+	text(&st, "etcd_endpoints", "http://127.0.0.1:2379", CM_OK);
+	assert_int_equal(cm_options_check_fleet(&st, "host", &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "plugin_opt_store is not etcd"));
+	text(&st, "store", "etcd", CM_OK);
+	assert_true(st.fleet_opts.etcd);
+	/* etcd needs encrypted keys. */
+	assert_int_equal(cm_options_check_fleet(&st, "host", &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "needs plugin_opt_key_passphrase_file"));
+	st.key_passphrase = pass;
+	assert_int_equal(cm_options_check_fleet(&st, "web-1.example", &err), CM_OK);
+	assert_string_equal(st.fleet_opts.prefix, "/certmgr/");
+	assert_string_equal(st.fleet_opts.node_name, "web-1.example");
+	text(&st, "etcd_prefix", "/no-slash", CM_OK);
+	assert_int_equal(cm_options_check_fleet(&st, "host", &err), CM_ERR_INVAL);
+	text(&st, "etcd_prefix", "/fleet/", CM_OK);
+	text(&st, "node_name", "bad name", CM_OK);
+	assert_int_equal(cm_options_check_fleet(&st, "host", &err), CM_ERR_INVAL);
+	text(&st, "node_name", "n1", CM_OK);
+	assert_int_equal(cm_options_check_fleet(&st, "host", &err), CM_OK);
+	text(&st, "store", "redis", CM_ERR_INVAL);
+	text(&st, "etcd_cafile", "", CM_ERR_INVAL);
+	text(&st, "mqtt_secret_dir", "/etc/certmgr/tls", CM_OK);
+	assert_string_equal(st.secret[CM_SLOT_MQTT].dir, "/etc/certmgr/tls");
+	assert_int_equal(cm_options_set_text(&st, "nope_secret_dir", "/x", &known, &err), CM_OK);
+	assert_false(known);
+	st.key_passphrase = NULL;
+	cm_options_clear(&st);
+	cm_options_clear(&st);
+	assert_null(st.fleet_opts.prefix);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -149,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_range_and_not_numbers_are_refused),
 		cmocka_unit_test(test_unknown_crl_keys_and_text_options),
 		cmocka_unit_test(test_parse_count),
+		cmocka_unit_test(test_the_etcd_back_end_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
