@@ -33,12 +33,13 @@ enum filter {
 static bool add_nodes(const struct cm_state *st, cJSON *data)
 {
 	cJSON *arr = cJSON_AddArrayToObject(data, "nodes"), *n = cJSON_CreateObject();
+	const char *name = st->fleet_opts.node_name ? st->fleet_opts.node_name : st->hostname;
 
 	if(arr == NULL || n == NULL || !cJSON_AddItemToArray(arr, n)){
 		cJSON_Delete(n);
 		return false;
 	}
-	return cJSON_AddStringToObject(n, "node", st->hostname) && cJSON_AddBoolToObject(n, "answered", true);
+	return cJSON_AddStringToObject(n, "node", name) && cJSON_AddBoolToObject(n, "answered", true);
 }
 
 static bool device_blocked(const struct cm_tenant *t, const struct cm_device *d)
@@ -350,7 +351,6 @@ static enum cm_rc change_block(struct cm_state *st, const struct cm_caller *who,
 	struct cm_tenant *t = cm_tenant_clone(cur);
 	struct cm_blocklist *l;
 	enum cm_rc rc = CM_OK;
-	char name[CM_TENANT_NAME_MAX + 1];
 
 	if(t == NULL){
 		return cm_cmd_nomem(err);
@@ -372,11 +372,12 @@ static enum cm_rc change_block(struct cm_state *st, const struct cm_caller *who,
 		cm_tenant_free(&t);
 		return rc;
 	}
-	snprintf(name, sizeof(name), "%s", t->name);
+	/* t stays valid after the commit (the store's, or a back end's until
+	 * the next tick), and holds what was committed: the store may not
+	 * yet, on a fleet node. */
 	CM_GUARD(cm_registry_put_tenant(st, who->name, who->command, t, key, err));
-	cur = cm_store_find_tenant(st->store, name);
-	if(add && cur){
-		cm_cmd_answer(data, "blocked", render_block(cm_blocks_find(certs ? &cur->blocked_certs : &cur->blocked_devices, key),
+	if(add){
+		cm_cmd_answer(data, "blocked", render_block(cm_blocks_find(certs ? &t->blocked_certs : &t->blocked_devices, key),
 				certs ? "fingerprint" : "id"));
 	}else{
 		cm_cmd_answer(data, "unblocked", cJSON_CreateString(key));

@@ -154,6 +154,19 @@ class Fleet(unittest.TestCase):
             self.assertFalse(self.accepted(node, "crlt", "dev-a2"))
             self.assertTrue(self.accepted(node, "crlt", "dev-a1"))
 
+    def test_2b_a_block_made_on_node_1_disconnects_the_device_from_node_2(self):
+        # Blocks are part of the tenant's record: they reach every node.
+        self.tenant("blk")
+        sock = self.device(1, "blk", keep=True)["sock"]
+        self.assertIsNotNone(sock)
+        ok(self.nodes[0].broker, "blockDevice", tenant="blk", id="d:blk:sensor:a1", reason="stolen")
+        self.assertTrue(closed_within(sock, WAIT), "a device blocked on node 1 stays connected to node 2")
+        for node in range(3):
+            self.assertTrue(until(lambda: not self.accepted(node, "blk")), "node %d admits a blocked device" % node)
+        self.assertTrue(self.accepted(2, "blk", "dev-a2"))
+        ok(self.nodes[2].broker, "unblockDevice", tenant="blk", id="d:blk:sensor:a1")
+        self.assertTrue(until(lambda: self.accepted(1, "blk")), "unblocked on node 3, still refused on node 2")
+
     def test_3_a_crl_refreshed_on_node_2_disconnects_the_revoked_device_everywhere(self):
         live = os.path.join(self.crls, "live.pem")
         shutil.copy(pki("crl-a-empty.pem"), live)
