@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "blocks.h"
+#include "enroll.h"
 #include "control.h"
 #include "store.h"
 #include "json.h"
@@ -29,11 +30,27 @@ enum filter {
 	FILTER_BLOCKED,
 };
 
+/* This node's name in answers: plugin_opt_node_name on a fleet node. */
+static const char *node_name(const struct cm_state *st)
+{
+	return st->fleet_opts.node_name ? st->fleet_opts.node_name : st->hostname;
+}
+
+/* Whether the device's certificate came from the tenant's issuing CA,
+ * that is by enrollment over MQTT (plugin/enroll/), rather than from a
+ * CA of the operator's. */
+static bool enrolled(const struct cm_state *st, const struct cm_tenant *t, const struct cm_device *d)
+{
+	const char *issuer = cm_inventory_issuer(st->inventory, d);
+
+	return t && t->enroll && t->enroll->ca_id[0] && issuer[0] && !strcmp(issuer, t->enroll->ca_id);
+}
+
 /* "nodes": which nodes answered. One today; a fleet merges its nodes'. */
 static bool add_nodes(const struct cm_state *st, cJSON *data)
 {
 	cJSON *arr = cJSON_AddArrayToObject(data, "nodes"), *n = cJSON_CreateObject();
-	const char *name = st->fleet_opts.node_name ? st->fleet_opts.node_name : st->hostname;
+	const char *name = node_name(st);
 
 	if(arr == NULL || n == NULL || !cJSON_AddItemToArray(arr, n)){
 		cJSON_Delete(n);
@@ -91,10 +108,11 @@ static cJSON *render_device(const struct cm_state *st, const struct cm_tenant *t
 	}
 	if(!add_time(o, "firstSeen", d->first_seen) || !add_time(o, "lastSeen", d->last_seen)
 			|| !cJSON_AddBoolToObject(o, "connected", d->connected > 0)
-			|| !(d->connected ? cJSON_AddStringToObject(o, "node", st->hostname) : cJSON_AddNullToObject(o, "node"))
+			|| !(d->connected ? cJSON_AddStringToObject(o, "node", node_name(st)) : cJSON_AddNullToObject(o, "node"))
 			|| !cJSON_AddNumberToObject(o, "connections", d->connected)
 			|| !cJSON_AddNumberToObject(o, "certificates", d->certs)
-			|| !cJSON_AddBoolToObject(o, "blocked", device_blocked(t, d))){
+			|| !cJSON_AddBoolToObject(o, "blocked", device_blocked(t, d))
+			|| !cJSON_AddBoolToObject(o, "enrolled", enrolled(st, t, d))){
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -169,9 +187,9 @@ static bool put_device(struct cm_text *t, const struct cm_state *st, const struc
 	snprintf(num, sizeof(num), ",\"keyBits\":%u,\"signatureAlgorithm\":", d->cert.key_bits);
 	ok = ok && put(t, num) && (sig ? put_str(t, sig) : put(t, "null")) && put(t, "},\"firstSeen\":") && put_time(t, d->first_seen)
 		&& put(t, ",\"lastSeen\":") && put_time(t, d->last_seen) && put(t, d->connected ? ",\"connected\":true,\"node\":" : ",\"connected\":false,\"node\":")
-		&& (d->connected ? put_str(t, st->hostname) : put(t, "null"));
-	snprintf(num, sizeof(num), ",\"connections\":%u,\"certificates\":%u,\"blocked\":%s,\"lastRefusal\":", d->connected, d->certs,
-			device_blocked(tn, d) ? "true" : "false");
+		&& (d->connected ? put_str(t, node_name(st)) : put(t, "null"));
+	snprintf(num, sizeof(num), ",\"connections\":%u,\"certificates\":%u,\"blocked\":%s,\"enrolled\":%s,\"lastRefusal\":", d->connected,
+			d->certs, device_blocked(tn, d) ? "true" : "false", enrolled(st, tn, d) ? "true" : "false");
 	ok = ok && put(t, num);
 	if(ok && d->refusal){
 		ok = put(t, "{\"reason\":") && put_str(t, cm_metrics_refusal_name((enum cm_refusal)(d->refusal - 1))) && put(t, ",\"time\":")

@@ -125,6 +125,7 @@ class DevicesTest(BrokerTest):
         self.assertEqual(d["node"], data["nodes"][0]["node"])
         self.assertEqual(d["certificates"], 1)
         self.assertIsNone(d["lastRefusal"])
+        self.assertFalse(d["enrolled"], "a certificate of a registered CA, not of enrollment")
         self.assertEqual(ok(self.b, "getDevice", tenant="acme", id="d:acme:sensor:a1")["device"], d)
         # A second certificate of the same device is counted, once.
         sock.close()

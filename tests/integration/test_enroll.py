@@ -183,6 +183,11 @@ class ClaimTest(EnrollTest):
         self.assertEqual(mqtt_subscribe(sock, "default/sensor/s2/cmd"), 0x80)
         r = self.device_pub("d:default:sensor:s1", chain, self.pki.p("dev.key"))
         self.assertEqual(r.returncode, 0, r.stderr)
+        # The inventory tells how the device got its certificate.
+        d = ok(self.b, "getDevice", tenant="default", id="d:default:sensor:s1")["device"]
+        self.assertTrue(d["enrolled"], d)
+        self.assertEqual(d["certificate"]["issuer"], self.ca["id"])
+        self.assertTrue(ok(self.b, "listDevices", tenant="default")["devices"][0]["enrolled"])
 
     def test_claim_device_reaches_the_enrollment_topics_only(self):
         self.claim_setup()
