@@ -35,6 +35,7 @@
 #include "fsutil.h"
 #include "print.h"
 #include "store.h"
+#include "tlsclient.h"
 
 #define REQUEST_TOPIC "$CONTROL/certmgr/v1"
 #define RESPONSE_TOPIC "$CONTROL/certmgr/v1/response"
@@ -647,52 +648,17 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	cJSON_Delete(root);
 }
 
-static SSL_CTX *tls_fail(SSL_CTX *ctx, const char *what, const char *path)
-{
-	char buf[256];
-
-	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
-	fprintf(stderr, "certmgr_ctrl: %s %s: %s\n", what, path, buf);
-	SSL_CTX_free(ctx);
-	return NULL;
-}
-
-/* The client's TLS context, made here rather than by libmosquitto so that
- * a CA file holding the server's own certificate (the store's listener
- * file, whatever CA signed it) is a trust anchor: OpenSSL's partial-chain
- * flag. (libmosquitto 2.0.11 cannot combine its defaults with a context of
- * ours: its verify callback then finds no client.) */
 static SSL_CTX *tls_context(const struct opts *o)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	unsigned char ip[16];
+	struct cm_err err;
+	/* The broker's name must be in its certificate. Pinned: the server
+	 * must present a certificate the store's own file holds (or that a
+	 * CA in it signed), whatever its names; after a CSR for
+	 * mqtt.example.com, "localhost" would not match, and need not. */
+	SSL_CTX *ctx = cm_tls_client_ctx(o->cafile, o->cert, o->key, o->insecure || o->pinned ? NULL : o->host, &err);
 
-	if(ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
-			|| !X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx), X509_V_FLAG_PARTIAL_CHAIN)){
-		return tls_fail(ctx, "cannot set up", "TLS");
-	}
-	if(SSL_CTX_load_verify_locations(ctx, o->cafile, NULL) != 1){
-		return tls_fail(ctx, "cannot read the CA file", o->cafile);
-	}
-	if(o->cert && SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1){
-		return tls_fail(ctx, "cannot read the certificate", o->cert);
-	}
-	if(o->cert && SSL_CTX_use_PrivateKey_file(ctx, o->key ? o->key : o->cert, SSL_FILETYPE_PEM) != 1){
-		return tls_fail(ctx, "cannot read the key", o->key ? o->key : o->cert);
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if(!o->insecure && !o->pinned){
-		/* The broker's name must be in its certificate. Pinned: the
-		 * server must present a certificate the store's own file holds
-		 * (or that a CA in it signed), whatever its names; after a CSR
-		 * for mqtt.example.com, "localhost" would not match, and need
-		 * not. */
-		X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
-		bool is_ip = inet_pton(AF_INET, o->host, ip) == 1 || inet_pton(AF_INET6, o->host, ip) == 1;
-		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if(!(is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, o->host) : X509_VERIFY_PARAM_set1_host(param, o->host, 0))){
-			return tls_fail(ctx, "cannot check the name", o->host);
-		}
+	if(ctx == NULL){
+		fprintf(stderr, "certmgr_ctrl: %s\n", err.msg);
 	}
 	return ctx;
 }

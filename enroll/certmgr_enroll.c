@@ -34,6 +34,7 @@
 #include "fsutil.h"
 #include "identity.h"
 #include "pki.h"
+#include "tlsclient.h"
 
 #define REQUEST_TOPIC "$CONTROL/certmgr/enroll/v1"
 #define RESPONSE_TOPIC "$CONTROL/certmgr/enroll/v1/response"
@@ -134,43 +135,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static SSL_CTX *tls_fail(SSL_CTX *ctx, const char *what, const char *path)
-{
-	char buf[256];
-
-	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
-	fprintf(stderr, "certmgr_enroll: %s %s: %s\n", what, path, buf);
-	SSL_CTX_free(ctx);
-	return NULL;
-}
-
 /* TLS with cert and key as the client's; the broker verified against the
  * CA file (which may hold the broker's own certificate: partial chains). */
 static SSL_CTX *tls_context(const struct opts *o, const char *cert, const char *key)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	unsigned char ip[16];
+	struct cm_err err;
+	SSL_CTX *ctx = cm_tls_client_ctx(o->cafile, cert, key, o->insecure ? NULL : o->host, &err);
 
-	if(ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
-			|| !X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx), X509_V_FLAG_PARTIAL_CHAIN)){
-		return tls_fail(ctx, "cannot set up", "TLS");
-	}
-	if(SSL_CTX_load_verify_locations(ctx, o->cafile, NULL) != 1){
-		return tls_fail(ctx, "cannot read the CA file", o->cafile);
-	}
-	if(SSL_CTX_use_certificate_chain_file(ctx, cert) != 1){
-		return tls_fail(ctx, "cannot read the certificate", cert);
-	}
-	if(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1){
-		return tls_fail(ctx, "cannot read the key", key);
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if(!o->insecure){
-		X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
-		bool is_ip = inet_pton(AF_INET, o->host, ip) == 1 || inet_pton(AF_INET6, o->host, ip) == 1;
-		if(!(is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, o->host) : X509_VERIFY_PARAM_set1_host(param, o->host, 0))){
-			return tls_fail(ctx, "cannot check the name", o->host);
-		}
+	if(ctx == NULL){
+		fprintf(stderr, "certmgr_enroll: %s\n", err.msg);
 	}
 	return ctx;
 }
