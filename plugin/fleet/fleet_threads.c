@@ -18,7 +18,7 @@ void fleet_set_health(struct cm_fleet *f, bool *flag, bool ok, const char *why)
 	pthread_mutex_lock(&f->lock);
 	*flag = ok;
 	if(!ok && why){
-		snprintf(f->last_error, sizeof(f->last_error), "%s", why);
+		snprintf(f->last_error, sizeof(f->last_error), "%.*s", (int)sizeof(f->last_error) - 1, why);
 	}
 	if(f->watching && f->requests_ok){
 		f->down_since = 0;
