@@ -19,21 +19,8 @@
 enum cm_rc cm_store_check_tenant(const struct cm_store *store, struct cm_tenant *t, struct cm_err *err)
 {
 	struct cm_sni_entry *list = NULL;
-	enum cm_rc rc;
+	enum cm_rc rc = validate_tenant(store, t, &list, err);
 
-	if(!cm_tenant_name_valid(t->name)){
-		return cm_err_set(err, CM_ERR_INVAL, "invalid tenant name");
-	}
-	rc = check_unique_org(store, t, err);
-	if(rc == CM_OK){
-		rc = check_server_refs(store, t, err);
-	}
-	if(rc == CM_OK){
-		rc = build_trust(t, store->admin_ca, err);
-	}
-	if(rc == CM_OK){
-		rc = sni_prepare(store, t, &list, err);
-	}
 	sni_list_free(&list);
 	return rc;
 }

@@ -73,6 +73,7 @@ void names_drop(struct cm_store *store, const struct cm_tenant *t);
 void names_free(struct cm_name_bucket **set);
 enum cm_rc check_server_refs(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err);
 enum cm_rc check_unique_org(const struct cm_store *store, const struct cm_tenant *t, struct cm_err *err);
+enum cm_rc validate_tenant(const struct cm_store *store, struct cm_tenant *t, struct cm_sni_entry **list, struct cm_err *err);
 
 /* write.c */
 enum cm_rc write_json(const char *path, const cJSON *json, struct cm_err *err);

@@ -280,15 +280,15 @@ void names_drop(struct cm_store *store, const struct cm_tenant *t)
 	}
 }
 
-enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, struct cm_tenant **old, struct cm_err *err)
+/* Everything a tenant must satisfy to enter the store, and its trust and
+ * SNI entries built (*list: the caller commits or frees them). One check
+ * for the commit here and for a fleet node's staged change
+ * (cm_store_check_tenant), so that a change a node accepts is one every
+ * node can apply. */
+enum cm_rc validate_tenant(const struct cm_store *store, struct cm_tenant *t, struct cm_sni_entry **list, struct cm_err *err)
 {
-	struct cm_sni_entry *list = NULL;
-	struct cm_tenant *prev;
-	uint64_t gen = store->generation + 1;
-	uint64_t saved_gen = t->generation;
 	enum cm_rc rc;
 
-	*old = NULL;
 	if(!cm_tenant_name_valid(t->name)){
 		return cm_err_set(err, CM_ERR_INVAL, "invalid tenant name");
 	}
@@ -304,8 +304,21 @@ enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, stru
 		rc = build_trust(t, store->admin_ca, err);
 	}
 	if(rc == CM_OK){
-		rc = sni_prepare(store, t, &list, err);
+		rc = sni_prepare(store, t, list, err);
 	}
+	return rc;
+}
+
+enum cm_rc cm_store_put_tenant(struct cm_store *store, struct cm_tenant *t, struct cm_tenant **old, struct cm_err *err)
+{
+	struct cm_sni_entry *list = NULL;
+	struct cm_tenant *prev;
+	uint64_t gen = store->generation + 1;
+	uint64_t saved_gen = t->generation;
+	enum cm_rc rc;
+
+	*old = NULL;
+	rc = validate_tenant(store, t, &list, err);
 	if(rc == CM_OK && (rc = names_reserve(store, t, err)) != CM_OK){
 		sni_list_free(&list);
 	}

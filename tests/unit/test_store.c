@@ -626,6 +626,33 @@ static void test_csr_changes(void **state)
 }
 
 /* The readers see what the struct holds. */
+/* The fleet's check of a staged tenant and the commit are one check: a
+ * tenant whose issuing CA left the trust list is refused by both (the
+ * staged check once let it through, and every node then failed to apply
+ * it). */
+static void test_a_staged_tenant_is_checked_as_a_commit_is(void **state)
+{
+	struct cm_store *store = NULL;
+	char *dir = fresh_store(&store);
+	struct cm_tenant *t = cm_tenant_new("issuing"), *old = NULL;
+	struct cm_enroll *e;
+	struct cm_err err;
+
+	(void)state;
+	assert_non_null(t);
+	assert_non_null(e = cm_enroll_of(t));
+	memset(e->ca_id, 'a', CM_ID_LEN);
+	e->ca_id[CM_ID_LEN] = '\0';
+	assert_int_equal(cm_store_check_tenant(store, t, &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "issuing CA"));
+	assert_int_equal(cm_store_put_tenant(store, t, &old, &err), CM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "issuing CA"));
+	assert_null(cm_store_find_tenant(store, "issuing"));
+	cm_tenant_free(&t);
+	cm_store_free(&store);
+	cleanup(dir);
+}
+
 static void test_readers(void **state)
 {
 	struct cm_store *store = NULL;
@@ -701,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_server_cert_named_by_a_tenant_stays),
 		cmocka_unit_test(test_csr_changes),
 		cmocka_unit_test(test_readers),
+		cmocka_unit_test(test_a_staged_tenant_is_checked_as_a_commit_is),
 		cmocka_unit_test(test_a_record_over_the_file_limit_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
