@@ -28,14 +28,11 @@ struct cm_inventory *cm_inventory_new(size_t max)
 	return inv;
 }
 
-void cm_inventory_free(struct cm_inventory **pinv)
+void cm_inventory_empty(struct cm_inventory *inv)
 {
-	struct cm_inventory *inv;
+	size_t max = inv->max;
+	uint64_t rng = inv->rng;
 
-	if(pinv == NULL || *pinv == NULL){
-		return;
-	}
-	inv = *pinv;
 	for(size_t i = 0; i < inv->order_n; i++){
 		free(inv->order[i]);
 	}
@@ -43,7 +40,18 @@ void cm_inventory_free(struct cm_inventory **pinv)
 	free(inv->buckets);
 	free(inv->tenants.v);
 	free(inv->issuers.v);
-	free(inv);
+	memset(inv, 0, sizeof(*inv));
+	inv->max = max;
+	inv->rng = rng;
+}
+
+void cm_inventory_free(struct cm_inventory **pinv)
+{
+	if(pinv == NULL || *pinv == NULL){
+		return;
+	}
+	cm_inventory_empty(*pinv);
+	free(*pinv);
 	*pinv = NULL;
 }
 

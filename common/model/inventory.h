@@ -107,6 +107,9 @@ struct cm_inventory {
  * when out of memory. */
 struct cm_inventory *cm_inventory_new(size_t max);
 /* Frees inv and its records; accepts NULL and *inv NULL. */
+/* Drops every record, keeping the bound (and the eviction's random
+ * state); free also frees inv. */
+void cm_inventory_empty(struct cm_inventory *inv);
 void cm_inventory_free(struct cm_inventory **inv);
 
 /* The facts of cert; false when its DER cannot be had. */

@@ -466,24 +466,6 @@ enum cm_rc cm_inventory_parse(struct cm_inventory *inv, const char *text, size_t
 	return CM_OK;
 }
 
-/* Empties inv (a damaged file is not half-loaded). */
-static void inventory_empty(struct cm_inventory *inv)
-{
-	size_t max = inv->max;
-	uint64_t rng = inv->rng;
-
-	for(size_t i = 0; i < inv->order_n; i++){
-		free(inv->order[i]);
-	}
-	free(inv->order);
-	free(inv->buckets);
-	free(inv->tenants.v);
-	free(inv->issuers.v);
-	memset(inv, 0, sizeof(*inv));
-	inv->max = max;
-	inv->rng = rng;
-}
-
 enum cm_rc cm_inventory_load(struct cm_inventory *inv, const char *dir, struct cm_err *err)
 {
 	char path[PATH_MAX];
@@ -512,7 +494,7 @@ enum cm_rc cm_inventory_load(struct cm_inventory *inv, const char *dir, struct c
 		if(err){
 			memcpy(why, err->msg, sizeof(why));
 		}
-		inventory_empty(inv);
+		cm_inventory_empty(inv); /* a damaged file is not half-loaded */
 		return cm_err_set(err, rc, "%s: %s", path, why);
 	}
 	inv->dirty = false;
