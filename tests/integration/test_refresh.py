@@ -296,6 +296,8 @@ class CrlTopicTest(LargeCrlBase):
         self.assertIn("needs the MQTT v5 user property 'tenant'", r["error"])
         r = crl_topic(self.b, crl, tenant="nobody")["responses"][0]
         self.assertIn("no tenant 'nobody'", r["error"])
+        r = crl_topic(self.b, b"")["responses"][0]
+        self.assertIn("a CRL of 0 bytes: it must have 1 to", r["error"])
         r = crl_topic(self.b, b"\x30\x03\x02\x01\x00" * 10)["responses"][0]
         self.assertIn("was not issued by any CA of tenant 'acme' (or is not a CRL)", r["error"])
         with open(self.big_crl("foreign.der", 25000, issuer="ca-b"), "rb") as f:
