@@ -191,6 +191,10 @@ static enum cm_rc parse_file(const char *path, bool main_file, struct cm_brokerc
 			parse_bool(val, &value->listeners[value->listener_count - 1].use_identity_as_username);
 		}else if(!strcmp(key, "use_subject_as_username") && val){
 			parse_bool(val, &value->listeners[value->listener_count - 1].use_subject_as_username);
+		}else if(!strcmp(key, "protocol") && val){
+			value->listeners[value->listener_count - 1].websockets = !strcmp(val, "websockets");
+		}else if((!strcmp(key, "certfile") || !strcmp(key, "psk_hint")) && val){
+			value->listeners[value->listener_count - 1].tls = true;
 		}else if(!strcmp(key, "include_dir") && val && main_file){
 			rc = parse_include_dir(val, value, err);
 		}

@@ -28,6 +28,8 @@ struct cm_brokerconf_listener {
 	int port;                     /* 1883 for the default listener */
 	bool use_identity_as_username;
 	bool use_subject_as_username;
+	bool websockets;              /* protocol websockets */
+	bool tls;                     /* a certfile or a psk_hint */
 };
 
 /* The options certmgr reads, with Mosquitto's defaults. */

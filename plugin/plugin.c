@@ -97,8 +97,10 @@ static void state_free(struct cm_state **pst)
 	*pst = NULL;
 }
 
-/* "8883,9883" into the port table for slot. */
-static enum cm_rc parse_ports(struct cm_state *st, const char *list, enum cm_slot_id slot, struct cm_err *err)
+/* "8883,9883", the value of plugin_opt_<option>, into the port table for
+ * slot. */
+static enum cm_rc parse_ports(struct cm_state *st, const char *option, const char *list, enum cm_slot_id slot,
+		bool cert_optional, struct cm_err *err)
 {
 	const char *p = list;
 
@@ -116,11 +118,11 @@ static enum cm_rc parse_ports(struct cm_state *st, const char *list, enum cm_slo
 		errno = 0;
 		port = strtol(p, &end, 10);
 		if(end == p || errno || port < 1 || port > 65535 || (*end != '\0' && *end != ',' && *end != ' ')){
-			return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s_ports: '%s' is not a list of ports", cm_slot_name(slot), list);
+			return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_%s: '%s' is not a list of ports", option, list);
 		}
 		for(i = 0; i < st->port_count; i++){
 			if(st->ports[i].port == (uint16_t)port){
-				return cm_err_set(err, CM_ERR_INVAL, "port %ld is given to two slots", port);
+				return cm_err_set(err, CM_ERR_INVAL, "port %ld is listed twice (plugin_opt_%s)", port, option);
 			}
 		}
 		if(st->port_count == CM_MAX_PORTS){
@@ -128,6 +130,7 @@ static enum cm_rc parse_ports(struct cm_state *st, const char *list, enum cm_slo
 		}
 		st->ports[st->port_count].port = (uint16_t)port;
 		st->ports[st->port_count].slot = slot;
+		st->ports[st->port_count].cert_optional = cert_optional;
 		st->port_count++;
 		p = end;
 	}
@@ -210,7 +213,7 @@ static enum cm_rc parse_slot_ports(struct cm_state *st, const char *key, size_t 
 	if(slot < 0){
 		return cm_err_set(err, CM_ERR_INVAL, "unknown option plugin_opt_%s (slots: mqtt, websockets, bridge)", key);
 	}
-	return parse_ports(st, value, (enum cm_slot_id)slot, err) != CM_OK ? CM_ERR_INVAL : CM_OK;
+	return parse_ports(st, key, value, (enum cm_slot_id)slot, false, err) != CM_OK ? CM_ERR_INVAL : CM_OK;
 }
 
 /* A path option's value into *field. */
@@ -294,6 +297,11 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 			if(cm_fetch_parse_allowed_hosts(&st->fetch_opts, value, err) != CM_OK){
 				return CM_ERR_INVAL;
 			}
+		}else if(!strcmp(key, "console_ports")){
+			/* websockets listeners that also serve the console */
+			if(parse_ports(st, key, value, CM_SLOT_WEBSOCKETS, true, err) != CM_OK){
+				return CM_ERR_INVAL;
+			}
 		}else if(klen > 6 && !strcmp(key + klen - 6, "_ports")){
 			if(parse_slot_ports(st, key, klen, value, err) != CM_OK){
 				return CM_ERR_INVAL;
@@ -306,6 +314,41 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
 		return CM_ERR_NOMEM;
 	}
 	return cm_options_check_fleet(st, st->hostname, err);
+}
+
+/* Whether every websockets listener is TLS (a user-name administrator
+ * connected over websockets then is over TLS, see cm_auth_admin), and
+ * that each console port is such a listener: a client certificate is
+ * optional there, which only a listener of the console should be. */
+static enum cm_rc check_websockets(struct cm_state *st, const struct cm_brokerconf *conf, const char *path, struct cm_err *err)
+{
+	int i, j, websockets = 0;
+	bool plain = false;
+
+	for(i = 0; i < conf->listener_count; i++){
+		if(conf->listeners[i].websockets){
+			websockets++;
+			plain |= !conf->listeners[i].tls;
+		}
+	}
+	st->websockets_tls = websockets > 0 && !plain;
+	for(i = 0; i < st->port_count; i++){
+		const struct cm_brokerconf_listener *l = NULL;
+
+		if(!st->ports[i].cert_optional){
+			continue;
+		}
+		for(j = 0; j < conf->listener_count && l == NULL; j++){
+			if(conf->listeners[j].port == st->ports[i].port){
+				l = &conf->listeners[j];
+			}
+		}
+		if(l == NULL || !l->websockets || !l->tls){
+			return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_console_ports: port %d is not a websockets listener with a certfile in %s"
+					" (the console is served over TLS by a websockets listener)", st->ports[i].port, path);
+		}
+	}
+	return CM_OK;
 }
 
 /* With use_identity_as_username or use_subject_as_username, Mosquitto
@@ -363,7 +406,10 @@ static enum cm_rc check_broker_config(struct cm_state *st, const char *given, st
 		return cm_err_set(err, CM_ERR_INVAL, "per_listener_settings is true in %s: certmgr needs it false"
 				" (with it, Mosquitto 2.0 loads the plugin once per listener and never sends it timer events)", path);
 	}
-	return check_listeners(st, &conf, path, err);
+	if(check_listeners(st, &conf, path, err) != CM_OK){
+		return CM_ERR_INVAL;
+	}
+	return check_websockets(st, &conf, path, err);
 }
 
 static enum cm_rc open_rejected(struct cm_state *st, struct cm_err *err)

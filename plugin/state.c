@@ -18,6 +18,16 @@ int cm_state_slot_for_port(const struct cm_state *st, uint16_t port)
 	return -1;
 }
 
+const struct cm_port_slot *cm_state_port(const struct cm_state *st, uint16_t port)
+{
+	for(int i = 0; i < st->port_count; i++){
+		if(st->ports[i].port == port){
+			return &st->ports[i];
+		}
+	}
+	return NULL;
+}
+
 bool cm_state_is_admin_user(const struct cm_state *st, const char *username)
 {
 	int i;

@@ -24,6 +24,9 @@
 struct cm_port_slot {
 	uint16_t port;
 	enum cm_slot_id slot;
+	/* plugin_opt_console_ports: a client certificate is asked for, not
+	 * required (the console signs in with a user name and password). */
+	bool cert_optional;
 };
 
 /* What a verified handshake established, attached to the client's leaf
@@ -110,6 +113,9 @@ struct cm_state {
 	 * TLS listener of the broker is served from the mqtt slot. */
 	struct cm_port_slot ports[CM_MAX_PORTS];
 	int port_count;
+	/* Every websockets listener of the broker's configuration is TLS
+	 * (brokerconf.h): a client connected over websockets then is too. */
+	bool websockets_tls;
 	struct cm_store *store;
 	/* plugin_opt_admin_users, split. */
 	char **admin_users;
@@ -199,6 +205,8 @@ struct cm_state {
 
 /* The slot a listener port serves, or -1 when certmgr leaves it alone. */
 int cm_state_slot_for_port(const struct cm_state *st, uint16_t port);
+/* The entry of port, or NULL (also when no port is listed at all). */
+const struct cm_port_slot *cm_state_port(const struct cm_state *st, uint16_t port);
 
 /* True when username is in plugin_opt_admin_users. */
 bool cm_state_is_admin_user(const struct cm_state *st, const char *username);

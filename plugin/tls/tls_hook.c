@@ -389,15 +389,46 @@ static const struct cm_tenant *hs_tenant(struct cm_state *st, SSL *ssl, struct c
 	return tenant;
 }
 
+/* ALPN on websockets listeners: HTTP/1.1 or none. libwebsockets offers
+ * h2 when a browser asks, and Chromium then fails the console's page
+ * with ERR_HTTP2_PROTOCOL_ERROR; a WebSocket needs HTTP/1.1 anyway. */
+static int alpn_http11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x08http/1.1";
+	unsigned char *sel = NULL;
+
+	(void)ssl;
+	(void)arg;
+	if(SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED){
+		return SSL_TLSEXT_ERR_NOACK;
+	}
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* How a handshake's client certificate is asked for. token: none asked,
+ * the broker's other mechanisms authenticate these clients; a console
+ * port: asked, not required, and a client without one signs in with a
+ * user name. */
+static int verify_mode(const struct cm_tenant *tenant, const struct cm_port_slot *port)
+{
+	if(tenant->policy == CM_POLICY_TOKEN){
+		return SSL_VERIFY_NONE;
+	}
+	return port && port->cert_optional ? SSL_VERIFY_PEER : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+}
+
 static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 {
 	struct cm_state *st = arg;
 	const struct cm_server_cert *cert;
 	const struct cm_tenant *tenant;
+	uint16_t port = local_port(ssl);
 	struct cm_hs *hs;
 	int slot;
 
-	slot = cm_state_slot_for_port(st, local_port(ssl));
+	slot = cm_state_slot_for_port(st, port);
 	if(slot < 0){
 		/* A TLS listener certmgr was not asked to serve. */
 		return SSL_CLIENT_HELLO_SUCCESS;
@@ -422,9 +453,13 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
-	/* token: no client certificate asked, the broker's other mechanisms
-	 * authenticate these clients. */
-	SSL_set_verify(ssl, tenant->policy == CM_POLICY_TOKEN ? SSL_VERIFY_NONE : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_set_verify(ssl, verify_mode(tenant, cm_state_port(st, port)), NULL);
+	if(slot == CM_SLOT_WEBSOCKETS){
+		/* The ALPN choice is the context's; libwebsockets sets its own
+		 * after the context is made, so it is replaced here, before
+		 * OpenSSL reads the client's list. */
+		SSL_CTX_set_alpn_select_cb(SSL_get_SSL_CTX(ssl), alpn_http11, NULL);
+	}
 	/* One TLS 1.3 ticket, not OpenSSL's default two: a device resumes
 	 * with the latest one it got, and each is a session in the cache.
 	 * Set here: SSL_CTX_new sets the default after the ex_data callback
