@@ -8,6 +8,9 @@ enum cm_admin_via {
 	CM_ADMIN_NONE,
 	CM_ADMIN_CERT,     /* a certificate from certmgr's admin CA */
 	CM_ADMIN_USERNAME, /* a name in plugin_opt_admin_users */
+	/* the same over websockets, when every websockets listener is TLS
+	 * (the console's connection) */
+	CM_ADMIN_USERNAME_TLS,
 };
 
 /* Why a handshake was refused: the classes of the metrics and the log. */

@@ -266,7 +266,13 @@ enum cm_admin_via cm_auth_admin(const struct cm_state *st, const void *client)
 		X509_free(cert);
 		return CM_ADMIN_NONE;
 	}
-	return cm_state_is_admin_user(st, mosquitto_client_username(client)) ? CM_ADMIN_USERNAME : CM_ADMIN_NONE;
+	if(!cm_state_is_admin_user(st, mosquitto_client_username(client))){
+		return CM_ADMIN_NONE;
+	}
+	/* Mosquitto 2.0 does not tell whether a connection is TLS, but a
+	 * websockets one is when every websockets listener the broker has
+	 * is (read from its configuration at start). */
+	return st->websockets_tls && mosquitto_client_protocol(client) == mp_websockets ? CM_ADMIN_USERNAME_TLS : CM_ADMIN_USERNAME;
 }
 
 static void hex_id(const unsigned char fp[CM_FP_LEN], char out[CM_ID_LEN + 1])

@@ -123,14 +123,16 @@ void cm_cmd_answer(cJSON *data, const char *name, cJSON *o)
 enum cm_rc cm_cmd_private_keys(const struct cm_caller *who, const char *move, struct cm_err *err)
 {
 	/* Mosquitto 2.0 does not tell a plugin whether a connection is TLS;
-	 * a client certificate certmgr verified shows it is. A user name's
-	 * connection may be plain TCP, and loopback proves nothing: a local
-	 * reverse proxy connects from there for anyone. */
-	if(who->via == CM_ADMIN_CERT){
+	 * a client certificate certmgr verified shows it is, and so does a
+	 * websockets connection when every websockets listener is TLS. A
+	 * user name's MQTT connection may be plain TCP, and loopback proves
+	 * nothing: a local reverse proxy connects from there for anyone. */
+	if(who->via == CM_ADMIN_CERT || who->via == CM_ADMIN_USERNAME_TLS){
 		return CM_OK;
 	}
-	return cm_err_set(err, CM_ERR_INVAL, "private keys are %s only over TLS connections certmgr authenticated with an admin certificate;"
-			" this one has none (a user name's connection may be plain TCP, and a loopback address may be a local proxy's)", move);
+	return cm_err_set(err, CM_ERR_INVAL, "private keys are %s only over TLS: with an admin certificate, or by a user name over websockets"
+			" when every websockets listener is TLS; this connection is neither (a user name's MQTT connection may be plain TCP,"
+			" and a loopback address may be a local proxy's)", move);
 }
 
 enum cm_rc cm_cmd_slot(const cJSON *cmd, enum cm_slot_id *slot, struct cm_err *err)
