@@ -11,6 +11,7 @@ import tempfile
 import unittest
 
 from harness import Broker, Workdir, SANITIZE, SOURCE_DIR, free_port, pki, read
+from test_console_listener import https_get
 
 
 def multiarch():
@@ -27,7 +28,8 @@ class InstallTest(unittest.TestCase):
         cls.stage = os.path.join(cls.tmp, "stage")
         subprocess.run(["cmake", "-S", SOURCE_DIR, "-B", cls.build, "-DCMAKE_INSTALL_PREFIX=/usr",
                         "-DCMAKE_BUILD_TYPE=Release", "-DBUILD_TESTING=OFF"], check=True, capture_output=True)
-        subprocess.run(["cmake", "--build", cls.build, "-j2", "--target", "mosquitto_certmgr", "certmgr_ctrl", "certmgr_enroll", "certmgr_etcd"],
+        subprocess.run(["cmake", "--build", cls.build, "-j2", "--target", "mosquitto_certmgr", "certmgr_ctrl", "certmgr_enroll", "certmgr_etcd",
+                        "console"],
                        check=True, capture_output=True)
         env = dict(os.environ, DESTDIR=cls.stage)
         out = subprocess.run(["cmake", "--install", cls.build], env=env, capture_output=True, text=True)
@@ -47,13 +49,15 @@ class InstallTest(unittest.TestCase):
         expected = ["/usr/lib/%s/mosquitto_certmgr.so" % multiarch(), "/usr/bin/certmgr_ctrl", "/usr/bin/certmgr_enroll", "/usr/bin/certmgr_etcd",
                     "/usr/share/man/man1/certmgr_enroll.1", "/usr/share/man/man1/certmgr_etcd.1",
                     "/etc/mosquitto/conf.d/certmgr.conf", "/etc/certmgr/acl", "/etc/certmgr/mosquitto.conf",
-                    "/usr/share/man/man1/certmgr_ctrl.1", "/usr/share/bash-completion/completions/certmgr_ctrl"]
+                    "/usr/share/man/man1/certmgr_ctrl.1", "/usr/share/bash-completion/completions/certmgr_ctrl",
+                    "/usr/share/certmgr/console/index.html"]
         for path in expected:
             self.assertTrue(os.path.isfile(self.staged(path)), path)
         dropin = read(self.staged("/etc/mosquitto/conf.d/certmgr.conf"))
         self.assertIn("plugin /usr/lib/%s/mosquitto_certmgr.so\n" % multiarch(), dropin)
         self.assertIn("acl_file /etc/certmgr/acl\n", dropin)
         self.assertIn("plugin_opt_store_dir /var/lib/mosquitto/certmgr\n", dropin)
+        self.assertIn("http_dir /usr/share/certmgr/console\n", dropin)
         self.assertIn("include_dir /etc/mosquitto/conf.d\n", read(self.staged("/etc/certmgr/mosquitto.conf")))
         # The man pages render without warnings.
         for page in ("certmgr_ctrl.1", "certmgr_enroll.1", "certmgr_etcd.1"):
@@ -71,10 +75,12 @@ class InstallTest(unittest.TestCase):
             # store and free ports.
             port, admin_port = free_port(), free_port()
             dropin = read(self.staged("/etc/mosquitto/conf.d/certmgr.conf"))
-            dropin = re.sub(r"(?m)^(plugin|acl_file) (/.*)$", lambda m: "%s %s" % (m.group(1), self.staged(m.group(2))),
-                            dropin)
+            dropin = re.sub(r"(?m)^(plugin|acl_file|http_dir) (/.*)$",
+                            lambda m: "%s %s" % (m.group(1), self.staged(m.group(2))), dropin)
+            console_port = free_port()
             dropin = (dropin.replace("/var/lib/mosquitto/certmgr", work.store)
-                      .replace("8883", str(port)).replace("8884", str(admin_port)))
+                      .replace("8883", str(port)).replace("8884", str(admin_port))
+                      .replace("8885", str(console_port)))
             confd = work.file("conf.d")
             os.mkdir(confd)
             os.chmod(confd, 0o755)
@@ -94,6 +100,11 @@ class InstallTest(unittest.TestCase):
                                  capture_output=True, text=True)
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertRegex(out.stdout, r"(?m)^acme +acme +certificate +0 +acme\.test$")
+            # The console's listener serves the installed console, over
+            # HTTP/1.1 to a client that offers h2 too, as a browser does.
+            status, body, proto = https_get(console_port, "/")
+            self.assertEqual((status, proto), (200, "http/1.1"))
+            self.assertEqual(body, read(self.staged("/usr/share/certmgr/console/index.html")))
             self.assertEqual(b.stop(), 0)
         finally:
             work.cleanup()

@@ -1,7 +1,7 @@
 """docs/OPERATOR.md, run: every ```sh block of the guide, in order, as one
 shell script (set -euo pipefail), against a real broker started from the
 configuration as built for installation. It runs in a private network and
-mount namespace, where the broker has the guide's ports (8883, 8884) to
+mount namespace, where the broker has the guide's ports (8883 to 8885) to
 itself, the store is at its installed path (/var/lib/mosquitto/certmgr,
 a bind mount of a scratch directory) and mqtt.acme.example is 127.0.0.1."""
 
@@ -36,6 +36,14 @@ class OperatorGuideTest(unittest.TestCase):
             os.chmod(acl, 0o644)
             dropin = re.sub(r"(?m)^plugin /.*$", "plugin " + work.plugin, dropin)
             dropin = re.sub(r"(?m)^acl_file .*$", "acl_file " + acl, dropin)
+            # The console as built, where the broker's user reads it.
+            console = work.file("console")
+            shutil.copytree(os.path.join(os.environ["CERTMGR_BUILD_DIR"], "console"), console)
+            for root, dirs, files in os.walk(console):
+                os.chmod(root, 0o755)
+                for name in files:
+                    os.chmod(os.path.join(root, name), 0o644)
+            dropin = re.sub(r"(?m)^http_dir .*$", "http_dir " + console, dropin)
             confd = work.file("conf.d")
             os.mkdir(confd)
             os.chmod(confd, 0o755)
