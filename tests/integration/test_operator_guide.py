@@ -69,7 +69,12 @@ class OperatorGuideTest(unittest.TestCase):
             driver = """
 set -e
 ip link set lo up
-mkdir -p /var/lib/mosquitto/certmgr
+# The mount point outlives the namespace: one made here goes at the end.
+made=
+if [ ! -d /var/lib/mosquitto/certmgr ]; then
+    mkdir -p /var/lib/mosquitto/certmgr
+    made=1
+fi
 mount --bind {store} /var/lib/mosquitto/certmgr
 mount --bind {hosts} /etc/hosts
 env {env} mosquitto -c {conf} > {log} 2>&1 &
@@ -83,6 +88,10 @@ HOME={home} PATH={bindir}:$PATH bash {guide}
 rc=$?
 kill $broker
 wait $broker
+umount /var/lib/mosquitto/certmgr
+if [ -n "$made" ]; then
+    rmdir /var/lib/mosquitto/certmgr
+fi
 exit $rc
 """.format(store=work.store, hosts=work.file("hosts"), env=env_prefix, conf=conf, log=log, home=home,
            bindir=bindir, guide=work.file("guide.sh"))
