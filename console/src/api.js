@@ -63,7 +63,8 @@ export class Api {
         password,
         protocolVersion: 4,
         clean: true,
-        clientId: `certmgr-console-${Math.random().toString(16).slice(2, 10)}`,
+        // The audit lines and blocks name the client id: it tells who.
+        clientId: `console-${user}-${Math.random().toString(16).slice(2, 10)}`,
         reconnectPeriod: 0,
         connectTimeout: 15000,
         keepalive: 30,

@@ -138,8 +138,12 @@ export function dialog({ title, testid, body, submit, onsubmit, wide }) {
       if (submitBtn) submitBtn.disabled = false;
     }
   });
+  // A new task: the answer of the previous one leaves the page.
+  for (const m of document.querySelectorAll('main .messages')) clear(m);
   document.body.append(dlg);
   dlg.showModal();
+  const first = dlg.querySelector('.dialog-body :is(input, select, textarea):not([disabled]):not([type=hidden])');
+  if (first) first.focus();
   return { dlg, form, msgs, close };
 }
 
@@ -178,6 +182,7 @@ export function badge(text, kind) {
 export function action(msgs, fn) {
   return async (ev) => {
     const btn = ev && ev.currentTarget;
+    msgs.clear();
     if (btn) btn.disabled = true;
     try {
       await fn(ev);

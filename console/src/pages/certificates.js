@@ -5,7 +5,7 @@ import { api } from '../api.js';
 import { h, clear, field, checkbox, select, button, table, fmtTime, badge, dialog, confirmDialog, lines, action } from '../dom.js';
 import { frame } from '../page.js';
 import { download, downloadPem, base64ToBytes, fileBase } from '../pem.js';
-import { materialInput, materialString, keyNotice, certificateFacts, certificateDownloads, section, validity } from '../widgets.js';
+import { materialInput, materialString, keyNotice, certificateFacts, certificateDownloads, section, validity, commonNameOf } from '../widgets.js';
 
 export const SLOTS = ['mqtt', 'websockets', 'bridge'];
 let slot = 'mqtt';
@@ -103,10 +103,10 @@ function keyDownloadDialog(c) {
     title: 'Download the chain with its private key',
     testid: 'key-download-dialog',
     submit: 'Download with the key',
-    body: [keyNotice('download'), h('p', {}, `Certificate ${c.commonName || c.id} of the ${slot} slot.`)],
+    body: [keyNotice('download'), h('p', {}, `Certificate ${commonNameOf(c) || c.id} of the ${slot} slot.`)],
     async onsubmit() {
       const { certificate } = await api.call('getServerCertificate', { slot, id: c.id, format: 'pem', includePrivateKey: true });
-      download(`${fileBase(c.commonName, c.id)}-chain-key.pem`, certificate.certificate + certificate.privateKey, 'application/x-pem-file');
+      download(`${fileBase(commonNameOf(c), c.id)}-chain-key.pem`, certificate.certificate + certificate.privateKey, 'application/x-pem-file');
     },
   });
 }
@@ -131,7 +131,7 @@ async function trustDialog(c) {
 async function detailsDialog(entry) {
   const { certificate: c } = await api.call('getServerCertificate', { slot, id: entry.id, format: 'pem' });
   dialog({
-    title: c.commonName || c.subject,
+    title: commonNameOf(c) || c.subject,
     testid: 'server-cert-dialog',
     wide: true,
     body: [

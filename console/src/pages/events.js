@@ -65,8 +65,9 @@ function render(container) {
     h('div', { class: 'page-head' }, h('h1', {}, 'Events'),
       h('div', { class: 'buttons' }, pauseBtn, button('Clear', () => { log.length = 0; draw(); }, { testid: 'event-clear' }))),
     h('p', { class: 'intro' }, 'The live feed of $SYS/broker/certmgr/events (not retained: what happened while this page is signed in).'),
-    h('div', { class: 'toolbar' }, h('label', {}, 'Show ', filter), count),
-    list);
+    h('div', { class: 'page-body', 'data-loaded': String(Date.now()) },
+      h('div', { class: 'toolbar' }, h('label', {}, 'Show ', filter), count),
+      list));
   views.add(draw);
   draw();
 }

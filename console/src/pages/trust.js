@@ -144,7 +144,7 @@ async function detailsDialog(ctx, tenant, id) {
       certificateDownloads(ca, ca.certificate),
       ca.isCA ? [h('h3', {}, 'CRL'), crlFacts(ca.crl),
         h('div', { class: 'buttons' },
-          button('Refresh CRL now', action({ error: (t) => d.msgs.error(t) }, async () => {
+          button('Refresh CRL now', action({ error: (t) => d.msgs.error(t), clear: () => d.msgs.clear() }, async () => {
             const r = await api.call('refreshCRL', { tenant, id });
             d.msgs.ok(`CRL fetched: ${r.revoked} revoked, next update ${fmtTime(r.nextUpdate)}.`);
             await ctx.refresh(true);
