@@ -94,7 +94,8 @@ export function validity(c) {
   const now = new Date();
   const state = new Date(c.notAfter) < now ? badge('expired', 'bad')
     : (c.notBefore && new Date(c.notBefore) > now ? badge('not yet valid', 'warn') : null);
-  return h('span', {}, `${fmtTime(c.notBefore)} – ${fmtTime(c.notAfter)} `, state);
+  const span = c.notBefore ? `${fmtTime(c.notBefore)} – ${fmtTime(c.notAfter)} ` : `${fmtTime(c.notAfter)} `;
+  return h('span', {}, span, state);
 }
 
 /** The details of a certificate as getCA, inspectCertificate and getServerCertificate give them. */

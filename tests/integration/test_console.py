@@ -187,6 +187,8 @@ class ConsoleTest(unittest.TestCase):
         self.el(dialog_testid + "-submit").click()
 
     def shot(self, name):
+        if not self.d.find_elements(By.CSS_SELECTOR, "dialog[open]"):
+            self.d.execute_script("window.scrollTo(0, 0)")
         png = self.d.get_screenshot_as_png()
         with open(os.path.join(self.shots, name + ".png"), "wb") as f:
             f.write(png)
@@ -462,11 +464,11 @@ class ConsoleTest(unittest.TestCase):
         self.wait(lambda d: "gamma" in d.current_url, what="the devices of gamma")
         row = self.row("devices", "d:gamma:sensor:a1")
         self.assertIn("on ", row.text)
+        self.shot("devices")
         # Its CA has no CRL: the audit finds it, as the API does.
         self.assertEqual(ok(self.b, "auditFleet", tenant="gamma")["counts"]["caWithoutCRL"], 1)
         self.el("audit-run").click()
         self.assertIn("caWithoutCRL", self.el("audit-findings").text)
-        self.shot("devices")
         self.click_in_row("devices", "d:gamma:sensor:a1", "device-block")
         self.dialog("block-dialog")
         self.assertEqual(self.el("block-id").get_attribute("value"), "d:gamma:sensor:a1")

@@ -72,8 +72,6 @@ function devicesTable(ctx, tenant, devices) {
     { title: 'Certificate', cell: (d) => (d.certificate ? h('code', { title: d.certificate.fingerprint }, shortId(d.certificate.fingerprint)) : '') },
     { title: 'Expires', cell: (d) => (d.certificate && d.certificate.notAfter ? validity({ notAfter: d.certificate.notAfter }) : '') },
     { title: 'Last seen', cell: (d) => fmtTime(d.lastSeen) },
-    { title: 'Certs', cell: (d) => String(d.certificates) },
-    { title: 'Enrolled', cell: (d) => (d.enrolled ? 'yes' : 'no') },
     { title: 'Last refusal', cell: (d) => (d.lastRefusal ? `${d.lastRefusal.reason}, ${fmtTime(d.lastRefusal.time)}` : '') },
     {
       title: 'Actions',
