@@ -81,25 +81,28 @@ export class Api {
         else this.lost();
       });
       client.on('message', (topic, payload) => this.onMessage(topic, payload));
-      client.on('connect', () => {
-        client.subscribe([RESPONSE_TOPIC, EVENTS_TOPIC], { qos: 0 }, (err, granted) => {
-          if (err) { fail(`Subscribing failed: ${err.message}`); return; }
-          const refused = (granted || []).filter((g) => g.qos >= 128).map((g) => g.topic);
-          if (refused.includes(RESPONSE_TOPIC)) {
+      client.once('connect', () => {
+        // The control API answers only administrators: a refused
+        // subscription (SUBACK 0x80) means this user is not one.
+        client.subscribe(RESPONSE_TOPIC, { qos: 0 }, (err, granted) => {
+          if (err || !granted || !granted.length || granted[0].qos >= 128) {
             fail(`Signed in as '${user}', but the broker refused the subscription to ${RESPONSE_TOPIC}: `
               + 'this user is not an administrator (plugin_opt_admin_users).');
             return;
           }
-          settled = true;
-          this.client = client;
-          this.user = user;
-          // From now on a dropped connection is retried.
-          client.options.reconnectPeriod = 3000;
-          client.on('connect', () => this.emitState('connected'));
-          client.on('reconnect', () => this.emitState('reconnecting'));
-          client.on('offline', () => this.emitState('offline'));
-          this.emitState('connected');
-          resolve({ eventsRefused: refused.includes(EVENTS_TOPIC) });
+          client.subscribe(EVENTS_TOPIC, { qos: 0 }, (err2, granted2) => {
+            settled = true;
+            this.client = client;
+            this.user = user;
+            this.eventsRefused = !!err2 || !granted2 || !granted2.length || granted2[0].qos >= 128;
+            // From now on a dropped connection is retried.
+            client.options.reconnectPeriod = 3000;
+            client.on('connect', () => this.emitState('connected'));
+            client.on('reconnect', () => this.emitState('reconnecting'));
+            client.on('offline', () => this.emitState('offline'));
+            this.emitState('connected');
+            resolve();
+          });
         });
       });
     });

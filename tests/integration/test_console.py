@@ -76,6 +76,8 @@ class ConsoleTest(unittest.TestCase):
         world_readable_copy(built, cls.www)
         passwd = cls.work.file("passwd")
         subprocess.run(["mosquitto_passwd", "-b", "-c", passwd, USER, PASSWORD], check=True)
+        # A user of the password file who is no administrator.
+        subprocess.run(["mosquitto_passwd", "-b", passwd, "alice", "alice-pw"], check=True)
         os.chmod(passwd, 0o644)
         cls.mqtt_port, cls.console_port = free_port(), free_port()
         listeners = ["listener %d 127.0.0.1\ncertfile %s/listener/mqtt.crt\nkeyfile %s/listener/mqtt.key" % (cls.mqtt_port, store, store),
@@ -211,17 +213,17 @@ class ConsoleTest(unittest.TestCase):
         os.unlink(path)
         return data
 
-    def sign_in(self, password=PASSWORD, keyboard=False):
+    def sign_in(self, password=PASSWORD, keyboard=False, name=USER):
         self.d.get(self.url)
         user = self.el("login-user")
         self.assertEqual(self.d.switch_to.active_element, user, "the user name field has the focus")
         if keyboard:
-            user.send_keys(USER)
+            user.send_keys(name)
             ActionChains(self.d).send_keys(Keys.TAB).perform()
             self.assertEqual(self.d.switch_to.active_element, self.el("login-password"))
             ActionChains(self.d).send_keys(password, Keys.ENTER).perform()
         else:
-            user.send_keys(USER)
+            user.send_keys(name)
             self.el("login-password").send_keys(password)
             self.el("login-submit").click()
 
@@ -247,6 +249,10 @@ class ConsoleTest(unittest.TestCase):
         self.assertIn("not authorized", refusal)
         self.assertIn("CONNACK 5", refusal)
         self.assertNotIn("u'%s'" % USER, self.b.log())
+        # A user who signs in but is no administrator is told so.
+        self.sign_in(name="alice", password="alice-pw")
+        self.assertIn("this user is not an administrator", self.el("login-error").text)
+        self.assertIn("u'alice'", self.b.log())
         self.sign_in(keyboard=True)
         self.el("nav")
         self.loaded("status")

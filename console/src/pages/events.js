@@ -25,7 +25,7 @@ function summary(ev) {
   for (const k of ['command', 'who', 'tenant', 'slot', 'clientId', 'identity', 'outcome', 'kind', 'reason', 'why', 'notAfter']) {
     if (ev[k] !== undefined && ev[k] !== null && typeof ev[k] !== 'object') parts.push(`${k}=${ev[k]}`);
   }
-  if (ev.id) parts.push(`id=${String(ev.id).slice(0, 16)}…`);
+  if (ev.id) parts.push(`id=${/^[0-9a-f]{64}$/.test(ev.id) ? `${ev.id.slice(0, 16)}…` : ev.id}`);
   return parts.join('  ');
 }
 
@@ -65,6 +65,7 @@ function render(container) {
     h('div', { class: 'page-head' }, h('h1', {}, 'Events'),
       h('div', { class: 'buttons' }, pauseBtn, button('Clear', () => { log.length = 0; draw(); }, { testid: 'event-clear' }))),
     h('p', { class: 'intro' }, 'The live feed of $SYS/broker/certmgr/events (not retained: what happened while this page is signed in).'),
+    api.eventsRefused ? h('p', { class: 'error', role: 'alert', testid: 'events-refused' }, 'The broker refused the subscription to $SYS/broker/certmgr/events: no event will arrive.') : null,
     h('div', { class: 'page-body', 'data-loaded': String(Date.now()) },
       h('div', { class: 'toolbar' }, h('label', {}, 'Show ', filter), count),
       list));
