@@ -1,6 +1,7 @@
 // The frame of every page: its title, a refresh button, the messages of
 // its commands, and a body that refresh() rebuilds.
 import { h, clear, messageArea } from './dom.js';
+import { tenantPicker, chooseTenant } from './widgets.js';
 
 export function frame(container, { title, intro, load, tools }) {
   const msgs = messageArea('page-messages');
@@ -29,4 +30,33 @@ export function frame(container, { title, intro, load, tools }) {
     msgs.el, body);
   refresh();
   return ctx;
+}
+
+/**
+ * A page about one tenant at a time, chosen at its top (and in the
+ * address: #/<id>/<tenant>). load(ctx, tenant, picker) builds its body;
+ * changed(name) runs before another tenant is shown.
+ */
+export function tenantPage({ id, title, intro, load, changed }) {
+  return {
+    id,
+    title,
+    render(container, [arg]) {
+      let picker = null;
+      frame(container, {
+        title,
+        intro,
+        async load(ctx) {
+          if (!picker) {
+            if (arg) chooseTenant(arg);
+            picker = await tenantPicker((name) => {
+              if (changed) changed(name);
+              location.hash = `#/${id}/${encodeURIComponent(name)}`;
+            });
+          }
+          return load(ctx, picker.value, picker);
+        },
+      });
+    },
+  };
 }

@@ -2,8 +2,8 @@
 // certificates, and fleet audits.
 import { api } from '../api.js';
 import { h, clear, field, select, button, table, fmtTime, badge, dialog, action, facts, shortId, messageArea } from '../dom.js';
-import { frame } from '../page.js';
-import { materialInput, materialString, tenantPicker, chooseTenant, section, validity } from '../widgets.js';
+import { tenantPage } from '../page.js';
+import { materialInput, materialString, section, validity } from '../widgets.js';
 
 const PAGE = 50;
 const query = { filter: '', prefix: '', offset: 0 };
@@ -139,50 +139,40 @@ function auditForm(tenant) {
   return [form, msgs.el, out];
 }
 
-export default {
+export default tenantPage({
   id: 'devices',
   title: 'Devices',
-  render(container, [arg]) {
-    let picker = null;
-    frame(container, {
-      title: 'Devices',
-      intro: 'The devices this node admitted, per tenant; blocks of device ids and certificates (they take effect at once); fleet audits.',
-      async load(ctx) {
-        if (!picker) {
-          if (arg) chooseTenant(arg);
-          picker = await tenantPicker((name) => { query.offset = 0; location.hash = `#/devices/${encodeURIComponent(name)}`; });
-        }
-        const tenant = picker.value;
-        const fields = { tenant, limit: PAGE, offset: query.offset };
-        if (query.filter) fields.filter = query.filter;
-        if (query.prefix) fields.prefix = query.prefix;
-        const [list, blocked] = await Promise.all([api.call('listDevices', fields), api.call('listBlocked', { tenant })]);
-        const filter = select([['', 'all'], ['connected', 'connected'], ['expiring', 'expiring'], ['refused', 'refused'], ['blocked', 'blocked']], { testid: 'device-filter', value: query.filter });
-        const prefix = h('input', { type: 'search', testid: 'device-prefix', value: query.prefix, placeholder: 'd:org:type:' });
-        const search = h('form', { class: 'inline-form', testid: 'device-search' }, field('Show', filter), field('Id starts with', prefix), h('button', { type: 'submit' }, 'Search'));
-        search.addEventListener('submit', (ev) => {
-          ev.preventDefault();
-          query.filter = filter.value;
-          query.prefix = prefix.value.trim();
-          query.offset = 0;
-          ctx.refresh();
-        });
-        filter.addEventListener('change', () => search.requestSubmit());
-        const last = Math.min(list.offset + list.devices.length, list.total);
-        const pager = h('div', { class: 'pager' },
-          h('span', { testid: 'device-total' }, `${list.total ? list.offset + 1 : 0}–${last} of ${list.total}`),
-          button('Previous', () => { query.offset = Math.max(0, query.offset - PAGE); ctx.refresh(); }, { disabled: list.offset === 0 }),
-          button('Next', () => { query.offset += PAGE; ctx.refresh(); }, { disabled: last >= list.total }));
-        return [
-          h('div', { class: 'toolbar' }, picker.el,
-            button('Block a device id…', () => blockDialog(ctx, tenant, 'device'), { testid: 'block-device-open' }),
-            button('Block a certificate…', () => blockDialog(ctx, tenant, 'certificate'), { testid: 'block-cert-open' })),
-          section('Inventory', null, search, devicesTable(ctx, tenant, list.devices), pager,
-            h('p', { class: 'hint' }, `Answered by ${(list.nodes || []).map((n) => n.node).join(', ')}.`)),
-          section('Blocks', null, blocksTables(ctx, tenant, blocked)),
-          section('Fleet audit', null, auditForm(tenant)),
-        ];
-      },
+  intro: 'The devices this node admitted, per tenant; blocks of device ids and certificates (they take effect at once); fleet audits.',
+  changed: () => { query.offset = 0; },
+  async load(ctx, tenant, picker) {
+    const fields = { tenant, limit: PAGE, offset: query.offset };
+    if (query.filter) fields.filter = query.filter;
+    if (query.prefix) fields.prefix = query.prefix;
+    const [list, blocked] = await Promise.all([api.call('listDevices', fields), api.call('listBlocked', { tenant })]);
+    const filter = select([['', 'all'], ['connected', 'connected'], ['expiring', 'expiring'], ['refused', 'refused'], ['blocked', 'blocked']], { testid: 'device-filter', value: query.filter });
+    const prefix = h('input', { type: 'search', testid: 'device-prefix', value: query.prefix, placeholder: 'd:org:type:' });
+    const search = h('form', { class: 'inline-form', testid: 'device-search' }, field('Show', filter), field('Id starts with', prefix), h('button', { type: 'submit' }, 'Search'));
+    search.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      query.filter = filter.value;
+      query.prefix = prefix.value.trim();
+      query.offset = 0;
+      ctx.refresh();
     });
+    filter.addEventListener('change', () => search.requestSubmit());
+    const last = Math.min(list.offset + list.devices.length, list.total);
+    const pager = h('div', { class: 'pager' },
+      h('span', { testid: 'device-total' }, `${list.total ? list.offset + 1 : 0}–${last} of ${list.total}`),
+      button('Previous', () => { query.offset = Math.max(0, query.offset - PAGE); ctx.refresh(); }, { disabled: list.offset === 0 }),
+      button('Next', () => { query.offset += PAGE; ctx.refresh(); }, { disabled: last >= list.total }));
+    return [
+      h('div', { class: 'toolbar' }, picker.el,
+        button('Block a device id…', () => blockDialog(ctx, tenant, 'device'), { testid: 'block-device-open' }),
+        button('Block a certificate…', () => blockDialog(ctx, tenant, 'certificate'), { testid: 'block-cert-open' })),
+      section('Inventory', null, search, devicesTable(ctx, tenant, list.devices), pager,
+        h('p', { class: 'hint' }, `Answered by ${(list.nodes || []).map((n) => n.node).join(', ')}.`)),
+      section('Blocks', null, blocksTables(ctx, tenant, blocked)),
+      section('Fleet audit', null, auditForm(tenant)),
+    ];
   },
-};
+});

@@ -2,8 +2,8 @@
 // pre-registered identities, and its enrollment policy and issuing CA.
 import { api } from '../api.js';
 import { h, field, select, checkbox, button, table, fmtTime, badge, dialog, action, facts, lines, shortId } from '../dom.js';
-import { frame } from '../page.js';
-import { tenantPicker, chooseTenant, section } from '../widgets.js';
+import { tenantPage } from '../page.js';
+import { section } from '../widgets.js';
 
 function rejectDialog(ctx, tenant, e) {
   const reason = h('input', { testid: 'reject-reason', placeholder: 'told to the device' });
@@ -105,59 +105,48 @@ function preRegisterForm(ctx, tenant) {
 
 const STATE = { pending: 'warn', approved: 'good', rejected: 'bad' };
 
-export default {
+export default tenantPage({
   id: 'enrollments',
   title: 'Enrollments',
-  render(container, [arg]) {
-    let picker = null;
-    frame(container, {
-      title: 'Enrollments',
-      intro: 'Devices get and renew their certificates over MQTT from the tenant\'s issuing CA; in the approval mode each request waits here.',
-      async load(ctx) {
-        if (!picker) {
-          if (arg) chooseTenant(arg);
-          picker = await tenantPicker((name) => { location.hash = `#/enrollments/${encodeURIComponent(name)}`; });
-        }
-        const tenant = picker.value;
-        const [list, { tenant: t }] = await Promise.all([api.call('listEnrollments', { tenant }), api.call('getTenant', { tenant })]);
-        const en = t.enrollment;
-        return [
-          h('div', { class: 'toolbar' }, picker.el),
-          section('Requests', null, table([
-            { title: 'Identity', cell: (e) => e.identity },
-            { title: 'State', cell: (e) => badge(e.state, STATE[e.state]) },
-            { title: 'Client id', cell: (e) => e.clientId || '' },
-            { title: 'Key', cell: (e) => h('code', { title: e.keyId }, shortId(e.keyId)) },
-            { title: 'Requested', cell: (e) => fmtTime(e.requested) },
-            { title: 'Decided', cell: (e) => fmtTime(e.decided) },
-            { title: 'Reason', cell: (e) => e.reason || '' },
-            {
-              title: 'Actions',
-              cell: (e) => (e.state !== 'pending' ? '' : h('div', { class: 'buttons' },
-                button('Approve', action(ctx.msgs, async () => {
-                  await api.call('approveEnrollment', { tenant, identity: e.identity });
-                  await ctx.refresh();
-                  ctx.msgs.ok(`Approved ${e.identity}: its certificate is signed, and pushed to it if it is connected.`);
-                }), { testid: 'enroll-approve', class: 'primary' }),
-                button('Reject…', () => rejectDialog(ctx, tenant, e), { testid: 'enroll-reject', class: 'danger' }))),
-            },
-          ], list.enrollments, { testid: 'enrollments', rowId: (e) => e.identity, empty: 'No enrollment request.' })),
-          section('Pre-registered identities', null,
-            h('p', { testid: 'preregistered' }, list.preRegistered.length ? list.preRegistered.join(', ') : 'None.'),
-            preRegisterForm(ctx, tenant)),
-          section('Policy', [
-            button('Edit policy…', () => policyDialog(ctx, tenant, en), { testid: 'policy-open' }),
-            en && en.issuingCA ? null : button('Create issuing CA…', () => issuingCaDialog(ctx, tenant, picker.names), { testid: 'issuing-open' }),
-          ], en ? facts([
-            ['Mode', en.mode], ['Identity pattern', en.idPattern || 'any'], ['Validity', `${en.validityDays} days`],
-            ['Renewal opens', `${en.renewWithinDays} days before expiry`], ['Grace', `${en.graceDays} days`],
-            ['Key types', (en.keyTypes || []).join(', ')], ['Smallest RSA key', en.minRsaBits], ['Identity in', en.identityIn],
-            ['Proof of possession for new CAs', en.requireProofOfPossession ? 'required' : 'not required'],
-            ['Issuing CA', en.issuingCA ? h('code', { title: en.issuingCA }, shortId(en.issuingCA)) : 'none'],
-            ['Counts', `${en.preRegistered} pre-registered, ${en.requests} requests, ${en.revoked} revoked`],
-          ]) : h('p', {}, 'No enrollment policy set: the defaults apply once an issuing CA exists.')),
-        ];
-      },
-    });
+  intro: 'Devices get and renew their certificates over MQTT from the tenant\'s issuing CA; in the approval mode each request waits here.',
+  async load(ctx, tenant, picker) {
+    const [list, { tenant: t }] = await Promise.all([api.call('listEnrollments', { tenant }), api.call('getTenant', { tenant })]);
+    const en = t.enrollment;
+    return [
+      h('div', { class: 'toolbar' }, picker.el),
+      section('Requests', null, table([
+        { title: 'Identity', cell: (e) => e.identity },
+        { title: 'State', cell: (e) => badge(e.state, STATE[e.state]) },
+        { title: 'Client id', cell: (e) => e.clientId || '' },
+        { title: 'Key', cell: (e) => h('code', { title: e.keyId }, shortId(e.keyId)) },
+        { title: 'Requested', cell: (e) => fmtTime(e.requested) },
+        { title: 'Decided', cell: (e) => fmtTime(e.decided) },
+        { title: 'Reason', cell: (e) => e.reason || '' },
+        {
+          title: 'Actions',
+          cell: (e) => (e.state !== 'pending' ? '' : h('div', { class: 'buttons' },
+            button('Approve', action(ctx.msgs, async () => {
+              await api.call('approveEnrollment', { tenant, identity: e.identity });
+              await ctx.refresh();
+              ctx.msgs.ok(`Approved ${e.identity}: its certificate is signed, and pushed to it if it is connected.`);
+            }), { testid: 'enroll-approve', class: 'primary' }),
+            button('Reject…', () => rejectDialog(ctx, tenant, e), { testid: 'enroll-reject', class: 'danger' }))),
+        },
+      ], list.enrollments, { testid: 'enrollments', rowId: (e) => e.identity, empty: 'No enrollment request.' })),
+      section('Pre-registered identities', null,
+        h('p', { testid: 'preregistered' }, list.preRegistered.length ? list.preRegistered.join(', ') : 'None.'),
+        preRegisterForm(ctx, tenant)),
+      section('Policy', [
+        button('Edit policy…', () => policyDialog(ctx, tenant, en), { testid: 'policy-open' }),
+        en && en.issuingCA ? null : button('Create issuing CA…', () => issuingCaDialog(ctx, tenant, picker.names), { testid: 'issuing-open' }),
+      ], en ? facts([
+        ['Mode', en.mode], ['Identity pattern', en.idPattern || 'any'], ['Validity', `${en.validityDays} days`],
+        ['Renewal opens', `${en.renewWithinDays} days before expiry`], ['Grace', `${en.graceDays} days`],
+        ['Key types', (en.keyTypes || []).join(', ')], ['Smallest RSA key', en.minRsaBits], ['Identity in', en.identityIn],
+        ['Proof of possession for new CAs', en.requireProofOfPossession ? 'required' : 'not required'],
+        ['Issuing CA', en.issuingCA ? h('code', { title: en.issuingCA }, shortId(en.issuingCA)) : 'none'],
+        ['Counts', `${en.preRegistered} pre-registered, ${en.requests} requests, ${en.revoked} revoked`],
+      ]) : h('p', {}, 'No enrollment policy set: the defaults apply once an issuing CA exists.')),
+    ];
   },
-};
+});

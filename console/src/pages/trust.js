@@ -3,9 +3,9 @@
 // and upload; details, downloads, export, removal.
 import { api } from '../api.js';
 import { h, clear, field, checkbox, select, button, table, fmtTime, badge, dialog, confirmDialog, action, facts, shortId } from '../dom.js';
-import { frame } from '../page.js';
+import { tenantPage } from '../page.js';
 import { downloadPem, fileBase } from '../pem.js';
-import { materialInput, materialString, tenantPicker, chooseTenant, certificateFacts, certificateDownloads, section, validity } from '../widgets.js';
+import { materialInput, materialString, certificateFacts, certificateDownloads, section, validity } from '../widgets.js';
 
 function previewTable(certs) {
   return table([
@@ -185,41 +185,30 @@ function entriesTable(ctx, tenant, rows, kind) {
   return table(cols, rows, { testid: `trust-${kind}`, rowId: (c) => c.id, empty });
 }
 
-export default {
+export default tenantPage({
   id: 'trust',
   title: 'Trust list',
-  render(container, [arg]) {
-    let picker = null;
-    frame(container, {
-      title: 'Trust list',
-      intro: 'What a tenant trusts: CAs (trust anchors, also intermediates) and pinned endpoint certificates. Changes apply from the next handshake.',
-      async load(ctx) {
-        if (!picker) {
-          if (arg) chooseTenant(arg);
-          picker = await tenantPicker((name) => { location.hash = `#/trust/${encodeURIComponent(name)}`; });
-        }
-        const tenant = picker.value;
-        const { cas, pinned, issuers } = await api.call('listCAs', { tenant });
-        return [
-          h('div', { class: 'toolbar' }, picker.el,
-            button('Add certificates…', () => addDialog(ctx, tenant), { testid: 'trust-add-open', class: 'primary' }),
-            button('Upload CRL…', () => uploadCrlDialog(ctx, tenant, null), { testid: 'crl-upload-any' }),
-            button('Download all', action(ctx.msgs, async () => {
-              const r = await api.call('exportTrustList', { tenant });
-              downloadPem(`${fileBase(tenant)}-trust-list`, r.trustList);
-              ctx.msgs.ok(`Exported ${r.count} certificates of ${tenant}.`);
-            }), { testid: 'trust-export' }),
-            button('Clear CAs…', action(ctx.msgs, async () => {
-              if (!await confirmDialog('Clear the CAs', `Remove every CA of ${tenant}'s trust list? Pinned certificates stay.`, 'Remove every CA')) return;
-              const { removed } = await api.call('clearCAs', { tenant });
-              await ctx.refresh();
-              ctx.msgs.ok(`Removed ${removed} CA${removed === 1 ? '' : 's'} from ${tenant}.`);
-            }), { testid: 'trust-clear', class: 'danger' })),
-          section('CAs', null, entriesTable(ctx, tenant, cas, 'ca')),
-          section('Pinned endpoint certificates', null, entriesTable(ctx, tenant, pinned, 'pinned')),
-          section('Known intermediates (not trust anchors)', null, entriesTable(ctx, tenant, issuers, 'issuer')),
-        ];
-      },
-    });
+  intro: 'What a tenant trusts: CAs (trust anchors, also intermediates) and pinned endpoint certificates. Changes apply from the next handshake.',
+  async load(ctx, tenant, picker) {
+    const { cas, pinned, issuers } = await api.call('listCAs', { tenant });
+    return [
+      h('div', { class: 'toolbar' }, picker.el,
+        button('Add certificates…', () => addDialog(ctx, tenant), { testid: 'trust-add-open', class: 'primary' }),
+        button('Upload CRL…', () => uploadCrlDialog(ctx, tenant, null), { testid: 'crl-upload-any' }),
+        button('Download all', action(ctx.msgs, async () => {
+          const r = await api.call('exportTrustList', { tenant });
+          downloadPem(`${fileBase(tenant)}-trust-list`, r.trustList);
+          ctx.msgs.ok(`Exported ${r.count} certificates of ${tenant}.`);
+        }), { testid: 'trust-export' }),
+        button('Clear CAs…', action(ctx.msgs, async () => {
+          if (!await confirmDialog('Clear the CAs', `Remove every CA of ${tenant}'s trust list? Pinned certificates stay.`, 'Remove every CA')) return;
+          const { removed } = await api.call('clearCAs', { tenant });
+          await ctx.refresh();
+          ctx.msgs.ok(`Removed ${removed} CA${removed === 1 ? '' : 's'} from ${tenant}.`);
+        }), { testid: 'trust-clear', class: 'danger' })),
+      section('CAs', null, entriesTable(ctx, tenant, cas, 'ca')),
+      section('Pinned endpoint certificates', null, entriesTable(ctx, tenant, pinned, 'pinned')),
+      section('Known intermediates (not trust anchors)', null, entriesTable(ctx, tenant, issuers, 'issuer')),
+    ];
   },
-};
+});
