@@ -10,6 +10,7 @@ to docs/console/ with CERTMGR_UPDATE_SCREENSHOTS=1."""
 
 import glob
 import hashlib
+import json
 import os
 import shutil
 import ssl
@@ -18,7 +19,9 @@ import tempfile
 import time
 import unittest
 
-from harness import SOURCE_DIR, Broker, Workdir, free_port, mqtt_connect, ok, pki, read, served_certificate
+from harness import (SOURCE_DIR, Broker, Workdir, free_port, mqtt_connect, mqtt_messages, mqtt_publish, mqtt_subscribe, ok, pki,
+                     read, served_certificate)
+from test_enroll import ANSWER, ENROLL, Pki
 from test_harden import openssl
 from test_trust import cert_id, closed_within
 
@@ -490,7 +493,52 @@ class ConsoleTest(unittest.TestCase):
         self.row("blocked-devices", "d:gamma:sensor:a1")
         self.shot("devices-blocked")
 
-    def test_7_every_page_shows_its_answers(self):
+    def test_7_an_enrollment_is_approved_on_the_page(self):
+        self.ensure_signed_in()
+        self.nav("enrollments")
+        # The tenant chosen on the devices page is kept: choose another.
+        self.assertEqual(Select(self.el("tenant-picker")).first_selected_option.text, "gamma")
+        Select(self.el("tenant-picker")).select_by_value("default")
+        self.wait(lambda d: d.current_url.endswith("#/enrollments/default"), what="the enrollments of default")
+        self.loaded("enrollments")
+        self.el("issuing-open").click()
+        self.dialog("issuing-dialog")
+        self.fill("issuing-cn", "Console Devices CA")
+        self.submit("issuing-dialog")
+        self.assertIn("Created the issuing CA CN=Console Devices CA", self.message())
+        issuing = ok(self.b, "getTenant", tenant="default")["tenant"]["enrollment"]["issuingCA"]
+        self.assertIn(issuing, [c["id"] for c in ok(self.b, "listCAs", tenant="default")["cas"]])
+        self.el("policy-open").click()
+        self.dialog("policy-dialog")
+        Select(self.el("policy-mode")).select_by_value("approval")
+        self.fill("policy-pattern", "d:sensor:*")
+        self.submit("policy-dialog")
+        self.assertIn("Saved the enrollment policy", self.message())
+        self.assertEqual(ok(self.b, "getTenant", tenant="default")["tenant"]["enrollment"]["idPattern"], "d:sensor:*")
+        # A claim device asks for a certificate and waits.
+        claims = Pki(self.work.file("claims"))
+        ok(self.b, "addCA", tenant="default", certificate=read(claims.ca("claim-ca", "Claim CA")), purpose="claim")
+        cert, key = claims.sign("claim", "claim-ca", "batch-1")
+        r = mqtt_connect(self.mqtt_port, "claimer-1", cert=cert, key=key, keep=True)
+        self.assertEqual(r["result"], "accepted")
+        sock = r["sock"]
+        self.addCleanup(sock.close)
+        self.assertEqual(mqtt_subscribe(sock, ANSWER), 0)
+        mqtt_publish(sock, ENROLL, json.dumps({"csr": claims.csr("dev", cn="d:sensor:p1"), "correlationData": "p"}))
+        self.assertEqual(json.loads(mqtt_messages(sock, 10, first_only=True)[0][1])["pending"], True)
+        self.d.execute_script("window.scrollTo(0, 0)")
+        self.el("refresh").click()
+        row = self.row("enrollments", "d:sensor:p1")
+        self.assertIn("claimer-1", row.text)
+        self.shot("enrollments")
+        self.click_in_row("enrollments", "d:sensor:p1", "enroll-approve")
+        self.assertIn("Approved d:sensor:p1", self.message())
+        pushed = json.loads(mqtt_messages(sock, 10, first_only=True)[0][1])
+        self.assertIn("BEGIN CERTIFICATE", pushed["certificate"])
+        self.assertEqual([(e["identity"], e["state"]) for e in ok(self.b, "listEnrollments", tenant="default")["enrollments"]],
+                         [("d:sensor:p1", "approved")])
+
+    def test_8_every_page_shows_its_answers(self):
         self.ensure_signed_in()
         page = self.nav("status")
         counters = self.el("status-counters")
@@ -505,15 +553,12 @@ class ConsoleTest(unittest.TestCase):
         ok(self.b, "createTenant", tenant="delta")
         self.wait(lambda d: "tenant=delta" in self.el("event-list").text, what="the event of the change just made")
         self.shot("events")
-        self.nav("enrollments")
-        self.el("enrollments-empty")
-        self.shot("enrollments")
         # A broker on the files store is no fleet node: the API's error, exactly.
         self.nav("nodes")
         self.assertEqual(self.error_text(self.el("page-messages")), "this broker is no fleet node: plugin_opt_store is files")
         self.shot("nodes")
 
-    def test_8_a_narrow_window_folds_the_navigation(self):
+    def test_9_a_narrow_window_folds_the_navigation(self):
         self.ensure_signed_in()
         self.nav("tenants")
         self.d.set_window_size(400, 800)

@@ -10,7 +10,7 @@ import { materialInput, materialString, keyNotice, certificateFacts, certificate
 export const SLOTS = ['mqtt', 'websockets', 'bridge'];
 let slot = 'mqtt';
 
-const KEYS = {
+export const KEYS = {
   'ec-P-256': { type: 'ec', curve: 'P-256' },
   'ec-P-384': { type: 'ec', curve: 'P-384' },
   'rsa-2048': { type: 'rsa', bits: 2048 },
@@ -18,7 +18,7 @@ const KEYS = {
   'rsa-4096': { type: 'rsa', bits: 4096 },
   ed25519: { type: 'ed25519' },
 };
-const KEY_LABELS = [['ec-P-256', 'EC P-256'], ['ec-P-384', 'EC P-384'], ['rsa-2048', 'RSA 2048'],
+export const KEY_LABELS = [['ec-P-256', 'EC P-256'], ['ec-P-384', 'EC P-384'], ['rsa-2048', 'RSA 2048'],
   ['rsa-3072', 'RSA 3072'], ['rsa-4096', 'RSA 4096']];
 
 function uploadDialog(ctx) {

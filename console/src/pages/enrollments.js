@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h, field, select, checkbox, button, table, fmtTime, badge, dialog, action, facts, lines, shortId } from '../dom.js';
 import { tenantPage } from '../page.js';
+import { KEYS, KEY_LABELS } from './certificates.js';
 import { section } from '../widgets.js';
 
 function rejectDialog(ctx, tenant, e) {
@@ -67,7 +68,7 @@ function policyDialog(ctx, tenant, en) {
 function issuingCaDialog(ctx, tenant, tenants) {
   const cn = h('input', { testid: 'issuing-cn', required: true, value: `${tenant} devices issuing CA` });
   const o = h('input', { testid: 'issuing-o' });
-  const key = select([['ec-P-256', 'EC P-256'], ['ec-P-384', 'EC P-384'], ['rsa-2048', 'RSA 2048'], ['rsa-3072', 'RSA 3072'], ['rsa-4096', 'RSA 4096']], { testid: 'issuing-key' });
+  const key = select(KEY_LABELS, { testid: 'issuing-key' });
   const days = h('input', { type: 'number', min: 1, value: 3650, testid: 'issuing-days' });
   const parent = select([['', 'none: self-signed'], ...tenants.filter((t) => t !== tenant)], { testid: 'issuing-parent' });
   dialog({
@@ -78,9 +79,7 @@ function issuingCaDialog(ctx, tenant, tenants) {
       field('Common name', cn), field('Organisation (optional)', o), field('Key', key), field('Validity (days)', days),
       field('Signed by the issuing CA of', parent)],
     async onsubmit() {
-      const [type, size] = key.value.split('-');
-      const fields = { tenant, subject: { CN: cn.value.trim() }, validityDays: Number(days.value),
-        key: type === 'ec' ? { type, curve: `P-${size.slice(2)}` } : { type, bits: Number(size) } };
+      const fields = { tenant, subject: { CN: cn.value.trim() }, validityDays: Number(days.value), key: KEYS[key.value] };
       if (o.value.trim()) fields.subject.O = o.value.trim();
       if (parent.value) fields.parent = parent.value;
       const { ca } = await api.call('createIssuingCA', fields);
