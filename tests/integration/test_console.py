@@ -415,7 +415,26 @@ class ConsoleTest(unittest.TestCase):
         self.assertTrue(self.device("dev-a1", "d:acme:sensor:a1", "acme.test", keep=False)["result"].startswith("tls-error"))
         self.click_in_row("trust-ca", ca, "ca-activate")
         self.assertIn("is active", self.message())
-        self.assertEqual(self.device("dev-a1", "d:acme:sensor:a1", "acme.test", keep=False)["result"], "accepted")
+        r = self.device("dev-a1", "d:acme:sensor:a1", "acme.test")
+        self.assertEqual(r["result"], "accepted")
+        self.addCleanup(r["sock"].close)
+        # An edit of the tenant: another host name, served with the
+        # certificate uploaded before; its device stays connected.
+        uploaded = [c["id"] for c in ok(self.b, "listServerCertificates", slot="mqtt")["certificates"]
+                    if c["description"] == "uploaded by the console test"][0]
+        self.nav("tenants")
+        self.click_in_row("tenants", "acme", "tenant-edit")
+        self.dialog("tenant-dialog")
+        self.el("tenant-hostnames").send_keys("\nacme2.test")
+        Select(self.el("tenant-cert-mqtt")).select_by_value(uploaded)
+        self.submit("tenant-dialog")
+        self.assertEqual(self.message(), "Saved tenant acme.")
+        t = ok(self.b, "getTenant", tenant="acme")["tenant"]
+        self.assertEqual((t["hostnames"], t["serverCertificates"].get("mqtt")), (["acme.test", "acme2.test"], uploaded))
+        self.assertEqual(served_certificate(self.mqtt_port, servername="acme2.test", host="127.0.0.1")[1], uploaded)
+        self.assertFalse(closed_within(r["sock"], 0.5), "editing the host names disconnected the device")
+        self.click_in_row("tenants", "acme", "tenant-trust")
+        self.loaded("trust")
         # Its details and CRL state, its DER made by the page.
         self.click_in_row("trust-ca", ca, "ca-details")
         dlg = self.dialog("ca-dialog")

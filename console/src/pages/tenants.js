@@ -47,18 +47,31 @@ async function tenantDialog(ctx, name) {
       field('Subscribe patterns, one a line', sub),
       h('fieldset', {}, h('legend', {}, 'Served with'), served.map(([s, el]) => field(`${s} slot`, el))),
     ],
-    async onsubmit() {
-      const fields = {
-        tenant: tenantName.value.trim(),
+    async onsubmit(form, msgs) {
+      const wanted = {
         hostnames: lines(hostnames.value),
         policy: policy.value,
         revocation: revocation.value,
         publishPatterns: lines(pub.value),
         subscribePatterns: lines(sub.value),
       };
-      if (orgId.value.trim()) fields.orgId = orgId.value.trim();
+      if (orgId.value.trim()) wanted.orgId = orgId.value.trim();
       const certs = Object.fromEntries(served.map(([s, el]) => [s, el.value]));
-      if (t || Object.values(certs).some(Boolean)) fields.serverCertificates = certs;
+      if (Object.values(certs).some(Boolean) || (t && Object.values(t.serverCertificates || {}).some(Boolean))) {
+        wanted.serverCertificates = certs;
+      }
+      // An edit sends what changed only: a policy or org id given again
+      // would count as a change, and disconnect the tenant's devices.
+      const fields = { tenant: tenantName.value.trim() };
+      for (const [k, v] of Object.entries(wanted)) {
+        const before = t && (k === 'serverCertificates'
+          ? Object.fromEntries(SLOTS.map((s) => [s, (t.serverCertificates || {})[s] || ''])) : t[k]);
+        if (!t || JSON.stringify(before) !== JSON.stringify(v)) fields[k] = v;
+      }
+      if (t && Object.keys(fields).length === 1) {
+        msgs.ok('Nothing changed.');
+        return false;
+      }
       const r = await api.call(t ? 'modifyTenant' : 'createTenant', fields);
       await ctx.refresh();
       ctx.msgs.ok(t ? `Saved tenant ${r.tenant.tenant}.` : `Created tenant ${r.tenant.tenant}.`);
