@@ -53,7 +53,7 @@ async function detailsDialog(entry) {
 
 async function load(ctx) {
   const { rejected } = await api.call('listRejected');
-  return table([
+  return h('section', { class: 'card' }, table([
     { title: 'Common name', cell: (r) => r.commonName || '' },
     { title: 'Reason', cell: (r) => r.reason },
     { title: 'SNI', cell: (r) => r.sni || '' },
@@ -69,7 +69,7 @@ async function load(ctx) {
         button('Details', action(ctx.msgs, () => detailsDialog(r)), { testid: 'rejected-details' }),
         button('Trust…', action(ctx.msgs, () => trustDialog(ctx, r)), { testid: 'rejected-trust', class: 'primary' })),
     },
-  ], rejected, { testid: 'rejected', rowId: (r) => r.id, empty: 'No rejected chain.' });
+  ], rejected, { testid: 'rejected', rowId: (r) => r.id, empty: 'No rejected chain.' }));
 }
 
 export default {

@@ -81,7 +81,7 @@ async function tenantDialog(ctx, name) {
 
 async function load(ctx) {
   const { tenants } = await api.call('listTenants');
-  return table([
+  return h('section', { class: 'card' }, table([
     { title: 'Name', cell: (t) => t.tenant },
     { title: 'Org id', cell: (t) => t.orgId },
     { title: 'Policy', cell: (t) => t.policy },
@@ -100,7 +100,7 @@ async function load(ctx) {
           ctx.msgs.ok(`Deleted tenant ${t.tenant}.`);
         }), { testid: 'tenant-delete', class: 'danger' })),
     },
-  ], tenants, { testid: 'tenants', rowId: (t) => t.tenant });
+  ], tenants, { testid: 'tenants', rowId: (t) => t.tenant }));
 }
 
 export default {
