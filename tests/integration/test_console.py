@@ -481,6 +481,43 @@ class ConsoleTest(unittest.TestCase):
         self.assertNotIn(entry["id"], [r["id"] for r in ok(self.b, "listRejected")["rejected"]])
         self.assertEqual(self.device("dev-b1", "d:beta:sensor:b1", "beta.test", cert=chain, keep=False)["result"], "accepted")
 
+    def test_5b_markup_in_a_certificate_is_shown_as_text(self):
+        # An attacker who can reach the device port chooses every field of
+        # the certificate it shows; refused, it lands on the rejected list
+        # that an administrator reads in the console. Its markup must be
+        # text there, never markup: a script in the page would hold the
+        # administrator's signed-in connection.
+        self.ensure_signed_in()
+        cn = '<img src=x onerror="window.__pwned=1">d:evil:1'
+        key, pem = self.work.file("evil.key"), self.work.file("evil.pem")
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                "-out", pem, "-subj", "/CN=" + cn + "/O=<script>window.__pwned=2<\\/script>", "-days", "30")
+        r = mqtt_connect(self.mqtt_port, "d:evil:1", cert=pem, key=key, keep=False)
+        self.assertTrue(r["result"].startswith("tls-error"), r)
+        entry = [e for e in ok(self.b, "listRejected")["rejected"] if e["commonName"] == cn][0]
+        self.nav("status")
+        self.nav("rejected")
+        row = self.row("rejected", entry["id"])
+        self.assertIn(cn, row.text)
+        self.click_in_row("rejected", entry["id"], "rejected-details")
+        dlg = self.dialog("rejected-dialog")
+        cert = self.wait(lambda d: dlg.find_elements(By.CSS_SELECTOR, tid("chain-cert")))[0]
+        # The API gives the subject as RFC 2253 writes it, '<' escaped.
+        self.assertIn("O=\\<script\\>window.__pwned=2\\</script\\>", cert.text)
+        self.assertEqual(self.d.find_elements(By.CSS_SELECTOR, "img[src='x']"), [])
+        self.assertIsNone(self.d.execute_script("return window.__pwned === undefined ? null : window.__pwned"))
+        # And were markup ever let through, the page's policy runs no
+        # script but its own.
+        csp = self.d.execute_script(
+            "var m = document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]'); return m && m.content")
+        self.assertRegex(csp or "", r"(^|; )script-src 'sha256-[A-Za-z0-9+/=]+'(;|$)")
+        self.assertFalse(self.d.execute_script(
+            "var s = document.createElement('script'); s.textContent = 'window.__pwned = 3';"
+            "document.body.appendChild(s); return window.__pwned === 3"))
+        ActionChains(self.d).send_keys(Keys.ESCAPE).perform()
+        self.no_dialog("rejected-dialog")
+        ok(self.b, "clearRejected")
+
     def test_6_blocking_a_device_disconnects_it(self):
         self.ensure_signed_in()
         ok(self.b, "createTenant", tenant="gamma", hostnames=["gamma.test"])
