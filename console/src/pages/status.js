@@ -12,7 +12,7 @@ function where(x) {
 function counters(s) {
   const items = [
     ['Tenants', s.tenants], ['CAs', s.cas], ['Pinned', s.pinned], ['Rejected chains', s.rejected],
-    ['Connected devices', s.connectedDevices], ['Administrators', s.connectedAdministrators],
+    ['Connected devices', s.connectedDevices], ['Administrators with an admin certificate', s.connectedAdministrators],
     ['Handshakes', s.handshakes], ['Store generation', s.generation],
   ];
   return h('div', { class: 'counters', testid: 'status-counters' },
