@@ -6,6 +6,7 @@ import atexit
 import hashlib
 import os
 import pwd
+import select
 import shutil
 import signal
 import socket
@@ -344,6 +345,29 @@ def ok(broker, command, **fields):
 def read(path):
     with open(path) as f:
         return f.read()
+
+
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+
+
+def cert_id(path):
+    """certmgr's id of the PEM certificate in path: the SHA-256 of its DER."""
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(read(path))).hexdigest()
+
+
+def closed_within(sock, seconds):
+    """Seconds until the broker closed the connection (never 0), or None."""
+    start = time.time()
+    while time.time() < start + seconds:
+        r, _, _ = select.select([sock], [], [], 0.05)
+        if r:
+            try:
+                if sock.recv(1024) == b"":
+                    return max(time.time() - start, 1e-6)
+            except (ssl.SSLError, OSError):
+                return max(time.time() - start, 1e-6)
+    return None
 
 
 def ctl(broker, *args, port=None):

@@ -11,7 +11,7 @@ import unittest
 
 from crlserver import CrlServer
 from harness import Broker, Workdir, control, mqtt_connect, ok, read
-from test_trust import closed_within
+from harness import closed_within
 
 CNF = """[req]
 distinguished_name = dn

@@ -19,11 +19,9 @@ import tempfile
 import time
 import unittest
 
-from harness import (SOURCE_DIR, Broker, Workdir, free_port, mqtt_connect, mqtt_messages, mqtt_publish, mqtt_subscribe, ok, pki,
-                     read, served_certificate)
+from harness import (SOURCE_DIR, Broker, Workdir, cert_id, closed_within, free_port, mqtt_connect, mqtt_messages, mqtt_publish,
+                     mqtt_subscribe, ok, openssl, pki, read, served_certificate)
 from test_enroll import ANSWER, ENROLL, Pki
-from test_harden import openssl
-from test_trust import cert_id, closed_within
 
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException

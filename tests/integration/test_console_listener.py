@@ -17,12 +17,9 @@ import uuid
 import paho.mqtt.client as mqtt
 
 from harness import Broker, Workdir, control, free_port, ok, pki, read
+from harness import openssl
 
 PAGE = "<!doctype html><title>console</title><p>certmgr console test page</p>\n"
-
-
-def openssl(*args):
-    subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
 
 
 def alpn(port, offer):

@@ -11,6 +11,7 @@ import time
 import unittest
 
 import harness
+from harness import closed_within
 from harness import (BrokerTest, control, ctl, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages)
 
 SNI = "acme.test"
@@ -27,20 +28,6 @@ def fp_of(path):
 def serial_of(path):
     out = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-serial"], capture_output=True, text=True, check=True)
     return out.stdout.strip().split("=", 1)[1].lower()
-
-
-def closed_within(sock, seconds):
-    """Seconds until the broker closed the connection, or None."""
-    start = time.time()
-    while time.time() < start + seconds:
-        r, _, _ = select.select([sock], [], [], 0.05)
-        if r:
-            try:
-                if sock.recv(1024) == b"":
-                    return time.time() - start
-            except (ssl.SSLError, OSError):
-                return time.time() - start
-    return None
 
 
 # Devices whose material a client at OpenSSL's default security level

@@ -20,7 +20,7 @@ from harness import Broker, Workdir, control, mqtt_connect, mqtt_subscribe, mqtt
 from crlserver import CrlServer
 from fleet_harness import EtcdCluster, HAProxy, Node, passphrase_file
 from test_refresh import BIG_CRL, serial_of
-from test_trust import cert_id, closed_within
+from harness import cert_id, closed_within
 
 TOOL = os.path.join(os.environ.get("CERTMGR_BUILD_DIR", ""), "certmgr_etcd")
 WAIT = 8  # seconds a node may take to converge before a test fails (the target, 1 s, is the benchmark's)

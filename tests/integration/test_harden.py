@@ -12,13 +12,9 @@ import time
 import unittest
 
 from crlserver import CrlServer
+from harness import cert_id, openssl
 from harness import (Broker, BrokerTest, Workdir, control, free_port, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages,
                      mqtt_publish, _client_context, _mqtt_string)
-
-
-def cert_id(path):
-    with open(path) as f:
-        return hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
 
 
 def tls_open(port, sni, cert, key, cafile):
@@ -43,10 +39,6 @@ def mqtt_send_connect(s, clientid):
     if len(ack) < 4:
         return "closed"
     return "accepted" if ack[3] == 0 else "refused:%d" % ack[3]
-
-
-def openssl(*args):
-    subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
 
 
 def make_cert(directory, name, cn, issuer=None, ca=False, email=None):

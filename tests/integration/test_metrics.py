@@ -12,14 +12,11 @@ import unittest
 import hashlib
 
 from crlserver import CrlServer
+from harness import cert_id
 from harness import (Broker, Workdir, ok, pki, read, mqtt_connect, mqtt_subscribe, mqtt_messages, test_pki)
 
 PREFIX = "$SYS/broker/certmgr/"
 EXPORTER_NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
-
-
-def cert_id(path):
-    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(read(path))).hexdigest()
 
 
 def not_after(path):

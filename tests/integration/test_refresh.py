@@ -14,7 +14,7 @@ import unittest
 from crlserver import CrlServer
 from harness import (Broker, Workdir, control, crl_topic, ctl, ok, pki, read, mqtt_connect, mqtt_messages, mqtt_publish,
                      mqtt_subscribe, test_pki)
-from test_trust import closed_within
+from harness import closed_within
 
 BIG_CRL = os.environ.get("CERTMGR_MAKE_BIG_CRL")
 

@@ -16,15 +16,12 @@ import time
 import unittest
 
 from crlserver import CrlServer
+from harness import cert_id
 from harness import (Broker, Workdir, control, ok, pki, read, mqtt_connect, mqtt_publish, mqtt_subscribe,
                      mqtt_messages, tree_digest, test_pki, free_port, broker_uid_gid, SANITIZE, VALGRIND)
 
 CONTROL = "$CONTROL/certmgr/v1"
 RESPONSE = CONTROL + "/response"
-
-
-def cert_id(path):
-    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(read(path))).hexdigest()
 
 
 def rss_kib(pid):

@@ -13,7 +13,7 @@ import unittest
 
 from harness import (Broker, BrokerTest, Workdir, control, ctl, ok, pki, read, mqtt_connect, served_certificate, tree_digest,
                      free_port)
-from test_trust import closed_within
+from harness import closed_within
 
 
 def run(*args, cwd=None):

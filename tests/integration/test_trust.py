@@ -12,26 +12,8 @@ import subprocess
 import time
 import unittest
 
+from harness import cert_id, closed_within
 from harness import (Broker, BrokerTest, Workdir, control, ctl, ok, pki, read, mqtt_connect, tree_digest, test_pki)
-
-
-def cert_id(path):
-    with open(path) as f:
-        return hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
-
-
-def closed_within(sock, seconds):
-    """True when the broker closes the connection within seconds."""
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        r, _, _ = select.select([sock], [], [], 0.2)
-        if r:
-            try:
-                if sock.recv(1024) == b"":
-                    return True
-            except (ssl.SSLError, OSError):
-                return True
-    return False
 
 
 class TrustTest(BrokerTest):
