@@ -16,8 +16,7 @@ import uuid
 
 import paho.mqtt.client as mqtt
 
-from harness import Broker, Workdir, control, free_port, ok, pki, read
-from harness import openssl
+from harness import Broker, BrokerTest, Workdir, control, free_port, ok, openssl, pki, read
 
 PAGE = "<!doctype html><title>console</title><p>certmgr console test page</p>\n"
 
@@ -96,11 +95,13 @@ class WssAdmin:
         self.c.disconnect()
 
 
-class ConsoleListenerTest(unittest.TestCase):
+class ConsoleListenerTest(BrokerTest):
+    """A broker of its own listeners; BrokerTest's tearDown stops it."""
     plain_websockets = False
 
     def setUp(self):
         self.work = Workdir()
+        self.socks = []
         store = self.work.store
         www = self.work.file("www")
         os.makedirs(www)
@@ -128,13 +129,6 @@ class ConsoleListenerTest(unittest.TestCase):
                         listeners=listeners, extra="password_file %s" % self.passwd)
         self.b.start()
         ok(self.b, "addCA", tenant="default", certificate=read(pki("ca-a.pem")))
-
-    def tearDown(self):
-        rc = self.b.stop()
-        log = self.b.log()
-        self.work.cleanup()
-        self.assertEqual(rc, 0, "broker exit code\n" + log)
-        self.assertNotIn("AddressSanitizer", log)
 
     def key_pair(self, cn):
         key, pem = self.work.file(cn + ".key"), self.work.file(cn + ".pem")
