@@ -449,6 +449,32 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(der_id(self.downloaded("acme-trust-list.pem").decode()), ca)
         self.shot("trust")
 
+    def test_4c_a_crl_uploaded_on_the_page_disconnects_the_revoked_device(self):
+        self.ensure_signed_in()
+        ok(self.b, "createTenant", tenant="epsilon", hostnames=["epsilon.test"])
+        ca = ok(self.b, "addCA", tenant="epsilon", certificate=read(pki("ca-a.pem")))["ca"]["id"]
+        revoked = self.device("dev-a2", "d:epsilon:meter:a2", "epsilon.test")
+        other = self.device("dev-a1", "d:epsilon:sensor:a1", "epsilon.test")
+        self.assertEqual((revoked["result"], other["result"]), ("accepted", "accepted"))
+        self.addCleanup(revoked["sock"].close)
+        self.addCleanup(other["sock"].close)
+        self.nav("trust")
+        Select(self.el("tenant-picker")).select_by_value("epsilon")
+        self.wait(lambda d: "epsilon" in d.current_url, what="the trust list of epsilon")
+        self.row("trust-ca", ca)
+        self.el("crl-upload-any").click()
+        dlg = self.dialog("crl-upload-dialog")
+        self.el("crl-upload-file", dlg).send_keys(pki("crl-a.pem"))
+        self.submit("crl-upload-dialog")
+        self.assertRegex(self.message(), r"^CRL installed for %s.*: 1 revoked, next update " % ca[:16])
+        # Enforced on the live session of the revoked device alone.
+        self.assertTrue(closed_within(revoked["sock"], 5), "the revoked device is still connected")
+        self.assertFalse(closed_within(other["sock"], 0.5), "a device the CRL does not name was disconnected")
+        crl = ok(self.b, "getCA", tenant="epsilon", id=ca)["ca"]["crl"]
+        self.assertEqual((crl["source"], crl["revoked"]), ("upload", 1))
+        self.assertIn("upload, 1 revoked", self.row("trust-ca", ca).text)
+        self.assertFalse(self.device("dev-a2", "d:epsilon:meter:a2", "epsilon.test", keep=False)["result"] == "accepted")
+
     def test_5_a_rejected_chain_is_trusted_by_its_root(self):
         self.ensure_signed_in()
         ok(self.b, "createTenant", tenant="beta", hostnames=["beta.test"])
