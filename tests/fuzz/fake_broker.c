@@ -43,6 +43,13 @@ const char *mosquitto_client_username(const struct mosquitto *c)
 	return c->username;
 }
 
+/* Plain MQTT: a user name's private keys are refused, as on a broker. */
+int mosquitto_client_protocol(const struct mosquitto *c)
+{
+	(void)c;
+	return mp_mqtt;
+}
+
 void *mosquitto_client_certificate(const struct mosquitto *c)
 {
 	(void)c;
