@@ -193,7 +193,9 @@ static enum cm_rc parse_file(const char *path, bool main_file, struct cm_brokerc
 			parse_bool(val, &value->listeners[value->listener_count - 1].use_subject_as_username);
 		}else if(!strcmp(key, "protocol") && val){
 			value->listeners[value->listener_count - 1].websockets = !strcmp(val, "websockets");
-		}else if((!strcmp(key, "certfile") || !strcmp(key, "psk_hint")) && val){
+		}else if(!strcmp(key, "certfile") && val){
+			/* Not psk_hint: Mosquitto starts a websockets listener
+			 * with one and no certfile as plain websockets. */
 			value->listeners[value->listener_count - 1].tls = true;
 		}else if(!strcmp(key, "include_dir") && val && main_file){
 			rc = parse_include_dir(val, value, err);

@@ -29,7 +29,7 @@ struct cm_brokerconf_listener {
 	bool use_identity_as_username;
 	bool use_subject_as_username;
 	bool websockets;              /* protocol websockets */
-	bool tls;                     /* a certfile or a psk_hint */
+	bool tls;                     /* a certfile (a websockets listener is TLS only with one) */
 };
 
 /* The options certmgr reads, with Mosquitto's defaults. */

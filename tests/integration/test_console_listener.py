@@ -57,12 +57,13 @@ def https_get(port, path="/index.html", cert=None, key=None):
 class WssAdmin:
     """A user-name administrator over wss, as the console is."""
 
-    def __init__(self, port, user, password, cert=None, key=None):
+    def __init__(self, port, user, password, cert=None, key=None, tls=True):
         self.answers = {}
         self.c = mqtt.Client("console-" + uuid.uuid4().hex[:8], transport="websockets", protocol=mqtt.MQTTv311)
         self.c.username_pw_set(user, password)
-        self.c.tls_set(cert_reqs=ssl.CERT_NONE, certfile=cert, keyfile=key)
-        self.c.tls_insecure_set(True)
+        if tls:
+            self.c.tls_set(cert_reqs=ssl.CERT_NONE, certfile=cert, keyfile=key)
+            self.c.tls_insecure_set(True)
         self.rc = []
         self.c.on_connect = lambda cl, u, f, rc: self.rc.append(rc)
         self.c.on_message = self.on_message
@@ -97,7 +98,9 @@ class WssAdmin:
 
 class ConsoleListenerTest(BrokerTest):
     """A broker of its own listeners; BrokerTest's tearDown stops it."""
-    plain_websockets = False
+    # The lines of a plain websockets listener beside the TLS ones, or
+    # None for none.
+    plain_websockets = None
 
     def setUp(self):
         self.work = Workdir()
@@ -120,9 +123,9 @@ class ConsoleListenerTest(BrokerTest):
                      ws % (self.console_port, "http_dir %s\n" % www, store, store),
                      ws % (self.ws_port, "", store, store),
                      "listener %d 127.0.0.1" % self.plain_port]
-        if self.plain_websockets:
+        if self.plain_websockets is not None:
             self.plain_ws_port = free_port()
-            listeners.append("listener %d\nprotocol websockets" % self.plain_ws_port)
+            listeners.append("listener %d\nprotocol websockets%s" % (self.plain_ws_port, self.plain_websockets))
         self.b = Broker(self.work, port=self.mqtt_port,
                         plugin_opts={"mqtt_ports": str(self.mqtt_port), "console_ports": str(self.console_port),
                                      "websockets_ports": str(self.ws_port), "admin_users": "opsadmin"},
@@ -210,20 +213,30 @@ class PlainWebsocketsListener(ConsoleListenerTest):
     """With one plain websockets listener, a websockets connection may be
     plain: no private key for a user name over websockets, even over the
     console's TLS listener."""
-    plain_websockets = True
+    plain_websockets = ""
 
     def test_keys_are_withheld(self):
         pem, key = self.key_pair("console.test")
-        a = WssAdmin(self.console_port, "opsadmin", "ops-pw")
-        try:
-            r = a.send("addServerCertificate", slot="bridge", certificate=pem, privateKey=key)
-            # The rest of the API still works there.
-            listed = a.send("listServerCertificates", slot="bridge")
-        finally:
-            a.close()
-        self.assertIn("only over TLS", r.get("error", ""))
-        self.assertNotIn("error", listed)
+        # Over the console's TLS listener, and over the plain one, where
+        # the key would cross the network in the clear.
+        for port, tls in ((self.console_port, True), (self.plain_ws_port, False)):
+            a = WssAdmin(port, "opsadmin", "ops-pw", tls=tls)
+            try:
+                self.assertEqual(a.rc, [0])
+                r = a.send("addServerCertificate", slot="bridge", certificate=pem, privateKey=key)
+                # The rest of the API still works there.
+                listed = a.send("listServerCertificates", slot="bridge")
+            finally:
+                a.close()
+            self.assertIn("only over TLS", r.get("error", ""))
+            self.assertNotIn("error", listed)
         self.assertEqual(len(ok(self.b, "listServerCertificates", slot="bridge")["certificates"]), 1)
+
+
+class PskHintWebsocketsListener(PlainWebsocketsListener):
+    """A psk_hint does not make a websockets listener TLS: Mosquitto starts
+    it plain (libwebsockets has no TLS-PSK)."""
+    plain_websockets = "\npsk_hint certmgr"
 
 
 class ConsolePortChecks(unittest.TestCase):
