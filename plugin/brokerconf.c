@@ -214,6 +214,16 @@ enum cm_rc cm_brokerconf_read(const char *path, struct cm_brokerconf *out, struc
 	return parse_file(path, true, out, err);
 }
 
+const struct cm_brokerconf_listener *cm_brokerconf_listener(const struct cm_brokerconf *conf, int port)
+{
+	for(int i = 0; i < conf->listener_count; i++){
+		if(conf->listeners[i].port == port){
+			return &conf->listeners[i];
+		}
+	}
+	return NULL;
+}
+
 enum cm_rc cm_brokerconf_per_listener_settings(const char *path, bool *out, struct cm_err *err)
 {
 	struct cm_brokerconf conf;

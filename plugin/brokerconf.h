@@ -40,6 +40,8 @@ struct cm_brokerconf {
 	int listener_count;      /* the default listener included */
 };
 CM_MUST_CHECK enum cm_rc cm_brokerconf_read(const char *path, struct cm_brokerconf *out, struct cm_err *err);
+/* The first listener on port, or NULL. */
+const struct cm_brokerconf_listener *cm_brokerconf_listener(const struct cm_brokerconf *conf, int port);
 
 /* The value of per_listener_settings in path and its includes (false when
  * absent). A file that cannot be read is an error naming it. */

@@ -322,7 +322,7 @@ static enum cm_rc parse_options(struct cm_state *st, struct mosquitto_opt *optio
  * optional there, which only a listener of the console should be. */
 static enum cm_rc check_websockets(struct cm_state *st, const struct cm_brokerconf *conf, const char *path, struct cm_err *err)
 {
-	int i, j, websockets = 0;
+	int i, websockets = 0;
 	bool plain = false;
 
 	for(i = 0; i < conf->listener_count; i++){
@@ -333,17 +333,9 @@ static enum cm_rc check_websockets(struct cm_state *st, const struct cm_brokerco
 	}
 	st->websockets_tls = websockets > 0 && !plain;
 	for(i = 0; i < st->port_count; i++){
-		const struct cm_brokerconf_listener *l = NULL;
+		const struct cm_brokerconf_listener *l = cm_brokerconf_listener(conf, st->ports[i].port);
 
-		if(!st->ports[i].cert_optional){
-			continue;
-		}
-		for(j = 0; j < conf->listener_count && l == NULL; j++){
-			if(conf->listeners[j].port == st->ports[i].port){
-				l = &conf->listeners[j];
-			}
-		}
-		if(l == NULL || !l->websockets || !l->tls){
+		if(st->ports[i].cert_optional && (l == NULL || !l->websockets || !l->tls)){
 			return cm_err_set(err, CM_ERR_INVAL, "plugin_opt_console_ports: port %d is not a websockets listener with a certfile in %s"
 					" (the console is served over TLS by a websockets listener)", st->ports[i].port, path);
 		}

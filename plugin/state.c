@@ -3,21 +3,6 @@
 
 #include "state.h"
 
-int cm_state_slot_for_port(const struct cm_state *st, uint16_t port)
-{
-	int i;
-
-	if(st->port_count == 0){
-		return CM_SLOT_MQTT;
-	}
-	for(i = 0; i < st->port_count; i++){
-		if(st->ports[i].port == port){
-			return (int)st->ports[i].slot;
-		}
-	}
-	return -1;
-}
-
 const struct cm_port_slot *cm_state_port(const struct cm_state *st, uint16_t port)
 {
 	for(int i = 0; i < st->port_count; i++){
@@ -26,6 +11,17 @@ const struct cm_port_slot *cm_state_port(const struct cm_state *st, uint16_t por
 		}
 	}
 	return NULL;
+}
+
+int cm_state_slot_for_port(const struct cm_state *st, uint16_t port)
+{
+	const struct cm_port_slot *p;
+
+	if(st->port_count == 0){
+		return CM_SLOT_MQTT;
+	}
+	p = cm_state_port(st, port);
+	return p ? (int)p->slot : -1;
 }
 
 bool cm_state_is_admin_user(const struct cm_state *st, const char *username)

@@ -112,6 +112,33 @@ static void test_identity_as_username_is_read_per_listener(void **state)
 	free(dir);
 }
 
+/* Which listeners are websockets, and which of them TLS: a certfile, and
+ * not a psk_hint (a websockets listener with only that is plain). */
+static void test_websockets_listeners_and_their_tls_are_read(void **state)
+{
+	char *dir = tu_mkdtemp();
+	char path[600];
+	struct cm_brokerconf conf;
+	struct cm_err err;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	tu_write_file(path, "listener 8883\ncertfile /x.crt\n"
+			"listener 8885\nprotocol websockets\ncertfile /w.crt\nkeyfile /w.key\n"
+			"listener 9001\nprotocol websockets\npsk_hint devices\n"
+			"listener 9002\nprotocol websockets\nprotocol mqtt\n");
+	assert_int_equal(cm_brokerconf_read(path, &conf, &err), CM_OK);
+	assert_int_equal(conf.listener_count, 5);
+	assert_true(!conf.listeners[1].websockets && conf.listeners[1].tls);
+	assert_true(conf.listeners[2].websockets && conf.listeners[2].tls);
+	assert_true(conf.listeners[3].websockets && !conf.listeners[3].tls);
+	assert_false(conf.listeners[4].websockets);
+	assert_ptr_equal(cm_brokerconf_listener(&conf, 9001), &conf.listeners[3]);
+	assert_null(cm_brokerconf_listener(&conf, 9003));
+	tu_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +146,7 @@ int main(void)
 		cmocka_unit_test(test_per_listener_settings_is_read_with_includes),
 		cmocka_unit_test(test_unreadable_configuration_is_an_error_naming_it),
 		cmocka_unit_test(test_identity_as_username_is_read_per_listener),
+		cmocka_unit_test(test_websockets_listeners_and_their_tls_are_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
