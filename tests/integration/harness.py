@@ -250,6 +250,43 @@ class BrokerTest(unittest.TestCase):
         """For a test class's own checks of the broker's whole log."""
 
 
+def https_get(port, path="/index.html", cert=None, key=None):
+    """(status, body, ALPN protocol) of a GET over TLS with h2 and
+    http/1.1 offered, as a browser does; ssl.SSLError when the handshake
+    is refused."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % (path, port)).encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            proto = s.selected_alpn_protocol()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    return status, body.decode(errors="replace"), proto
+
+
+def world_readable_copy(src, dst):
+    """A copy of the tree src at dst that the broker's user can read (a
+    built console in a build directory it may not reach)."""
+    shutil.copytree(src, dst)
+    os.chmod(dst, 0o755)
+    for root, dirs, files in os.walk(dst):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+
+
 def served_certificate(port, servername=None, host="localhost"):
     """The DER of the certificate the server presents, fetched with
     `openssl s_client`, and its SHA-256 id."""

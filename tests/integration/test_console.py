@@ -20,7 +20,8 @@ import time
 import unittest
 
 from harness import (SOURCE_DIR, Broker, Workdir, cert_id, closed_within, free_port, mqtt_connect, mqtt_messages, mqtt_publish,
-                     mqtt_subscribe, ok, openssl, pki, read, served_certificate)
+                     mqtt_subscribe, ok, openssl, pki, read, served_certificate,
+                     world_readable_copy)
 from test_enroll import ANSWER, ENROLL, Pki
 
 from selenium import webdriver
@@ -43,17 +44,6 @@ def console_dir():
         if d and os.path.isfile(os.path.join(d, "index.html")):
             return d
     return None
-
-
-def world_readable_copy(src, dst):
-    """The console as the broker's user can read it."""
-    shutil.copytree(src, dst)
-    os.chmod(dst, 0o755)
-    for root, dirs, files in os.walk(dst):
-        for d in dirs:
-            os.chmod(os.path.join(root, d), 0o755)
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o644)
 
 
 def der_id(pem_text):

@@ -7,7 +7,6 @@ this holds on a plain websockets listener, or on certmgr's other ports."""
 
 import json
 import os
-import socket
 import ssl
 import subprocess
 import time
@@ -16,7 +15,7 @@ import uuid
 
 import paho.mqtt.client as mqtt
 
-from harness import Broker, BrokerTest, Workdir, control, free_port, ok, openssl, pki, read
+from harness import Broker, BrokerTest, Workdir, control, free_port, https_get, ok, openssl, pki, read
 
 PAGE = "<!doctype html><title>console</title><p>certmgr console test page</p>\n"
 
@@ -28,30 +27,6 @@ def alpn(port, offer):
         if line.startswith("ALPN protocol:") or line.startswith("No ALPN negotiated"):
             return line
     raise AssertionError("no ALPN line from s_client:\n" + out)
-
-
-def https_get(port, path="/index.html", cert=None, key=None):
-    """(status, body) of a GET over TLS with ALPN h2,http/1.1 offered, as a
-    browser does; ssl.SSLError when the handshake is refused."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["h2", "http/1.1"])
-    if cert:
-        ctx.load_cert_chain(cert, key)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with ctx.wrap_socket(raw) as s:
-            s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % (path, port)).encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            proto = s.selected_alpn_protocol()
-    head, _, body = data.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
-    return status, body.decode(errors="replace"), proto
 
 
 class WssAdmin:

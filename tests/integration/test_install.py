@@ -10,8 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Broker, Workdir, SANITIZE, SOURCE_DIR, free_port, pki, read
-from test_console_listener import https_get
+from harness import Broker, Workdir, SANITIZE, SOURCE_DIR, free_port, https_get, pki, read
 
 
 def multiarch():

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import Workdir, SOURCE_DIR, sanitizer_env
+from harness import Workdir, SOURCE_DIR, sanitizer_env, world_readable_copy
 
 GUIDE = os.path.join(SOURCE_DIR, "docs", "OPERATOR.md")
 
@@ -38,11 +38,7 @@ class OperatorGuideTest(unittest.TestCase):
             dropin = re.sub(r"(?m)^acl_file .*$", "acl_file " + acl, dropin)
             # The console as built, where the broker's user reads it.
             console = work.file("console")
-            shutil.copytree(os.path.join(os.environ["CERTMGR_BUILD_DIR"], "console"), console)
-            for root, dirs, files in os.walk(console):
-                os.chmod(root, 0o755)
-                for name in files:
-                    os.chmod(os.path.join(root, name), 0o644)
+            world_readable_copy(os.path.join(os.environ["CERTMGR_BUILD_DIR"], "console"), console)
             dropin = re.sub(r"(?m)^http_dir .*$", "http_dir " + console, dropin)
             confd = work.file("conf.d")
             os.mkdir(confd)
