@@ -1,7 +1,7 @@
 // Pieces several pages share: file/paste inputs for key material, the
 // tenant picker, certificate details, the note on private keys.
 import { api, overTls } from './api.js';
-import { h, clear, field, facts, fmtTime, badge, table, nextId } from './dom.js';
+import { h, field, facts, fmtTime, badge, table, nextId } from './dom.js';
 import { readMaterial, certificatesAsPem, downloadPem, downloadDer, fileBase } from './pem.js';
 
 /**
@@ -76,7 +76,6 @@ export async function tenantPicker(onchange, testid) {
   return { el: field('Tenant', s), get value() { return s.value; }, names };
 }
 
-export function currentTenant() { return chosenTenant; }
 export function chooseTenant(name) { chosenTenant = name; }
 
 function extension(cert, name) {
@@ -141,12 +140,3 @@ export function section(title, tools, ...body) {
     body);
 }
 
-/** Replaces el's content with what build() resolves to, or the error. */
-export async function fill(el, build, msgs) {
-  try {
-    clear(el, await build());
-  } catch (e) {
-    clear(el);
-    msgs.error(e.message);
-  }
-}
