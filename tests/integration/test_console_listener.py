@@ -238,6 +238,20 @@ class ConsolePortChecks(unittest.TestCase):
             finally:
                 work.cleanup()
 
+    def test_a_malformed_or_doubled_console_port_is_refused(self):
+        work = Workdir()
+        try:
+            port = free_port()
+            for value, says in (("88x5", "plugin_opt_console_ports: '88x5' is not a list of ports"),
+                                (str(port), "port %d is listed twice (plugin_opt_console_ports)" % port)):
+                b = Broker(work, port=port, plugin_opts={"mqtt_ports": str(port), "console_ports": value})
+                b.start(expect_running=False)
+                self.assertIn("certmgr: refusing to start: " + says, b.log())
+            # Nothing was made: the store comes only with a start.
+            self.assertFalse(os.path.exists(os.path.join(work.store, "store.json")))
+        finally:
+            work.cleanup()
+
 
 if __name__ == "__main__":
     unittest.main()
