@@ -13,6 +13,9 @@ struct cm_store {
 	char *dir;
 	int schema;
 	uint64_t generation;
+	/* store.json is behind generation: written by cm_store_sync, once
+	 * per request or tick, not once per change. */
+	bool meta_dirty;
 	struct cm_slot slots[CM_SLOT_COUNT];
 	struct cm_tenant *tenants;  /* by name */
 	struct cm_tenant *orgs;     /* the same, by org id (hh_org) */

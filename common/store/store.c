@@ -26,6 +26,7 @@ void cm_store_free(struct cm_store **pstore)
 		return;
 	}
 	store = *pstore;
+	cm_store_sync(store);
 	for(i = 0; i < CM_SLOT_COUNT; i++){
 		struct cm_csr *csr, *cnext;
 		cm_server_cert_free(&store->secret[i]);
@@ -185,14 +186,27 @@ enum cm_rc cm_store_load_ex(const char *dir, const char *pass, struct cm_store *
 
 void bump_generation(struct cm_store *store, uint64_t gen)
 {
+	store->generation = gen;
+	store->meta_dirty = true;
+}
+
+/* The commit of each change already happened: store.json only caches the
+ * highest generation, and loading takes the maximum over the slots and
+ * tenants anyway. So it is written once for many changes (a request of
+ * a thousand commands wrote it a thousand times), and a crash before
+ * this loses nothing. */
+void cm_store_sync(struct cm_store *store)
+{
 	struct cm_err err;
 
-	store->generation = gen;
-	/* The commit already happened: store.json only caches the highest
-	 * generation, and loading takes the maximum anyway. */
-	if(write_store_json(store, &err) != CM_OK){
-		cm_log(CM_LOG_WARNING, "cannot update store.json (%s); the change itself is saved", err.msg);
+	if(store == NULL || !store->meta_dirty){
+		return;
 	}
+	if(write_store_json(store, &err) != CM_OK){
+		cm_log(CM_LOG_WARNING, "cannot update store.json (%s); the changes themselves are saved", err.msg);
+		return;
+	}
+	store->meta_dirty = false;
 }
 
 /* Builds and writes a fresh store. store.json goes last: until it exists

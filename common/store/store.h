@@ -74,6 +74,9 @@ CM_MUST_CHECK enum cm_rc cm_store_write_listener_files(const struct cm_store *st
 
 /* Frees the store and sets *store to NULL; accepts NULL and *store NULL. */
 void cm_store_free(struct cm_store **store);
+/* Writes store.json if a change since the last call left it behind (at
+ * the end of a request, on the tick, and by cm_store_free). */
+void cm_store_sync(struct cm_store *store);
 
 /* The CAs whose subject or issuer name hash is hash, or NULL: none. */
 const struct cm_name_bucket *cm_store_cas_by_name(const struct cm_store *store, unsigned long hash);

@@ -486,6 +486,7 @@ void cm_control_resume(struct cm_state *st, struct cm_request *req, enum cm_rc r
 	add_response(req, resp);
 	done = run(st, req);
 	cm_events_release(st);
+	cm_store_sync(st->store);
 	if(done){
 		unlink_request(st, req);
 		deliver(req);
