@@ -429,7 +429,7 @@ _contexts = {}
 def _client_context(cafile, cert, key, max_version=None):
     """One SSLContext per set of credentials (and highest TLS version): a
     session can only be resumed through the context that made it."""
-    k = (cafile, cert, key, max_version)
+    k = (cafile, cert, key) if max_version is None else (cafile, cert, key, max_version)
     if k not in _contexts:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if max_version:
