@@ -35,8 +35,8 @@ struct cm_port_slot {
  * listed in cm_state so that plugin cleanup can free what is left. */
 struct cm_tag {
 	bool admin;             /* anchored in certmgr's admin CA */
-	char tenant[CM_TENANT_NAME_MAX + 1];        /* the SNI tenant of the handshake */
-	char sni[CM_HOSTNAME_MAX + 1];          /* "" when none was sent */
+	const char *tenant;     /* the SNI tenant of the handshake, in names */
+	const char *sni;        /* "" when none was sent, in names */
 	enum cm_policy policy;  /* the tenant's policy at the handshake */
 	uint64_t tenant_generation;
 	/* The earliest notAfter of the chain verified, trust anchor included
@@ -47,6 +47,9 @@ struct cm_tag {
 	 * resumption. */
 	STACK_OF(X509) *chain;
 	struct cm_tag *prev, *next;
+	/* "tenant\0sni\0", as long as they are: a tag lives as long as its
+	 * certificate, on every connected device and cached session. */
+	char names[];
 };
 
 enum cm_client_kind {
@@ -60,9 +63,10 @@ enum cm_client_kind {
 struct cm_client {
 	const void *client; /* struct mosquitto *, the key */
 	enum cm_client_kind kind;
-	char *clientid;
-	char tenant[CM_TENANT_NAME_MAX + 1];
-	char sni[CM_HOSTNAME_MAX + 1];
+	/* In names, as long as they are: one record a connected client. */
+	const char *clientid;
+	const char *tenant;
+	const char *sni;        /* "" when none was sent */
 	enum cm_policy policy;
 	struct cm_identity ident;
 	X509 *leaf;             /* up-ref'd */
@@ -71,6 +75,7 @@ struct cm_client {
 	char leaf_id[CM_ID_LEN + 1]; /* the leaf's id, for blocks */
 	struct cm_device *dev;  /* its inventory record, connection counted; NULL: none */
 	UT_hash_handle hh;
+	char names[];           /* "clientid\0tenant\0sni\0" */
 };
 
 /* plugin_opt_store etcd and the options of that back end (plugin/fleet/,

@@ -45,7 +45,6 @@ static void client_free(struct cm_state *st, struct cm_client *c)
 	cm_inventory_disconnected(st->inventory, c->dev);
 	X509_free(c->leaf);
 	sk_X509_pop_free(c->chain, X509_free);
-	free(c->clientid);
 	free(c);
 }
 
@@ -81,11 +80,20 @@ static time_t asn1_time(const ASN1_TIME *t)
 static int remember(struct cm_state *st, struct mosquitto *client, enum cm_client_kind kind, const struct cm_tag *tag,
 		const struct cm_identity *ident, X509 *leaf)
 {
-	struct cm_client *c = calloc(1, sizeof(*c));
+	const char *clientid = mosquitto_client_id(client) ? mosquitto_client_id(client) : "";
+	size_t id_len = strlen(clientid), tenant_len = strlen(tag->tenant), sni_len = strlen(tag->sni);
+	struct cm_client *c = calloc(1, sizeof(*c) + id_len + 1 + tenant_len + 1 + sni_len + 1);
 	int i;
 
-	if(c == NULL || (c->clientid = strdup(mosquitto_client_id(client))) == NULL
-			|| (c->chain = X509_chain_up_ref(tag->chain)) == NULL){
+	if(c != NULL){
+		memcpy(c->names, clientid, id_len + 1);
+		memcpy(c->names + id_len + 1, tag->tenant, tenant_len + 1);
+		memcpy(c->names + id_len + 1 + tenant_len + 1, tag->sni, sni_len + 1);
+		c->clientid = c->names;
+		c->tenant = c->names + id_len + 1;
+		c->sni = c->names + id_len + 1 + tenant_len + 1;
+	}
+	if(c == NULL || (c->chain = X509_chain_up_ref(tag->chain)) == NULL){
 		X509_free(leaf);
 		if(c){
 			client_free(st, c);
@@ -96,8 +104,6 @@ static int remember(struct cm_state *st, struct mosquitto *client, enum cm_clien
 	c->kind = kind;
 	c->leaf = leaf;
 	c->policy = tag->policy;
-	snprintf(c->tenant, sizeof(c->tenant), "%s", tag->tenant);
-	snprintf(c->sni, sizeof(c->sni), "%s", tag->sni);
 	if(ident){
 		c->ident = *ident;
 	}

@@ -29,7 +29,8 @@
 #define CM_TICKET_PATH_MAX 4
 
 
-/* Per handshake, in the SSL's ex_data, freed with the SSL. */
+/* Per handshake, in the SSL's ex_data: freed once the handshake is done
+ * (hs_info_cb), or with the SSL when certmgr could not watch it end. */
 struct cm_hs {
 	struct cm_state *st;
 	char sni[CM_HOSTNAME_MAX + 1];          /* "" when none was sent */
@@ -46,6 +47,9 @@ struct cm_hs {
 	int path_n;
 	char path[CM_TICKET_PATH_MAX][CM_ID_LEN + 1];
 };
+
+/* OpenSSL's session cache and info callbacks take no argument. */
+static struct cm_state *session_state;
 
 /* ===================================================================
  * Tags on certificates
@@ -94,6 +98,7 @@ static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const struct cm
 {
 	struct cm_tag *old = X509_get_ex_data(cert, st->x509_ex_index);
 	struct cm_tag *tag;
+	size_t tenant_len, sni_len;
 
 	if(old){
 		X509_set_ex_data(cert, st->x509_ex_index, NULL);
@@ -101,13 +106,17 @@ static bool tag_set(struct cm_state *st, X509 *cert, bool admin, const struct cm
 		sk_X509_pop_free(old->chain, X509_free);
 		free(old);
 	}
-	tag = calloc(1, sizeof(*tag));
+	tenant_len = strlen(hs->tenant);
+	sni_len = strlen(hs->sni);
+	tag = calloc(1, sizeof(*tag) + tenant_len + 1 + sni_len + 1);
 	if(tag == NULL){
 		return false;
 	}
 	tag->admin = admin;
-	snprintf(tag->tenant, sizeof(tag->tenant), "%s", hs->tenant);
-	snprintf(tag->sni, sizeof(tag->sni), "%s", hs->sni);
+	memcpy(tag->names, hs->tenant, tenant_len + 1);
+	memcpy(tag->names + tenant_len + 1, hs->sni, sni_len + 1);
+	tag->tenant = tag->names;
+	tag->sni = tag->names + tenant_len + 1;
 	tag->policy = hs->policy;
 	tag->tenant_generation = hs->tenant_generation;
 	tag->not_after = not_after;
@@ -368,6 +377,40 @@ static struct cm_hs *hs_get(struct cm_state *st, SSL *ssl)
 	return hs;
 }
 
+/* Frees ssl's handshake record once its handshake is done, tickets
+ * written: what a connection keeps after it is the tag on its leaf (and
+ * the cached session). OpenSSL reports the end of a TLS 1.3 handshake
+ * before it writes the ticket (session_new_cb reads hs), so not at
+ * SSL_CB_HANDSHAKE_DONE but when the call that finished it returns. The
+ * context's own info callback, which this one hides, is called too. */
+static void hs_info_cb(const SSL *ssl, int where, int ret)
+{
+	struct cm_state *st = session_state;
+	void (*ctx_cb)(const SSL *, int, int) = SSL_CTX_get_info_callback(SSL_get_SSL_CTX(ssl));
+	struct cm_hs *hs;
+
+	if(st && (where & SSL_CB_EXIT) && ret == 1 && SSL_is_init_finished(ssl)
+			&& (hs = SSL_get_ex_data(ssl, st->ssl_ex_index)) != NULL){
+		/* Only the pointer changes: ex_data is not the handshake's state. */
+		if(SSL_set_ex_data((SSL *)ssl, st->ssl_ex_index, NULL)){
+			free(hs);
+		}
+	}
+	if(ctx_cb){
+		ctx_cb(ssl, where, ret);
+	}
+}
+
+/* Watches ssl's handshake end, unless someone else does per SSL. */
+static void hs_watch(SSL *ssl)
+{
+	void (*cb)(const SSL *, int, int) = SSL_get_info_callback(ssl);
+
+	if(cb == NULL){
+		SSL_set_info_callback(ssl, hs_info_cb);
+	}
+}
+
 /* The SNI tenant of the client hello, recorded in hs. */
 static const struct cm_tenant *hs_tenant(struct cm_state *st, SSL *ssl, struct cm_hs *hs)
 {
@@ -437,6 +480,7 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
+	hs_watch(ssl);
 	tenant = hs_tenant(st, ssl, hs);
 	cm_secret_check(st, (enum cm_slot_id)slot);
 	cert = cm_store_served_cert(st->store, tenant, (enum cm_slot_id)slot);
@@ -486,17 +530,21 @@ struct cm_session {
 	unsigned int id_len;
 	SSL_SESSION *sess;      /* our reference */
 	uint16_t port;          /* the listener it was made on */
-	char facts[512];        /* SESSION_MAGIC|admin|tenant|generation|notAfter|path ids */
 	/* The SHA-1 of the client's certificate (none for a token tenant's):
 	 * one session a certificate, so that a device reconnecting with full
 	 * handshakes, or a flood of them, keeps one session, not one each. */
 	unsigned char leaf[SHA_DIGEST_LENGTH];
 	bool has_leaf;
 	UT_hash_handle hh, hh_leaf;
+	/* SESSION_MAGIC|admin|tenant|generation|notAfter|path ids, as long as
+	 * it is (some 40 bytes with one intermediate-free path): one is kept
+	 * for every cached session. */
+	char facts[];
 };
 
-/* OpenSSL's session cache callbacks take no argument. */
-static struct cm_state *session_state;
+/* The longest facts: SESSION_MAGIC, a tenant name, two numbers, the ids. */
+#define SESSION_FACTS_MAX (sizeof(SESSION_MAGIC) + CM_TENANT_NAME_MAX + 64 + CM_TICKET_PATH_MAX * (CM_ID_LEN + 1))
+
 
 static bool session_facts(const struct cm_hs *hs, char *buf, size_t len)
 {
@@ -536,21 +584,24 @@ static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
 	struct cm_state *st = session_state;
 	struct cm_hs *hs = st ? SSL_get_ex_data(ssl, st->ssl_ex_index) : NULL;
 	struct cm_session *e, *old;
+	char facts[SESSION_FACTS_MAX];
 	const unsigned char *id;
 	unsigned int len;
+	size_t facts_len;
 
 	if(hs == NULL || st->session_max == 0 || (hs->policy == CM_POLICY_TOKEN ? SSL_SESSION_get0_peer(sess) != NULL
 			: !hs->verified || hs->path_n < 0)){
 		return 0;
 	}
 	id = SSL_SESSION_get_id(sess, &len);
-	if(len == 0 || len > SSL_MAX_SSL_SESSION_ID_LENGTH || (e = calloc(1, sizeof(*e))) == NULL){
+	if(len == 0 || len > SSL_MAX_SSL_SESSION_ID_LENGTH || !session_facts(hs, facts, sizeof(facts))){
 		return 0;
 	}
-	if(!session_facts(hs, e->facts, sizeof(e->facts))){
-		free(e);
+	facts_len = strlen(facts);
+	if((e = calloc(1, sizeof(*e) + facts_len + 1)) == NULL){
 		return 0;
 	}
+	memcpy(e->facts, facts, facts_len + 1);
 	memcpy(e->id, id, len);
 	e->id_len = len;
 	e->sess = sess;

@@ -426,12 +426,14 @@ def _mqtt_string(s):
 _contexts = {}
 
 
-def _client_context(cafile, cert, key):
-    """One SSLContext per set of credentials: a session can only be
-    resumed through the context that made it."""
-    k = (cafile, cert, key)
+def _client_context(cafile, cert, key, max_version=None):
+    """One SSLContext per set of credentials (and highest TLS version): a
+    session can only be resumed through the context that made it."""
+    k = (cafile, cert, key) if max_version is None else (cafile, cert, key, max_version)
     if k not in _contexts:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if max_version:
+            ctx.maximum_version = max_version
         ctx.check_hostname = False
         if cafile:
             ctx.load_verify_locations(cafile)
@@ -445,12 +447,13 @@ def _client_context(cafile, cert, key):
 
 
 def mqtt_connect(port, clientid, sni=None, cert=None, key=None, username=None, password=None,
-                 cafile=None, session=None, host="127.0.0.1", keep=False):
+                 cafile=None, session=None, host="127.0.0.1", keep=False, max_version=None):
     """A TLS connection and an MQTT 3.1.1 CONNECT, by hand, so that SNI and
-    session resumption are under the test's control. Returns a dict:
+    session resumption are under the test's control (max_version: the
+    highest TLS version offered, an ssl.TLSVersion). Returns a dict:
     result ("accepted", "refused:<code>", "tls-error:<reason>" or
     "closed"), session, reused, and sock when keep is true."""
-    ctx = _client_context(cafile, cert, key)
+    ctx = _client_context(cafile, cert, key, max_version)
     raw = socket.create_connection((host, port), timeout=10)
     out = {"session": None, "reused": False, "sock": None}
     try:

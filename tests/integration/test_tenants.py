@@ -5,12 +5,13 @@ brokers, real clients and certificates made by tests/pki/make-test-pki."""
 import json
 import os
 import signal
+import ssl
 import subprocess
 import time
 import unittest
 
 from harness import (Broker, Workdir, control, ctl, ok, pki, read, mqtt_connect, mqtt_publish, tree_digest,
-                     hosts_file, with_hosts, admin_tls_args, free_port)
+                     hosts_file, with_hosts, admin_tls_args, free_port, closed_within)
 
 
 class TenantTest(unittest.TestCase):
@@ -127,6 +128,40 @@ class TenantTest(unittest.TestCase):
                               "-tls1_2"], input=b"", capture_output=True, timeout=20).stdout.decode()
         self.assertIn("No client certificate CA names sent", out)
         self.assertNotIn("Requested Signature Algorithms", out)
+
+    def test_the_longest_tenant_and_host_names_hold_for_connected_and_resumed_devices(self):
+        # A connection keeps its tenant's name and its SNI as long as they
+        # are, not in fixed buffers: the longest of each must come through
+        # whole, or the re-check after a trust change would not find the
+        # device's tenant under its SNI and disconnect it.
+        tenant = "t" + "x" * 63
+        host = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 56 + ".test"])
+        self.assertEqual((len(tenant), len(host)), (64, 253))
+        ok(self.b, "createTenant", tenant=tenant, hostnames=[host], orgId="acme")
+        ok(self.b, "addCA", tenant=tenant, certificate=read(pki("ca-a.pem")))
+        first = mqtt_connect(self.b.port, "d:acme:sensor:a1", sni=host, cafile=self.cafile, cert=pki("dev-a1.pem"),
+                             key=pki("dev-a1.key"), keep=True)
+        self.assertEqual(first["result"], "accepted")
+        again = mqtt_connect(self.b.port, "d:acme:meter:a2", sni=host, cafile=self.cafile, cert=pki("dev-a2.pem"),
+                             key=pki("dev-a2.key"))
+        self.assertEqual(again["result"], "accepted")
+        resumed = mqtt_connect(self.b.port, "d:acme:meter:a2", sni=host, cafile=self.cafile, cert=pki("dev-a2.pem"),
+                               key=pki("dev-a2.key"), session=again["session"], keep=True)
+        self.assertEqual(resumed["result"], "accepted")
+        self.assertTrue(resumed["reused"])
+        try:
+            # A trust change re-checks the connected devices: they stay.
+            ok(self.b, "addCA", tenant=tenant, certificate=read(pki("ca-b.pem")))
+            self.assertIsNone(closed_within(first["sock"], 2), "re-check disconnected a device of a long tenant name")
+            self.assertIsNone(closed_within(resumed["sock"], 0.5))
+            # Its host name moved away: now they go, with the whole name.
+            ok(self.b, "modifyTenant", tenant=tenant, hostnames=["short.test"])
+            self.assertIsNotNone(closed_within(first["sock"], 10))
+            self.assertIsNotNone(closed_within(resumed["sock"], 10))
+            self.b.wait_log("disconnecting 'd:acme:sensor:a1' (tenant %s): its host name no longer belongs to its tenant" % tenant)
+        finally:
+            for c in (first, resumed):
+                c["sock"].close()
 
     def test_resumed_session_is_refused_after_its_ca_was_removed(self):
         ca = self.setup_acme()
@@ -430,9 +465,32 @@ class SessionCacheTest(unittest.TestCase):
         self.work.cleanup()
         self.assertEqual(rc, 0, "broker exit code\n" + log)
 
-    def connect(self, dev, clientid, sni="acme.test", session=None):
+    def connect(self, dev, clientid, sni="acme.test", session=None, max_version=None):
         return mqtt_connect(self.b.port, clientid, sni=sni, cafile=self.cafile, cert=pki(dev + ".pem"),
-                            key=pki(dev + ".key"), session=session)
+                            key=pki(dev + ".key"), session=session, max_version=max_version)
+
+    def test_a_tls12_session_resumes_until_its_tenants_trust_changes(self):
+        # TLS 1.2 ends its handshake differently from 1.3 (the session is
+        # cached before the handshake's end is reported): the handshake
+        # record, freed at that end, must still have been there for it.
+        self.start()
+        v12 = ssl.TLSVersion.TLSv1_2
+        held = mqtt_connect(self.b.port, "d:acme:meter:a2", sni="acme.test", cafile=self.cafile, cert=pki("dev-a2.pem"),
+                            key=pki("dev-a2.key"), max_version=v12, keep=True)
+        self.assertEqual(held["result"], "accepted")
+        self.assertEqual(held["sock"].version(), "TLSv1.2")
+        held["sock"].close()
+        first = self.connect("dev-a1", "d:acme:sensor:a1", max_version=v12)
+        self.assertEqual(first["result"], "accepted")
+        for _ in range(2):
+            again = self.connect("dev-a1", "d:acme:sensor:a1", session=first["session"], max_version=v12)
+            self.assertEqual(again["result"], "accepted")
+            self.assertTrue(again["reused"], "a TLS 1.2 session was not resumed")
+        ok(self.b, "addCA", tenant="acme", certificate=read(pki("ca-b.pem")))
+        after = self.connect("dev-a1", "d:acme:sensor:a1", session=first["session"], max_version=v12)
+        self.assertEqual(after["result"], "accepted")
+        self.assertFalse(after["reused"], "a TLS 1.2 session outlived its tenant's trust change")
+        self.b.wait_log("session resumption refused (made for tenant acme generation")
 
     def test_a_session_is_not_resumed_under_another_tenant(self):
         self.start()
