@@ -42,6 +42,10 @@
 /* uploadCRL's: the CRL file as it is (MQTT v5, the tenant a user
  * property), so that its size is not bounded by a JSON string. */
 #define CRL_TOPIC "$CONTROL/certmgr/v1/crl"
+/* A CRL larger than this goes in parts of this size, each sent when the
+ * one before is acknowledged: the broker reads one at a time and serves
+ * its other clients in between. */
+#define CRL_PART (1024 * 1024)
 #define DEFAULT_STORE "/var/lib/mosquitto/certmgr"
 
 enum {
@@ -71,6 +75,8 @@ struct session {
 	/* uploadCRL: the file for CRL_TOPIC, instead of request. */
 	char *crl;
 	size_t crl_len;
+	size_t crl_sent; /* bytes of crl published */
+	int crl_mid;     /* the part in flight */
 	const char *tenant;
 	char corr[40];
 	bool subscribed, done;
@@ -594,6 +600,56 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 	}
 }
 
+/* The CRL, or its next part: the same user properties on each, and for a
+ * CRL in parts the upload id (the correlation data), offset and size. */
+static void send_crl_part(struct mosquitto *mosq, struct session *s)
+{
+	mosquitto_property *props = NULL;
+	size_t len = s->crl_len - s->crl_sent;
+	bool parts = s->crl_len > CRL_PART;
+	char offset[24], size[24];
+	int rc;
+
+	if(len > CRL_PART){
+		len = CRL_PART;
+	}
+	snprintf(offset, sizeof(offset), "%zu", s->crl_sent);
+	snprintf(size, sizeof(size), "%zu", s->crl_len);
+	rc = mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "tenant", s->tenant);
+	if(rc == MOSQ_ERR_SUCCESS){
+		rc = mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "correlationData", s->corr);
+	}
+	if(rc == MOSQ_ERR_SUCCESS && parts){
+		rc = mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "upload", s->corr);
+		if(rc == MOSQ_ERR_SUCCESS){
+			rc = mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "offset", offset);
+		}
+		if(rc == MOSQ_ERR_SUCCESS){
+			rc = mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "size", size);
+		}
+	}
+	if(rc == MOSQ_ERR_SUCCESS){
+		rc = mosquitto_publish_v5(mosq, &s->crl_mid, CRL_TOPIC, (int)len, s->crl + s->crl_sent, 1, false, props);
+	}
+	mosquitto_property_free_all(&props);
+	if(rc != MOSQ_ERR_SUCCESS){
+		fprintf(stderr, "certmgr_ctrl: cannot send the CRL: %s\n", mosquitto_strerror(rc));
+		s->failure = rc;
+		s->done = true;
+		return;
+	}
+	s->crl_sent += len;
+}
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+{
+	struct session *s = obj;
+
+	if(s->crl && mid == s->crl_mid && s->crl_sent < s->crl_len && !s->done){
+		send_crl_part(mosq, s);
+	}
+}
+
 static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_count, const int *granted)
 {
 	struct session *s = obj;
@@ -609,15 +665,7 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_cou
 	}
 	s->subscribed = true;
 	if(s->crl){
-		mosquitto_property *props = NULL;
-		if(mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "tenant", s->tenant) != MOSQ_ERR_SUCCESS
-				|| mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "correlationData", s->corr) != MOSQ_ERR_SUCCESS
-				|| mosquitto_publish_v5(mosq, NULL, CRL_TOPIC, (int)s->crl_len, s->crl, 1, false, props) != MOSQ_ERR_SUCCESS){
-			fprintf(stderr, "certmgr_ctrl: cannot send the CRL\n");
-			s->failure = MOSQ_ERR_NOMEM;
-			s->done = true;
-		}
-		mosquitto_property_free_all(&props);
+		send_crl_part(mosq, s);
 		return;
 	}
 	mosquitto_publish(mosq, NULL, REQUEST_TOPIC, (int)strlen(s->request), s->request, 1, false);
@@ -676,6 +724,7 @@ static int connect_client(const struct opts *o, struct session *s, struct mosqui
 	mosquitto_connect_callback_set(*mosq, on_connect);
 	mosquitto_subscribe_callback_set(*mosq, on_subscribe);
 	mosquitto_message_callback_set(*mosq, on_message);
+	mosquitto_publish_callback_set(*mosq, on_publish);
 	if(s->crl){
 		mosquitto_int_option(*mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 	}

@@ -541,6 +541,7 @@ static int tick_cb(int event, void *event_data, void *userdata)
 	cm_devices_tick(st, time(NULL));
 	cm_audit_tick(st);
 	audit_daily(st, time(NULL));
+	cm_control_tick(st, time(NULL));
 	cm_store_sync(st->store);
 	return MOSQ_ERR_SUCCESS;
 }

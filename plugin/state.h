@@ -101,6 +101,7 @@ struct cm_backend;
 struct cm_fleet;
 struct cm_fetcher;
 struct cm_request;
+struct cm_crl_upload;
 struct cm_session;
 struct cm_learning;
 struct cm_learn_item;
@@ -153,6 +154,7 @@ struct cm_state {
 	bool audit_done;
 	struct cm_fetcher *fetcher;      /* CRL downloads */
 	struct cm_request *requests;     /* control requests waiting on one */
+	struct cm_crl_upload *crl_uploads; /* CRLs arriving in parts (control.c) */
 	struct cm_learning *learning;    /* CRLs being learned, by tenant/CA */
 	struct cm_learn_item *learn_queue; /* issuers to learn at the next tick */
 	struct cm_worker *worker;        /* large CRLs are indexed there */

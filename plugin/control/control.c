@@ -16,6 +16,7 @@
 #include "control.h"
 #include "json.h"
 #include "log.h"
+#include "options.h"
 #include "store.h"
 
 const struct cm_field cm_fields_none[] = {
@@ -538,8 +539,76 @@ void cm_control_commit_done(struct cm_state *st, void *owner, enum cm_rc rc, con
 	}
 }
 
+/* A CRL arriving in parts on the CRL topic: one PUBLISH of tens of
+ * megabytes holds the broker thread while Mosquitto reads it; parts of a
+ * megabyte let it serve the other clients in between. Each part carries
+ * the user properties upload (an id the client chose), offset (the bytes
+ * before it) and size (the whole CRL's); they come in order, the buffer is
+ * allocated once at the first, and the last hands it to uploadCRL as it
+ * is. An upload belongs to the connection that began it. */
+struct cm_crl_upload {
+	struct cm_crl_upload *next;
+	const void *client;     /* the connection it belongs to */
+	char *id, *tenant, *corr;
+	unsigned char *buf;
+	size_t size, got;
+	time_t last;            /* the last part's arrival */
+};
+
+/* In progress at once, over all clients: each holds up to
+ * plugin_opt_crl_max_size. */
+#define CM_CRL_UPLOADS_MAX 4
+#define CM_CRL_UPLOAD_IDLE 60
+#define CM_CRL_UPLOAD_ID_MAX 64
+
+static void upload_free(struct cm_crl_upload *u)
+{
+	if(u){
+		free(u->id);
+		free(u->tenant);
+		free(u->corr);
+		free(u->buf);
+		free(u);
+	}
+}
+
+static void upload_drop(struct cm_state *st, struct cm_crl_upload *u)
+{
+	struct cm_crl_upload **pp;
+
+	for(pp = &st->crl_uploads; *pp; pp = &(*pp)->next){
+		if(*pp == u){
+			*pp = u->next;
+			break;
+		}
+	}
+	upload_free(u);
+}
+
+static struct cm_crl_upload *upload_of(struct cm_state *st, const void *client, size_t *count)
+{
+	struct cm_crl_upload *u, *found = NULL;
+
+	*count = 0;
+	for(u = st->crl_uploads; u; u = u->next){
+		(*count)++;
+		if(u->client == client){
+			found = u;
+		}
+	}
+	return found;
+}
+
 void cm_control_forget_client(struct cm_state *st, const void *client)
 {
+	size_t count;
+	struct cm_crl_upload *u = upload_of(st, client, &count);
+
+	if(u){
+		cm_log(CM_LOG_NOTICE, "dropped the CRL upload '%s' for tenant %s: its client left (%zu of %zu bytes came)", u->id,
+				u->tenant, u->got, u->size);
+		upload_drop(st, u);
+	}
 	for(struct cm_request *req = st->requests; req; req = req->next){
 		if(req->client == client){
 			req->client = NULL;
@@ -549,6 +618,9 @@ void cm_control_forget_client(struct cm_state *st, const void *client)
 
 void cm_control_cleanup(struct cm_state *st)
 {
+	while(st->crl_uploads){
+		upload_drop(st, st->crl_uploads);
+	}
 	while(st->requests){
 		struct cm_request *req = st->requests;
 		st->requests = req->next;
@@ -682,12 +754,153 @@ static cJSON *crl_request(const char *tenant, const char *corr)
 	return root;
 }
 
+void cm_control_tick(struct cm_state *st, time_t now)
+{
+	struct cm_crl_upload *u = st->crl_uploads, *next;
+
+	for(; u; u = next){
+		next = u->next;
+		if(now - u->last >= CM_CRL_UPLOAD_IDLE){
+			cm_log(CM_LOG_NOTICE, "dropped the CRL upload '%s' for tenant %s: no part for %d s (%zu of %zu bytes came)",
+					u->id, u->tenant, CM_CRL_UPLOAD_IDLE, u->got, u->size);
+			upload_drop(st, u);
+		}
+	}
+}
+
+/* The checks of one part; NULL when it fits, else the error (in msg).
+ * *u is the client's upload in progress (NULL: none), made here at a
+ * first part. */
+static const char *part_check(struct cm_state *st, const void *client, const char *tenant, const char *id,
+		const char *offset_s, const char *size_s, size_t len, struct cm_crl_upload **u, char *msg, size_t msglen)
+{
+	unsigned long long offset, size;
+	size_t count;
+
+	*u = upload_of(st, client, &count);
+	if(strlen(id) == 0 || strlen(id) > CM_CRL_UPLOAD_ID_MAX){
+		snprintf(msg, msglen, "the user property 'upload' must have 1 to %d characters", CM_CRL_UPLOAD_ID_MAX);
+		return msg;
+	}
+	if(offset_s == NULL || size_s == NULL){
+		snprintf(msg, msglen, "a CRL in parts needs the user properties 'offset' and 'size' with 'upload'");
+		return msg;
+	}
+	if(!cm_options_parse_count(size_s, 1, st->fetch_opts.max_size, &size)){
+		snprintf(msg, msglen, "'size' must be a count of bytes from 1 to %zu (plugin_opt_crl_max_size), not '%.40s'",
+				st->fetch_opts.max_size, size_s);
+		return msg;
+	}
+	if(!cm_options_parse_count(offset_s, 0, size, &offset)){
+		snprintf(msg, msglen, "'offset' must be a count of bytes from 0 to the size %llu, not '%.40s'", size, offset_s);
+		return msg;
+	}
+	if(*u && strcmp((*u)->id, id) != 0){
+		if(offset != 0){
+			snprintf(msg, msglen, "no upload '%.64s' in progress on this connection (it has '%.64s')", id, (*u)->id);
+			return msg;
+		}
+		/* A new upload from offset 0 replaces the connection's old one. */
+		upload_drop(st, *u);
+		*u = NULL;
+		count--;
+	}
+	if(*u == NULL){
+		if(offset != 0){
+			snprintf(msg, msglen, "no upload '%.64s' in progress on this connection: its first part has offset 0", id);
+			return msg;
+		}
+		if(count >= CM_CRL_UPLOADS_MAX){
+			snprintf(msg, msglen, "%d CRL uploads are in progress already; try again when one is done", CM_CRL_UPLOADS_MAX);
+			return msg;
+		}
+		if((*u = calloc(1, sizeof(**u))) == NULL || ((*u)->id = strdup(id)) == NULL
+				|| ((*u)->tenant = strdup(tenant)) == NULL || ((*u)->buf = malloc((size_t)size)) == NULL){
+			upload_free(*u);
+			*u = NULL;
+			snprintf(msg, msglen, "out of memory");
+			return msg;
+		}
+		(*u)->client = client;
+		(*u)->size = (size_t)size;
+		(*u)->next = st->crl_uploads;
+		st->crl_uploads = *u;
+	}
+	if(strcmp((*u)->tenant, tenant) != 0 || (*u)->size != size){
+		snprintf(msg, msglen, "upload '%.64s' began for tenant %.64s with %zu bytes: a part may not change them", id,
+				(*u)->tenant, (*u)->size);
+		return msg;
+	}
+	if(offset != (*u)->got){
+		snprintf(msg, msglen, "upload '%.64s': a part at offset %llu, but %zu bytes came so far (parts come in order)", id, offset,
+				(*u)->got);
+		return msg;
+	}
+	if(len == 0 || len > (*u)->size - (*u)->got){
+		snprintf(msg, msglen, "upload '%.64s': a part of %zu bytes at offset %llu overruns its size of %zu (or is empty)", id, len,
+				offset, (*u)->size);
+		return msg;
+	}
+	return NULL;
+}
+
+/* An error of the CRL topic, with the correlation data the sender gave
+ * (it waits for that, not for a command of its own). */
+static void crl_error(struct cm_request *req, const char *msg, const char *corr)
+{
+	cJSON *r = error_response("uploadCRL", msg);
+
+	if(r && corr && !cJSON_AddStringToObject(r, "correlationData", corr)){
+		cJSON_Delete(r);
+		r = error_response("uploadCRL", "out of memory");
+	}
+	add_response(req, r);
+}
+
+/* One part; the request answers now when the part is refused or the
+ * last, else it is dropped unanswered (the PUBACK paces the sender). */
+static bool crl_part(struct cm_state *st, struct cm_request *req, const struct mosquitto_evt_control *ed, const char *tenant,
+		const char *corr, const char *id)
+{
+	char msg[256], *offset = user_property(ed->properties, "offset"), *size = user_property(ed->properties, "size");
+	struct cm_crl_upload *u;
+	const char *e = part_check(st, ed->client, tenant, id, offset, size, ed->payloadlen, &u, msg, sizeof(msg));
+
+	free(offset);
+	free(size);
+	if(e){
+		if(u){
+			upload_drop(st, u);
+		}
+		crl_error(req, e, corr);
+		return true;
+	}
+	memcpy(u->buf + u->got, ed->payload, ed->payloadlen);
+	u->got += ed->payloadlen;
+	u->last = time(NULL);
+	if(u->got < u->size){
+		return false;
+	}
+	if((req->root = crl_request(u->tenant, corr)) == NULL){
+		crl_error(req, "out of memory", corr);
+	}else{
+		/* The whole CRL, handed over without another copy. */
+		req->body = u->buf;
+		req->body_len = u->size;
+		u->buf = NULL;
+		req->cursor = cJSON_GetObjectItemCaseSensitive(req->root, "commands")->child;
+	}
+	upload_drop(st, u);
+	return true;
+}
+
 int cm_control_crl_cb(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_control *ed = event_data;
 	struct cm_state *st = userdata;
 	struct cm_request *req;
-	char msg[160], *tenant, *corr;
+	char msg[160], *tenant, *corr, *upload;
+	size_t len = ed->payloadlen;
 	int rc;
 
 	(void)event;
@@ -696,14 +909,21 @@ int cm_control_crl_cb(int event, void *event_data, void *userdata)
 	}
 	tenant = user_property(ed->properties, "tenant");
 	corr = user_property(ed->properties, "correlationData");
+	upload = user_property(ed->properties, "upload");
 	if(tenant == NULL){
 		add_response(req, error_response("uploadCRL", "the CRL topic needs the MQTT v5 user property 'tenant'"));
+	}else if(upload){
+		if(!crl_part(st, req, ed, tenant, corr, upload)){
+			request_free(req);
+			req = NULL;
+		}
+		len = req && req->body ? req->body_len : 0;
 	}else if(ed->payloadlen == 0 || ed->payloadlen > st->fetch_opts.max_size){
 		snprintf(msg, sizeof(msg), "a CRL of %u bytes: it must have 1 to %zu (plugin_opt_crl_max_size)", ed->payloadlen,
 				st->fetch_opts.max_size);
-		add_response(req, error_response("uploadCRL", msg));
+		crl_error(req, msg, corr);
 	}else if((req->root = crl_request(tenant, corr)) == NULL || (req->body = malloc(ed->payloadlen)) == NULL){
-		add_response(req, error_response("uploadCRL", "out of memory"));
+		crl_error(req, "out of memory", corr);
 	}else{
 		/* Taken as it is: no base64, no JSON string, and the worker
 		 * decodes and checks a large one. */
@@ -713,7 +933,10 @@ int cm_control_crl_cb(int event, void *event_data, void *userdata)
 	}
 	free(tenant);
 	free(corr);
-	request_start(st, req, ed->payloadlen);
+	free(upload);
+	if(req){
+		request_start(st, req, len);
+	}
 	return MOSQ_ERR_SUCCESS;
 }
 

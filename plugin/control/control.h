@@ -4,6 +4,8 @@
  * {"commands":[...]} envelope, one table of commands, one response per
  * request, published to the requesting client only. */
 
+#include <time.h>
+
 #include <cjson/cJSON.h>
 
 #include "error.h"
@@ -84,6 +86,9 @@ void cm_control_commit_done(struct cm_state *st, void *owner, enum cm_rc rc, con
 void cm_control_forget_client(struct cm_state *st, const void *client);
 /* Drops the requests still waiting (plugin cleanup). */
 void cm_control_cleanup(struct cm_state *st);
+/* Drops the CRL uploads in parts that got no part for CM_CRL_UPLOAD_IDLE
+ * seconds. */
+void cm_control_tick(struct cm_state *st, time_t now);
 
 /* Field tables several commands have. */
 extern const struct cm_field cm_fields_none[];

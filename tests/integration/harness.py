@@ -4,6 +4,7 @@ started it (and, as a last resort, at interpreter exit)."""
 
 import atexit
 import hashlib
+import json
 import os
 import pwd
 import select
@@ -606,6 +607,76 @@ def control_raw(port, store, payload, timeout=10, host="127.0.0.1"):
     finally:
         sock.close()
     return json.loads(got[0][1]) if got else None
+
+
+class CrlSender:
+    """One MQTT v5 connection to the CRL topic, as the local administrator
+    or as cert/key: send() publishes a payload with user properties and
+    returns when the broker has acknowledged it; responses() waits for
+    what came on the response topic."""
+
+    def __init__(self, broker, client_id, cert=None, key=None):
+        import queue
+        import threading
+        import paho.mqtt.client as mqtt
+        store = broker.work.store
+        self.got = queue.Queue()
+        self.acked = set()
+        self.cond = threading.Condition()
+        subscribed = threading.Event()
+        c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+        c.tls_set(ca_certs=os.path.join(store, "listener", "mqtt.crt"),
+                  certfile=cert or os.path.join(store, "admin", "admin.pem"),
+                  keyfile=key or os.path.join(store, "admin", "admin.key"))
+        c.tls_insecure_set(True)
+
+        def on_publish(client, userdata, mid):
+            with self.cond:
+                self.acked.add(mid)
+                self.cond.notify_all()
+
+        c.on_message = lambda client, userdata, msg: self.got.put(json.loads(msg.payload))
+        c.on_subscribe = lambda client, userdata, mid, rc, props: subscribed.set()
+        c.on_connect = lambda client, userdata, flags, rc, props=None: client.subscribe("$CONTROL/certmgr/v1/response")
+        c.on_publish = on_publish
+        c.connect("localhost", broker.port)
+        c.loop_start()
+        self.client = c
+        if not subscribed.wait(20):
+            self.close()
+            raise AssertionError("the CRL sender %s did not get its subscription" % client_id)
+
+    def send(self, data, **props):
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        p = Properties(PacketTypes.PUBLISH)
+        if props:
+            p.UserProperty = [(k, str(v)) for k, v in props.items()]
+        info = self.client.publish("$CONTROL/certmgr/v1/crl", data, qos=1, properties=p)
+        with self.cond:
+            if not self.cond.wait_for(lambda: info.mid in self.acked, 30):
+                raise AssertionError("part not acknowledged")
+
+    def send_parts(self, data, part, upload, tenant="acme", corr=None):
+        for off in range(0, len(data), part):
+            extra = {"correlationData": corr} if corr else {}
+            self.send(data[off:off + part], tenant=tenant, upload=upload, offset=off, size=len(data), **extra)
+
+    def responses(self, timeout=20):
+        """The responses that came within timeout (waiting for the first)."""
+        import queue
+        out = []
+        try:
+            out.append(self.got.get(timeout=timeout))
+            while True:
+                out.append(self.got.get(timeout=0.5))
+        except queue.Empty:
+            pass
+        return out
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 def crl_topic(broker, data, tenant="acme", corr=None, cert=None, key=None, timeout=20):

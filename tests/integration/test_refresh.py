@@ -14,7 +14,7 @@ import unittest
 from crlserver import CrlServer
 from harness import (Broker, Workdir, control, crl_topic, ctl, ok, pki, read, mqtt_connect, mqtt_messages, mqtt_publish,
                      mqtt_subscribe, test_pki)
-from harness import closed_within
+from harness import CrlSender, closed_within
 
 BIG_CRL = os.environ.get("CERTMGR_MAKE_BIG_CRL")
 
@@ -328,6 +328,128 @@ class CrlTopicTest(LargeCrlBase):
         self.assertEqual(mqtt_messages(sock, 3, first_only=True), [])
         self.assertEqual(ok(self.b, "getCA", tenant="acme", id=ca)["ca"]["crl"]["revoked"], 0)
         self.assertTrue(self.accepted("dev-a2", "d:acme:meter:a2"))
+
+
+@unittest.skipUnless(BIG_CRL, "make_big_crl not built")
+class CrlPartsTest(LargeCrlBase):
+    """A CRL in parts on the CRL topic: the broker reads one part a loop
+    turn, so a CRL of tens of megabytes holds it no longer than a part
+    does. Nothing is installed until the whole CRL came and passed the
+    checks; an upload belongs to the connection that began it."""
+
+    def setUp(self):
+        super().setUp()
+        self.ca = self.add_ca()
+        with open(self.big_crl("parts.der", 30000), "rb") as f:
+            self.der = f.read()
+        self.senders = []
+
+    def tearDown(self):
+        for c in self.senders:
+            c.close()
+        super().tearDown()
+
+    def sender(self, name, **kw):
+        c = CrlSender(self.b, name, **kw)
+        self.senders.append(c)
+        return c
+
+    def revoked(self):
+        return ok(self.b, "getCA", tenant="acme", id=self.ca)["ca"]["crl"]["revoked"]
+
+    def assert_nothing_installed(self):
+        self.assertEqual(self.revoked(), 0)
+        self.assertTrue(self.accepted("dev-a2", "d:acme:meter:a2"))
+
+    def test_a_crl_in_parts_is_installed_when_the_last_part_came(self):
+        c = self.sender("parts-1")
+        part = len(self.der) // 4 + 1
+        for off in range(0, len(self.der) - part, part):
+            c.send(self.der[off:off + part], tenant="acme", upload="u1", offset=off, size=len(self.der))
+        # Every part but the last: no answer, nothing installed.
+        self.assertEqual(c.responses(1), [])
+        self.assertEqual(self.revoked(), 0)
+        off += part
+        c.send(self.der[off:], tenant="acme", upload="u1", offset=off, size=len(self.der), correlationData="p-1")
+        r = c.responses()
+        self.assertEqual(len(r), 1, r)
+        r = r[0]["responses"][0]
+        self.assertEqual((r.get("correlationData"), r["data"]["id"], r["data"]["revoked"]), ("p-1", self.ca, 30001), r)
+        self.assertFalse(self.accepted("dev-a2", "d:acme:meter:a2"))
+        self.assertTrue(self.accepted("dev-a1", "d:acme:sensor:a1"))
+        self.b.wait_log("| uploadCRL | tenant=acme id=%s" % self.ca)
+
+    def refused(self, c, needle, **props):
+        r = c.responses()
+        self.assertEqual(len(r), 1, r)
+        self.assertIn(needle, r[0]["responses"][0].get("error", ""), r)
+
+    def test_parts_out_of_order_overrunning_or_changing_are_refused(self):
+        n = len(self.der)
+        half = n // 2
+        cases = [
+            # (second part's offset, its payload, its tenant, its size, the error)
+            (half + 10, self.der[half:], "acme", n, "parts come in order"),
+            (0, self.der[:half], "acme", n, "parts come in order"),
+            (half, self.der[half:] + b"x", "acme", n, "overruns its size"),
+            (half, self.der[half:], "acme", n + 1, "a part may not change them"),
+            (half, self.der[half:], "other", n, "a part may not change them"),
+        ]
+        ok(self.b, "createTenant", tenant="other", hostnames=["other.test"])
+        for i, (off, data, tenant, size, needle) in enumerate(cases):
+            with self.subTest(case=needle, i=i):
+                c = self.sender("order-%d" % i)
+                c.send(self.der[:half], tenant="acme", upload="u", offset=0, size=n)
+                c.send(data, tenant=tenant, upload="u", offset=off, size=size)
+                self.refused(c, needle)
+                # The upload is gone: its right next part is refused too.
+                c.send(self.der[half:], tenant="acme", upload="u", offset=half, size=n)
+                self.refused(c, "no upload 'u' in progress on this connection")
+        self.assert_nothing_installed()
+
+    def test_bad_numbers_and_sizes_are_refused(self):
+        c = self.sender("numbers")
+        for props, needle in [
+                ({"offset": "0"}, "needs the user properties 'offset' and 'size'"),
+                ({"offset": "-1", "size": "10"}, "'offset' must be a count"),
+                ({"offset": "0", "size": "1e3"}, "'size' must be a count"),
+                ({"offset": "0", "size": "18446744073709551617"}, "'size' must be a count"),
+                ({"offset": "0", "size": "0"}, "'size' must be a count"),
+                ({"offset": "0", "size": str(10 ** 12)}, "(plugin_opt_crl_max_size)"),
+                ({"offset": "20", "size": "10"}, "'offset' must be a count"),
+                ({"offset": "0", "size": "10", "upload": "x" * 65}, "'upload' must have 1 to 64"),
+                ({"offset": "0", "size": "10", "upload": ""}, "'upload' must have 1 to 64")]:
+            with self.subTest(props=props):
+                c.send(self.der[:10], **dict({"tenant": "acme", "upload": "n"}, **props))
+                self.refused(c, needle)
+        self.assert_nothing_installed()
+
+    def test_another_connection_cannot_complete_an_upload(self):
+        n, half = len(self.der), len(self.der) // 2
+        a = self.sender("owner")
+        a.send(self.der[:half], tenant="acme", upload="u-stolen", offset=0, size=n)
+        # Another administrator's connection, with the same upload id.
+        b = self.sender("thief")
+        b.send(self.der[half:], tenant="acme", upload="u-stolen", offset=half, size=n)
+        self.refused(b, "no upload 'u-stolen' in progress on this connection")
+        self.assertEqual(a.responses(1), [])
+        self.assertEqual(self.revoked(), 0)
+        # The owner's upload is intact and completes.
+        a.send(self.der[half:], tenant="acme", upload="u-stolen", offset=half, size=n)
+        self.assertEqual(a.responses()[0]["responses"][0]["data"]["revoked"], 30001)
+
+    def test_an_upload_dies_with_its_connection(self):
+        n, half = len(self.der), len(self.der) // 2
+        a = self.sender("leaver")
+        a.send(self.der[:half], tenant="acme", upload="u-left", offset=0, size=n)
+        a.close()
+        self.senders.remove(a)
+        self.b.wait_log("dropped the CRL upload 'u-left' for tenant acme: its client left")
+        # The same client id again: a new connection, without the upload.
+        a = self.sender("leaver")
+        a.send(self.der[half:], tenant="acme", upload="u-left", offset=half, size=n)
+        self.refused(a, "no upload 'u-left' in progress on this connection")
+        self.assert_nothing_installed()
 
 
 class TimedRefreshTest(Base):
