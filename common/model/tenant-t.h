@@ -133,8 +133,11 @@ struct cm_tenant {
 	 * (enroll-t.h); NULL: none of them. */
 	struct cm_enroll *enroll;
 	/* Per slot, the server certificate its host names are served with
-	 * ("": the slot's default). */
-	char server_cert[CM_SLOT_COUNT][CM_ID_LEN + 1];
+	 * ("": the slot's default): CM_SLOT_COUNT ids, allocated at the first
+	 * that is set, NULL while every slot serves its default (most
+	 * tenants: 195 bytes saved each). Read and set through
+	 * cm_tenant_server_cert and cm_tenant_set_server_cert. */
+	char (*server_cert)[CM_ID_LEN + 1];
 	/* Refused at the handshake and at CONNECT, and disconnected at the
 	 * tick after the commit that adds them (blocks.h). */
 	struct cm_blocklist blocked_devices;

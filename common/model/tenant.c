@@ -183,6 +183,7 @@ void cm_tenant_free(struct cm_tenant **pt)
 	}
 	cm_enroll_free(&t->enroll);
 	cm_tenant_drop_trust(t);
+	free(t->server_cert);
 	free(t);
 	*pt = NULL;
 }
@@ -271,10 +272,12 @@ struct cm_tenant *cm_tenant_clone(const struct cm_tenant *src)
 	t->org_id = strdup(src->org_id);
 	t->policy = src->policy;
 	t->revocation = src->revocation;
-	memcpy(t->server_cert, src->server_cert, sizeof(t->server_cert));
 	t->created = src->created;
 	t->generation = src->generation;
-	if(t->name == NULL || t->org_id == NULL
+	if(src->server_cert && (t->server_cert = malloc(CM_SLOT_COUNT * sizeof(*t->server_cert))) != NULL){
+		memcpy(t->server_cert, src->server_cert, CM_SLOT_COUNT * sizeof(*t->server_cert));
+	}
+	if(t->name == NULL || t->org_id == NULL || (src->server_cert && t->server_cert == NULL)
 			|| cm_strlist_set(&t->hostnames, (const char *const *)src->hostnames.v, src->hostnames.n) != CM_OK
 			|| cm_strlist_set(&t->publish, (const char *const *)src->publish.v, src->publish.n) != CM_OK
 			|| cm_strlist_set(&t->subscribe, (const char *const *)src->subscribe.v, src->subscribe.n) != CM_OK
@@ -413,4 +416,30 @@ enum cm_rc cm_tenant_append_ca(struct cm_tenant *t, X509 *cert, const char *desc
 	*tail = ca;
 	*out = ca;
 	return CM_OK;
+}
+
+const char *cm_tenant_server_cert(const struct cm_tenant *t, enum cm_slot_id slot)
+{
+	if(t->server_cert == NULL || slot < 0 || slot >= CM_SLOT_COUNT){
+		return "";
+	}
+	return t->server_cert[slot];
+}
+
+bool cm_tenant_set_server_cert(struct cm_tenant *t, enum cm_slot_id slot, const char *id)
+{
+	if(slot < 0 || slot >= CM_SLOT_COUNT || strlen(id) > CM_ID_LEN){
+		return false;
+	}
+	if(t->server_cert == NULL){
+		if(id[0] == '\0'){
+			return true;
+		}
+		t->server_cert = calloc(CM_SLOT_COUNT, sizeof(*t->server_cert));
+		if(t->server_cert == NULL){
+			return false;
+		}
+	}
+	memcpy(t->server_cert[slot], id, strlen(id) + 1);
+	return true;
 }

@@ -42,6 +42,12 @@ const struct cm_ca *cm_tenant_find_ca(const struct cm_tenant *t, const char *id)
 struct cm_ca *cm_tenant_ca(struct cm_tenant *t, const char *id);
 /* Frees what cm_store_put_tenant built for t's handshakes. */
 void cm_tenant_drop_trust(struct cm_tenant *t);
+/* The id of the server certificate slot serves t's host names with; ""
+ * for the slot's default. */
+const char *cm_tenant_server_cert(const struct cm_tenant *t, enum cm_slot_id slot);
+/* Sets it (id "": the slot's default; at most CM_ID_LEN characters).
+ * False when out of memory (or slot out of range), t unchanged. */
+CM_MUST_CHECK bool cm_tenant_set_server_cert(struct cm_tenant *t, enum cm_slot_id slot, const char *id);
 /* CRL i of entry ca (0: ca->crl, then ca->more), or NULL. */
 struct cm_crl *cm_ca_crl_at(const struct cm_ca *ca, int i);
 /* Takes crl as one of e's CRLs: it replaces the one of the same scope,

@@ -307,7 +307,9 @@ static enum cm_rc load_server_cert_refs(const cJSON *json, struct cm_tenant *t, 
 		if(slot < 0 || !cJSON_IsString(item) || !cm_pki_id_valid(item->valuestring)){
 			return cm_err_set(err, CM_ERR_CORRUPT, "'serverCertificates' names an unknown slot or a bad id");
 		}
-		memcpy(t->server_cert[slot], item->valuestring, CM_ID_LEN + 1);
+		if(!cm_tenant_set_server_cert(t, (enum cm_slot_id)slot, item->valuestring)){
+			return cm_err_set(err, CM_ERR_NOMEM, "out of memory");
+		}
 	}
 	return CM_OK;
 }

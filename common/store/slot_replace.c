@@ -97,9 +97,9 @@ static enum cm_rc move_files(const char *from, const char *to, int depth, struct
 static enum cm_rc check_refs(const struct cm_store *store, enum cm_slot_id slot, const struct cm_slot *s, struct cm_err *err)
 {
 	for(const struct cm_tenant *t = cm_store_first_tenant(store); t; t = cm_store_next_tenant(t)){
-		if(t->server_cert[slot][0] && !has_cert(s, t->server_cert[slot])){
+		if(cm_tenant_server_cert(t, slot)[0] && !has_cert(s, cm_tenant_server_cert(t, slot))){
 			return cm_err_set(err, CM_ERR_INVAL, "tenant %s is served on slot %s with certificate %s, which the new slot lacks", t->name,
-					cm_slot_name(slot), t->server_cert[slot]);
+					cm_slot_name(slot), cm_tenant_server_cert(t, slot));
 		}
 	}
 	return CM_OK;

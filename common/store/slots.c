@@ -58,7 +58,7 @@ const struct cm_server_cert *cm_store_find_server_cert(const struct cm_store *st
 
 const struct cm_server_cert *cm_store_served_cert(const struct cm_store *store, const struct cm_tenant *t, enum cm_slot_id slot)
 {
-	const struct cm_server_cert *c = t && t->server_cert[slot][0] ? cm_store_find_server_cert(store, slot, t->server_cert[slot]) : NULL;
+	const struct cm_server_cert *c = t && cm_tenant_server_cert(t, slot)[0] ? cm_store_find_server_cert(store, slot, cm_tenant_server_cert(t, slot)) : NULL;
 
 	return c ? c : store->secret[slot] ? store->secret[slot] : store->slots[slot].def;
 }
@@ -172,7 +172,7 @@ static bool named_by_a_tenant(const struct cm_store *store, enum cm_slot_id slot
 	const struct cm_tenant *t, *tmp;
 
 	HASH_ITER(hh, store->tenants, t, tmp){
-		if(!strcmp(t->server_cert[slot], id)){
+		if(!strcmp(cm_tenant_server_cert(t, slot), id)){
 			*who = t->name;
 			return true;
 		}

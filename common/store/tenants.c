@@ -83,8 +83,9 @@ enum cm_rc check_server_refs(const struct cm_store *store, const struct cm_tenan
 	int i;
 
 	for(i = 0; i < CM_SLOT_COUNT; i++){
-		if(t->server_cert[i][0] && cm_store_find_server_cert(store, (enum cm_slot_id)i, t->server_cert[i]) == NULL){
-			return cm_err_set(err, CM_ERR_INVAL, "no server certificate %s in slot %s", t->server_cert[i], cm_slot_name((enum cm_slot_id)i));
+		const char *id = cm_tenant_server_cert(t, (enum cm_slot_id)i);
+		if(id[0] && cm_store_find_server_cert(store, (enum cm_slot_id)i, id) == NULL){
+			return cm_err_set(err, CM_ERR_INVAL, "no server certificate %s in slot %s", id, cm_slot_name((enum cm_slot_id)i));
 		}
 	}
 	return CM_OK;

@@ -57,9 +57,10 @@ static bool add_server_certs(cJSON *json, const struct cm_tenant *t)
 	int i;
 
 	for(i = 0; i < CM_SLOT_COUNT; i++){
-		if(t->server_cert[i][0]){
+		const char *id = cm_tenant_server_cert(t, (enum cm_slot_id)i);
+		if(id[0]){
 			if((sc == NULL && (sc = cJSON_AddObjectToObject(json, "serverCertificates")) == NULL)
-					|| !cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), t->server_cert[i])){
+					|| !cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), id)){
 				return false;
 			}
 		}

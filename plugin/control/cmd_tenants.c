@@ -128,7 +128,9 @@ static enum cm_rc apply_fields(struct cm_tenant *t, const struct tenant_fields *
 	if(f->server){
 		const cJSON *item;
 		cJSON_ArrayForEach(item, f->server){
-			snprintf(t->server_cert[cm_slot_parse(item->string)], CM_ID_LEN + 1, "%s", item->valuestring);
+			if(!cm_tenant_set_server_cert(t, (enum cm_slot_id)cm_slot_parse(item->string), item->valuestring)){
+				return cm_cmd_nomem(err);
+			}
 		}
 	}
 	if((f->hosts && set_list(&t->hostnames, f->hosts, f->nhosts, true) != CM_OK)
@@ -179,8 +181,9 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 		cJSON *sc = cJSON_AddObjectToObject(o, "serverCertificates");
 		int i;
 		for(i = 0; sc && i < CM_SLOT_COUNT; i++){
-			if(t->server_cert[i][0]){
-				cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), t->server_cert[i]);
+			const char *id = cm_tenant_server_cert(t, (enum cm_slot_id)i);
+			if(id[0]){
+				cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), id);
 			}
 		}
 	}

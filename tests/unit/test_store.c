@@ -546,7 +546,7 @@ static void test_server_cert_named_by_a_tenant_stays(void **state)
 	assert_int_equal(cm_store_add_server_cert(store, CM_SLOT_BRIDGE, c, false, &err), CM_OK);
 	t = cm_tenant_clone(cm_store_find_tenant(store, CM_DEFAULT_TENANT));
 	assert_non_null(t);
-	memcpy(t->server_cert[CM_SLOT_BRIDGE], id, sizeof(id));
+	assert_true(cm_tenant_set_server_cert(t, CM_SLOT_BRIDGE, id));
 	assert_int_equal(cm_store_put_tenant(store, t, &old, &err), CM_OK);
 	cm_tenant_free(&old);
 	assert_ptr_equal(cm_store_served_cert(store, t, CM_SLOT_BRIDGE), c);

@@ -496,6 +496,44 @@ static void test_text_appends_and_frees(void **state)
 	cm_text_free(&t);
 }
 
+/* A tenant's server certificate ids take no memory until one is set;
+ * a copy owns its own, and an id too long or a slot out of range is
+ * refused with the tenant unchanged. */
+static void test_server_cert_ids_are_made_at_the_first_set(void **state)
+{
+	char id[CM_ID_LEN + 1], longer[CM_ID_LEN + 2];
+	struct cm_tenant *t = cm_tenant_new("ids"), *copy;
+
+	(void)state;
+	assert_non_null(t);
+	memset(id, 'a', CM_ID_LEN);
+	id[CM_ID_LEN] = '\0';
+	memset(longer, 'b', CM_ID_LEN + 1);
+	longer[CM_ID_LEN + 1] = '\0';
+	assert_null(t->server_cert);
+	assert_string_equal(cm_tenant_server_cert(t, CM_SLOT_MQTT), "");
+	assert_true(cm_tenant_set_server_cert(t, CM_SLOT_MQTT, ""));
+	assert_null(t->server_cert);
+	assert_false(cm_tenant_set_server_cert(t, CM_SLOT_MQTT, longer));
+	assert_false(cm_tenant_set_server_cert(t, (enum cm_slot_id)CM_SLOT_COUNT, id));
+	assert_false(cm_tenant_set_server_cert(t, (enum cm_slot_id)-1, id));
+	assert_null(t->server_cert);
+	assert_string_equal(cm_tenant_server_cert(t, (enum cm_slot_id)CM_SLOT_COUNT), "");
+	assert_true(cm_tenant_set_server_cert(t, CM_SLOT_BRIDGE, id));
+	assert_string_equal(cm_tenant_server_cert(t, CM_SLOT_BRIDGE), id);
+	assert_string_equal(cm_tenant_server_cert(t, CM_SLOT_MQTT), "");
+	assert_false(cm_tenant_set_server_cert(t, CM_SLOT_BRIDGE, longer));
+	assert_string_equal(cm_tenant_server_cert(t, CM_SLOT_BRIDGE), id);
+	copy = cm_tenant_clone(t);
+	assert_non_null(copy);
+	assert_ptr_not_equal(copy->server_cert, t->server_cert);
+	assert_true(cm_tenant_set_server_cert(copy, CM_SLOT_BRIDGE, ""));
+	assert_string_equal(cm_tenant_server_cert(copy, CM_SLOT_BRIDGE), "");
+	assert_string_equal(cm_tenant_server_cert(t, CM_SLOT_BRIDGE), id);
+	cm_tenant_free(&copy);
+	cm_tenant_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_names_and_host_names),
 		cmocka_unit_test(test_org_index_follows_the_tenants),
 		cmocka_unit_test(test_text_appends_and_frees),
+		cmocka_unit_test(test_server_cert_ids_are_made_at_the_first_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
