@@ -154,6 +154,19 @@ static bool add_list(cJSON *obj, const char *name, const struct cm_strlist *l)
 	return arr != NULL;
 }
 
+/* The tenant's own server certificate of each slot that has one. */
+static void add_server_certs(cJSON *o, const struct cm_tenant *t)
+{
+	cJSON *sc = cJSON_AddObjectToObject(o, "serverCertificates");
+
+	for(int i = 0; sc && i < CM_SLOT_COUNT; i++){
+		const char *id = cm_tenant_server_cert(t, (enum cm_slot_id)i);
+		if(id[0]){
+			cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), id);
+		}
+	}
+}
+
 static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -177,16 +190,7 @@ static cJSON *tenant_json(const struct cm_tenant *t, bool full)
 	if(!full){
 		return o;
 	}
-	{
-		cJSON *sc = cJSON_AddObjectToObject(o, "serverCertificates");
-		int i;
-		for(i = 0; sc && i < CM_SLOT_COUNT; i++){
-			const char *id = cm_tenant_server_cert(t, (enum cm_slot_id)i);
-			if(id[0]){
-				cJSON_AddStringToObject(sc, cm_slot_name((enum cm_slot_id)i), id);
-			}
-		}
-	}
+	add_server_certs(o, t);
 	if(t->enroll){
 		cm_cmd_answer(o, "enrollment", cm_cmd_enroll_json(t->enroll));
 	}

@@ -768,6 +768,25 @@ void cm_control_tick(struct cm_state *st, time_t now)
 	}
 }
 
+/* A new upload of client's, its buffer of size set aside; NULL when out of
+ * memory. */
+static struct cm_crl_upload *upload_begin(struct cm_state *st, const void *client, const char *id, const char *tenant,
+		size_t size)
+{
+	struct cm_crl_upload *u = calloc(1, sizeof(*u));
+
+	if(u == NULL || (u->id = strdup(id)) == NULL || (u->tenant = strdup(tenant)) == NULL
+			|| (u->buf = malloc(size)) == NULL){
+		upload_free(u);
+		return NULL;
+	}
+	u->client = client;
+	u->size = size;
+	u->next = st->crl_uploads;
+	st->crl_uploads = u;
+	return u;
+}
+
 /* The checks of one part; NULL when it fits, else the error (in msg).
  * *u is the client's upload in progress (NULL: none), made here at a
  * first part. */
@@ -778,12 +797,9 @@ static const char *part_check(struct cm_state *st, const void *client, const cha
 	size_t count;
 
 	*u = upload_of(st, client, &count);
-	if(strlen(id) == 0 || strlen(id) > CM_CRL_UPLOAD_ID_MAX){
-		snprintf(msg, msglen, "the user property 'upload' must have 1 to %d characters", CM_CRL_UPLOAD_ID_MAX);
-		return msg;
-	}
-	if(offset_s == NULL || size_s == NULL){
-		snprintf(msg, msglen, "a CRL in parts needs the user properties 'offset' and 'size' with 'upload'");
+	if(strlen(id) == 0 || strlen(id) > CM_CRL_UPLOAD_ID_MAX || offset_s == NULL || size_s == NULL){
+		snprintf(msg, msglen, offset_s && size_s ? "the user property 'upload' must have 1 to 64 characters"
+				: "a CRL in parts needs the user properties 'offset' and 'size' with 'upload'");
 		return msg;
 	}
 	if(!cm_options_parse_count(size_s, 1, st->fetch_opts.max_size, &size)){
@@ -814,17 +830,10 @@ static const char *part_check(struct cm_state *st, const void *client, const cha
 			snprintf(msg, msglen, "%d CRL uploads are in progress already; try again when one is done", CM_CRL_UPLOADS_MAX);
 			return msg;
 		}
-		if((*u = calloc(1, sizeof(**u))) == NULL || ((*u)->id = strdup(id)) == NULL
-				|| ((*u)->tenant = strdup(tenant)) == NULL || ((*u)->buf = malloc((size_t)size)) == NULL){
-			upload_free(*u);
-			*u = NULL;
+		if((*u = upload_begin(st, client, id, tenant, (size_t)size)) == NULL){
 			snprintf(msg, msglen, "out of memory");
 			return msg;
 		}
-		(*u)->client = client;
-		(*u)->size = (size_t)size;
-		(*u)->next = st->crl_uploads;
-		st->crl_uploads = *u;
 	}
 	if(strcmp((*u)->tenant, tenant) != 0 || (*u)->size != size){
 		snprintf(msg, msglen, "upload '%.64s' began for tenant %.64s with %zu bytes: a part may not change them", id,

@@ -111,9 +111,14 @@ class Fleet(unittest.TestCase):
 
     def tenant(self, name, node=0, ca=True, **extra):
         ok(self.nodes[node].broker, "createTenant", tenant=name, hostnames=["%s.test" % name, "*.%s.test" % name], **extra)
+        ca_id = None
         if ca:
-            return ok(self.nodes[node].broker, "addCA", tenant=name, certificate=read(pki("ca-a.pem")), **extra.get("ca_extra", {}))["ca"]["id"]
-        return None
+            ca_id = ok(self.nodes[node].broker, "addCA", tenant=name, certificate=read(pki("ca-a.pem")),
+                       **extra.get("ca_extra", {}))["ca"]["id"]
+        # The other nodes apply it from etcd at their own pace: a test that
+        # goes on to another node at once raced them.
+        self.assertTrue(until(self.converged), "the fleet did not converge on tenant %s" % name)
+        return ca_id
 
     def status(self, node):
         return ok(self.nodes[node].broker, "getStatus")["status"]
