@@ -16,6 +16,7 @@ struct cm_store {
 	/* store.json is behind generation: written by cm_store_sync, once
 	 * per request or tick, not once per change. */
 	bool meta_dirty;
+	bool meta_warned; /* its last write failed, and said so */
 	struct cm_slot slots[CM_SLOT_COUNT];
 	struct cm_tenant *tenants;  /* by name */
 	struct cm_tenant *orgs;     /* the same, by org id (hh_org) */

@@ -203,8 +203,16 @@ void cm_store_sync(struct cm_store *store)
 		return;
 	}
 	if(write_store_json(store, &err) != CM_OK){
-		cm_log(CM_LOG_WARNING, "cannot update store.json (%s); the changes themselves are saved", err.msg);
+		/* Tried again on every tick: said once, not ten times a second. */
+		if(!store->meta_warned){
+			cm_log(CM_LOG_WARNING, "cannot update store.json (%s); the changes themselves are saved", err.msg);
+			store->meta_warned = true;
+		}
 		return;
+	}
+	if(store->meta_warned){
+		cm_log(CM_LOG_NOTICE, "store.json is up to date again");
+		store->meta_warned = false;
 	}
 	store->meta_dirty = false;
 }

@@ -438,6 +438,23 @@ class CrlPartsTest(LargeCrlBase):
         a.send(self.der[half:], tenant="acme", upload="u-stolen", offset=half, size=n)
         self.assertEqual(a.responses()[0]["responses"][0]["data"]["revoked"], 30001)
 
+    def test_uploads_in_progress_are_bounded_and_a_new_one_replaces_the_old(self):
+        n, half = len(self.der), len(self.der) // 2
+        senders = [self.sender("bound-%d" % i) for i in range(5)]
+        for i, c in enumerate(senders[:4]):
+            c.send(self.der[:half], tenant="acme", upload="b%d" % i, offset=0, size=n)
+        senders[4].send(self.der[:half], tenant="acme", upload="b4", offset=0, size=n)
+        self.refused(senders[4], "4 CRL uploads are in progress already")
+        # One connection starting again from offset 0 replaces its own
+        # upload: still four, and the old id is gone.
+        senders[0].send(self.der[:half], tenant="acme", upload="b0-again", offset=0, size=n)
+        senders[0].send(self.der[half:], tenant="acme", upload="b0", offset=half, size=n)
+        self.refused(senders[0], "no upload 'b0' in progress on this connection")
+        # That refusal dropped b0-again; room for the fifth now.
+        senders[4].send(self.der[:half], tenant="acme", upload="b4", offset=0, size=n)
+        senders[4].send(self.der[half:], tenant="acme", upload="b4", offset=half, size=n)
+        self.assertEqual(senders[4].responses()[0]["responses"][0]["data"]["revoked"], 30001)
+
     def test_an_upload_dies_with_its_connection(self):
         n, half = len(self.der), len(self.der) // 2
         a = self.sender("leaver")

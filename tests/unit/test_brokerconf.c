@@ -87,19 +87,28 @@ static void test_unreadable_configuration_is_an_error_naming_it(void **state)
 	free(dir);
 }
 
-static void test_identity_as_username_is_read_per_listener(void **state)
+/* conf as cm_brokerconf_read makes it of a main.conf holding text. */
+static void read_text(const char *text, struct cm_brokerconf *conf)
 {
 	char *dir = tu_mkdtemp();
 	char path[600];
-	struct cm_brokerconf conf;
 	struct cm_err err;
 
-	(void)state;
 	snprintf(path, sizeof(path), "%s/main.conf", dir);
-	tu_write_file(path, "use_subject_as_username true\n"
+	tu_write_file(path, text);
+	assert_int_equal(cm_brokerconf_read(path, conf, &err), CM_OK);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void test_identity_as_username_is_read_per_listener(void **state)
+{
+	struct cm_brokerconf conf;
+
+	(void)state;
+	read_text("use_subject_as_username true\n"
 			"listener 8883 localhost\nuse_identity_as_username true\nuse_identity_as_username false\n"
-			"listener 9883\nuse_identity_as_username 1\n");
-	assert_int_equal(cm_brokerconf_read(path, &conf, &err), CM_OK);
+			"listener 9883\nuse_identity_as_username 1\n", &conf);
 	assert_int_equal(conf.listener_count, 3);
 	assert_int_equal(conf.listeners[0].port, 1883);
 	assert_true(conf.listeners[0].use_subject_as_username);
@@ -108,26 +117,19 @@ static void test_identity_as_username_is_read_per_listener(void **state)
 	assert_int_equal(conf.listeners[2].port, 9883);
 	assert_true(conf.listeners[2].use_identity_as_username);
 	assert_false(conf.listeners[2].use_subject_as_username);
-	tu_rmtree(dir);
-	free(dir);
 }
 
 /* Which listeners are websockets, and which of them TLS: a certfile, and
  * not a psk_hint (a websockets listener with only that is plain). */
 static void test_websockets_listeners_and_their_tls_are_read(void **state)
 {
-	char *dir = tu_mkdtemp();
-	char path[600];
 	struct cm_brokerconf conf;
-	struct cm_err err;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/main.conf", dir);
-	tu_write_file(path, "listener 8883\ncertfile /x.crt\n"
+	read_text("listener 8883\ncertfile /x.crt\n"
 			"listener 8885\nprotocol websockets\ncertfile /w.crt\nkeyfile /w.key\n"
 			"listener 9001\nprotocol websockets\npsk_hint devices\n"
-			"listener 9002\nprotocol websockets\nprotocol mqtt\n");
-	assert_int_equal(cm_brokerconf_read(path, &conf, &err), CM_OK);
+			"listener 9002\nprotocol websockets\nprotocol mqtt\n", &conf);
 	assert_int_equal(conf.listener_count, 5);
 	assert_true(!conf.listeners[1].websockets && conf.listeners[1].tls);
 	assert_true(conf.listeners[2].websockets && conf.listeners[2].tls);
@@ -135,8 +137,6 @@ static void test_websockets_listeners_and_their_tls_are_read(void **state)
 	assert_false(conf.listeners[4].websockets);
 	assert_ptr_equal(cm_brokerconf_listener(&conf, 9001), &conf.listeners[3]);
 	assert_null(cm_brokerconf_listener(&conf, 9003));
-	tu_rmtree(dir);
-	free(dir);
 }
 
 int main(void)
