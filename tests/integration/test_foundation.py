@@ -12,7 +12,7 @@ import time
 import unittest
 
 from harness import (Broker, Workdir, free_port, served_certificate, cert_subject, tree_digest, broker_uid_gid,
-                     ok, pki, read, ctl, hosts_file, with_hosts)
+                     ok, pki, read, ctl, hosts_file, with_hosts, world_readable_copy)
 
 
 def store_default(store, slot="mqtt"):
@@ -185,7 +185,7 @@ class FoundationTest(unittest.TestCase):
             conf = f.read()
         self.assertIn("set_tcp_nodelay true", conf)
         self.assertIn("per_listener_settings false", conf)
-        port, admin_port = free_port(), free_port()
+        port, admin_port, console_port = free_port(), free_port(), free_port()
         acl = self.work.file("acl")
         shutil.copy(os.path.join(os.environ.get("CERTMGR_SOURCE_DIR", "../.."), "conf", "acl"), acl)
         os.chmod(acl, 0o644)
@@ -196,7 +196,13 @@ class FoundationTest(unittest.TestCase):
         conf = re.sub(r"(?m)^acl_file .*$", "acl_file " + acl, conf)
         conf = re.sub(r"(?m)^#password_file .*$", "password_file " + passwd, conf)
         conf = (conf.replace("/var/lib/mosquitto/certmgr", self.work.store)
-                .replace("8883", str(port)).replace("8884", str(admin_port)))
+                .replace("8883", str(port)).replace("8884", str(admin_port)).replace("8885", str(console_port)))
+        if re.search(r"(?m)^http_dir ", conf):
+            # The console as built, not an installed one this machine
+            # may not have, where the broker's user reads it.
+            console = self.work.file("console")
+            world_readable_copy(os.path.join(os.environ["CERTMGR_BUILD_DIR"], "console"), console)
+            conf = re.sub(r"(?m)^http_dir .*$", "http_dir " + console, conf)
         confd = self.work.file("conf.d")
         os.mkdir(confd)
         os.chmod(confd, 0o755)
