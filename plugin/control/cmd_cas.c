@@ -358,7 +358,7 @@ static enum cm_rc trust_certificate(struct cm_state *st, const struct cm_caller 
 	int i;
 
 	CM_GUARD(cm_cmd_tenant(st, cmd, &cur, err));
-	rc = cm_pki_parse_certs(pem, strlen(pem), &certs, err);
+	rc = cm_control_parse_certs(who, pem, &certs, err);
 	if(rc != CM_OK){
 		return rc;
 	}

@@ -316,9 +316,9 @@ static enum cm_rc crl_wait_fetch(struct cm_state *st, struct crl_wait *w, struct
 }
 
 /* addCA's certificate: exactly one, a CA. The caller frees *out. */
-static enum cm_rc one_ca(const char *pem, STACK_OF(X509) **out, struct cm_err *err)
+static enum cm_rc one_ca(const struct cm_caller *who, const char *pem, STACK_OF(X509) **out, struct cm_err *err)
 {
-	enum cm_rc rc = cm_pki_parse_certs(pem, strlen(pem), out, err);
+	enum cm_rc rc = cm_control_parse_certs(who, pem, out, err);
 
 	if(rc != CM_OK){
 		return rc;
@@ -373,7 +373,7 @@ static enum cm_rc add_ca(struct cm_state *st, const struct cm_caller *who, const
 	if(crl_url && !cm_fetch_url_valid(crl_url)){
 		return cm_err_set(err, CM_ERR_INVAL, "'crlUrl' must be an http:// or https:// URL");
 	}
-	CM_GUARD(one_ca(cm_arg_string(cmd, "certificate", ""), &certs, err));
+	CM_GUARD(one_ca(who, cm_arg_string(cmd, "certificate", ""), &certs, err));
 	if((rc = cm_cmd_ca_purpose(cur, sk_X509_value(certs, 0), cmd, &claim, code, err)) != CM_OK){
 		sk_X509_pop_free(certs, X509_free);
 		return rc;

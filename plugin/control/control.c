@@ -17,6 +17,7 @@
 #include "json.h"
 #include "log.h"
 #include "options.h"
+#include "preparse.h"
 #include "store.h"
 
 const struct cm_field cm_fields_none[] = {
@@ -254,6 +255,9 @@ struct cm_request {
 	unsigned commits_waiting;
 	enum cm_rc commit_rc;
 	struct cm_err commit_err;
+	/* Its certificates parsed ahead when it is a bulk request; NULL
+	 * when not. */
+	struct cm_preparse *preparse;
 	struct cm_request *next;
 };
 
@@ -397,6 +401,8 @@ static void add_response(struct cm_request *req, cJSON *r)
 
 static void request_free(struct cm_request *req)
 {
+	/* The thread reads the request's texts: stopped first. */
+	cm_preparse_free(&req->preparse);
 	free(req->body);
 	cJSON_Delete(req->root);
 	cm_text_free(&req->responses);
@@ -465,6 +471,11 @@ static void unlink_request(struct cm_state *st, struct cm_request *req)
 			return;
 		}
 	}
+}
+
+enum cm_rc cm_control_parse_certs(const struct cm_caller *who, const char *pem, STACK_OF(X509) **out, struct cm_err *err)
+{
+	return cm_preparse_take(who && who->req ? who->req->preparse : NULL, pem, out, err);
 }
 
 cJSON *cm_control_pending_data(struct cm_request *req)
@@ -710,6 +721,7 @@ int cm_control_cb(int event, void *event_data, void *userdata)
 		add_response(req, error_response("Unknown", "'commands' must be an array"));
 	}else{
 		req->cursor = commands->child;
+		req->preparse = cm_preparse_start(commands);
 	}
 	request_start(st, req, ed->payloadlen);
 	return MOSQ_ERR_SUCCESS;

@@ -6,6 +6,8 @@
 
 #include <time.h>
 
+#include <openssl/x509.h>
+
 #include <cjson/cJSON.h>
 
 #include "error.h"
@@ -34,6 +36,12 @@ struct cm_caller {
 	bool loopback;
 	struct cm_request *req;
 };
+
+/* The certificates of pem, a command's "certificate", as
+ * cm_pki_parse_certs gives them (the caller owns *out): parsed ahead
+ * already when the command is one of a bulk request (preparse.h). */
+CM_MUST_CHECK enum cm_rc cm_control_parse_certs(const struct cm_caller *who, const char *pem, STACK_OF(X509) **out,
+		struct cm_err *err);
 
 /* A command handler: reads its fields from cmd (checked against the
  * row's table before it runs: no unknown field, each of its type, the

@@ -2,6 +2,7 @@
 identity, administrators, and bad input that changes nothing: with real
 brokers, real clients and certificates made by tests/pki/make-test-pki."""
 
+import hashlib
 import json
 import os
 import signal
@@ -372,6 +373,57 @@ class TenantTest(unittest.TestCase):
         self.assertEqual(r[1]["data"]["tenant"]["tenant"], "one")
         self.assertNotIn("error", r[2])
         self.assertIn("no tenant 'one'", r[3]["error"])
+
+    def test_a_bulk_request_answers_as_its_commands_one_by_one(self):
+        # Enough certificates for the request's to be parsed ahead, on a
+        # thread of their own (CM_PREPARSE_MIN is 16), bad ones among
+        # them: each answer is what the command gets alone, and a CA
+        # parsed ahead admits its devices.
+        d = self.work.file("bulk")
+        os.mkdir(d)
+        texts = []
+        for i in range(20):
+            if i % 6 == 5:
+                texts.append("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+                continue
+            ext = (["-addext", "basicConstraints=critical,CA:FALSE"] if i == 8 else
+                   ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", os.path.join(d, "ca%d.key" % i), "-out", os.path.join(d, "ca%d.pem" % i),
+                            "-subj", "/CN=Bulk CA %d" % i, "-days", "30"] + ext, check=True, capture_output=True)
+            texts.append(read(os.path.join(d, "ca%d.pem" % i)))
+        commands = []
+        for i, text in enumerate(texts):
+            commands.append({"command": "createTenant", "tenant": "bulk%d" % i, "hostnames": ["bulk%d.test" % i]})
+            commands.append({"command": "addCA", "tenant": "bulk%d" % i, "certificate": text})
+        commands.append({"command": "trustCertificate", "tenant": "bulk0", "certificate": texts[1] + texts[2]})
+        r = control(self.b, commands, timeout=60)["responses"]
+        self.assertEqual(len(r), len(commands))
+        ids = [hashlib.sha256(ssl.PEM_cert_to_DER_cert(t)).hexdigest() if i % 6 != 5 else None
+               for i, t in enumerate(texts)]
+        for i, text in enumerate(texts):
+            one = control(self.b, [{"command": "createTenant", "tenant": "one%d" % i},
+                                   {"command": "addCA", "tenant": "one%d" % i, "certificate": text}])["responses"][1]
+            self.assertEqual(r[2 * i + 1].get("error"), one.get("error"), i)
+            if "error" not in one:
+                self.assertEqual(r[2 * i + 1]["data"]["ca"]["id"], ids[i])
+                self.assertEqual(one["data"]["ca"]["id"], ids[i])
+        self.assertIn("not a CA certificate", r[2 * 8 + 1]["error"])
+        self.assertEqual([i for i in range(20) if "error" in r[2 * i + 1]], [5, 8, 11, 17])
+        self.assertEqual([a["id"] for a in r[-1]["data"]["added"]], ids[1:3])
+        # A device of CA 3, admitted under its tenant's SNI only.
+        dev = os.path.join(d, "dev")
+        subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", dev + ".key", "-out", dev + ".csr", "-subj", "/CN=d:sensor:x1"],
+                       check=True, capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", dev + ".csr", "-CA", os.path.join(d, "ca3.pem"),
+                        "-CAkey", os.path.join(d, "ca3.key"), "-CAcreateserial", "-days", "30", "-out", dev + ".pem"],
+                       check=True, capture_output=True)
+        os.chmod(dev + ".key", 0o644)
+        self.assertEqual(self.connect("d:bulk3:sensor:x1", sni="bulk3.test", cert=dev + ".pem", key=dev + ".key"),
+                         "accepted")
+        self.assertNotEqual(self.connect("d:bulk3:sensor:x1", sni="bulk4.test", cert=dev + ".pem", key=dev + ".key"),
+                            "accepted")
 
     def test_ca_details_in_pem_and_der(self):
         ca = self.setup_acme()
