@@ -399,10 +399,25 @@ static void add_response(struct cm_request *req, cJSON *r)
 	free(text);
 }
 
+/* Stops req's parse-ahead thread, if it has one, saying how much of the
+ * parse it took off the broker thread. */
+static void preparse_end(struct cm_request *req, const char *when)
+{
+	struct cm_preparse_stats s;
+
+	if(req->preparse == NULL){
+		return;
+	}
+	cm_preparse_stats(req->preparse, &s);
+	cm_log(CM_LOG_INFO, "request of '%s': %zu of its %zu certificates parsed ahead%s", req->clientid, s.taken_ahead,
+			s.count, when);
+	cm_preparse_free(&req->preparse);
+}
+
 static void request_free(struct cm_request *req)
 {
 	/* The thread reads the request's texts: stopped first. */
-	cm_preparse_free(&req->preparse);
+	preparse_end(req, "");
 	free(req->body);
 	cJSON_Delete(req->root);
 	cm_text_free(&req->responses);
@@ -693,7 +708,10 @@ static void request_start(struct cm_state *st, struct cm_request *req, size_t pa
 		}
 #endif
 	}else{
-		/* Waits for a download; other requests go on meanwhile. */
+		/* Waits for a download; other requests go on meanwhile. Its
+		 * thread stops with what it holds: a waiting request keeps no
+		 * thread, and the rest of its commands parse their own. */
+		preparse_end(req, ", before it waited for a download");
 		req->next = st->requests;
 		st->requests = req;
 	}

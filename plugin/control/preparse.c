@@ -1,9 +1,10 @@
 /* Certificates of a bulk request parsed ahead (preparse.h). The texts
  * are the request's and never change while the thread runs; everything
- * else the two threads share is under the lock. The thread keeps at most
- * AHEAD results waiting beyond the furthest one taken, and parses none
- * the commands went past: a request of a hundred thousand certificates
- * holds a few hundred kilobytes of them, not hundreds of megabytes. */
+ * else the two threads share is under the lock. At most
+ * CM_PREPARSE_AHEAD results wait beyond the furthest one taken; the
+ * thread parses none the commands went past, and the results of those
+ * are freed when they pass: a request of a hundred thousand
+ * certificates holds a few hundred kilobytes of them, never more. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -22,8 +23,6 @@ enum item_state {
 	ITEM_TAKEN,   /* handed out, or parsed by its command */
 };
 
-#define AHEAD 64
-
 struct item {
 	const char *pem;        /* borrowed from the request */
 	enum item_state state;
@@ -39,6 +38,7 @@ struct cm_preparse {
 	bool stop;
 	size_t next;            /* the thread's next item */
 	size_t reached;         /* one past the furthest item taken */
+	size_t taken_ahead;     /* results the commands took from the thread */
 	size_t hint;            /* where the caller's next item likely is: the caller's alone */
 	size_t n;
 	struct item items[];
@@ -75,7 +75,7 @@ static void *parse_ahead(void *arg)
 			p->next = p->reached;
 			continue;
 		}
-		if(p->next >= p->reached + AHEAD){
+		if(p->next >= p->reached + CM_PREPARSE_AHEAD){
 			pthread_cond_wait(&p->changed, &p->lock);
 			continue;
 		}
@@ -87,10 +87,16 @@ static void *parse_ahead(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		rc = cm_pki_parse_certs(it->pem, strlen(it->pem), &certs, &err);
 		pthread_mutex_lock(&p->lock);
-		it->rc = rc;
-		it->certs = certs;
-		it->msg = rc != CM_OK ? strdup(err.msg) : NULL;
-		it->state = ITEM_DONE;
+		if((size_t)(it - p->items) < p->reached){
+			/* Passed while it was parsed: nobody will ask. */
+			sk_X509_pop_free(certs, X509_free);
+			it->state = ITEM_TAKEN;
+		}else{
+			it->rc = rc;
+			it->certs = certs;
+			it->msg = rc != CM_OK ? strdup(err.msg) : NULL;
+			it->state = ITEM_DONE;
+		}
 		pthread_cond_broadcast(&p->changed);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -104,6 +110,7 @@ struct cm_preparse *cm_preparse_start(const cJSON *commands)
 	struct cm_preparse *p;
 	const cJSON *cmd;
 	size_t n = 0;
+	bool mutex = false, cond = false;
 
 	cJSON_ArrayForEach(cmd, commands){
 		n += certificate_of(cmd) != NULL;
@@ -117,22 +124,20 @@ struct cm_preparse *cm_preparse_start(const cJSON *commands)
 			p->items[p->n++].pem = pem;
 		}
 	}
-	if(pthread_mutex_init(&p->lock, NULL) != 0){
-		free(p);
-		return NULL;
-	}
-	if(pthread_cond_init(&p->changed, NULL) != 0){
-		pthread_mutex_destroy(&p->lock);
-		free(p);
-		return NULL;
-	}
-	if(pthread_create(&p->thread, NULL, parse_ahead, p) != 0){
-		pthread_cond_destroy(&p->changed);
-		pthread_mutex_destroy(&p->lock);
-		free(p);
-		return NULL;
+	if(!(mutex = pthread_mutex_init(&p->lock, NULL) == 0) || !(cond = pthread_cond_init(&p->changed, NULL) == 0)
+			|| pthread_create(&p->thread, NULL, parse_ahead, p) != 0){
+		goto out;
 	}
 	return p;
+out:
+	if(cond){
+		pthread_cond_destroy(&p->changed);
+	}
+	if(mutex){
+		pthread_mutex_destroy(&p->lock);
+	}
+	free(p);
+	return NULL;
 }
 
 /* pem's item, found by its address (the commands ask in order, so the
@@ -150,6 +155,29 @@ static struct item *find(struct cm_preparse *p, const char *pem)
 	return NULL;
 }
 
+/* The commands went on to item i: results of the ones before it that
+ * they passed without asking (they failed before their parse) are
+ * freed, so that no more than CM_PREPARSE_AHEAD are ever held. Under
+ * the lock. */
+static void reach(struct cm_preparse *p, size_t i)
+{
+	if(i + 1 <= p->reached){
+		return;
+	}
+	for(size_t k = p->reached; k < i; k++){
+		struct item *passed = &p->items[k];
+		if(passed->state == ITEM_DONE){
+			sk_X509_pop_free(passed->certs, X509_free);
+			passed->certs = NULL;
+			free(passed->msg);
+			passed->msg = NULL;
+			passed->state = ITEM_TAKEN;
+		}
+	}
+	p->reached = i + 1;
+	pthread_cond_broadcast(&p->changed);
+}
+
 enum cm_rc cm_preparse_take(struct cm_preparse *p, const char *pem, STACK_OF(X509) **out, struct cm_err *err)
 {
 	struct item *it = p ? find(p, pem) : NULL;
@@ -163,28 +191,42 @@ enum cm_rc cm_preparse_take(struct cm_preparse *p, const char *pem, STACK_OF(X50
 	while(it->state == ITEM_BUSY){
 		pthread_cond_wait(&p->changed, &p->lock);
 	}
-	if((size_t)(it - p->items) + 1 > p->reached){
-		p->reached = (size_t)(it - p->items) + 1;
-		pthread_cond_broadcast(&p->changed);
-	}
-	if(it->state != ITEM_DONE){
-		/* Not reached yet (the thread now passes it by), or taken
-		 * before: parsed here. */
+	reach(p, (size_t)(it - p->items));
+	if(it->state != ITEM_DONE || (it->rc != CM_OK && it->msg == NULL)){
+		/* Not reached yet (the thread now passes it by), taken before,
+		 * or its reason lost for want of memory: parsed here. */
+		sk_X509_pop_free(it->certs, X509_free);
+		it->certs = NULL;
 		it->state = ITEM_TAKEN;
 		pthread_mutex_unlock(&p->lock);
 		return cm_pki_parse_certs(pem, strlen(pem), out, err);
 	}
 	it->state = ITEM_TAKEN;
+	p->taken_ahead++;
 	*out = it->certs;
 	it->certs = NULL;
-	rc = it->rc;
-	if(rc != CM_OK){
-		rc = it->msg ? cm_err_set(err, rc, "%s", it->msg) : cm_err_set(err, CM_ERR_NOMEM, "out of memory");
-	}
+	rc = it->rc == CM_OK ? CM_OK : cm_err_set(err, it->rc, "%s", it->msg);
 	free(it->msg);
 	it->msg = NULL;
 	pthread_mutex_unlock(&p->lock);
+	/* As after a parse here: nothing left in this thread's queue. */
+	ERR_clear_error();
 	return rc;
+}
+
+void cm_preparse_stats(struct cm_preparse *p, struct cm_preparse_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if(p == NULL){
+		return;
+	}
+	out->count = p->n;
+	pthread_mutex_lock(&p->lock);
+	out->taken_ahead = p->taken_ahead;
+	for(size_t i = 0; i < p->n; i++){
+		out->held += p->items[i].state == ITEM_DONE;
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 void cm_preparse_free(struct cm_preparse **pp)

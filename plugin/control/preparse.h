@@ -19,6 +19,9 @@
 /* Below this many certificates in a request, nothing is parsed ahead: a
  * thread costs more than it saves. */
 #define CM_PREPARSE_MIN 16
+/* How far the thread may run ahead of the furthest command that took its
+ * result: what it holds at most. */
+#define CM_PREPARSE_AHEAD 64
 
 struct cm_preparse;
 
@@ -33,7 +36,19 @@ struct cm_preparse *cm_preparse_start(const cJSON *commands);
  * does not hold, or one already taken: then it is parsed here. */
 CM_MUST_CHECK enum cm_rc cm_preparse_take(struct cm_preparse *p, const char *pem, STACK_OF(X509) **out, struct cm_err *err);
 
-/* Stops the thread, frees what no command took; *p becomes NULL. */
+/* How many certificates p was given, how many results the commands took
+ * from the thread (rather than parse their own), and how many it holds
+ * now. Zeros when p is NULL. */
+struct cm_preparse_stats {
+	size_t count;
+	size_t taken_ahead;
+	size_t held;
+};
+void cm_preparse_stats(struct cm_preparse *p, struct cm_preparse_stats *out);
+
+/* Stops the thread (after the parse it is in, if any: one text is at
+ * most 4 MiB), frees what no command took; *p becomes NULL. p may be
+ * NULL, and *p too. */
 void cm_preparse_free(struct cm_preparse **p);
 
 #endif

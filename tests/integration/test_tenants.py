@@ -11,6 +11,7 @@ import subprocess
 import time
 import unittest
 
+from crlserver import CrlServer
 from harness import (Broker, Workdir, control, ctl, ok, pki, read, mqtt_connect, mqtt_publish, tree_digest,
                      hosts_file, with_hosts, admin_tls_args, free_port, closed_within)
 
@@ -384,7 +385,9 @@ class TenantTest(unittest.TestCase):
         texts = []
         for i in range(20):
             if i % 6 == 5:
-                texts.append("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+                # Bad in different ways: a wrong command's answer shows.
+                texts.append("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n" if i == 11
+                             else "garbage %d" % i)
                 continue
             ext = (["-addext", "basicConstraints=critical,CA:FALSE"] if i == 8 else
                    ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
@@ -399,6 +402,7 @@ class TenantTest(unittest.TestCase):
         commands.append({"command": "trustCertificate", "tenant": "bulk0", "certificate": texts[1] + texts[2]})
         r = control(self.b, commands, timeout=60)["responses"]
         self.assertEqual(len(r), len(commands))
+        self.assertRegex(self.b.log(), r"request of '[^']*': [1-9][0-9]* of its 21 certificates parsed ahead\n")
         ids = [hashlib.sha256(ssl.PEM_cert_to_DER_cert(t)).hexdigest() if i % 6 != 5 else None
                for i, t in enumerate(texts)]
         for i, text in enumerate(texts):
@@ -411,6 +415,25 @@ class TenantTest(unittest.TestCase):
         self.assertIn("not a CA certificate", r[2 * 8 + 1]["error"])
         self.assertEqual([i for i in range(20) if "error" in r[2 * i + 1]], [5, 8, 11, 17])
         self.assertEqual([a["id"] for a in r[-1]["data"]["added"]], ids[1:3])
+        # The same request on other tenants, with a CA in the middle whose
+        # CRL is downloaded first: the request waits, its thread stops,
+        # and the commands after it parse their own certificates.
+        http = CrlServer(os.path.dirname(pki("crl-a.pem")))
+        try:
+            again = [dict(c, tenant="again" + c["tenant"], **({"hostnames": ["again" + h for h in c["hostnames"]]}
+                                                                if "hostnames" in c else {})) for c in commands]
+            again[20:20] = [{"command": "createTenant", "tenant": "withcrl"},
+                            {"command": "addCA", "tenant": "withcrl", "certificate": read(pki("ca-a.pem")),
+                             "crlUrl": http.url("/files/crl-a.pem")}]
+            r2 = control(self.b, again, timeout=60)["responses"]
+        finally:
+            http.stop()
+        self.assertEqual(r2[21]["data"]["ca"]["crl"]["revoked"], 1)
+        del r2[20:22]
+        self.assertEqual([x.get("error") for x in r2], [x.get("error") for x in r])
+        self.assertEqual([x["data"]["ca"]["id"] for x in r2 if "ca" in x.get("data", {})],
+                         [x["data"]["ca"]["id"] for x in r if "ca" in x.get("data", {})])
+        self.assertRegex(self.b.log(), r"of its 22 certificates parsed ahead, before it waited for a download")
         # A device of CA 3, admitted under its tenant's SNI only.
         dev = os.path.join(d, "dev")
         subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",

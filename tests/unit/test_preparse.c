@@ -4,6 +4,7 @@
  * what no command took is freed. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/x509.h>
 
@@ -120,14 +121,22 @@ static void test_commands_in_order_get_their_own_results(void **state)
 {
 	struct bulk *b = *state;
 	struct cm_preparse *p = cm_preparse_start(b->commands);
+	struct cm_preparse_stats stats;
 
 	assert_non_null(p);
+	/* Time for the thread to get ahead: its results are the ones
+	 * taken. */
+	usleep(300 * 1000);
 	for(int i = 0; i < COUNT; i++){
 		take_and_check(p, text_of(b, i));
 	}
+	cm_preparse_stats(p, &stats);
+	assert_int_equal(stats.taken_ahead, COUNT);
+	assert_int_equal(stats.held, 0);
 	cm_preparse_free(&p);
 	assert_null(p);
 	cm_preparse_free(&p);
+	cm_preparse_free(NULL);
 }
 
 static void test_any_order_twice_or_a_text_not_held_is_parsed_as_well(void **state)
@@ -162,26 +171,38 @@ static void test_what_no_command_took_is_freed(void **state)
 	cm_preparse_free(&p);
 }
 
-/* More commands than the thread may run ahead of (64): it waits for
- * them, and skips what they went past. */
+/* More commands than the thread may run ahead of: it waits for them;
+ * the results of those they pass without asking are freed, so that it
+ * never holds more than CM_PREPARSE_AHEAD. Every text differs, so that
+ * a result handed to the wrong command shows. */
 static void test_a_long_request_in_order_and_with_gaps(void **state)
 {
-	struct bulk *b = *state;
 	cJSON *many = cJSON_CreateArray();
 	struct cm_preparse *p;
-	int i, n = 300;
+	struct cm_preparse_stats stats;
+	int i, n = 4 * CM_PREPARSE_AHEAD;
 
+	(void)state;
 	for(i = 0; i < n; i++){
 		cJSON *cmd = cJSON_CreateObject();
+		char *pem = i % 9 == 8 ? strdup("not a certificate") : new_pem(i);
 		cJSON_AddStringToObject(cmd, "command", "addCA");
-		cJSON_AddStringToObject(cmd, "certificate", b->pem[i % COUNT]);
+		cJSON_AddStringToObject(cmd, "certificate", pem);
 		cJSON_AddItemToArray(many, cmd);
+		free(pem);
 	}
 	for(int gap = 1; gap <= 7; gap += 6){
 		assert_non_null(p = cm_preparse_start(many));
+		usleep(100 * 1000);
 		for(i = 0; i < n; i += gap){
 			take_and_check(p, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(many, i), "certificate")->valuestring);
+			cm_preparse_stats(p, &stats);
+			assert_true(stats.held <= CM_PREPARSE_AHEAD);
+			if(i % 20 == 0){
+				usleep(5 * 1000); /* lets the thread fill its window */
+			}
 		}
+		assert_true(stats.taken_ahead > 0);
 		cm_preparse_free(&p);
 	}
 	cJSON_Delete(many);
