@@ -135,7 +135,14 @@ static void *watch_main(void *arg)
 
 	while(!stopping(f)){
 		struct watch_ctx w = {f, false, false, false};
-		enum cm_rc rc = cm_etcd_watch(f->wetcd, f->key_watch, f->end_tenants, f->watch_rev + 1, on_watch, watch_stopping, &w, &err);
+		/* From the revision applied last, not the one after it: etcd
+		 * compacted at revision R drops a deletion made at R (its
+		 * tombstone) and still lets a watch start at R, so a node that
+		 * missed R would never hear of it. Starting one earlier, such a
+		 * compaction says "compacted" (a resync); what comes again of
+		 * the revision applied is a change already had. */
+		enum cm_rc rc = cm_etcd_watch(f->wetcd, f->key_watch, f->end_tenants, f->watch_rev > 0 ? f->watch_rev : 1, on_watch,
+				watch_stopping, &w, &err);
 
 		if(w.compacted){
 			int64_t rev = 0;
