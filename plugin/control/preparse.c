@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "fields.h"
 #include "pki.h"
 #include "preparse.h"
 
@@ -44,18 +45,12 @@ struct cm_preparse {
 	struct item items[];
 };
 
+/* The text a command hands to cm_control_parse_certs, or NULL. */
 static const char *certificate_of(const cJSON *cmd)
 {
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(cmd, "command");
-	const cJSON *cert = cJSON_GetObjectItemCaseSensitive(cmd, "certificate");
+	const char *name = cm_arg_string(cmd, "command", "");
 
-	if(!cJSON_IsString(name) || !cJSON_IsString(cert)){
-		return NULL;
-	}
-	if(strcmp(name->valuestring, "addCA") && strcmp(name->valuestring, "trustCertificate")){
-		return NULL;
-	}
-	return cert->valuestring;
+	return strcmp(name, "addCA") && strcmp(name, "trustCertificate") ? NULL : cm_arg_string(cmd, "certificate", NULL);
 }
 
 static void *parse_ahead(void *arg)
@@ -194,9 +189,8 @@ enum cm_rc cm_preparse_take(struct cm_preparse *p, const char *pem, STACK_OF(X50
 	reach(p, (size_t)(it - p->items));
 	if(it->state != ITEM_DONE || (it->rc != CM_OK && it->msg == NULL)){
 		/* Not reached yet (the thread now passes it by), taken before,
-		 * or its reason lost for want of memory: parsed here. */
-		sk_X509_pop_free(it->certs, X509_free);
-		it->certs = NULL;
+		 * or its reason lost for want of memory (no certificates then):
+		 * parsed here. */
 		it->state = ITEM_TAKEN;
 		pthread_mutex_unlock(&p->lock);
 		return cm_pki_parse_certs(pem, strlen(pem), out, err);

@@ -400,9 +400,14 @@ class TenantTest(unittest.TestCase):
             commands.append({"command": "createTenant", "tenant": "bulk%d" % i, "hostnames": ["bulk%d.test" % i]})
             commands.append({"command": "addCA", "tenant": "bulk%d" % i, "certificate": text})
         commands.append({"command": "trustCertificate", "tenant": "bulk0", "certificate": texts[1] + texts[2]})
+        # Failing before its parse: the thread's result for it is
+        # dropped as the commands pass it, and nothing of it lands.
+        commands[9:9] = [{"command": "addCA", "tenant": "nosuch", "certificate": texts[0]}]
         r = control(self.b, commands, timeout=60)["responses"]
         self.assertEqual(len(r), len(commands))
-        self.assertRegex(self.b.log(), r"request of '[^']*': [1-9][0-9]* of its 21 certificates parsed ahead\n")
+        self.assertIn("no tenant 'nosuch'", r.pop(9)["error"])
+        del commands[9]
+        self.assertRegex(self.b.log(), r"request of '[^']*': [1-9][0-9]* of its 22 certificates parsed ahead\n")
         ids = [hashlib.sha256(ssl.PEM_cert_to_DER_cert(t)).hexdigest() if i % 6 != 5 else None
                for i, t in enumerate(texts)]
         for i, text in enumerate(texts):
@@ -434,6 +439,7 @@ class TenantTest(unittest.TestCase):
         self.assertEqual([x["data"]["ca"]["id"] for x in r2 if "ca" in x.get("data", {})],
                          [x["data"]["ca"]["id"] for x in r if "ca" in x.get("data", {})])
         self.assertRegex(self.b.log(), r"of its 22 certificates parsed ahead, before it waited for a download")
+        self.assertNotIn("nosuch", json.dumps(ok(self.b, "listTenants")))
         # A device of CA 3, admitted under its tenant's SNI only.
         dev = os.path.join(d, "dev")
         subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
