@@ -58,9 +58,10 @@ struct watch_ctx {
 	bool io_failed;   /* etcd failed under a change of the message */
 };
 
-/* Queues the change of one event. False when etcd failed under it (a
- * blob could not be read): the watch starts again from before it. */
-static bool watch_event(struct cm_fleet *f, const cJSON *ev)
+/* Queues the change of one event, and raises *rev to its revision. False
+ * when etcd failed under it (a blob could not be read): the watch starts
+ * again from before it. */
+static bool watch_event(struct cm_fleet *f, const cJSON *ev, int64_t *rev)
 {
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
 	bool remove = cJSON_IsString(type) && !strcmp(type->valuestring, "DELETE");
@@ -71,6 +72,9 @@ static bool watch_event(struct cm_fleet *f, const cJSON *ev)
 
 	if(cm_etcd_kv_parse(cJSON_GetObjectItemCaseSensitive(ev, "kv"), &kv, NULL) != CM_OK){
 		return true;
+	}
+	if(kv.mod_revision > *rev){
+		*rev = kv.mod_revision;
 	}
 	name = fleet_map_name(f, kv.key, buf);
 	if(name && (remove || fleet_rev_get(&f->delivered, name) != kv.mod_revision)){
@@ -98,7 +102,7 @@ static bool on_watch(void *ctx, const cJSON *result)
 	struct watch_ctx *w = ctx;
 	struct cm_fleet *f = w->f;
 	const cJSON *ev;
-	int64_t rev = cm_etcd_number(cJSON_GetObjectItemCaseSensitive(result, "header"), "revision");
+	int64_t rev = 0;
 
 	if(cm_etcd_number(result, "compact_revision") > 0 || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "canceled"))){
 		w->compacted = true;
@@ -110,11 +114,15 @@ static bool on_watch(void *ctx, const cJSON *result)
 		return !stopping(f);
 	}
 	cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(result, "events")){
-		if(!watch_event(f, ev)){
+		if(!watch_event(f, ev, &rev)){
 			w->io_failed = true;
 			return false; /* watch_rev stays before this message */
 		}
 	}
+	/* The revision of the events, not the header's: catching up over
+	 * more than 1,000 revisions, etcd 3.4 sends them in batches that each
+	 * carry the store's current revision in the header, and a watch
+	 * resumed from that after the first batch would skip the rest. */
 	if(rev > f->watch_rev){
 		f->watch_rev = rev;
 	}
